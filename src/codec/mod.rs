@@ -1,0 +1,211 @@
+//! Segment compressors and tarball framing.
+//!
+//! A tarball is `header + blocks… + trailer`. Blocks are compressed
+//! independently on a pool of threads; a block may use the tail of the
+//! previous block of the same piece as its dictionary (gzip), so the output
+//! is a single standard gzip member, or a sequence of zstd frames.
+
+mod gzip;
+pub mod pool;
+mod zstd;
+
+use bytes::Bytes;
+
+/// Output compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Format {
+    #[value(name = "gz")]
+    Gzip,
+    #[value(name = "zst")]
+    Zstd,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Gzip => "tar.gz",
+            Format::Zstd => "tar.zst",
+        }
+    }
+
+    pub fn default_level(self) -> i32 {
+        match self {
+            Format::Gzip => 6,
+            Format::Zstd => 3,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Gzip => "application/gzip",
+            Format::Zstd => "application/zstd",
+        }
+    }
+
+    /// Uncompressed bytes per block. Fixed per format (never derived from
+    /// the thread count) so that output is identical whatever `--jobs` is.
+    pub fn block_size(self) -> usize {
+        match self {
+            Format::Gzip => 1 << 20,
+            Format::Zstd => 4 << 20,
+        }
+    }
+
+    /// How much of the previous block a block may use as history.
+    pub fn dictionary_size(self) -> usize {
+        match self {
+            Format::Gzip => 32 << 10,
+            Format::Zstd => 0,
+        }
+    }
+}
+
+/// Compression settings, shared by every worker.
+#[derive(Clone, Copy, Debug)]
+pub struct Codec {
+    pub format: Format,
+    pub level: i32,
+}
+
+/// Uncompressed input of one block.
+pub struct Block {
+    pub data: Bytes,
+    /// History: the end of the previous block of the same piece.
+    pub dictionary: Option<Bytes>,
+}
+
+/// A compressed block with what the gzip trailer needs.
+#[derive(Clone, Debug)]
+pub struct Compressed {
+    pub bytes: Bytes,
+    pub crc: u32,
+    pub len: u64,
+}
+
+impl Codec {
+    pub fn new(format: Format, level: Option<i32>) -> crate::error::Result<Self> {
+        let level = level.unwrap_or(format.default_level());
+        let ok = match format {
+            Format::Gzip => (0..=9).contains(&level),
+            Format::Zstd => (1..=22).contains(&level),
+        };
+        if !ok {
+            return Err(crate::error::Error::Usage(format!(
+                "--level {level} is out of range for {} (gz: 0-9, zst: 1-22)",
+                format.extension()
+            )));
+        }
+        Ok(Codec { format, level })
+    }
+
+    /// Bytes that open every tarball.
+    pub fn header(&self) -> Bytes {
+        match self.format {
+            Format::Gzip => gzip::header(),
+            Format::Zstd => Bytes::new(),
+        }
+    }
+
+    /// Compresses one block; runs on a pool thread.
+    pub fn compress(&self, block: &Block) -> Compressed {
+        let bytes = match self.format {
+            Format::Gzip => gzip::compress_block(self.level, &block.data, block.dictionary.as_deref()),
+            Format::Zstd => zstd::compress_frame(self.level, &block.data),
+        };
+        Compressed {
+            bytes,
+            crc: crc32fast::hash(&block.data),
+            len: block.data.len() as u64,
+        }
+    }
+
+    /// Bytes that close a tarball: the tar end-of-archive blocks, and for
+    /// gzip the final deflate block plus the CRC32 and length of everything.
+    pub fn trailer(&self, content: &TarballContent) -> Bytes {
+        let eoa = &crate::repack::tarfmt::END_OF_ARCHIVE;
+        match self.format {
+            Format::Gzip => {
+                let mut crc = content.crc.clone();
+                crc.update(eoa);
+                let len = content.len + eoa.len() as u64;
+                gzip::trailer(self.level, eoa, crc.finalize(), len)
+            }
+            Format::Zstd => zstd::compress_frame(self.level, eoa),
+        }
+    }
+}
+
+/// Running CRC32 and length of a tarball's uncompressed content.
+#[derive(Clone, Default)]
+pub struct TarballContent {
+    crc: crc32fast::Hasher,
+    pub len: u64,
+}
+
+impl TarballContent {
+    pub fn append(&mut self, block: &Compressed) {
+        self.crc.combine(&crc32fast::Hasher::new_with_initial_len(block.crc, block.len));
+        self.len += block.len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn assemble(codec: Codec, pieces: &[&[u8]]) -> Vec<u8> {
+        let mut out = codec.header().to_vec();
+        let mut content = TarballContent::default();
+        for piece in pieces {
+            let mut prev: Option<Bytes> = None;
+            for chunk in piece.chunks(100_000) {
+                let block = Block { data: Bytes::copy_from_slice(chunk), dictionary: prev.clone() };
+                let c = codec.compress(&block);
+                content.append(&c);
+                out.extend_from_slice(&c.bytes);
+                let keep = chunk.len().min(32 << 10);
+                prev = Some(Bytes::copy_from_slice(&chunk[chunk.len() - keep..]));
+            }
+        }
+        out.extend_from_slice(&codec.trailer(&content));
+        out
+    }
+
+    fn sample(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| ((i * 7 + i / 300) as u8) ^ seed).collect()
+    }
+
+    #[test]
+    fn gzip_blocks_form_one_member() {
+        let a = sample(250_000, 1);
+        let b = sample(10, 2);
+        let out = assemble(Codec::new(Format::Gzip, None).unwrap(), &[&a, &b]);
+        let mut d = flate2::read::GzDecoder::new(&out[..]);
+        let mut got = Vec::new();
+        d.read_to_end(&mut got).unwrap();
+        let mut want = a.clone();
+        want.extend_from_slice(&b);
+        want.extend_from_slice(&[0; 1024]);
+        assert_eq!(got, want);
+        // One member: nothing after the gzip trailer.
+        assert!(d.into_inner().is_empty());
+    }
+
+    #[test]
+    fn zstd_frames_concatenate() {
+        let a = sample(300_000, 3);
+        let out = assemble(Codec::new(Format::Zstd, Some(3)).unwrap(), &[&a]);
+        let got = ::zstd::stream::decode_all(&out[..]).unwrap();
+        assert_eq!(&got[..a.len()], &a[..]);
+        assert_eq!(got.len(), a.len() + 1024);
+    }
+
+    #[test]
+    fn empty_tarball_is_valid() {
+        let out = assemble(Codec::new(Format::Gzip, None).unwrap(), &[]);
+        let mut got = Vec::new();
+        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut got).unwrap();
+        assert_eq!(got, vec![0; 1024]);
+    }
+}

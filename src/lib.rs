@@ -1,0 +1,19 @@
+//! rockpack: builds ROCm "dist" tarballs from a build run's artifact
+//! archives in one streaming pass.
+//!
+//! The folders follow the data: [`plan`] decides what goes where,
+//! [`source`] yields artifact bytes, [`repack`] decodes and flattens them
+//! into tar blocks, [`codec`] compresses blocks into segments and frames
+//! tarballs, [`sink`] stores them, and [`pipeline`] drives a run.
+
+pub mod codec;
+pub mod error;
+pub mod fixtures;
+pub mod pipeline;
+pub mod plan;
+pub mod repack;
+pub mod report;
+pub mod sink;
+pub mod source;
+
+pub use error::{Error, Result};

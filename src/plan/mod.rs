@@ -1,0 +1,69 @@
+//! What to build: artifact names, the family table, selection, output
+//! naming and the order in which artifacts are processed.
+
+pub mod artifact;
+pub mod families;
+mod select;
+
+pub use artifact::{ArtifactName, Compression};
+pub use families::FamilyTable;
+pub use select::{build_plan, MultiarchMode, PlanOptions};
+
+use crate::codec::Format;
+
+/// An artifact as a source lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SourceArtifact {
+    pub name: ArtifactName,
+    /// Where the source finds it (a path below the source root, or a key).
+    pub key: String,
+    /// Compressed size in bytes.
+    pub size: u64,
+    /// The key of its `.sha256sum` sidecar, when the source has one.
+    pub sha256_key: Option<String>,
+}
+
+/// One output tarball.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TarballPlan {
+    /// Family, target or `multiarch`.
+    pub label: String,
+    pub tests: bool,
+    pub file_name: String,
+    /// Indices into `Plan::artifacts`, ascending (= plan order).
+    pub artifacts: Vec<usize>,
+    /// Sum of the compressed sizes of its artifacts.
+    pub input_bytes: u64,
+}
+
+/// The whole run: artifacts in processing order and the tarballs made of them.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Plan {
+    pub artifacts: Vec<SourceArtifact>,
+    pub tarballs: Vec<TarballPlan>,
+    pub format: Format,
+    /// Whether the run is kpack-split, when known.
+    pub kpack_split: Option<bool>,
+}
+
+impl Plan {
+    /// For each artifact, the tarballs (indices) that contain it.
+    pub fn containing(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); self.artifacts.len()];
+        for (t, tb) in self.tarballs.iter().enumerate() {
+            for &a in &tb.artifacts {
+                out[a].push(t);
+            }
+        }
+        out
+    }
+}
+
+/// `therock-dist-{platform}-{label}[-tests]-{version}.tar.{gz,zst}`.
+pub fn tarball_name(platform: &str, label: &str, tests: bool, version: &str, format: Format) -> String {
+    let tests = if tests { "-tests" } else { "" };
+    format!(
+        "therock-dist-{platform}-{label}{tests}-{version}.{}",
+        format.extension()
+    )
+}

@@ -1,0 +1,162 @@
+//! The conflict table: which paths each tarball already holds, so that a
+//! path two artifacts share is written once per tarball, and a path they
+//! disagree about is handled by policy.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use super::tarfmt::Kind;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum ConflictPolicy {
+    /// Stop the run, naming the path and both artifacts.
+    Error,
+    /// Write the later entry too; extraction keeps the last one.
+    LastWins,
+}
+
+/// Identity of an entry's content: kind, mode and a digest of the data or
+/// link target. Directories all compare equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    kind: Kind,
+    digest: [u8; 16],
+}
+
+impl Fingerprint {
+    pub fn dir() -> Self {
+        Fingerprint { kind: Kind::Dir, digest: [0; 16] }
+    }
+
+    pub fn link(kind: Kind, target: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(target);
+        Self::from_hasher(kind, 0, h)
+    }
+
+    /// For a regular file: `hasher` has seen its content.
+    pub fn file(mode: u32, hasher: Sha256) -> Self {
+        Self::from_hasher(Kind::File, mode, hasher)
+    }
+
+    fn from_hasher(kind: Kind, mode: u32, mut h: Sha256) -> Self {
+        h.update(mode.to_le_bytes());
+        let full = h.finalize();
+        let mut digest = [0; 16];
+        digest.copy_from_slice(&full[..16]);
+        Fingerprint { kind, digest }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Version {
+    artifact: u32,
+    fp: Fingerprint,
+}
+
+pub struct ConflictTable {
+    paths: HashMap<Box<[u8]>, Vec<Version>>,
+    /// membership[tarball][artifact]
+    membership: Vec<Vec<bool>>,
+    artifact_names: Vec<String>,
+    tarball_names: Vec<String>,
+    policy: ConflictPolicy,
+}
+
+impl ConflictTable {
+    pub fn new(plan: &crate::plan::Plan, policy: ConflictPolicy) -> Self {
+        let membership = plan
+            .tarballs
+            .iter()
+            .map(|t| {
+                let mut m = vec![false; plan.artifacts.len()];
+                for &a in &t.artifacts {
+                    m[a] = true;
+                }
+                m
+            })
+            .collect();
+        ConflictTable {
+            paths: HashMap::new(),
+            membership,
+            artifact_names: plan.artifacts.iter().map(|a| a.name.file_name()).collect(),
+            tarball_names: plan.tarballs.iter().map(|t| t.file_name.clone()).collect(),
+            policy,
+        }
+    }
+
+    /// Whether any of `tarballs` already holds `path`; only then does a
+    /// file's content need hashing before its header is written.
+    pub fn seen_in_any(&self, path: &[u8], tarballs: &[usize]) -> bool {
+        self.paths
+            .get(path)
+            .is_some_and(|vs| tarballs.iter().any(|&t| self.current(vs, t).is_some()))
+    }
+
+    fn current<'a>(&self, versions: &'a [Version], tarball: usize) -> Option<&'a Version> {
+        versions
+            .iter()
+            .rev()
+            .find(|v| self.membership[tarball][v.artifact as usize])
+    }
+
+    /// The subset of `tarballs` (those containing `artifact`) that must get
+    /// this entry, or a conflict message.
+    pub fn decide(&mut self, path: &[u8], artifact: usize, fp: Fingerprint, tarballs: &[usize]) -> Result<Vec<usize>, String> {
+        let mut emit = Vec::with_capacity(tarballs.len());
+        if let Some(versions) = self.paths.get(path) {
+            for &t in tarballs {
+                match self.current(versions, t) {
+                    None => emit.push(t),
+                    Some(v) if v.fp == fp => {}
+                    Some(v) => match self.policy {
+                        ConflictPolicy::LastWins => emit.push(t),
+                        ConflictPolicy::Error => {
+                            return Err(self.describe(path, v, artifact, fp, t));
+                        }
+                    },
+                }
+            }
+        } else {
+            emit.extend_from_slice(tarballs);
+        }
+        if !emit.is_empty() {
+            self.paths
+                .entry(path.into())
+                .or_default()
+                .push(Version { artifact: artifact as u32, fp });
+        }
+        Ok(emit)
+    }
+
+    /// For a file streamed before its fingerprint was known: check it
+    /// against what `tarballs` held (they did not get this copy).
+    pub fn verify_skipped(&self, path: &[u8], artifact: usize, fp: Fingerprint, skipped: &[usize]) -> Result<(), String> {
+        if let Some(versions) = self.paths.get(path) {
+            for &t in skipped {
+                if let Some(v) = self.current(versions, t) {
+                    if v.fp != fp {
+                        return Err(self.describe(path, v, artifact, fp, t));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&self, path: &[u8], earlier: &Version, artifact: usize, fp: Fingerprint, tarball: usize) -> String {
+        let what = if earlier.fp.kind != fp.kind {
+            format!("as a {} and as a {}", earlier.fp.kind.describe(), fp.kind.describe())
+        } else {
+            format!("as {}s with different content or mode", fp.kind.describe())
+        };
+        format!(
+            "conflict in {}: path {:?} is in {} and {} {what}; pass --on-conflict last-wins to keep the later one",
+            self.tarball_names[tarball],
+            String::from_utf8_lossy(path),
+            self.artifact_names[earlier.artifact as usize],
+            self.artifact_names[artifact],
+        )
+    }
+}

@@ -1,0 +1,280 @@
+//! Decode an artifact, apply the flattening rules and write its entries as
+//! tar blocks: the uncompressed side of a segment.
+
+pub mod conflict;
+pub mod decode;
+pub mod flatten;
+mod piece;
+pub mod tar_reader;
+pub mod tarfmt;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+pub use conflict::{ConflictPolicy, ConflictTable};
+pub use piece::{BlockOut, Mask, PieceWriter};
+
+use crate::error::{Error, Result};
+use conflict::Fingerprint;
+use flatten::{check_relative, kind_of, output_mode, Manifest, MANIFEST_NAME, MAX_MANIFEST};
+use tar_reader::{TarError, TarReader};
+use tarfmt::{Header, Kind};
+
+/// Files that share a path with an earlier artifact are buffered up to this
+/// size so their content can be compared before their header is written.
+const COMPARE_BUFFER: u64 = 32 << 20;
+
+/// State that lives across the artifacts of one run.
+pub struct Repacker {
+    pub conflicts: ConflictTable,
+    /// For each artifact, the tarballs that contain it.
+    containing: Vec<Mask>,
+    mtime_clamp: Option<i64>,
+    policy: ConflictPolicy,
+}
+
+/// What repacking one artifact did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ArtifactStats {
+    pub members: u64,
+    pub data_bytes: u64,
+}
+
+impl Repacker {
+    pub fn new(plan: &crate::plan::Plan, policy: ConflictPolicy, mtime_clamp: Option<i64>) -> Self {
+        Repacker {
+            conflicts: ConflictTable::new(plan, policy),
+            containing: plan.containing().into_iter().map(Mask::from).collect(),
+            mtime_clamp,
+            policy,
+        }
+    }
+
+    /// Reads one decoded artifact and writes its entries to `out`.
+    pub fn repack<R: Read>(&mut self, index: usize, name: &str, input: R, out: &mut dyn BlockOut, format: crate::codec::Format) -> Result<ArtifactStats> {
+        let mut pieces = PieceWriter::new(out, format);
+        let mut run = ArtifactRun {
+            rp: self,
+            index,
+            name,
+            tar: TarReader::new(input),
+            files: HashSet::new(),
+            stats: ArtifactStats::default(),
+            buf: vec![0u8; 256 << 10],
+        };
+        run.all(&mut pieces)?;
+        pieces.finish()?;
+        Ok(run.stats)
+    }
+}
+
+struct ArtifactRun<'a, R> {
+    rp: &'a mut Repacker,
+    index: usize,
+    name: &'a str,
+    tar: TarReader<R>,
+    /// Flattened paths of regular files seen so far: hardlink targets.
+    files: HashSet<Vec<u8>>,
+    stats: ArtifactStats,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> ArtifactRun<'_, R> {
+    fn err(&self, member: Option<&[u8]>, msg: impl Into<String>) -> Error {
+        Error::artifact(self.name, member, msg)
+    }
+
+    fn tar_err(&self, e: TarError) -> Error {
+        Error::artifact(self.name, e.member.as_deref(), e.message)
+    }
+
+    fn next(&mut self) -> Result<Option<tar_reader::Member>> {
+        self.tar.next_member().map_err(|e| self.tar_err(e))
+    }
+
+    fn all(&mut self, out: &mut PieceWriter<'_>) -> Result<()> {
+        let manifest = self.manifest()?;
+        while let Some(m) = self.next()? {
+            self.stats.members += 1;
+            self.member(&manifest, m, out)?;
+        }
+        Ok(())
+    }
+
+    fn manifest(&mut self) -> Result<Manifest> {
+        let m = self
+            .next()?
+            .ok_or_else(|| self.err(None, "empty archive: artifact_manifest.txt missing"))?;
+        if m.path != MANIFEST_NAME || kind_of(&m) != Ok(Kind::File) {
+            return Err(self.err(
+                Some(&m.path),
+                "the first member must be the regular file artifact_manifest.txt",
+            ));
+        }
+        if m.size > MAX_MANIFEST {
+            return Err(self.err(Some(&m.path), format!("artifact_manifest.txt is {} bytes, over the 1 MiB limit", m.size)));
+        }
+        let mut text = vec![0u8; m.size as usize];
+        self.read_exact(&mut text)?;
+        Manifest::parse(&text).map_err(|e| self.err(Some(MANIFEST_NAME), e))
+    }
+
+    fn read_exact(&mut self, mut dst: &mut [u8]) -> Result<()> {
+        while !dst.is_empty() {
+            let n = self.tar.read_data(dst).map_err(|e| self.tar_err(e))?;
+            dst = &mut dst[n..];
+        }
+        Ok(())
+    }
+
+    fn member(&mut self, manifest: &Manifest, m: tar_reader::Member, out: &mut PieceWriter<'_>) -> Result<()> {
+        let path = m.path.as_slice();
+        let kind = kind_of(&m).map_err(|e| self.err(Some(path), e))?;
+        check_relative(path).map_err(|e| self.err(Some(path), e))?;
+        let rel = match manifest.strip(path).map_err(|e| self.err(Some(path), e))? {
+            Some(rel) => rel,
+            None if kind == Kind::Dir => return Ok(()),
+            None => return Err(self.err(Some(path), "a manifest prefix must be a directory")),
+        };
+        let out_path = [b"./", rel].concat();
+        let mtime = match self.rp.mtime_clamp {
+            Some(c) => m.mtime.min(c),
+            None => m.mtime,
+        };
+        let mut header = Header {
+            path: &out_path,
+            kind,
+            mode: output_mode(m.mode),
+            size: m.size,
+            mtime,
+            link: b"",
+            uid: 0,
+            gid: 0,
+            uname: "root",
+            gname: "root",
+        };
+        let tarballs = self.rp.containing[self.index].clone();
+        let link_buf;
+        let fp = match kind {
+            Kind::Dir => Fingerprint::dir(),
+            Kind::Symlink => {
+                if m.link.is_empty() {
+                    return Err(self.err(Some(path), "symlink with an empty target"));
+                }
+                header.link = &m.link;
+                Fingerprint::link(kind, &m.link)
+            }
+            Kind::Hardlink => {
+                let target = self.hardlink_target(manifest, path, &m.link)?;
+                link_buf = [b"./", target.as_slice()].concat();
+                header.link = &link_buf;
+                self.files.insert(rel.to_vec());
+                Fingerprint::link(kind, &target)
+            }
+            Kind::File => {
+                self.files.insert(rel.to_vec());
+                return self.file(rel, &header, &tarballs, out);
+            }
+        };
+        let emit = self.decide(rel, fp, &tarballs)?;
+        out.set_mask(emit)?;
+        out.header(&header)?;
+        Ok(())
+    }
+
+    fn decide(&mut self, rel: &[u8], fp: Fingerprint, tarballs: &Mask) -> Result<Mask> {
+        let emit = self
+            .rp
+            .conflicts
+            .decide(rel, self.index, fp, tarballs)
+            .map_err(Error::Conflict)?;
+        // Keep the shared mask (and so the current piece) in the common case.
+        Ok(if emit.len() == tarballs.len() { tarballs.clone() } else { Mask::from(emit) })
+    }
+
+    fn hardlink_target(&self, manifest: &Manifest, path: &[u8], link: &[u8]) -> Result<Vec<u8>> {
+        check_relative(link).map_err(|e| self.err(Some(path), format!("hardlink target: {e}")))?;
+        let target = manifest
+            .strip(link)
+            .map_err(|e| self.err(Some(path), format!("hardlink target {:?}: {e}", String::from_utf8_lossy(link))))?
+            .ok_or_else(|| self.err(Some(path), "hardlink to a prefix directory"))?;
+        if !self.files.contains(target) {
+            return Err(self.err(
+                Some(path),
+                format!(
+                    "hardlink to {:?}, which is not an earlier file of this archive",
+                    String::from_utf8_lossy(link)
+                ),
+            ));
+        }
+        Ok(target.to_vec())
+    }
+
+    fn file(&mut self, rel: &[u8], header: &Header<'_>, tarballs: &Mask, out: &mut PieceWriter<'_>) -> Result<()> {
+        let size = header.size;
+        self.stats.data_bytes += size;
+        let mut hasher = Sha256::new();
+        if self.rp.conflicts.seen_in_any(rel, tarballs) && size <= COMPARE_BUFFER {
+            // Compare before writing: only tarballs without an identical copy get it.
+            let mut data = vec![0u8; size as usize];
+            self.read_exact(&mut data)?;
+            hasher.update(&data);
+            let emit = self.decide(rel, Fingerprint::file(header.mode, hasher), tarballs)?;
+            out.set_mask(emit)?;
+            out.header(header)?;
+            out.data(&data)?;
+            return out.pad(size);
+        }
+        // Stream. Normally no tarball holds the path yet; for an oversized
+        // shared file, tarballs that hold it get this copy only when later
+        // entries win, and are checked for equality afterwards otherwise.
+        let seen = self.rp.conflicts.seen_in_any(rel, tarballs);
+        let emit = if seen && self.rp.policy == ConflictPolicy::Error {
+            let unseen: Vec<usize> = tarballs
+                .iter()
+                .copied()
+                .filter(|&t| !self.rp.conflicts.seen_in_any(rel, &[t]))
+                .collect();
+            Mask::from(unseen)
+        } else {
+            tarballs.clone()
+        };
+        out.set_mask(emit.clone())?;
+        out.header(header)?;
+        let mut left = size;
+        let mut buf = std::mem::take(&mut self.buf);
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = self.tar.read_data(&mut buf[..want]).map_err(|e| self.tar_err(e))?;
+            hasher.update(&buf[..n]);
+            out.data(&buf[..n])?;
+            left -= n as u64;
+        }
+        self.buf = buf;
+        out.pad(size)?;
+        let fp = Fingerprint::file(header.mode, hasher);
+        let skipped: Vec<usize> = tarballs.iter().copied().filter(|t| !emit.contains(t)).collect();
+        self.rp
+            .conflicts
+            .verify_skipped(rel, self.index, fp, &skipped)
+            .map_err(Error::Conflict)?;
+        // Record the version for the tarballs that got it.
+        if !emit.is_empty() {
+            self.rp
+                .conflicts
+                .decide(rel, self.index, fp, &emit)
+                .map_err(Error::Conflict)?;
+        }
+        Ok(())
+    }
+}
+
+/// Convenience for masks built from plain vectors.
+impl From<Vec<usize>> for Mask {
+    fn from(v: Vec<usize>) -> Self {
+        Mask(Arc::from(v))
+    }
+}

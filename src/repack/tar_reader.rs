@@ -1,0 +1,472 @@
+//! A strict streaming tar reader.
+//!
+//! It applies PAX (and GNU long-name) records to the header that follows,
+//! bounds every record it buffers, verifies checksums, refuses size
+//! disagreements that would put a naive reader out of step, and requires
+//! the end-of-archive marker, so a truncated stream is never taken as a
+//! shorter archive.
+
+use std::io::{self, Read};
+
+use super::tarfmt::BLOCK;
+
+/// Largest PAX or GNU long-name record set buffered for one member.
+pub const MAX_EXTENDED_HEADER: u64 = 1 << 20;
+
+/// A member header with PAX records applied.
+#[derive(Debug, Default)]
+pub struct Member {
+    pub path: Vec<u8>,
+    pub link: Vec<u8>,
+    /// The raw typeflag.
+    pub typeflag: u8,
+    pub mode: u32,
+    pub size: u64,
+    pub mtime: i64,
+}
+
+impl Member {
+    pub fn type_name(&self) -> &'static str {
+        match self.typeflag {
+            b'0' | 0 | b'7' => "regular file",
+            b'1' => "hardlink",
+            b'2' => "symlink",
+            b'3' => "character device",
+            b'4' => "block device",
+            b'5' => "directory",
+            b'6' => "fifo",
+            b'S' => "GNU sparse file",
+            b'V' => "GNU volume header",
+            b'M' => "GNU multi-volume continuation",
+            b'D' => "GNU dump directory",
+            _ => "unknown member type",
+        }
+    }
+}
+
+/// A reader error: what went wrong and, when known, at which member.
+#[derive(Debug)]
+pub struct TarError {
+    pub member: Option<Vec<u8>>,
+    pub message: String,
+}
+
+impl TarError {
+    fn new(member: Option<&[u8]>, message: impl Into<String>) -> Self {
+        TarError { member: member.map(<[u8]>::to_vec), message: message.into() }
+    }
+}
+
+pub struct TarReader<R> {
+    inner: R,
+    /// Unread data bytes of the current member, then its padding.
+    remaining: u64,
+    padding: usize,
+    current: Vec<u8>,
+    finished: bool,
+}
+
+#[derive(Default)]
+struct Pending {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    size: Option<u64>,
+    mtime: Option<i64>,
+    from_pax: bool,
+    from_gnu: bool,
+}
+
+impl<R: Read> TarReader<R> {
+    pub fn new(inner: R) -> Self {
+        TarReader { inner, remaining: 0, padding: 0, current: Vec::new(), finished: false }
+    }
+
+    /// The next member, or None after the end-of-archive marker. The
+    /// previous member's unread data is skipped.
+    pub fn next_member(&mut self) -> Result<Option<Member>, TarError> {
+        if self.finished {
+            return Ok(None);
+        }
+        self.skip_rest()?;
+        let mut pending = Pending::default();
+        loop {
+            let mut block = [0u8; BLOCK];
+            let last = self.current.clone();
+            let after = if last.is_empty() { None } else { Some(last.as_slice()) };
+            match read_full(&mut self.inner, &mut block) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(TarError::new(after, "archive ends without the end-of-archive marker (truncated?)"));
+                }
+                Err(e) => return Err(TarError::new(after, format!("read error: {e}"))),
+            }
+            if block.iter().all(|&b| b == 0) {
+                if pending.from_pax || pending.from_gnu {
+                    return Err(TarError::new(after, "extended header is not followed by a member"));
+                }
+                // A second zero block completes the marker; a stream that
+                // ends right after the first one is tolerated, as GNU tar does.
+                let mut second = [0u8; BLOCK];
+                match read_full(&mut self.inner, &mut second) {
+                    Ok(true) if second.iter().any(|&b| b != 0) => {
+                        return Err(TarError::new(after, "a zero block is followed by data"));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(TarError::new(after, format!("read error: {e}"))),
+                }
+                self.finished = true;
+                self.drain_padding()?;
+                return Ok(None);
+            }
+            let raw_name = cstr(&block[0..100]).to_vec();
+            verify_checksum(&block).map_err(|m| TarError::new(Some(&raw_name), m))?;
+            let magic = &block[257..265];
+            if magic != b"ustar\x0000" && magic != b"ustar  \x00" {
+                return Err(TarError::new(Some(&raw_name), "not a ustar/pax header (old or unknown tar format)"));
+            }
+            let typeflag = block[156];
+            let header_size =
+                parse_numeric(&block[124..136]).map_err(|m| TarError::new(Some(&raw_name), format!("size field: {m}")))?;
+            match typeflag {
+                b'x' => {
+                    if pending.from_pax {
+                        return Err(TarError::new(Some(&raw_name), "two PAX headers for one member"));
+                    }
+                    if pending.from_gnu {
+                        return Err(TarError::new(Some(&raw_name), "a PAX header follows a GNU long-name entry"));
+                    }
+                    let data = self.read_extended(header_size, &raw_name)?;
+                    apply_pax(&data, &mut pending).map_err(|m| TarError::new(Some(&raw_name), m))?;
+                    pending.from_pax = true;
+                }
+                b'g' => return Err(TarError::new(Some(&raw_name), "global PAX headers are not supported")),
+                b'L' | b'K' => {
+                    if pending.from_pax {
+                        return Err(TarError::new(
+                            Some(&raw_name),
+                            "a GNU long-name entry follows a PAX header (ambiguous name)",
+                        ));
+                    }
+                    let slot = if typeflag == b'L' { &mut pending.path } else { &mut pending.link };
+                    if slot.is_some() {
+                        return Err(TarError::new(Some(&raw_name), "two GNU long-name entries for one member"));
+                    }
+                    let mut data = self.read_extended(header_size, &raw_name)?;
+                    while data.last() == Some(&0) {
+                        data.pop();
+                    }
+                    *slot = Some(data);
+                    pending.from_gnu = true;
+                }
+                _ => return self.finish_member(&block, typeflag, header_size, pending).map(Some),
+            }
+        }
+    }
+
+    fn finish_member(&mut self, block: &[u8; BLOCK], typeflag: u8, header_size: u64, p: Pending) -> Result<Member, TarError> {
+        let mut path = match p.path {
+            Some(path) => path,
+            None => {
+                let name = cstr(&block[0..100]);
+                let prefix = cstr(&block[345..500]);
+                if prefix.is_empty() {
+                    name.to_vec()
+                } else {
+                    [prefix, b"/", name].concat()
+                }
+            }
+        };
+        let link = p.link.unwrap_or_else(|| cstr(&block[157..257]).to_vec());
+        let err = |path: &[u8], m: String| TarError::new(Some(path), m);
+        if path.contains(&0) || link.contains(&0) {
+            return Err(err(&path, "NUL byte in a name".into()));
+        }
+        let size = match p.size {
+            // Python and GNU tar write 0 (or the same value) in the ustar
+            // field when a PAX size is present; anything else is an attempt
+            // to make readers disagree on where the next header starts.
+            Some(pax) if header_size != 0 && header_size != pax => {
+                return Err(err(
+                    &path,
+                    format!("PAX size {pax} disagrees with header size {header_size}"),
+                ));
+            }
+            Some(pax) => pax,
+            None => header_size,
+        };
+        let mode = parse_numeric(&block[100..108]).map_err(|m| err(&path, format!("mode field: {m}")))? as u32;
+        let mtime = match p.mtime {
+            Some(m) => m,
+            None => parse_numeric(&block[136..148]).map_err(|m| err(&path, format!("mtime field: {m}")))? as i64,
+        };
+        let carries_data = matches!(typeflag, b'0' | 0 | b'7');
+        if !carries_data && size != 0 {
+            return Err(err(&path, format!("a {} member with {size} bytes of data", type_name(typeflag))));
+        }
+        if typeflag == b'5' {
+            while path.len() > 1 && path.last() == Some(&b'/') {
+                path.pop();
+            }
+        }
+        self.remaining = size;
+        self.padding = super::tarfmt::padding(size);
+        self.current = path.clone();
+        Ok(Member { path, link, typeflag, mode, size, mtime })
+    }
+
+    fn read_extended(&mut self, size: u64, name: &[u8]) -> Result<Vec<u8>, TarError> {
+        if size > MAX_EXTENDED_HEADER {
+            return Err(TarError::new(
+                Some(name),
+                format!("extended header of {size} bytes exceeds the {MAX_EXTENDED_HEADER}-byte limit"),
+            ));
+        }
+        let mut data = vec![0u8; size as usize];
+        self.read_exact_or(&mut data, name)?;
+        let mut pad = vec![0u8; super::tarfmt::padding(size)];
+        self.read_exact_or(&mut pad, name)?;
+        Ok(data)
+    }
+
+    fn read_exact_or(&mut self, buf: &mut [u8], name: &[u8]) -> Result<(), TarError> {
+        self.inner.read_exact(buf).map_err(|e| {
+            let msg = if e.kind() == io::ErrorKind::UnexpectedEof {
+                "archive truncated inside a member".to_string()
+            } else {
+                format!("read error: {e}")
+            };
+            TarError::new(Some(name), msg)
+        })
+    }
+
+    /// Reads the current member's data.
+    pub fn read_data(&mut self, buf: &mut [u8]) -> Result<usize, TarError> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        let n = self
+            .inner
+            .read(&mut buf[..want])
+            .map_err(|e| TarError::new(Some(&self.current), format!("read error: {e}")))?;
+        if n == 0 {
+            return Err(TarError::new(
+                Some(&self.current),
+                format!("archive truncated: {} bytes of member data missing", self.remaining),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+
+    fn skip_rest(&mut self) -> Result<(), TarError> {
+        let mut buf = [0u8; 8192];
+        while self.remaining > 0 {
+            self.read_data(&mut buf)?;
+        }
+        if self.padding > 0 {
+            let mut pad = vec![0u8; self.padding];
+            let name = self.current.clone();
+            self.read_exact_or(&mut pad, &name)?;
+            self.padding = 0;
+        }
+        Ok(())
+    }
+
+    /// After the marker only zero padding may follow; reading to the end also
+    /// lets the decoder and digest check the whole stream.
+    fn drain_padding(&mut self) -> Result<(), TarError> {
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = self
+                .inner
+                .read(&mut buf)
+                .map_err(|e| TarError::new(None, format!("read error after the end-of-archive marker: {e}")))?;
+            if n == 0 {
+                return Ok(());
+            }
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Err(TarError::new(None, "data after the end-of-archive marker"));
+            }
+        }
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+fn type_name(typeflag: u8) -> &'static str {
+    Member { typeflag, ..Default::default() }.type_name()
+}
+
+/// Fills `buf` entirely; Ok(false) on a clean EOF before the first byte.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated tar header")),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+fn cstr(field: &[u8]) -> &[u8] {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    &field[..end]
+}
+
+fn verify_checksum(block: &[u8; BLOCK]) -> Result<(), String> {
+    let stored = parse_numeric(&block[148..156]).map_err(|m| format!("checksum field: {m}"))?;
+    let mut unsigned: u64 = 0;
+    let mut signed: i64 = 0;
+    for (i, &b) in block.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { b };
+        unsigned += b as u64;
+        signed += b as i8 as i64;
+    }
+    if stored == unsigned || stored as i64 == signed {
+        Ok(())
+    } else {
+        Err(format!("header checksum mismatch (stored {stored}, computed {unsigned})"))
+    }
+}
+
+/// Octal (space/NUL terminated) or GNU base-256 numeric field.
+fn parse_numeric(field: &[u8]) -> Result<u64, String> {
+    if field.first().is_some_and(|&b| b & 0x80 != 0) {
+        if field[0] & 0x40 != 0 {
+            return Err("negative base-256 value".into());
+        }
+        let mut v: u64 = (field[0] & 0x3f) as u64;
+        for &b in &field[1..] {
+            v = v.checked_mul(256).ok_or("base-256 value overflows")?.checked_add(b as u64).ok_or("overflow")?;
+        }
+        return Ok(v);
+    }
+    let s: Vec<u8> = field.iter().copied().take_while(|&b| b != 0).collect();
+    let s = std::str::from_utf8(&s).map_err(|_| "not ASCII".to_string())?.trim();
+    if s.is_empty() {
+        return Ok(0);
+    }
+    u64::from_str_radix(s, 8).map_err(|_| format!("invalid octal number {s:?}"))
+}
+
+/// Parses "<len> <key>=<value>\n" records strictly.
+fn apply_pax(mut data: &[u8], p: &mut Pending) -> Result<(), String> {
+    while !data.is_empty() {
+        let sp = data.iter().position(|&b| b == b' ').ok_or("malformed PAX record (no length)")?;
+        let len: usize = std::str::from_utf8(&data[..sp])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or("malformed PAX record length")?;
+        if len <= sp + 1 || len > data.len() || data[len - 1] != b'\n' {
+            return Err("malformed PAX record (bad length)".into());
+        }
+        let rec = &data[sp + 1..len - 1];
+        let eq = rec.iter().position(|&b| b == b'=').ok_or("malformed PAX record (no '=')")?;
+        let (key, value) = (&rec[..eq], &rec[eq + 1..]);
+        let num = |what: &str| -> Result<&str, String> {
+            std::str::from_utf8(value).map_err(|_| format!("PAX {what} is not text"))
+        };
+        match key {
+            b"path" => p.path = Some(value.to_vec()),
+            b"linkpath" => p.link = Some(value.to_vec()),
+            b"size" => {
+                p.size = Some(num("size")?.parse().map_err(|_| "PAX size is not a number".to_string())?);
+            }
+            b"mtime" => {
+                let s = num("mtime")?;
+                let secs: f64 = s.parse().map_err(|_| "PAX mtime is not a number".to_string())?;
+                if !secs.is_finite() {
+                    return Err("PAX mtime is not finite".into());
+                }
+                p.mtime = Some(secs.floor() as i64);
+            }
+            k if k.starts_with(b"GNU.sparse") => return Err("GNU sparse files are not supported".into()),
+            _ => {} // atime, ctime, uid, gid, uname, gname, charset, …: not carried over
+        }
+        data = &data[len..];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repack::tarfmt::{self, Header, Kind};
+
+    fn header(path: &[u8], size: u64, extra: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let h = Header {
+            path,
+            kind: Kind::File,
+            mode: 0o644,
+            size,
+            mtime: 5,
+            link: b"",
+            uid: 1,
+            gid: 1,
+            uname: "u",
+            gname: "g",
+        };
+        tarfmt::write_header(&mut out, &h, extra);
+        out
+    }
+
+    fn members(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TarError> {
+        let mut r = TarReader::new(bytes);
+        let mut out = Vec::new();
+        while let Some(m) = r.next_member()? {
+            let mut data = vec![0; m.size as usize];
+            let mut got = 0;
+            while got < data.len() {
+                got += r.read_data(&mut data[got..])?;
+            }
+            out.push((m.path, data));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn reads_pax_members() {
+        let mut t = header(b"a", 3, &[("mtime", b"1700000000.5")]);
+        t.extend_from_slice(b"abc");
+        tarfmt::pad_to_block(&mut t);
+        let long = vec![b'x'; 300];
+        t.extend(header(&long, 0, &[]));
+        t.extend_from_slice(&[0; 1024]);
+        let m = members(&t).unwrap();
+        assert_eq!(m[0], (b"a".to_vec(), b"abc".to_vec()));
+        assert_eq!(m[1].0, long);
+    }
+
+    #[test]
+    fn missing_marker_is_truncation() {
+        let mut t = header(b"a", 0, &[]);
+        let e = members(&t).unwrap_err();
+        assert!(e.message.contains("end-of-archive"), "{}", e.message);
+        t.extend_from_slice(&[0; 512]);
+        assert!(members(&t).is_ok());
+    }
+
+    #[test]
+    fn size_disagreement_is_refused() {
+        let mut t = header(b"a", 3, &[("size", b"1024")]);
+        t.extend_from_slice(&[0; 2048]);
+        let e = members(&t).unwrap_err();
+        assert!(e.message.contains("disagrees"), "{}", e.message);
+    }
+
+    #[test]
+    fn short_data_is_truncation() {
+        let mut t = header(b"a", 5000, &[]);
+        t.extend_from_slice(&[1; 100]);
+        let e = members(&t).unwrap_err();
+        assert!(e.message.contains("truncated"), "{}", e.message);
+    }
+}

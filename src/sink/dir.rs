@@ -1,0 +1,112 @@
+//! A local directory: each tarball is written as `NAME.partial` and renamed
+//! when the run succeeds; the `.sha256sum` sidecar follows.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+
+use super::{sidecar_text, Sink, TarballWriter};
+use crate::error::{Error, Result};
+
+pub struct DirSink {
+    root: PathBuf,
+}
+
+impl DirSink {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DirSink { root: root.into() }
+    }
+}
+
+#[async_trait]
+impl Sink for DirSink {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn create(&self, file_name: &str, _size_bound: u64) -> Result<Box<dyn TarballWriter>> {
+        tokio::fs::create_dir_all(&self.root)
+            .await
+            .map_err(|e| Error::io(format!("creating {}", self.root.display()), e))?;
+        let final_path = self.root.join(file_name);
+        let partial = self.root.join(format!("{file_name}.partial"));
+        let file = tokio::fs::File::create(&partial)
+            .await
+            .map_err(|e| Error::io(format!("creating {}", partial.display()), e))?;
+        Ok(Box::new(DirWriter {
+            file: Some(tokio::io::BufWriter::with_capacity(1 << 20, file)),
+            partial,
+            final_path,
+            file_name: file_name.to_string(),
+            published: Vec::new(),
+        }))
+    }
+}
+
+struct DirWriter {
+    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
+    partial: PathBuf,
+    final_path: PathBuf,
+    file_name: String,
+    /// Final-named files this writer created, removed again on abort.
+    published: Vec<PathBuf>,
+}
+
+#[async_trait]
+impl TarballWriter for DirWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        let f = self.file.as_mut().expect("write after finish");
+        f.write_all(&chunk)
+            .await
+            .map_err(|e| Error::io(format!("writing {}", self.partial.display()), e))
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        let mut f = self.file.take().expect("finish once");
+        let ctx = || format!("writing {}", self.partial.display());
+        f.flush().await.map_err(|e| Error::io(ctx(), e))?;
+        f.get_ref().sync_all().await.map_err(|e| Error::io(ctx(), e))?;
+        Ok(())
+    }
+
+    async fn publish(&mut self, sha256_hex: &str) -> Result<()> {
+        tokio::fs::rename(&self.partial, &self.final_path)
+            .await
+            .map_err(|e| Error::io(format!("renaming {}", self.partial.display()), e))?;
+        self.published.push(self.final_path.clone());
+        let sidecar = self.root_join(&format!("{}.sha256sum", self.file_name));
+        let tmp = self.root_join(&format!("{}.sha256sum.partial", self.file_name));
+        let ctx = || format!("writing {}", tmp.display());
+        tokio::fs::write(&tmp, sidecar_text(sha256_hex, &self.file_name))
+            .await
+            .map_err(|e| Error::io(ctx(), e))?;
+        tokio::fs::rename(&tmp, &sidecar).await.map_err(|e| Error::io(ctx(), e))?;
+        self.published.push(sidecar);
+        Ok(())
+    }
+
+    async fn abort(&mut self) {
+        self.file.take();
+        let tmp = self.root_join(&format!("{}.sha256sum.partial", self.file_name));
+        for p in [self.partial.clone(), tmp].iter().chain(self.published.iter()) {
+            match tokio::fs::remove_file(p).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("could not remove {}: {e}", p.display()),
+            }
+        }
+        self.published.clear();
+    }
+
+    fn location(&self) -> String {
+        self.final_path.display().to_string()
+    }
+}
+
+impl DirWriter {
+    fn root_join(&self, name: &str) -> PathBuf {
+        self.final_path.with_file_name(name)
+    }
+}

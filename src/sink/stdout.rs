@@ -1,0 +1,50 @@
+//! Standard output, for a plan of exactly one tarball. Bytes are visible as
+//! they are written, so on failure the process only exits non-zero.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+
+use super::{Sink, TarballWriter};
+use crate::error::{Error, Result};
+
+pub struct StdoutSink;
+
+#[async_trait]
+impl Sink for StdoutSink {
+    fn describe(&self) -> String {
+        "standard output".into()
+    }
+
+    async fn create(&self, _file_name: &str, _size_bound: u64) -> Result<Box<dyn TarballWriter>> {
+        Ok(Box::new(StdoutWriter { out: tokio::io::stdout() }))
+    }
+}
+
+struct StdoutWriter {
+    out: tokio::io::Stdout,
+}
+
+#[async_trait]
+impl TarballWriter for StdoutWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        self.out
+            .write_all(&chunk)
+            .await
+            .map_err(|e| Error::io("writing to standard output", e))
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.out.flush().await.map_err(|e| Error::io("writing to standard output", e))
+    }
+
+    async fn publish(&mut self, _sha256_hex: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn abort(&mut self) {}
+
+    fn location(&self) -> String {
+        "-".into()
+    }
+}

@@ -1,0 +1,76 @@
+//! A local directory of artifacts (TheRock's local staging layout: the
+//! archives side by side, sidecars next to them).
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::io::AsyncReadExt;
+
+use super::{collect_artifacts, ByteStream, Source};
+use crate::error::{Error, Result};
+use crate::plan::SourceArtifact;
+
+pub struct DirSource {
+    root: PathBuf,
+}
+
+impl DirSource {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DirSource { root: root.into() }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+#[async_trait]
+impl Source for DirSource {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn list(&self) -> Result<Vec<SourceArtifact>> {
+        let ctx = || format!("listing {}", self.root.display());
+        let mut rd = tokio::fs::read_dir(&self.root).await.map_err(|e| Error::io(ctx(), e))?;
+        let mut entries = Vec::new();
+        while let Some(e) = rd.next_entry().await.map_err(|e| Error::io(ctx(), e))? {
+            let meta = e.metadata().await.map_err(|e| Error::io(ctx(), e))?;
+            if !meta.is_file() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            entries.push((name.clone(), name, meta.len()));
+        }
+        collect_artifacts(&entries)
+    }
+
+    async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream> {
+        let path = self.path(&artifact.key);
+        let f = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        Ok(Box::new(tokio::io::BufReader::with_capacity(1 << 20, f)))
+    }
+
+    async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        read_small_file(&self.path(key), limit).await
+    }
+}
+
+async fn read_small_file(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
+    let f = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    };
+    let mut buf = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::Other(format!("{} is larger than {limit} bytes", path.display())));
+    }
+    Ok(Some(buf))
+}

@@ -1,0 +1,63 @@
+//! Where artifacts come from. A source lists artifacts and opens each as a
+//! byte stream; everything downstream is the same for every source.
+
+pub mod dir;
+pub mod verify;
+
+use async_trait::async_trait;
+use tokio::io::AsyncRead;
+
+use crate::error::{Error, Result};
+use crate::plan::{ArtifactName, SourceArtifact};
+
+pub type ByteStream = Box<dyn AsyncRead + Send + Unpin>;
+
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// For messages: the directory, bucket/prefix or URL.
+    fn describe(&self) -> String;
+
+    /// Every artifact archive at the source.
+    async fn list(&self) -> Result<Vec<SourceArtifact>>;
+
+    /// The archive's bytes, as stored.
+    async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream>;
+
+    /// A small object by key (sidecars, the run manifest), or None when it
+    /// does not exist. More than `limit` bytes is an error.
+    async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>>;
+}
+
+/// Key of the run manifest TheRock publishes beside the artifacts.
+pub const RUN_MANIFEST_KEY: &str = "manifests/therock_manifest.json";
+
+/// Turns listed file names into artifacts, pairing `.sha256sum` sidecars.
+/// `entries` are (key, file name, size).
+pub fn collect_artifacts(entries: &[(String, String, u64)]) -> Result<Vec<SourceArtifact>> {
+    let keys: std::collections::HashSet<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
+    let mut out = Vec::new();
+    for (key, file_name, size) in entries {
+        let Some(name) = ArtifactName::parse(file_name).map_err(Error::Selection)? else {
+            continue;
+        };
+        let sidecar = format!("{key}.sha256sum");
+        out.push(SourceArtifact {
+            name,
+            key: key.clone(),
+            size: *size,
+            sha256_key: keys.contains(sidecar.as_str()).then_some(sidecar),
+        });
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+/// Whether the run manifest says the artifacts are kpack-split.
+pub fn kpack_flag(manifest_json: &[u8]) -> Result<bool> {
+    let v: serde_json::Value = serde_json::from_slice(manifest_json)
+        .map_err(|e| Error::Other(format!("therock_manifest.json is not valid JSON: {e}")))?;
+    Ok(v.get("flags")
+        .and_then(|f| f.get("KPACK_SPLIT_ARTIFACTS"))
+        .and_then(|b| b.as_bool())
+        .unwrap_or(false))
+}
