@@ -16,7 +16,11 @@ use rockpack::source::{dir::DirSource, verify::VerifyMode, Source};
 use rockpack::{fixtures, report};
 
 #[derive(Parser)]
-#[command(name = "rockpack", version, about = "Build ROCm dist tarballs from TheRock artifacts in one streaming pass")]
+#[command(
+    name = "rockpack",
+    version,
+    about = "Build ROCm dist tarballs from TheRock artifacts in one streaming pass"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -130,8 +134,16 @@ fn split_list(s: &str, seps: &[char]) -> Vec<String> {
 impl SelectArgs {
     fn options(&self) -> PlanOptions {
         PlanOptions {
-            families: self.families.as_deref().map(|f| split_list(f, &[';', ','])).unwrap_or_default(),
-            targets: self.targets.as_deref().map(|t| split_list(t, &[';', ','])).unwrap_or_default(),
+            families: self
+                .families
+                .as_deref()
+                .map(|f| split_list(f, &[';', ',']))
+                .unwrap_or_default(),
+            targets: self
+                .targets
+                .as_deref()
+                .map(|t| split_list(t, &[';', ',']))
+                .unwrap_or_default(),
             per_target: self.per_target,
             platform: self.platform.clone(),
             version: self.version.clone(),
@@ -147,8 +159,10 @@ impl SelectArgs {
         match &self.family_table {
             None => Ok(FamilyTable::builtin()),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-                FamilyTable::parse_cmake(&text).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+                FamilyTable::parse_cmake(&text)
+                    .map_err(|e| Error::Usage(format!("{}: {e}", p.display())))
             }
         }
     }
@@ -158,7 +172,8 @@ impl SelectArgs {
     async fn plan(&self, source: &Arc<dyn Source>, peek: bool) -> Result<Plan> {
         let listed = source.list().await?;
         let opts = self.options();
-        let needs_kpack = opts.multiarch == MultiarchMode::Auto || opts.per_target || !opts.targets.is_empty();
+        let needs_kpack =
+            opts.multiarch == MultiarchMode::Auto || opts.per_target || !opts.targets.is_empty();
         let kpack = if needs_kpack {
             pipeline::detect_kpack(source, &listed, peek).await?
         } else {
@@ -169,7 +184,10 @@ impl SelectArgs {
 
     fn source(&self) -> Result<Arc<dyn Source>> {
         if !self.source.is_dir() {
-            return Err(Error::Usage(format!("--source {}: not a directory", self.source.display())));
+            return Err(Error::Usage(format!(
+                "--source {}: not a directory",
+                self.source.display()
+            )));
         }
         Ok(Arc::new(DirSource::new(&self.source)))
     }
@@ -184,7 +202,11 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
         return Err(Error::Usage(format!(
             "--dest - needs a plan of exactly one tarball, and this one has {}: {}",
             plan.tarballs.len(),
-            plan.tarballs.iter().map(|t| t.file_name.as_str()).collect::<Vec<_>>().join(", ")
+            plan.tarballs
+                .iter()
+                .map(|t| t.file_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let sink: Box<dyn Sink> = if to_stdout {
@@ -192,24 +214,31 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
     } else {
         Box::new(DirSink::new(&args.dest))
     };
-    let mtime_clamp = match args.mtime {
-        Some(m) => Some(m),
-        None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) if !v.trim().is_empty() => Some(
-                v.trim()
-                    .parse()
-                    .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a number")))?,
-            ),
-            _ => None,
-        },
-    };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let mtime_clamp =
+        match args.mtime {
+            Some(m) => Some(m),
+            None => match std::env::var("SOURCE_DATE_EPOCH") {
+                Ok(v) if !v.trim().is_empty() => Some(v.trim().parse().map_err(|_| {
+                    Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a number"))
+                })?),
+                _ => None,
+            },
+        };
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     if jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
-    let opts = RunOptions { codec, jobs, on_conflict: args.on_conflict, mtime_clamp, verify: args.verify };
+    let opts = RunOptions {
+        codec,
+        jobs,
+        on_conflict: args.on_conflict,
+        mtime_clamp,
+        verify: args.verify,
+    };
     tracing::info!(
         "packing {} tarballs from {} artifacts at {} into {}",
         plan.tarballs.len(),
@@ -228,18 +257,31 @@ async fn main_async(cli: Cli) -> Result<()> {
             let source = select.source()?;
             let plan = select.plan(&source, false).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&plan).expect("plan serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).expect("plan serialises")
+                );
             } else {
                 print!("{}", report::plan_text(&plan, &source.describe()));
             }
             Ok(())
         }
         Command::Pack { select, pack: args } => pack(select, args).await,
-        Command::Generate { dest, layout, families, seed, large_bytes } => {
+        Command::Generate {
+            dest,
+            layout,
+            families,
+            seed,
+            large_bytes,
+        } => {
             let layout = match layout.as_str() {
                 "plain" => fixtures::Layout::Plain,
                 "kpack" => fixtures::Layout::Kpack,
-                other => return Err(Error::Usage(format!("--layout {other:?}: expected plain or kpack"))),
+                other => {
+                    return Err(Error::Usage(format!(
+                        "--layout {other:?}: expected plain or kpack"
+                    )))
+                }
             };
             let spec = fixtures::FixtureSpec {
                 layout,
@@ -248,7 +290,8 @@ async fn main_async(cli: Cli) -> Result<()> {
                 large_bytes,
                 sidecars: true,
             };
-            let made = fixtures::generate(&spec, &dest).map_err(|e| Error::io(format!("generating into {}", dest.display()), e))?;
+            let made = fixtures::generate(&spec, &dest)
+                .map_err(|e| Error::io(format!("generating into {}", dest.display()), e))?;
             eprintln!("wrote {} artifacts to {}", made.len(), dest.display());
             Ok(())
         }
@@ -261,7 +304,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROCKPACK_LOG").unwrap_or_else(|_| "rockpack=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ROCKPACK_LOG")
+                .unwrap_or_else(|_| "rockpack=info".into()),
         )
         .with_target(false)
         .without_time()

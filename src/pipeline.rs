@@ -16,7 +16,9 @@ use tokio_util::io::SyncIoBridge;
 use crate::codec::{pool::Pool, Block, Codec, Compressed, TarballContent};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, SourceArtifact};
-use crate::repack::{decode, flatten, tar_reader::TarReader, BlockOut, ConflictPolicy, Mask, Repacker};
+use crate::repack::{
+    decode, flatten, tar_reader::TarReader, BlockOut, ConflictPolicy, Mask, Repacker,
+};
 use crate::sink::{Sink, TarballWriter};
 use crate::source::verify::{parse_sidecar, Verifier, VerifyMode};
 use crate::source::{kpack_flag, Source, RUN_MANIFEST_KEY};
@@ -73,7 +75,12 @@ impl Output {
 
 type Queue = mpsc::Sender<(oneshot::Receiver<Compressed>, Mask)>;
 
-pub async fn run(plan: Arc<Plan>, source: Arc<dyn Source>, sink: &dyn Sink, opts: &RunOptions) -> Result<RunSummary> {
+pub async fn run(
+    plan: Arc<Plan>,
+    source: Arc<dyn Source>,
+    sink: &dyn Sink,
+    opts: &RunOptions,
+) -> Result<RunSummary> {
     let started = Instant::now();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
     for t in &plan.tarballs {
@@ -129,7 +136,13 @@ pub async fn run(plan: Arc<Plan>, source: Arc<dyn Source>, sink: &dyn Sink, opts
 }
 
 /// Runs the repack thread and fans its compressed blocks out, in order.
-async fn produce(plan: &Arc<Plan>, source: Arc<dyn Source>, outputs: &mut [Output], opts: &RunOptions, started: Instant) -> Result<()> {
+async fn produce(
+    plan: &Arc<Plan>,
+    source: Arc<dyn Source>,
+    outputs: &mut [Output],
+    opts: &RunOptions,
+    started: Instant,
+) -> Result<()> {
     let header = opts.codec.header();
     for o in outputs.iter_mut() {
         o.put(header.clone()).await?;
@@ -184,27 +197,47 @@ impl BlockOut for PoolOut<'_> {
     }
 }
 
-fn repack_all(plan: &Plan, source: Arc<dyn Source>, opts: &RunOptions, queue: Queue, handle: Handle) -> Result<()> {
+fn repack_all(
+    plan: &Plan,
+    source: Arc<dyn Source>,
+    opts: &RunOptions,
+    queue: Queue,
+    handle: Handle,
+) -> Result<()> {
     let pool = Pool::new(opts.codec, opts.jobs);
     let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp);
-    let mut out = PoolOut { pool: &pool, queue: &queue };
+    let mut out = PoolOut {
+        pool: &pool,
+        queue: &queue,
+    };
     for (i, a) in plan.artifacts.iter().enumerate() {
         let name = a.name.file_name();
         let expected = handle.block_on(expected_digest(source.as_ref(), a, opts.verify))?;
         let stream = handle.block_on(source.open(a))?;
-        let (verifier, complete) = Verifier::new(SyncIoBridge::new_with_handle(stream, handle.clone()), expected);
+        let (verifier, complete) = Verifier::new(
+            SyncIoBridge::new_with_handle(stream, handle.clone()),
+            expected,
+        );
         let decoded = decode::decoder(a.name.compression, verifier)
             .map_err(|e| Error::artifact(&name, None, e.to_string()))?;
         let stats = repacker.repack(i, &name, decoded, &mut out, opts.codec.format)?;
         if !complete.load(Ordering::Relaxed) {
-            return Err(Error::artifact(&name, None, "data after the end of the compressed stream"));
+            return Err(Error::artifact(
+                &name,
+                None,
+                "data after the end of the compressed stream",
+            ));
         }
         tracing::debug!(artifact = %name, members = stats.members, bytes = stats.data_bytes, "repacked");
     }
     Ok(())
 }
 
-async fn expected_digest(source: &dyn Source, a: &SourceArtifact, mode: VerifyMode) -> Result<Option<[u8; 32]>> {
+async fn expected_digest(
+    source: &dyn Source,
+    a: &SourceArtifact,
+    mode: VerifyMode,
+) -> Result<Option<[u8; 32]>> {
     let name = a.name.file_name();
     match (&a.sha256_key, mode) {
         (_, VerifyMode::Off) => Ok(None),
@@ -215,10 +248,9 @@ async fn expected_digest(source: &dyn Source, a: &SourceArtifact, mode: VerifyMo
         )),
         (None, VerifyMode::Auto) => Ok(None),
         (Some(key), _) => {
-            let text = source
-                .read_small(key, MAX_SIDECAR)
-                .await?
-                .ok_or_else(|| Error::artifact(&name, None, format!("sidecar {key} disappeared")))?;
+            let text = source.read_small(key, MAX_SIDECAR).await?.ok_or_else(|| {
+                Error::artifact(&name, None, format!("sidecar {key} disappeared"))
+            })?;
             parse_sidecar(&text)
                 .map(Some)
                 .map_err(|e| Error::artifact(&name, None, e))
@@ -268,8 +300,15 @@ async fn shutdown_signal() -> &'static str {
 /// Whether the run is kpack-split: from `manifests/therock_manifest.json`
 /// when published, else (when `peek` is set) from the copy inside
 /// `base_lib_generic`, reading that archive only up to that member.
-pub async fn detect_kpack(source: &Arc<dyn Source>, listed: &[SourceArtifact], peek: bool) -> Result<Option<bool>> {
-    if let Some(json) = source.read_small(RUN_MANIFEST_KEY, MAX_RUN_MANIFEST).await? {
+pub async fn detect_kpack(
+    source: &Arc<dyn Source>,
+    listed: &[SourceArtifact],
+    peek: bool,
+) -> Result<Option<bool>> {
+    if let Some(json) = source
+        .read_small(RUN_MANIFEST_KEY, MAX_RUN_MANIFEST)
+        .await?
+    {
         return kpack_flag(&json).map(Some);
     }
     if !peek {
@@ -290,20 +329,35 @@ pub async fn detect_kpack(source: &Arc<dyn Source>, listed: &[SourceArtifact], p
     json.map(|j| kpack_flag(&j)).transpose()
 }
 
-fn find_run_manifest(a: &SourceArtifact, stream: crate::source::ByteStream, handle: Handle) -> Result<Option<Vec<u8>>> {
+fn find_run_manifest(
+    a: &SourceArtifact,
+    stream: crate::source::ByteStream,
+    handle: Handle,
+) -> Result<Option<Vec<u8>>> {
     let name = a.name.file_name();
     let fail = |member: Option<&[u8]>, m: String| Error::artifact(&name, member, m);
-    let decoded = decode::decoder(a.name.compression, SyncIoBridge::new_with_handle(stream, handle))
-        .map_err(|e| fail(None, e.to_string()))?;
+    let decoded = decode::decoder(
+        a.name.compression,
+        SyncIoBridge::new_with_handle(stream, handle),
+    )
+    .map_err(|e| fail(None, e.to_string()))?;
     let mut tar = TarReader::new(decoded);
-    let first = tar.next_member().map_err(|e| fail(e.member.as_deref(), e.message))?;
+    let first = tar
+        .next_member()
+        .map_err(|e| fail(e.member.as_deref(), e.message))?;
     let Some(first) = first.filter(|m| m.path == flatten::MANIFEST_NAME) else {
-        return Err(fail(None, "the first member must be artifact_manifest.txt".into()));
+        return Err(fail(
+            None,
+            "the first member must be artifact_manifest.txt".into(),
+        ));
     };
     let mut text = vec![0; first.size.min(flatten::MAX_MANIFEST) as usize];
     read_all(&mut tar, &mut text).map_err(|e| fail(e.member.as_deref(), e.message))?;
     let manifest = flatten::Manifest::parse(&text).map_err(|e| fail(None, e))?;
-    while let Some(m) = tar.next_member().map_err(|e| fail(e.member.as_deref(), e.message))? {
+    while let Some(m) = tar
+        .next_member()
+        .map_err(|e| fail(e.member.as_deref(), e.message))?
+    {
         if let Ok(Some(rel)) = manifest.strip(&m.path) {
             if rel == b"share/therock/therock_manifest.json" && m.size <= MAX_RUN_MANIFEST {
                 let mut json = vec![0; m.size as usize];
@@ -315,7 +369,10 @@ fn find_run_manifest(a: &SourceArtifact, stream: crate::source::ByteStream, hand
     Ok(None)
 }
 
-fn read_all<R: std::io::Read>(tar: &mut TarReader<R>, mut dst: &mut [u8]) -> Result<(), crate::repack::tar_reader::TarError> {
+fn read_all<R: std::io::Read>(
+    tar: &mut TarReader<R>,
+    mut dst: &mut [u8],
+) -> Result<(), crate::repack::tar_reader::TarError> {
     while !dst.is_empty() {
         let n = tar.read_data(dst)?;
         dst = &mut dst[n..];

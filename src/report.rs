@@ -46,7 +46,12 @@ pub fn plan_text(plan: &Plan, source: &str) -> String {
         );
         for &i in &t.artifacts {
             let a = &plan.artifacts[i];
-            let _ = writeln!(s, "  {:<60} {:>10}", a.name.file_name(), human_bytes(a.size));
+            let _ = writeln!(
+                s,
+                "  {:<60} {:>10}",
+                a.name.file_name(),
+                human_bytes(a.size)
+            );
         }
     }
     s
@@ -62,7 +67,11 @@ pub fn summary_text(summary: &RunSummary) -> String {
         .max()
         .unwrap_or(7)
         .max(7);
-    let _ = writeln!(s, "{:<width$}  {:>10}  {:>6}  {:<64}  {:>7}", "tarball", "size", "ratio", "sha256", "time");
+    let _ = writeln!(
+        s,
+        "{:<width$}  {:>10}  {:>6}  {:<64}  {:>7}",
+        "tarball", "size", "ratio", "sha256", "time"
+    );
     for t in &summary.tarballs {
         let ratio = if t.content_bytes > 0 {
             t.bytes as f64 / t.content_bytes as f64

@@ -109,7 +109,9 @@ impl Codec {
     /// Compresses one block; runs on a pool thread.
     pub fn compress(&self, block: &Block) -> Compressed {
         let bytes = match self.format {
-            Format::Gzip => gzip::compress_block(self.level, &block.data, block.dictionary.as_deref()),
+            Format::Gzip => {
+                gzip::compress_block(self.level, &block.data, block.dictionary.as_deref())
+            }
             Format::Zstd => zstd::compress_frame(self.level, &block.data),
         };
         Compressed {
@@ -144,7 +146,9 @@ pub struct TarballContent {
 
 impl TarballContent {
     pub fn append(&mut self, block: &Compressed) {
-        self.crc.combine(&crc32fast::Hasher::new_with_initial_len(block.crc, block.len));
+        self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            block.crc, block.len,
+        ));
         self.len += block.len;
     }
 }
@@ -160,7 +164,10 @@ mod tests {
         for piece in pieces {
             let mut prev: Option<Bytes> = None;
             for chunk in piece.chunks(100_000) {
-                let block = Block { data: Bytes::copy_from_slice(chunk), dictionary: prev.clone() };
+                let block = Block {
+                    data: Bytes::copy_from_slice(chunk),
+                    dictionary: prev.clone(),
+                };
                 let c = codec.compress(&block);
                 content.append(&c);
                 out.extend_from_slice(&c.bytes);
@@ -205,7 +212,9 @@ mod tests {
     fn empty_tarball_is_valid() {
         let out = assemble(Codec::new(Format::Gzip, None).unwrap(), &[]);
         let mut got = Vec::new();
-        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut got).unwrap();
+        flate2::read::GzDecoder::new(&out[..])
+            .read_to_end(&mut got)
+            .unwrap();
         assert_eq!(got, vec![0; 1024]);
     }
 }

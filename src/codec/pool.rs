@@ -37,7 +37,10 @@ impl Pool {
                     .expect("spawn compression thread")
             })
             .collect();
-        Pool { tx: Some(tx), threads }
+        Pool {
+            tx: Some(tx),
+            threads,
+        }
     }
 
     pub fn submit(&self, block: Block) -> oneshot::Receiver<Compressed> {

@@ -53,7 +53,10 @@ impl ArtifactName {
         }
         let parts: Vec<&str> = stem.split('_').collect();
         if parts.len() != 3 {
-            return bad(&format!("{} underscore-separated fields, not 3", parts.len()));
+            return bad(&format!(
+                "{} underscore-separated fields, not 3",
+                parts.len()
+            ));
         }
         if parts.iter().any(|p| p.is_empty()) {
             return bad("empty field");
@@ -115,14 +118,20 @@ mod tests {
 
     #[test]
     fn parses_names() {
-        let a = ArtifactName::parse("rocblas_lib_gfx110X-all.tar.zst").unwrap().unwrap();
+        let a = ArtifactName::parse("rocblas_lib_gfx110X-all.tar.zst")
+            .unwrap()
+            .unwrap();
         assert_eq!(a.name, "rocblas");
         assert_eq!(a.component, "lib");
         assert_eq!(a.target, "gfx110X-all");
-        let b = ArtifactName::parse("hip_run_gfx942:xnack+.tar.xz").unwrap().unwrap();
+        let b = ArtifactName::parse("hip_run_gfx942:xnack+.tar.xz")
+            .unwrap()
+            .unwrap();
         assert_eq!(b.base_arch(), "gfx942");
         assert_eq!(b.compression, Compression::Xz);
-        assert!(ArtifactName::parse("x.tar.zst.sha256sum").unwrap().is_none());
+        assert!(ArtifactName::parse("x.tar.zst.sha256sum")
+            .unwrap()
+            .is_none());
         assert!(ArtifactName::parse("a_b_lib_generic.tar.zst").is_err());
         assert!(ArtifactName::parse("a_foo_generic.tar.zst").is_err());
         assert!(ArtifactName::parse("a_lib.tar.zst").is_err());

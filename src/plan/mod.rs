@@ -60,7 +60,13 @@ impl Plan {
 }
 
 /// `therock-dist-{platform}-{label}[-tests]-{version}.tar.{gz,zst}`.
-pub fn tarball_name(platform: &str, label: &str, tests: bool, version: &str, format: Format) -> String {
+pub fn tarball_name(
+    platform: &str,
+    label: &str,
+    tests: bool,
+    version: &str,
+    format: Format,
+) -> String {
     let tests = if tests { "-tests" } else { "" };
     format!(
         "therock-dist-{platform}-{label}{tests}-{version}.{}",

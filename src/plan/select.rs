@@ -62,7 +62,9 @@ pub fn build_plan(
     kpack_split: Option<bool>,
 ) -> Result<Plan> {
     if listed.is_empty() {
-        return Err(Error::Selection("the source holds no artifacts (*.tar.zst or *.tar.xz)".into()));
+        return Err(Error::Selection(
+            "the source holds no artifacts (*.tar.zst or *.tar.xz)".into(),
+        ));
     }
     let available = prefer_zst(listed);
     let present_targets: BTreeSet<&str> = available
@@ -70,7 +72,13 @@ pub fn build_plan(
         .map(|a| a.name.target.as_str())
         .filter(|t| *t != "generic")
         .collect();
-    let present = || present_targets.iter().copied().collect::<Vec<_>>().join(", ");
+    let present = || {
+        present_targets
+            .iter()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
 
     if opts.families.is_empty() && opts.targets.is_empty() {
         return Err(Error::Usage(format!(
@@ -82,7 +90,11 @@ pub fn build_plan(
     if (opts.per_target || !opts.targets.is_empty()) && !kpack {
         return Err(Error::Selection(format!(
             "per-target tarballs need a kpack-split run, and this run's therock_manifest.json {}",
-            if kpack_split.is_none() { "was not found" } else { "says KPACK_SPLIT_ARTIFACTS is false" }
+            if kpack_split.is_none() {
+                "was not found"
+            } else {
+                "says KPACK_SPLIT_ARTIFACTS is false"
+            }
         )));
     }
 
@@ -95,13 +107,18 @@ pub fn build_plan(
                 table.family_names().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        labels.push(Label { name: fam.clone(), targets: targets.to_vec() });
+        labels.push(Label {
+            name: fam.clone(),
+            targets: targets.to_vec(),
+        });
     }
     let mut single: Vec<String> = Vec::new();
     if opts.per_target {
         for l in &labels {
             for t in &l.targets {
-                let built = available.iter().any(|a| base_arch(&a.name.target) == base_arch(t));
+                let built = available
+                    .iter()
+                    .any(|a| base_arch(&a.name.target) == base_arch(t));
                 if built && !single.contains(t) {
                     single.push(t.clone());
                 }
@@ -115,7 +132,10 @@ pub fn build_plan(
     }
     for t in single {
         if !labels.iter().any(|l| l.name == t) {
-            labels.push(Label { targets: vec![t.clone()], name: t });
+            labels.push(Label {
+                targets: vec![t.clone()],
+                name: t,
+            });
         }
     }
     for l in &labels {
@@ -150,7 +170,8 @@ pub fn build_plan(
             .map(|i| (test, i + 1))
     };
     let base_excluded = |a: &SourceArtifact| {
-        opts.exclude_artifacts.contains(&a.name.name) || opts.exclude_components.contains(&a.name.component)
+        opts.exclude_artifacts.contains(&a.name.name)
+            || opts.exclude_components.contains(&a.name.component)
     };
 
     // Candidate tarballs as (label, tests, predicate over artifacts).
@@ -214,7 +235,12 @@ pub fn build_plan(
             }
         })
         .collect();
-    Ok(Plan { artifacts, tarballs, format: opts.format, kpack_split })
+    Ok(Plan {
+        artifacts,
+        tarballs,
+        format: opts.format,
+        kpack_split,
+    })
 }
 
 /// `.tar.zst` wins over `.tar.xz` for the same (name, component, target).
@@ -262,7 +288,11 @@ mod tests {
     }
 
     fn names(plan: &Plan, t: usize) -> Vec<String> {
-        plan.tarballs[t].artifacts.iter().map(|&i| plan.artifacts[i].name.stem()).collect()
+        plan.tarballs[t]
+            .artifacts
+            .iter()
+            .map(|&i| plan.artifacts[i].name.stem())
+            .collect()
     }
 
     #[test]
@@ -280,7 +310,13 @@ mod tests {
         .map(art)
         .to_vec();
         let table = FamilyTable::builtin();
-        let plan = build_plan(listed, &opts(&["gfx94X-dcgpu", "gfx110X-all"]), &table, Some(true)).unwrap();
+        let plan = build_plan(
+            listed,
+            &opts(&["gfx94X-dcgpu", "gfx110X-all"]),
+            &table,
+            Some(true),
+        )
+        .unwrap();
         let labels: Vec<_> = plan.tarballs.iter().map(|t| t.file_name.clone()).collect();
         assert_eq!(
             labels,
@@ -305,15 +341,21 @@ mod tests {
                 "blas_test_gfx1101"
             ]
         );
-        assert_eq!(plan.artifacts[0].name.compression, crate::plan::Compression::Zst);
+        assert_eq!(
+            plan.artifacts[0].name.compression,
+            crate::plan::Compression::Zst
+        );
         assert!(!plan.artifacts.iter().any(|a| a.name.target == "gfx1201"));
     }
 
     #[test]
     fn errors_name_what_is_available() {
-        let listed = ["base_lib_generic.tar.zst", "blas_lib_gfx942.tar.zst"].map(art).to_vec();
+        let listed = ["base_lib_generic.tar.zst", "blas_lib_gfx942.tar.zst"]
+            .map(art)
+            .to_vec();
         let table = FamilyTable::builtin();
-        let e = build_plan(listed.clone(), &opts(&["gfx110X-all"]), &table, Some(false)).unwrap_err();
+        let e =
+            build_plan(listed.clone(), &opts(&["gfx110X-all"]), &table, Some(false)).unwrap_err();
         assert!(e.to_string().contains("targets in this run: gfx942"), "{e}");
         let e = build_plan(listed, &opts(&["gfx999X"]), &table, Some(false)).unwrap_err();
         assert!(e.to_string().contains("known families"), "{e}");

@@ -26,7 +26,10 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     pub fn dir() -> Self {
-        Fingerprint { kind: Kind::Dir, digest: [0; 16] }
+        Fingerprint {
+            kind: Kind::Dir,
+            digest: [0; 16],
+        }
     }
 
     pub fn link(kind: Kind, target: &[u8]) -> Self {
@@ -103,7 +106,13 @@ impl ConflictTable {
 
     /// The subset of `tarballs` (those containing `artifact`) that must get
     /// this entry, or a conflict message.
-    pub fn decide(&mut self, path: &[u8], artifact: usize, fp: Fingerprint, tarballs: &[usize]) -> Result<Vec<usize>, String> {
+    pub fn decide(
+        &mut self,
+        path: &[u8],
+        artifact: usize,
+        fp: Fingerprint,
+        tarballs: &[usize],
+    ) -> Result<Vec<usize>, String> {
         let mut emit = Vec::with_capacity(tarballs.len());
         if let Some(versions) = self.paths.get(path) {
             for &t in tarballs {
@@ -122,17 +131,23 @@ impl ConflictTable {
             emit.extend_from_slice(tarballs);
         }
         if !emit.is_empty() {
-            self.paths
-                .entry(path.into())
-                .or_default()
-                .push(Version { artifact: artifact as u32, fp });
+            self.paths.entry(path.into()).or_default().push(Version {
+                artifact: artifact as u32,
+                fp,
+            });
         }
         Ok(emit)
     }
 
     /// For a file streamed before its fingerprint was known: check it
     /// against what `tarballs` held (they did not get this copy).
-    pub fn verify_skipped(&self, path: &[u8], artifact: usize, fp: Fingerprint, skipped: &[usize]) -> Result<(), String> {
+    pub fn verify_skipped(
+        &self,
+        path: &[u8],
+        artifact: usize,
+        fp: Fingerprint,
+        skipped: &[usize],
+    ) -> Result<(), String> {
         if let Some(versions) = self.paths.get(path) {
             for &t in skipped {
                 if let Some(v) = self.current(versions, t) {
@@ -145,9 +160,20 @@ impl ConflictTable {
         Ok(())
     }
 
-    fn describe(&self, path: &[u8], earlier: &Version, artifact: usize, fp: Fingerprint, tarball: usize) -> String {
+    fn describe(
+        &self,
+        path: &[u8],
+        earlier: &Version,
+        artifact: usize,
+        fp: Fingerprint,
+        tarball: usize,
+    ) -> String {
         let what = if earlier.fp.kind != fp.kind {
-            format!("as a {} and as a {}", earlier.fp.kind.describe(), fp.kind.describe())
+            format!(
+                "as a {} and as a {}",
+                earlier.fp.kind.describe(),
+                fp.kind.describe()
+            )
         } else {
             format!("as {}s with different content or mode", fp.kind.describe())
         };

@@ -7,7 +7,10 @@ use crate::source::verify::is_digest_error;
 
 /// A decoder for `compression` over `input`. Decoder errors are reworded to
 /// say which format failed; digest errors from below pass through as is.
-pub fn decoder<'a, R: Read + Send + 'a>(compression: Compression, input: R) -> io::Result<Box<dyn Read + Send + 'a>> {
+pub fn decoder<'a, R: Read + Send + 'a>(
+    compression: Compression,
+    input: R,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
     let inner: Box<dyn Read + Send + 'a> = match compression {
         Compression::Zst => {
             let mut d = zstd::stream::read::Decoder::new(input)?;
@@ -17,7 +20,10 @@ pub fn decoder<'a, R: Read + Send + 'a>(compression: Compression, input: R) -> i
         }
         Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
     };
-    Ok(Box::new(Annotate { inner, what: compression }))
+    Ok(Box::new(Annotate {
+        inner,
+        what: compression,
+    }))
 }
 
 struct Annotate<'a> {
@@ -40,7 +46,10 @@ impl Read for Annotate<'_> {
             } else {
                 e.to_string()
             };
-            io::Error::new(e.kind(), format!("corrupt or truncated {name} stream ({why})"))
+            io::Error::new(
+                e.kind(),
+                format!("corrupt or truncated {name} stream ({why})"),
+            )
         })
     }
 }

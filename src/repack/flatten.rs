@@ -15,14 +15,16 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn parse(text: &[u8]) -> Result<Manifest, String> {
-        let text = std::str::from_utf8(text).map_err(|_| "artifact_manifest.txt is not UTF-8".to_string())?;
+        let text = std::str::from_utf8(text)
+            .map_err(|_| "artifact_manifest.txt is not UTF-8".to_string())?;
         let mut prefixes = Vec::new();
         for line in text.lines() {
             let line = line.trim_end_matches('\r').trim_end_matches('/');
             if line.is_empty() {
                 continue;
             }
-            check_relative(line.as_bytes()).map_err(|e| format!("artifact_manifest.txt line {line:?}: {e}"))?;
+            check_relative(line.as_bytes())
+                .map_err(|e| format!("artifact_manifest.txt line {line:?}: {e}"))?;
             prefixes.push(line.as_bytes().to_vec());
         }
         if prefixes.is_empty() {
@@ -41,7 +43,11 @@ impl Manifest {
             }
             if path.len() > p.len() && path.starts_with(p) && path[p.len()] == b'/' {
                 let rest = &path[p.len() + 1..];
-                return if rest.is_empty() { Ok(None) } else { Ok(Some(rest)) };
+                return if rest.is_empty() {
+                    Ok(None)
+                } else {
+                    Ok(Some(rest))
+                };
             }
         }
         Err("not under any prefix listed in artifact_manifest.txt".into())

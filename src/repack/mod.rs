@@ -54,7 +54,14 @@ impl Repacker {
     }
 
     /// Reads one decoded artifact and writes its entries to `out`.
-    pub fn repack<R: Read>(&mut self, index: usize, name: &str, input: R, out: &mut dyn BlockOut, format: crate::codec::Format) -> Result<ArtifactStats> {
+    pub fn repack<R: Read>(
+        &mut self,
+        index: usize,
+        name: &str,
+        input: R,
+        out: &mut dyn BlockOut,
+        format: crate::codec::Format,
+    ) -> Result<ArtifactStats> {
         let mut pieces = PieceWriter::new(out, format);
         let mut run = ArtifactRun {
             rp: self,
@@ -115,7 +122,13 @@ impl<R: Read> ArtifactRun<'_, R> {
             ));
         }
         if m.size > MAX_MANIFEST {
-            return Err(self.err(Some(&m.path), format!("artifact_manifest.txt is {} bytes, over the 1 MiB limit", m.size)));
+            return Err(self.err(
+                Some(&m.path),
+                format!(
+                    "artifact_manifest.txt is {} bytes, over the 1 MiB limit",
+                    m.size
+                ),
+            ));
         }
         let mut text = vec![0u8; m.size as usize];
         self.read_exact(&mut text)?;
@@ -130,7 +143,12 @@ impl<R: Read> ArtifactRun<'_, R> {
         Ok(())
     }
 
-    fn member(&mut self, manifest: &Manifest, m: tar_reader::Member, out: &mut PieceWriter<'_>) -> Result<()> {
+    fn member(
+        &mut self,
+        manifest: &Manifest,
+        m: tar_reader::Member,
+        out: &mut PieceWriter<'_>,
+    ) -> Result<()> {
         let path = m.path.as_slice();
         let kind = kind_of(&m).map_err(|e| self.err(Some(path), e))?;
         check_relative(path).map_err(|e| self.err(Some(path), e))?;
@@ -192,14 +210,23 @@ impl<R: Read> ArtifactRun<'_, R> {
             .decide(rel, self.index, fp, tarballs)
             .map_err(Error::Conflict)?;
         // Keep the shared mask (and so the current piece) in the common case.
-        Ok(if emit.len() == tarballs.len() { tarballs.clone() } else { Mask::from(emit) })
+        Ok(if emit.len() == tarballs.len() {
+            tarballs.clone()
+        } else {
+            Mask::from(emit)
+        })
     }
 
     fn hardlink_target(&self, manifest: &Manifest, path: &[u8], link: &[u8]) -> Result<Vec<u8>> {
         check_relative(link).map_err(|e| self.err(Some(path), format!("hardlink target: {e}")))?;
         let target = manifest
             .strip(link)
-            .map_err(|e| self.err(Some(path), format!("hardlink target {:?}: {e}", String::from_utf8_lossy(link))))?
+            .map_err(|e| {
+                self.err(
+                    Some(path),
+                    format!("hardlink target {:?}: {e}", String::from_utf8_lossy(link)),
+                )
+            })?
             .ok_or_else(|| self.err(Some(path), "hardlink to a prefix directory"))?;
         if !self.files.contains(target) {
             return Err(self.err(
@@ -213,7 +240,13 @@ impl<R: Read> ArtifactRun<'_, R> {
         Ok(target.to_vec())
     }
 
-    fn file(&mut self, rel: &[u8], header: &Header<'_>, tarballs: &Mask, out: &mut PieceWriter<'_>) -> Result<()> {
+    fn file(
+        &mut self,
+        rel: &[u8],
+        header: &Header<'_>,
+        tarballs: &Mask,
+        out: &mut PieceWriter<'_>,
+    ) -> Result<()> {
         let size = header.size;
         self.stats.data_bytes += size;
         let mut hasher = Sha256::new();
@@ -248,7 +281,10 @@ impl<R: Read> ArtifactRun<'_, R> {
         let mut buf = std::mem::take(&mut self.buf);
         while left > 0 {
             let want = buf.len().min(left as usize);
-            let n = self.tar.read_data(&mut buf[..want]).map_err(|e| self.tar_err(e))?;
+            let n = self
+                .tar
+                .read_data(&mut buf[..want])
+                .map_err(|e| self.tar_err(e))?;
             hasher.update(&buf[..n]);
             out.data(&buf[..n])?;
             left -= n as u64;
@@ -256,7 +292,11 @@ impl<R: Read> ArtifactRun<'_, R> {
         self.buf = buf;
         out.pad(size)?;
         let fp = Fingerprint::file(header.mode, hasher);
-        let skipped: Vec<usize> = tarballs.iter().copied().filter(|t| !emit.contains(t)).collect();
+        let skipped: Vec<usize> = tarballs
+            .iter()
+            .copied()
+            .filter(|t| !emit.contains(t))
+            .collect();
         self.rp
             .conflicts
             .verify_skipped(rel, self.index, fp, &skipped)

@@ -96,7 +96,10 @@ impl<'a> PieceWriter<'a> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let data = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(self.block_size)));
+        let data = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(self.block_size),
+        ));
         let dictionary = self.history.take();
         if self.dictionary_size > 0 {
             let keep = data.len().min(self.dictionary_size);

@@ -53,7 +53,10 @@ pub struct TarError {
 
 impl TarError {
     fn new(member: Option<&[u8]>, message: impl Into<String>) -> Self {
-        TarError { member: member.map(<[u8]>::to_vec), message: message.into() }
+        TarError {
+            member: member.map(<[u8]>::to_vec),
+            message: message.into(),
+        }
     }
 }
 
@@ -78,7 +81,13 @@ struct Pending {
 
 impl<R: Read> TarReader<R> {
     pub fn new(inner: R) -> Self {
-        TarReader { inner, remaining: 0, padding: 0, current: Vec::new(), finished: false }
+        TarReader {
+            inner,
+            remaining: 0,
+            padding: 0,
+            current: Vec::new(),
+            finished: false,
+        }
     }
 
     /// The next member, or None after the end-of-archive marker. The
@@ -92,17 +101,27 @@ impl<R: Read> TarReader<R> {
         loop {
             let mut block = [0u8; BLOCK];
             let last = self.current.clone();
-            let after = if last.is_empty() { None } else { Some(last.as_slice()) };
+            let after = if last.is_empty() {
+                None
+            } else {
+                Some(last.as_slice())
+            };
             match read_full(&mut self.inner, &mut block) {
                 Ok(true) => {}
                 Ok(false) => {
-                    return Err(TarError::new(after, "archive ends without the end-of-archive marker (truncated?)"));
+                    return Err(TarError::new(
+                        after,
+                        "archive ends without the end-of-archive marker (truncated?)",
+                    ));
                 }
                 Err(e) => return Err(TarError::new(after, format!("read error: {e}"))),
             }
             if block.iter().all(|&b| b == 0) {
                 if pending.from_pax || pending.from_gnu {
-                    return Err(TarError::new(after, "extended header is not followed by a member"));
+                    return Err(TarError::new(
+                        after,
+                        "extended header is not followed by a member",
+                    ));
                 }
                 // A second zero block completes the marker; a stream that
                 // ends right after the first one is tolerated, as GNU tar does.
@@ -122,24 +141,39 @@ impl<R: Read> TarReader<R> {
             verify_checksum(&block).map_err(|m| TarError::new(Some(&raw_name), m))?;
             let magic = &block[257..265];
             if magic != b"ustar\x0000" && magic != b"ustar  \x00" {
-                return Err(TarError::new(Some(&raw_name), "not a ustar/pax header (old or unknown tar format)"));
+                return Err(TarError::new(
+                    Some(&raw_name),
+                    "not a ustar/pax header (old or unknown tar format)",
+                ));
             }
             let typeflag = block[156];
-            let header_size =
-                parse_numeric(&block[124..136]).map_err(|m| TarError::new(Some(&raw_name), format!("size field: {m}")))?;
+            let header_size = parse_numeric(&block[124..136])
+                .map_err(|m| TarError::new(Some(&raw_name), format!("size field: {m}")))?;
             match typeflag {
                 b'x' => {
                     if pending.from_pax {
-                        return Err(TarError::new(Some(&raw_name), "two PAX headers for one member"));
+                        return Err(TarError::new(
+                            Some(&raw_name),
+                            "two PAX headers for one member",
+                        ));
                     }
                     if pending.from_gnu {
-                        return Err(TarError::new(Some(&raw_name), "a PAX header follows a GNU long-name entry"));
+                        return Err(TarError::new(
+                            Some(&raw_name),
+                            "a PAX header follows a GNU long-name entry",
+                        ));
                     }
                     let data = self.read_extended(header_size, &raw_name)?;
-                    apply_pax(&data, &mut pending).map_err(|m| TarError::new(Some(&raw_name), m))?;
+                    apply_pax(&data, &mut pending)
+                        .map_err(|m| TarError::new(Some(&raw_name), m))?;
                     pending.from_pax = true;
                 }
-                b'g' => return Err(TarError::new(Some(&raw_name), "global PAX headers are not supported")),
+                b'g' => {
+                    return Err(TarError::new(
+                        Some(&raw_name),
+                        "global PAX headers are not supported",
+                    ))
+                }
                 b'L' | b'K' => {
                     if pending.from_pax {
                         return Err(TarError::new(
@@ -147,9 +181,16 @@ impl<R: Read> TarReader<R> {
                             "a GNU long-name entry follows a PAX header (ambiguous name)",
                         ));
                     }
-                    let slot = if typeflag == b'L' { &mut pending.path } else { &mut pending.link };
+                    let slot = if typeflag == b'L' {
+                        &mut pending.path
+                    } else {
+                        &mut pending.link
+                    };
                     if slot.is_some() {
-                        return Err(TarError::new(Some(&raw_name), "two GNU long-name entries for one member"));
+                        return Err(TarError::new(
+                            Some(&raw_name),
+                            "two GNU long-name entries for one member",
+                        ));
                     }
                     let mut data = self.read_extended(header_size, &raw_name)?;
                     while data.last() == Some(&0) {
@@ -158,12 +199,22 @@ impl<R: Read> TarReader<R> {
                     *slot = Some(data);
                     pending.from_gnu = true;
                 }
-                _ => return self.finish_member(&block, typeflag, header_size, pending).map(Some),
+                _ => {
+                    return self
+                        .finish_member(&block, typeflag, header_size, pending)
+                        .map(Some)
+                }
             }
         }
     }
 
-    fn finish_member(&mut self, block: &[u8; BLOCK], typeflag: u8, header_size: u64, p: Pending) -> Result<Member, TarError> {
+    fn finish_member(
+        &mut self,
+        block: &[u8; BLOCK],
+        typeflag: u8,
+        header_size: u64,
+        p: Pending,
+    ) -> Result<Member, TarError> {
         let mut path = match p.path {
             Some(path) => path,
             None => {
@@ -194,14 +245,19 @@ impl<R: Read> TarReader<R> {
             Some(pax) => pax,
             None => header_size,
         };
-        let mode = parse_numeric(&block[100..108]).map_err(|m| err(&path, format!("mode field: {m}")))? as u32;
+        let mode = parse_numeric(&block[100..108])
+            .map_err(|m| err(&path, format!("mode field: {m}")))? as u32;
         let mtime = match p.mtime {
             Some(m) => m,
-            None => parse_numeric(&block[136..148]).map_err(|m| err(&path, format!("mtime field: {m}")))? as i64,
+            None => parse_numeric(&block[136..148])
+                .map_err(|m| err(&path, format!("mtime field: {m}")))? as i64,
         };
         let carries_data = matches!(typeflag, b'0' | 0 | b'7');
         if !carries_data && size != 0 {
-            return Err(err(&path, format!("a {} member with {size} bytes of data", type_name(typeflag))));
+            return Err(err(
+                &path,
+                format!("a {} member with {size} bytes of data", type_name(typeflag)),
+            ));
         }
         if typeflag == b'5' {
             while path.len() > 1 && path.last() == Some(&b'/') {
@@ -211,26 +267,43 @@ impl<R: Read> TarReader<R> {
         self.remaining = size;
         self.padding = super::tarfmt::padding(size);
         self.current = path.clone();
-        Ok(Member { path, link, typeflag, mode, size, mtime })
+        Ok(Member {
+            path,
+            link,
+            typeflag,
+            mode,
+            size,
+            mtime,
+        })
     }
 
     fn read_extended(&mut self, size: u64, name: &[u8]) -> Result<Vec<u8>, TarError> {
         if size > MAX_EXTENDED_HEADER {
             return Err(TarError::new(
                 Some(name),
-                format!("extended header of {size} bytes exceeds the {MAX_EXTENDED_HEADER}-byte limit"),
+                format!(
+                    "extended header of {size} bytes exceeds the {MAX_EXTENDED_HEADER}-byte limit"
+                ),
             ));
         }
+        // Name the member before the extended header: the one it describes
+        // is not known yet.
+        let at = if self.current.is_empty() {
+            name.to_vec()
+        } else {
+            self.current.clone()
+        };
         let mut data = vec![0u8; size as usize];
-        self.read_exact_or(&mut data, name)?;
+        self.read_exact_or(&mut data, &at)?;
         let mut pad = vec![0u8; super::tarfmt::padding(size)];
-        self.read_exact_or(&mut pad, name)?;
+        self.read_exact_or(&mut pad, &at)?;
         Ok(data)
     }
 
     fn read_exact_or(&mut self, buf: &mut [u8], name: &[u8]) -> Result<(), TarError> {
         self.inner.read_exact(buf).map_err(|e| {
-            let msg = if e.kind() == io::ErrorKind::UnexpectedEof {
+            // A decoder's own error (it carries a message) says more than ours.
+            let msg = if e.kind() == io::ErrorKind::UnexpectedEof && e.get_ref().is_none() {
                 "archive truncated inside a member".to_string()
             } else {
                 format!("read error: {e}")
@@ -244,7 +317,9 @@ impl<R: Read> TarReader<R> {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let want = buf.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
         let n = self
             .inner
             .read(&mut buf[..want])
@@ -252,7 +327,10 @@ impl<R: Read> TarReader<R> {
         if n == 0 {
             return Err(TarError::new(
                 Some(&self.current),
-                format!("archive truncated: {} bytes of member data missing", self.remaining),
+                format!(
+                    "archive truncated: {} bytes of member data missing",
+                    self.remaining
+                ),
             ));
         }
         self.remaining -= n as u64;
@@ -278,10 +356,12 @@ impl<R: Read> TarReader<R> {
     fn drain_padding(&mut self) -> Result<(), TarError> {
         let mut buf = [0u8; 8192];
         loop {
-            let n = self
-                .inner
-                .read(&mut buf)
-                .map_err(|e| TarError::new(None, format!("read error after the end-of-archive marker: {e}")))?;
+            let n = self.inner.read(&mut buf).map_err(|e| {
+                TarError::new(
+                    None,
+                    format!("read error after the end-of-archive marker: {e}"),
+                )
+            })?;
             if n == 0 {
                 return Ok(());
             }
@@ -297,7 +377,11 @@ impl<R: Read> TarReader<R> {
 }
 
 fn type_name(typeflag: u8) -> &'static str {
-    Member { typeflag, ..Default::default() }.type_name()
+    Member {
+        typeflag,
+        ..Default::default()
+    }
+    .type_name()
 }
 
 /// Fills `buf` entirely; Ok(false) on a clean EOF before the first byte.
@@ -306,7 +390,12 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
             Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated tar header")),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "truncated tar header",
+                ))
+            }
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -332,7 +421,9 @@ fn verify_checksum(block: &[u8; BLOCK]) -> Result<(), String> {
     if stored == unsigned || stored as i64 == signed {
         Ok(())
     } else {
-        Err(format!("header checksum mismatch (stored {stored}, computed {unsigned})"))
+        Err(format!(
+            "header checksum mismatch (stored {stored}, computed {unsigned})"
+        ))
     }
 }
 
@@ -344,12 +435,18 @@ fn parse_numeric(field: &[u8]) -> Result<u64, String> {
         }
         let mut v: u64 = (field[0] & 0x3f) as u64;
         for &b in &field[1..] {
-            v = v.checked_mul(256).ok_or("base-256 value overflows")?.checked_add(b as u64).ok_or("overflow")?;
+            v = v
+                .checked_mul(256)
+                .ok_or("base-256 value overflows")?
+                .checked_add(b as u64)
+                .ok_or("overflow")?;
         }
         return Ok(v);
     }
     let s: Vec<u8> = field.iter().copied().take_while(|&b| b != 0).collect();
-    let s = std::str::from_utf8(&s).map_err(|_| "not ASCII".to_string())?.trim();
+    let s = std::str::from_utf8(&s)
+        .map_err(|_| "not ASCII".to_string())?
+        .trim();
     if s.is_empty() {
         return Ok(0);
     }
@@ -359,7 +456,10 @@ fn parse_numeric(field: &[u8]) -> Result<u64, String> {
 /// Parses "<len> <key>=<value>\n" records strictly.
 fn apply_pax(mut data: &[u8], p: &mut Pending) -> Result<(), String> {
     while !data.is_empty() {
-        let sp = data.iter().position(|&b| b == b' ').ok_or("malformed PAX record (no length)")?;
+        let sp = data
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or("malformed PAX record (no length)")?;
         let len: usize = std::str::from_utf8(&data[..sp])
             .ok()
             .and_then(|s| s.parse().ok())
@@ -368,7 +468,10 @@ fn apply_pax(mut data: &[u8], p: &mut Pending) -> Result<(), String> {
             return Err("malformed PAX record (bad length)".into());
         }
         let rec = &data[sp + 1..len - 1];
-        let eq = rec.iter().position(|&b| b == b'=').ok_or("malformed PAX record (no '=')")?;
+        let eq = rec
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or("malformed PAX record (no '=')")?;
         let (key, value) = (&rec[..eq], &rec[eq + 1..]);
         let num = |what: &str| -> Result<&str, String> {
             std::str::from_utf8(value).map_err(|_| format!("PAX {what} is not text"))
@@ -377,17 +480,25 @@ fn apply_pax(mut data: &[u8], p: &mut Pending) -> Result<(), String> {
             b"path" => p.path = Some(value.to_vec()),
             b"linkpath" => p.link = Some(value.to_vec()),
             b"size" => {
-                p.size = Some(num("size")?.parse().map_err(|_| "PAX size is not a number".to_string())?);
+                p.size = Some(
+                    num("size")?
+                        .parse()
+                        .map_err(|_| "PAX size is not a number".to_string())?,
+                );
             }
             b"mtime" => {
                 let s = num("mtime")?;
-                let secs: f64 = s.parse().map_err(|_| "PAX mtime is not a number".to_string())?;
+                let secs: f64 = s
+                    .parse()
+                    .map_err(|_| "PAX mtime is not a number".to_string())?;
                 if !secs.is_finite() {
                     return Err("PAX mtime is not finite".into());
                 }
                 p.mtime = Some(secs.floor() as i64);
             }
-            k if k.starts_with(b"GNU.sparse") => return Err("GNU sparse files are not supported".into()),
+            k if k.starts_with(b"GNU.sparse") => {
+                return Err("GNU sparse files are not supported".into())
+            }
             _ => {} // atime, ctime, uid, gid, uname, gname, charset, …: not carried over
         }
         data = &data[len..];
@@ -418,7 +529,9 @@ mod tests {
         out
     }
 
-    fn members(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TarError> {
+    type Listing = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn members(bytes: &[u8]) -> Result<Listing, TarError> {
         let mut r = TarReader::new(bytes);
         let mut out = Vec::new();
         while let Some(m) = r.next_member()? {

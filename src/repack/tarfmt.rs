@@ -266,7 +266,8 @@ mod tests {
                 (
                     String::from_utf8(e.path_bytes().into_owned()).unwrap(),
                     e.size(),
-                    e.link_name_bytes().map(|l| String::from_utf8(l.into_owned()).unwrap()),
+                    e.link_name_bytes()
+                        .map(|l| String::from_utf8(l.into_owned()).unwrap()),
                 )
             })
             .collect()
@@ -280,8 +281,8 @@ mod tests {
         let mut r = Vec::new();
         let v = vec![b'x'; 95];
         push_pax_record(&mut r, "path", &v);
-        assert_eq!(r.len(), 104);
-        assert!(r.starts_with(b"104 path="));
+        assert_eq!(r.len(), 105);
+        assert!(r.starts_with(b"105 path="));
     }
 
     #[test]

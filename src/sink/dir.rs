@@ -67,7 +67,10 @@ impl TarballWriter for DirWriter {
         let mut f = self.file.take().expect("finish once");
         let ctx = || format!("writing {}", self.partial.display());
         f.flush().await.map_err(|e| Error::io(ctx(), e))?;
-        f.get_ref().sync_all().await.map_err(|e| Error::io(ctx(), e))?;
+        f.get_ref()
+            .sync_all()
+            .await
+            .map_err(|e| Error::io(ctx(), e))?;
         Ok(())
     }
 
@@ -82,7 +85,9 @@ impl TarballWriter for DirWriter {
         tokio::fs::write(&tmp, sidecar_text(sha256_hex, &self.file_name))
             .await
             .map_err(|e| Error::io(ctx(), e))?;
-        tokio::fs::rename(&tmp, &sidecar).await.map_err(|e| Error::io(ctx(), e))?;
+        tokio::fs::rename(&tmp, &sidecar)
+            .await
+            .map_err(|e| Error::io(ctx(), e))?;
         self.published.push(sidecar);
         Ok(())
     }
@@ -90,7 +95,10 @@ impl TarballWriter for DirWriter {
     async fn abort(&mut self) {
         self.file.take();
         let tmp = self.root_join(&format!("{}.sha256sum.partial", self.file_name));
-        for p in [self.partial.clone(), tmp].iter().chain(self.published.iter()) {
+        for p in [self.partial.clone(), tmp]
+            .iter()
+            .chain(self.published.iter())
+        {
             match tokio::fs::remove_file(p).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -17,7 +17,9 @@ impl Sink for StdoutSink {
     }
 
     async fn create(&self, _file_name: &str, _size_bound: u64) -> Result<Box<dyn TarballWriter>> {
-        Ok(Box::new(StdoutWriter { out: tokio::io::stdout() }))
+        Ok(Box::new(StdoutWriter {
+            out: tokio::io::stdout(),
+        }))
     }
 }
 
@@ -35,7 +37,10 @@ impl TarballWriter for StdoutWriter {
     }
 
     async fn finish(&mut self) -> Result<()> {
-        self.out.flush().await.map_err(|e| Error::io("writing to standard output", e))
+        self.out
+            .flush()
+            .await
+            .map_err(|e| Error::io("writing to standard output", e))
     }
 
     async fn publish(&mut self, _sha256_hex: &str) -> Result<()> {

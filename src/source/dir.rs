@@ -32,7 +32,9 @@ impl Source for DirSource {
 
     async fn list(&self) -> Result<Vec<SourceArtifact>> {
         let ctx = || format!("listing {}", self.root.display());
-        let mut rd = tokio::fs::read_dir(&self.root).await.map_err(|e| Error::io(ctx(), e))?;
+        let mut rd = tokio::fs::read_dir(&self.root)
+            .await
+            .map_err(|e| Error::io(ctx(), e))?;
         let mut entries = Vec::new();
         while let Some(e) = rd.next_entry().await.map_err(|e| Error::io(ctx(), e))? {
             let meta = e.metadata().await.map_err(|e| Error::io(ctx(), e))?;
@@ -70,7 +72,10 @@ async fn read_small_file(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
         .await
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if buf.len() as u64 > limit {
-        return Err(Error::Other(format!("{} is larger than {limit} bytes", path.display())));
+        return Err(Error::Other(format!(
+            "{} is larger than {limit} bytes",
+            path.display()
+        )));
     }
     Ok(Some(buf))
 }

@@ -34,7 +34,8 @@ pub const RUN_MANIFEST_KEY: &str = "manifests/therock_manifest.json";
 /// Turns listed file names into artifacts, pairing `.sha256sum` sidecars.
 /// `entries` are (key, file name, size).
 pub fn collect_artifacts(entries: &[(String, String, u64)]) -> Result<Vec<SourceArtifact>> {
-    let keys: std::collections::HashSet<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
+    let keys: std::collections::HashSet<&str> =
+        entries.iter().map(|(k, _, _)| k.as_str()).collect();
     let mut out = Vec::new();
     for (key, file_name, size) in entries {
         let Some(name) = ArtifactName::parse(file_name).map_err(Error::Selection)? else {

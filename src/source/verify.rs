@@ -18,9 +18,14 @@ pub enum VerifyMode {
 
 /// Parses a sidecar: the hex digest is the first word of the first line.
 pub fn parse_sidecar(text: &[u8]) -> Result<[u8; 32], String> {
-    let text = std::str::from_utf8(text).map_err(|_| "sha256sum sidecar is not text".to_string())?;
-    let word = text.split_whitespace().next().ok_or("sha256sum sidecar is empty")?;
-    let bytes = hex::decode(word).map_err(|_| format!("sha256sum sidecar: {word:?} is not a hex digest"))?;
+    let text =
+        std::str::from_utf8(text).map_err(|_| "sha256sum sidecar is not text".to_string())?;
+    let word = text
+        .split_whitespace()
+        .next()
+        .ok_or("sha256sum sidecar is empty")?;
+    let bytes = hex::decode(word)
+        .map_err(|_| format!("sha256sum sidecar: {word:?} is not a hex digest"))?;
     bytes
         .try_into()
         .map_err(|_| format!("sha256sum sidecar: {word:?} is not a 64-digit SHA-256 digest"))
@@ -55,7 +60,15 @@ impl<R: Read> Verifier<R> {
     /// The flag turns true once the whole stream was read (and verified).
     pub fn new(inner: R, expected: Option<[u8; 32]>) -> (Self, Arc<AtomicBool>) {
         let flag = Arc::new(AtomicBool::new(false));
-        (Verifier { inner, hasher: Sha256::new(), expected, reached_end: flag.clone() }, flag)
+        (
+            Verifier {
+                inner,
+                hasher: Sha256::new(),
+                expected,
+                reached_end: flag.clone(),
+            },
+            flag,
+        )
     }
 }
 
@@ -93,7 +106,10 @@ mod tests {
     #[test]
     fn sidecars() {
         let d = "ab".repeat(32);
-        assert_eq!(parse_sidecar(format!("{d}  x.tar.zst\n").as_bytes()).unwrap(), [0xab; 32]);
+        assert_eq!(
+            parse_sidecar(format!("{d}  x.tar.zst\n").as_bytes()).unwrap(),
+            [0xab; 32]
+        );
         assert!(parse_sidecar(b"").is_err());
         assert!(parse_sidecar(b"xyz  file").is_err());
         assert!(parse_sidecar(b"abcd  file").is_err());

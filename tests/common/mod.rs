@@ -1,0 +1,102 @@
+//! Shared helpers for the end-to-end tests: run the binary, generate runs,
+//! and ask the independent Python oracle (tests/tools/trees.py).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rockpack::fixtures::{self, FixtureSpec, Layout};
+
+pub fn rockpack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rockpack"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("run rockpack")
+}
+
+/// Runs rockpack and panics with its stderr unless it succeeds.
+pub fn rockpack_ok(args: &[&str]) -> Output {
+    let out = rockpack(args);
+    assert!(
+        out.status.success(),
+        "rockpack {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn generate(layout: Layout, families: &[&str], dir: &Path) {
+    let spec = FixtureSpec {
+        layout,
+        families: families.iter().map(|s| s.to_string()).collect(),
+        seed: 7,
+        large_bytes: 0,
+        sidecars: true,
+    };
+    fixtures::generate(&spec, dir).expect("generate fixtures");
+}
+
+pub fn tool(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/tools")
+        .join(name)
+}
+
+/// Runs the oracle; panics with its message on failure.
+pub fn trees(args: &[&str]) {
+    let out = Command::new("python3")
+        .arg(tool("trees.py"))
+        .args(args)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "trees.py {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every file name in `dir`, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => vec![],
+    };
+    v.sort();
+    v
+}
+
+/// The plan as JSON, parsed.
+pub fn plan_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["plan", "--json"];
+    all.extend_from_slice(args);
+    let out = rockpack_ok(&all);
+    serde_json::from_slice(&out.stdout).expect("plan JSON")
+}
+
+/// (tarball file name, artifact paths in plan order) for each planned tarball.
+pub fn planned(plan: &serde_json::Value, source: &Path) -> Vec<(String, Vec<PathBuf>)> {
+    let arts = plan["artifacts"].as_array().unwrap();
+    plan["tarballs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let paths = t["artifacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| source.join(arts[i.as_u64().unwrap() as usize]["key"].as_str().unwrap()))
+                .collect();
+            (t["file_name"].as_str().unwrap().to_string(), paths)
+        })
+        .collect()
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
