@@ -6,6 +6,7 @@
 //! into tar blocks, [`codec`] compresses blocks into segments and frames
 //! tarballs, [`sink`] stores them, and [`pipeline`] drives a run.
 
+pub mod aws;
 pub mod codec;
 pub mod error;
 pub mod fixtures;

@@ -11,9 +11,12 @@ use rockpack::error::{Error, Result};
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::plan::{build_plan, FamilyTable, MultiarchMode, Plan, PlanOptions};
 use rockpack::repack::ConflictPolicy;
+use rockpack::sink::s3::{S3Sink, S3SinkOptions};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
-use rockpack::source::{dir::DirSource, verify::VerifyMode, Source};
-use rockpack::{fixtures, report};
+use rockpack::source::fetch::RetryPolicy;
+use rockpack::source::location::{Location, ReleaseType, RunRef};
+use rockpack::source::{dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source};
+use rockpack::{aws, fixtures, report};
 
 #[derive(Parser)]
 #[command(
@@ -64,9 +67,20 @@ enum Command {
 
 #[derive(Args)]
 struct SelectArgs {
-    /// Directory holding the run's artifacts.
-    #[arg(long)]
-    source: PathBuf,
+    /// Where the run's artifacts are: a directory, s3://bucket/prefix, or https://host/prefix/.
+    #[arg(long, value_name = "DIR|s3://…|https://…", required_unless_present = "run_id")]
+    source: Option<String>,
+    /// A TheRock workflow run: reads s3://{bucket}/{prefix} as TheRock resolves it.
+    #[arg(long, conflicts_with = "source")]
+    run_id: Option<String>,
+    /// The repository of --run-id (owner/repo); other than ROCm/TheRock uses the external bucket.
+    #[arg(long, value_name = "OWNER/REPO")]
+    run_github_repo: Option<String>,
+    /// Which TheRock bucket family --run-id uses.
+    #[arg(long, value_enum, default_value = "ci")]
+    release_type: ReleaseType,
+    #[command(flatten)]
+    s3: S3Args,
     /// GPU families, separated by ';' or ',': one tarball each.
     #[arg(long, alias = "dist-amdgpu-families", value_name = "'A;B'")]
     families: Option<String>,
@@ -99,13 +113,38 @@ struct SelectArgs {
     /// A newer TheRock cmake/therock_amdgpu_targets.cmake to read families from.
     #[arg(long, value_name = "FILE")]
     family_table: Option<PathBuf>,
+    /// Check artifacts against their .sha256sum sidecars.
+    #[arg(long, value_enum, default_value = "auto")]
+    verify: VerifyMode,
+}
+
+/// How to reach S3, for sources and destinations alike.
+#[derive(Args)]
+struct S3Args {
+    /// An S3-compatible endpoint, with path-style addressing (also AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Anonymous requests, for public buckets.
+    #[arg(long)]
+    no_sign_request: bool,
+    /// AWS region (default: the standard chain, else us-east-2).
+    #[arg(long)]
+    region: Option<String>,
 }
 
 #[derive(Args)]
 struct PackArgs {
-    /// Output directory, or '-' for standard output (plans of one tarball only).
-    #[arg(long, alias = "output-dir")]
-    dest: PathBuf,
+    /// A directory, s3://bucket/prefix/, or '-' for standard output (plans of one tarball only).
+    #[arg(
+        long,
+        alias = "output-dir",
+        value_name = "DIR|s3://…|-",
+        required_unless_present = "upload"
+    )]
+    dest: Option<String>,
+    /// Upload to the run's {prefix}/tarballs/ (with --run-id and --release-type).
+    #[arg(long, requires = "run_id")]
+    upload: bool,
     /// Compression level (gz: 0-9, default 6; zst: 1-22, default 3).
     #[arg(long)]
     level: Option<i32>,
@@ -118,9 +157,21 @@ struct PackArgs {
     /// Clamp entry mtimes to this Unix time (default: $SOURCE_DATE_EPOCH when set).
     #[arg(long, value_name = "EPOCH")]
     mtime: Option<i64>,
-    /// Check artifacts against their .sha256sum sidecars.
-    #[arg(long, value_enum, default_value = "auto")]
-    verify: VerifyMode,
+    /// S3 multipart part size in bytes (default: from the size bound, at least 5 MiB).
+    #[arg(long, value_name = "BYTES")]
+    part_size: Option<u64>,
+    /// S3 storage class of uploaded tarballs.
+    #[arg(long)]
+    storage_class: Option<String>,
+    /// S3 server-side encryption: AES256 or aws:kms.
+    #[arg(long, value_name = "ALGORITHM")]
+    sse: Option<String>,
+    /// KMS key for --sse aws:kms.
+    #[arg(long, value_name = "KEY_ID")]
+    sse_kms_key_id: Option<String>,
+    /// Object tag of uploaded tarballs (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    tags: Vec<String>,
 }
 
 fn split_list(s: &str, seps: &[char]) -> Vec<String> {
@@ -133,17 +184,10 @@ fn split_list(s: &str, seps: &[char]) -> Vec<String> {
 
 impl SelectArgs {
     fn options(&self) -> PlanOptions {
+        let list = |v: &Option<String>| v.as_deref().map(|f| split_list(f, &[';', ','])).unwrap_or_default();
         PlanOptions {
-            families: self
-                .families
-                .as_deref()
-                .map(|f| split_list(f, &[';', ',']))
-                .unwrap_or_default(),
-            targets: self
-                .targets
-                .as_deref()
-                .map(|t| split_list(t, &[';', ',']))
-                .unwrap_or_default(),
+            families: list(&self.families),
+            targets: list(&self.targets),
             per_target: self.per_target,
             platform: self.platform.clone(),
             version: self.version.clone(),
@@ -170,65 +214,147 @@ impl SelectArgs {
     /// Lists the source and builds the plan; `peek` allows reading
     /// base_lib_generic to find the run manifest.
     async fn plan(&self, source: &Arc<dyn Source>, peek: bool) -> Result<Plan> {
-        let listed = source.list().await?;
+        let listing = source.list().await?;
         let opts = self.options();
         let needs_kpack =
             opts.multiarch == MultiarchMode::Auto || opts.per_target || !opts.targets.is_empty();
         let kpack = if needs_kpack {
-            pipeline::detect_kpack(source, &listed, peek).await?
+            pipeline::detect_kpack(source, &listing, peek).await?
         } else {
             None
         };
-        build_plan(listed, &opts, &self.table()?, kpack)
+        build_plan(listing.artifacts, &opts, &self.table()?, kpack)
     }
 
-    fn source(&self) -> Result<Arc<dyn Source>> {
-        if !self.source.is_dir() {
-            return Err(Error::Usage(format!(
-                "--source {}: not a directory",
-                self.source.display()
-            )));
+    fn run_ref(&self) -> Option<RunRef> {
+        self.run_id.as_ref().map(|id| RunRef {
+            run_id: id.clone(),
+            github_repo: self.run_github_repo.clone().filter(|r| !r.is_empty()),
+            release_type: self.release_type,
+            platform: self.platform.clone(),
+        })
+    }
+
+    fn location(&self) -> Result<Location> {
+        match (&self.source, self.run_ref()) {
+            (Some(s), _) => Location::parse(s),
+            (None, Some(run)) => run.location(),
+            (None, None) => Err(Error::Usage("pass --source or --run-id".into())),
         }
-        Ok(Arc::new(DirSource::new(&self.source)))
+    }
+
+    async fn source(&self) -> Result<Arc<dyn Source>> {
+        let policy = RetryPolicy::default();
+        match self.location()? {
+            Location::Dir(dir) => {
+                if !dir.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "--source {}: not a directory",
+                        dir.display()
+                    )));
+                }
+                Ok(Arc::new(DirSource::new(dir)))
+            }
+            Location::S3 { bucket, prefix } => {
+                let client = aws::client(&self.s3.options()).await?;
+                S3Source::new(client, bucket, prefix, policy)
+            }
+            Location::Http(url) => HttpSource::new(url, policy),
+        }
+    }
+}
+
+impl S3Args {
+    fn options(&self) -> aws::S3Options {
+        aws::S3Options {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+            no_sign_request: self.no_sign_request,
+        }
+    }
+}
+
+impl PackArgs {
+    fn s3_sink_options(&self, plan: &Plan) -> Result<S3SinkOptions> {
+        let tags = self
+            .tags
+            .iter()
+            .map(|t| {
+                t.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| Error::Usage(format!("--tag {t:?}: expected KEY=VALUE")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(S3SinkOptions {
+            part_size: self.part_size,
+            parts_in_flight: 0,
+            storage_class: self.storage_class.clone(),
+            tags,
+            sse: self.sse.clone(),
+            sse_kms_key_id: self.sse_kms_key_id.clone(),
+            content_type: plan.format.content_type().to_string(),
+        })
+    }
+
+    fn mtime_clamp(&self) -> Result<Option<i64>> {
+        if self.mtime.is_some() {
+            return Ok(self.mtime);
+        }
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.trim().is_empty() => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a number"))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Where the tarballs go: --dest, or the run's tarballs/ prefix with --upload.
+async fn sink(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Box<dyn Sink>> {
+    let dest = match (&args.dest, args.upload) {
+        (Some(_), true) => {
+            return Err(Error::Usage("--upload and --dest exclude each other".into()))
+        }
+        (Some(d), false) if d == "-" => {
+            if plan.tarballs.len() != 1 {
+                let names: Vec<&str> = plan.tarballs.iter().map(|t| t.file_name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "--dest - needs a plan of exactly one tarball, and this one has {}: {}",
+                    names.len(),
+                    names.join(", ")
+                )));
+            }
+            return Ok(Box::new(StdoutSink));
+        }
+        (Some(d), false) => Location::parse(d)?,
+        (None, _) => select
+            .run_ref()
+            .ok_or_else(|| Error::Usage("--upload needs --run-id".into()))?
+            .location()?
+            .join("tarballs"),
+    };
+    match dest {
+        Location::Dir(dir) => Ok(Box::new(DirSink::new(dir))),
+        Location::S3 { bucket, prefix } => {
+            let client = aws::client(&select.s3.options()).await?;
+            S3Sink::new(client, bucket, prefix, args.s3_sink_options(plan)?)
+        }
+        Location::Http(u) => Err(Error::Usage(format!(
+            "--dest {u}: HTTP destinations are not supported; use s3:// or a directory"
+        ))),
     }
 }
 
 async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
-    let source = select.source()?;
+    let source = select.source().await?;
     let plan = Arc::new(select.plan(&source, true).await?);
     let codec = Codec::new(plan.format, args.level)?;
-    let to_stdout = args.dest.as_os_str() == "-";
-    if to_stdout && plan.tarballs.len() != 1 {
-        return Err(Error::Usage(format!(
-            "--dest - needs a plan of exactly one tarball, and this one has {}: {}",
-            plan.tarballs.len(),
-            plan.tarballs
-                .iter()
-                .map(|t| t.file_name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let sink: Box<dyn Sink> = if to_stdout {
-        Box::new(StdoutSink)
-    } else {
-        Box::new(DirSink::new(&args.dest))
-    };
-    let mtime_clamp =
-        match args.mtime {
-            Some(m) => Some(m),
-            None => match std::env::var("SOURCE_DATE_EPOCH") {
-                Ok(v) if !v.trim().is_empty() => Some(v.trim().parse().map_err(|_| {
-                    Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a number"))
-                })?),
-                _ => None,
-            },
-        };
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let sink = sink(&select, &args, &plan).await?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     if jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
@@ -236,8 +362,9 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
         codec,
         jobs,
         on_conflict: args.on_conflict,
-        mtime_clamp,
-        verify: args.verify,
+        mtime_clamp: args.mtime_clamp()?,
+        verify: select.verify,
+        read_ahead: 4,
     };
     tracing::info!(
         "packing {} tarballs from {} artifacts at {} into {}",
@@ -254,26 +381,17 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
 async fn main_async(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Plan { select, json } => {
-            let source = select.source()?;
+            let source = select.source().await?;
             let plan = select.plan(&source, false).await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).expect("plan serialises")
-                );
+                println!("{}", serde_json::to_string_pretty(&plan).expect("plan serialises"));
             } else {
                 print!("{}", report::plan_text(&plan, &source.describe()));
             }
             Ok(())
         }
         Command::Pack { select, pack: args } => pack(select, args).await,
-        Command::Generate {
-            dest,
-            layout,
-            families,
-            seed,
-            large_bytes,
-        } => {
+        Command::Generate { dest, layout, families, seed, large_bytes } => {
             let layout = match layout.as_str() {
                 "plain" => fixtures::Layout::Plain,
                 "kpack" => fixtures::Layout::Kpack,

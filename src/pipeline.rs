@@ -21,7 +21,7 @@ use crate::repack::{
 };
 use crate::sink::{Sink, TarballWriter};
 use crate::source::verify::{parse_sidecar, Verifier, VerifyMode};
-use crate::source::{kpack_flag, Source, RUN_MANIFEST_KEY};
+use crate::source::{kpack_flag, Listing, Source, RUN_MANIFEST_KEY};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub on_conflict: ConflictPolicy,
     pub mtime_clamp: Option<i64>,
     pub verify: VerifyMode,
+    /// Artifacts opened (and so, for network sources, downloading) ahead of
+    /// the one being repacked.
+    pub read_ahead: usize,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -210,10 +213,16 @@ fn repack_all(
         pool: &pool,
         queue: &queue,
     };
+    let mut opened: std::collections::VecDeque<Result<crate::source::ByteStream>> = Default::default();
+    let mut next_to_open = 0;
     for (i, a) in plan.artifacts.iter().enumerate() {
         let name = a.name.file_name();
+        while next_to_open < plan.artifacts.len() && next_to_open <= i + opts.read_ahead {
+            opened.push_back(handle.block_on(source.open(&plan.artifacts[next_to_open])));
+            next_to_open += 1;
+        }
+        let stream = opened.pop_front().expect("opened in order")?;
         let expected = handle.block_on(expected_digest(source.as_ref(), a, opts.verify))?;
-        let stream = handle.block_on(source.open(a))?;
         let (verifier, complete) = Verifier::new(
             SyncIoBridge::new_with_handle(stream, handle.clone()),
             expected,

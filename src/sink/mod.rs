@@ -4,6 +4,7 @@
 //! a failed run publishes nothing.
 
 pub mod dir;
+pub mod s3;
 pub mod stdout;
 
 use async_trait::async_trait;

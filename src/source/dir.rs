@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 
-use super::{collect_artifacts, ByteStream, Source};
+use super::{collect, ByteStream, Listing, Source};
 use crate::error::{Error, Result};
 use crate::plan::SourceArtifact;
 
@@ -30,21 +30,13 @@ impl Source for DirSource {
         self.root.display().to_string()
     }
 
-    async fn list(&self) -> Result<Vec<SourceArtifact>> {
-        let ctx = || format!("listing {}", self.root.display());
-        let mut rd = tokio::fs::read_dir(&self.root)
+    async fn list(&self) -> Result<Listing> {
+        let root = self.root.clone();
+        let entries = tokio::task::spawn_blocking(move || walk(&root))
             .await
-            .map_err(|e| Error::io(ctx(), e))?;
-        let mut entries = Vec::new();
-        while let Some(e) = rd.next_entry().await.map_err(|e| Error::io(ctx(), e))? {
-            let meta = e.metadata().await.map_err(|e| Error::io(ctx(), e))?;
-            if !meta.is_file() {
-                continue;
-            }
-            let name = e.file_name().to_string_lossy().into_owned();
-            entries.push((name.clone(), name, meta.len()));
-        }
-        collect_artifacts(&entries)
+            .map_err(|e| Error::Other(format!("listing failed: {e}")))?
+            .map_err(|e| Error::io(format!("listing {}", self.root.display()), e))?;
+        collect(&entries)
     }
 
     async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream> {
@@ -78,4 +70,26 @@ async fn read_small_file(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
         )));
     }
     Ok(Some(buf))
+}
+
+/// Every regular file below `root` as (relative key with '/', size), in a
+/// stable order. Symlinked directories are not followed.
+fn walk(root: &Path) -> std::io::Result<Vec<(String, u64)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let key = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                stack.push((e.path(), key));
+            } else if ft.is_file() || (ft.is_symlink() && e.path().is_file()) {
+                out.push((key, std::fs::metadata(e.path())?.len()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }

@@ -2,6 +2,10 @@
 //! byte stream; everything downstream is the same for every source.
 
 pub mod dir;
+pub mod fetch;
+pub mod http;
+pub mod location;
+pub mod s3;
 pub mod verify;
 
 use async_trait::async_trait;
@@ -17,10 +21,13 @@ pub trait Source: Send + Sync {
     /// For messages: the directory, bucket/prefix or URL.
     fn describe(&self) -> String;
 
-    /// Every artifact archive at the source.
-    async fn list(&self) -> Result<Vec<SourceArtifact>>;
+    /// Every artifact archive below the source (recursively), and the run
+    /// manifests found there.
+    async fn list(&self) -> Result<Listing>;
 
-    /// The archive's bytes, as stored.
+    /// The archive's bytes, as stored. Network sources start downloading
+    /// at once, ahead of the reader, into a bounded buffer: opening the next
+    /// artifacts early is how the pipeline reads ahead.
     async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream>;
 
     /// A small object by key (sidecars, the run manifest), or None when it
@@ -50,7 +57,7 @@ pub fn collect_artifacts(entries: &[(String, String, u64)]) -> Result<Vec<Source
         });
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
+    Ok(Listing { artifacts: out, run_manifests })
 }
 
 /// Whether the run manifest says the artifacts are kpack-split.

@@ -1,0 +1,215 @@
+//! Fault injection for the test servers: a hyper service wrapper that,
+//! by rule, answers with an error status, drops the connection after N body
+//! bytes, stalls, or delays, and records every request it saw.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type ResBody = BoxBody<Bytes, BoxError>;
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Answer with this status (and an S3-style XML error body).
+    Status(u16),
+    /// Send the real headers, then this many body bytes, then break the connection.
+    DropAfter(u64),
+    /// Send this many body bytes, then stall for the duration, then break.
+    StallAfter(u64, Duration),
+    /// Wait before handling the request normally.
+    Delay(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub method: Option<Method>,
+    pub path_contains: Option<String>,
+    pub query_contains: Option<String>,
+    /// Matching requests let through before the rule fires.
+    pub skip: usize,
+    /// How many times it fires (`usize::MAX`: always).
+    pub times: usize,
+    pub action: Action,
+}
+
+impl Rule {
+    pub fn new(action: Action) -> Rule {
+        Rule { method: None, path_contains: None, query_contains: None, skip: 0, times: 1, action }
+    }
+    pub fn method(mut self, m: Method) -> Rule {
+        self.method = Some(m);
+        self
+    }
+    pub fn path(mut self, s: &str) -> Rule {
+        self.path_contains = Some(s.to_string());
+        self
+    }
+    pub fn query(mut self, s: &str) -> Rule {
+        self.query_contains = Some(s.to_string());
+        self
+    }
+    pub fn skip(mut self, n: usize) -> Rule {
+        self.skip = n;
+        self
+    }
+    pub fn times(mut self, n: usize) -> Rule {
+        self.times = n;
+        self
+    }
+    pub fn always(self) -> Rule {
+        self.times(usize::MAX)
+    }
+
+    fn matches<B>(&self, req: &Request<B>) -> bool {
+        self.method.as_ref().is_none_or(|m| m == req.method())
+            && self.path_contains.as_ref().is_none_or(|p| req.uri().path().contains(p.as_str()))
+            && self
+                .query_contains
+                .as_ref()
+                .is_none_or(|q| req.uri().query().unwrap_or("").contains(q.as_str()))
+    }
+}
+
+/// A request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: Method,
+    pub uri: String,
+    pub range: Option<String>,
+    pub faulted: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct Faults {
+    rules: Arc<Mutex<Vec<Rule>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Faults {
+    pub fn add(&self, rule: Rule) {
+        self.rules.lock().unwrap().push(rule);
+    }
+    pub fn clear(&self) {
+        self.rules.lock().unwrap().clear();
+    }
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+    /// Requests whose rule fired.
+    pub fn fired(&self) -> usize {
+        self.seen().iter().filter(|s| s.faulted).count()
+    }
+
+    fn pick<B>(&self, req: &Request<B>) -> Option<Action> {
+        let mut rules = self.rules.lock().unwrap();
+        let mut chosen = None;
+        for r in rules.iter_mut() {
+            if r.times == 0 || !r.matches(req) {
+                continue;
+            }
+            if r.skip > 0 {
+                r.skip -= 1;
+                continue;
+            }
+            if r.times != usize::MAX {
+                r.times -= 1;
+            }
+            chosen = Some(r.action.clone());
+            break;
+        }
+        let range = req.headers().get("range").and_then(|v| v.to_str().ok()).map(String::from);
+        self.seen.lock().unwrap().push(Seen {
+            method: req.method().clone(),
+            uri: req.uri().to_string(),
+            range,
+            faulted: chosen.is_some(),
+        });
+        chosen
+    }
+
+    /// Handles `req` with `inner`, applying the first matching rule.
+    pub async fn handle<F, Fut, B>(&self, req: Request<Incoming>, inner: F) -> Result<Response<ResBody>, Infallible>
+    where
+        F: FnOnce(Request<Incoming>) -> Fut,
+        Fut: Future<Output = Response<B>>,
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let action = self.pick(&req);
+        if let Some(Action::Status(code)) = action {
+            let status = StatusCode::from_u16(code).unwrap();
+            let code_name = if code == 503 { "SlowDown" } else { "InternalError" };
+            let xml = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code_name}</Code><Message>injected fault</Message></Error>"
+            );
+            let body = Full::new(Bytes::from(xml)).map_err(|e: Infallible| -> BoxError { match e {} }).boxed();
+            return Ok(Response::builder()
+                .status(status)
+                .header("content-type", "application/xml")
+                .body(body)
+                .unwrap());
+        }
+        if let Some(Action::Delay(d)) = action {
+            tokio::time::sleep(d).await;
+        }
+        let resp = inner(req).await;
+        let (parts, body) = resp.into_parts();
+        let body = body.map_err(Into::into).boxed();
+        let body = match action {
+            Some(Action::DropAfter(n)) => Cut { inner: body, left: n, stall: None, sleeping: None }.boxed(),
+            Some(Action::StallAfter(n, d)) => Cut { inner: body, left: n, stall: Some(d), sleeping: None }.boxed(),
+            _ => body,
+        };
+        Ok(Response::from_parts(parts, body))
+    }
+}
+
+/// A body that ends in an error after `left` bytes (optionally after a stall).
+struct Cut {
+    inner: ResBody,
+    left: u64,
+    stall: Option<Duration>,
+    sleeping: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Body for Cut {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.left == 0 {
+            if let Some(d) = self.stall.take() {
+                self.sleeping = Some(Box::pin(tokio::time::sleep(d)));
+            }
+            if let Some(s) = self.sleeping.as_mut() {
+                if s.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            return Poll::Ready(Some(Err("injected connection drop".into())));
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(mut data) => {
+                    if data.len() as u64 > self.left {
+                        data.truncate(self.left as usize);
+                    }
+                    self.left -= data.len() as u64;
+                    Poll::Ready(Some(Ok(Frame::data(data))))
+                }
+                Err(frame) => Poll::Ready(Some(Ok(frame))),
+            },
+            other => other,
+        }
+    }
+}

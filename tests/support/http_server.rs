@@ -1,0 +1,1 @@
+//! A static HTTP file server for tests (being written).
