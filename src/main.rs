@@ -15,7 +15,9 @@ use rockpack::sink::s3::{S3Sink, S3SinkOptions};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
 use rockpack::source::fetch::RetryPolicy;
 use rockpack::source::location::{Location, ReleaseType, RunRef};
-use rockpack::source::{dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source};
+use rockpack::source::{
+    dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
+};
 use rockpack::{aws, fixtures, report};
 
 #[derive(Parser)]
@@ -68,7 +70,11 @@ enum Command {
 #[derive(Args)]
 struct SelectArgs {
     /// Where the run's artifacts are: a directory, s3://bucket/prefix, or https://host/prefix/.
-    #[arg(long, value_name = "DIR|s3://…|https://…", required_unless_present = "run_id")]
+    #[arg(
+        long,
+        value_name = "DIR|s3://…|https://…",
+        required_unless_present = "run_id"
+    )]
     source: Option<String>,
     /// A TheRock workflow run: reads s3://{bucket}/{prefix} as TheRock resolves it.
     #[arg(long, conflicts_with = "source")]
@@ -172,6 +178,9 @@ struct PackArgs {
     /// Object tag of uploaded tarballs (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     tags: Vec<String>,
+    /// Write a JSON summary (keys, URLs, sizes, sha256, timings) here.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
 }
 
 fn split_list(s: &str, seps: &[char]) -> Vec<String> {
@@ -184,7 +193,11 @@ fn split_list(s: &str, seps: &[char]) -> Vec<String> {
 
 impl SelectArgs {
     fn options(&self) -> PlanOptions {
-        let list = |v: &Option<String>| v.as_deref().map(|f| split_list(f, &[';', ','])).unwrap_or_default();
+        let list = |v: &Option<String>| {
+            v.as_deref()
+                .map(|f| split_list(f, &[';', ',']))
+                .unwrap_or_default()
+        };
         PlanOptions {
             families: list(&self.families),
             targets: list(&self.targets),
@@ -315,7 +328,9 @@ impl PackArgs {
 async fn sink(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Box<dyn Sink>> {
     let dest = match (&args.dest, args.upload) {
         (Some(_), true) => {
-            return Err(Error::Usage("--upload and --dest exclude each other".into()))
+            return Err(Error::Usage(
+                "--upload and --dest exclude each other".into(),
+            ))
         }
         (Some(d), false) if d == "-" => {
             if plan.tarballs.len() != 1 {
@@ -352,9 +367,11 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
     let plan = Arc::new(select.plan(&source, true).await?);
     let codec = Codec::new(plan.format, args.level)?;
     let sink = sink(&select, &args, &plan).await?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     if jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
@@ -375,7 +392,13 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
     );
     let summary = pipeline::run(plan, source, sink.as_ref(), &opts).await?;
     eprint!("{}", report::summary_text(&summary));
-    Ok(())
+    let endpoint = select
+        .s3
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    report::write_ci_outputs(&summary, args.summary.as_deref(), endpoint.as_deref())
+        .map_err(|e| Error::io("writing the run summary", e))
 }
 
 async fn main_async(cli: Cli) -> Result<()> {
@@ -384,14 +407,23 @@ async fn main_async(cli: Cli) -> Result<()> {
             let source = select.source().await?;
             let plan = select.plan(&source, false).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&plan).expect("plan serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).expect("plan serialises")
+                );
             } else {
                 print!("{}", report::plan_text(&plan, &source.describe()));
             }
             Ok(())
         }
         Command::Pack { select, pack: args } => pack(select, args).await,
-        Command::Generate { dest, layout, families, seed, large_bytes } => {
+        Command::Generate {
+            dest,
+            layout,
+            families,
+            seed,
+            large_bytes,
+        } => {
             let layout = match layout.as_str() {
                 "plain" => fixtures::Layout::Plain,
                 "kpack" => fixtures::Layout::Kpack,

@@ -38,6 +38,8 @@ pub struct RunOptions {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TarballResult {
     pub file_name: String,
+    pub label: String,
+    pub tests: bool,
     pub location: String,
     pub bytes: u64,
     pub sha256: String,
@@ -121,6 +123,8 @@ pub async fn run(
         .zip(&outputs)
         .map(|(t, o)| TarballResult {
             file_name: t.file_name.clone(),
+            label: t.label.clone(),
+            tests: t.tests,
             location: o.writer.location(),
             bytes: o.bytes,
             sha256: hex::encode(o.sha.clone().finalize()),
@@ -213,7 +217,8 @@ fn repack_all(
         pool: &pool,
         queue: &queue,
     };
-    let mut opened: std::collections::VecDeque<Result<crate::source::ByteStream>> = Default::default();
+    let mut opened: std::collections::VecDeque<Result<crate::source::ByteStream>> =
+        Default::default();
     let mut next_to_open = 0;
     for (i, a) in plan.artifacts.iter().enumerate() {
         let name = a.name.file_name();
@@ -311,15 +316,19 @@ async fn shutdown_signal() -> &'static str {
 /// `base_lib_generic`, reading that archive only up to that member.
 pub async fn detect_kpack(
     source: &Arc<dyn Source>,
-    listed: &[SourceArtifact],
+    listing: &Listing,
     peek: bool,
 ) -> Result<Option<bool>> {
-    if let Some(json) = source
-        .read_small(RUN_MANIFEST_KEY, MAX_RUN_MANIFEST)
-        .await?
-    {
-        return kpack_flag(&json).map(Some);
+    // Published manifests: the top-level one, else any artifact group's
+    // (every group of one run has the same flags).
+    let keys =
+        std::iter::once(RUN_MANIFEST_KEY).chain(listing.run_manifests.iter().map(String::as_str));
+    for key in keys {
+        if let Some(json) = source.read_small(key, MAX_RUN_MANIFEST).await? {
+            return kpack_flag(&json).map(Some);
+        }
     }
+    let listed = &listing.artifacts;
     if !peek {
         return Ok(None);
     }

@@ -98,3 +98,156 @@ pub fn summary_text(summary: &RunSummary) -> String {
     );
     s
 }
+
+/// The public https URL of an object: the bucket's AWS endpoint, or the
+/// S3-compatible endpoint the run used (path style). The key is quoted as
+/// TheRock quotes it (Python's `urllib.parse.quote`: `+` becomes `%2B`).
+pub fn public_url(location: &str, endpoint: Option<&str>) -> Option<String> {
+    let rest = location.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/')?;
+    let quoted: String = key.split('/').map(quote).collect::<Vec<_>>().join("/");
+    Some(match endpoint {
+        Some(ep) => format!("{}/{bucket}/{quoted}", ep.trim_end_matches('/')),
+        None => format!("https://{bucket}.s3.amazonaws.com/{quoted}"),
+    })
+}
+
+/// Percent-encodes all but unreserved characters (RFC 3986), like
+/// `urllib.parse.quote` on one path segment.
+fn quote(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `--summary FILE`: every tarball with key, URL, size, digest, input and timing.
+pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json::Value {
+    let tarballs: Vec<serde_json::Value> = summary
+        .tarballs
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "file_name": t.file_name,
+                "label": t.label,
+                "tests": t.tests,
+                "location": t.location,
+                "url": public_url(&t.location, endpoint),
+                "bytes": t.bytes,
+                "sha256": t.sha256,
+                "content_bytes": t.content_bytes,
+                "input_bytes": t.input_bytes,
+                "artifacts": t.artifacts,
+                "seconds": t.seconds,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "tarballs": tarballs,
+        "artifacts": summary.artifacts,
+        "input_bytes": summary.input_bytes,
+        "seconds": summary.seconds,
+    })
+}
+
+/// `tarball_urls` for `$GITHUB_OUTPUT`: base tarballs' URLs by label (the
+/// multiarch one under "multiarch", as TheRock's upload step writes it),
+/// `-tests` variants under "{label}-tests".
+pub fn tarball_urls(summary: &RunSummary, endpoint: Option<&str>) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for t in &summary.tarballs {
+        if let Some(url) = public_url(&t.location, endpoint) {
+            let key = if t.tests {
+                format!("{}-tests", t.label)
+            } else {
+                t.label.clone()
+            };
+            map.insert(key, serde_json::Value::String(url));
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+/// A Markdown table for `$GITHUB_STEP_SUMMARY`.
+pub fn step_summary_markdown(summary: &RunSummary, endpoint: Option<&str>) -> String {
+    let mut s = String::from(
+        "### rockpack\n\n| tarball | size | sha256 | time |\n| --- | ---: | --- | ---: |\n",
+    );
+    for t in &summary.tarballs {
+        let name = match public_url(&t.location, endpoint) {
+            Some(url) => format!("[{}]({url})", t.file_name),
+            None => t.file_name.clone(),
+        };
+        let _ = writeln!(
+            s,
+            "| {name} | {} | `{}` | {:.1}s |",
+            human_bytes(t.bytes),
+            t.sha256,
+            t.seconds
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n{} tarballs from {} artifacts ({}) in {:.1}s",
+        summary.tarballs.len(),
+        summary.artifacts,
+        human_bytes(summary.input_bytes),
+        summary.seconds
+    );
+    s
+}
+
+/// Writes the CI outputs: `--summary`, `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`.
+pub fn write_ci_outputs(
+    summary: &RunSummary,
+    summary_file: Option<&std::path::Path>,
+    endpoint: Option<&str>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(path) = summary_file {
+        let text = serde_json::to_string_pretty(&summary_json(summary, endpoint)).expect("JSON");
+        std::fs::write(path, text + "\n")?;
+    }
+    let append = |var: &str, text: &str| -> std::io::Result<()> {
+        if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            f.write_all(text.as_bytes())?;
+        }
+        Ok(())
+    };
+    append(
+        "GITHUB_OUTPUT",
+        &format!("tarball_urls={}\n", tarball_urls(summary, endpoint)),
+    )?;
+    append(
+        "GITHUB_STEP_SUMMARY",
+        &step_summary_markdown(summary, endpoint),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_quote_like_therock() {
+        assert_eq!(
+            public_url("s3://b/123-linux/tarballs/therock-dist-linux-multiarch-7.0.0rc1+abc.tar.gz", None).unwrap(),
+            "https://b.s3.amazonaws.com/123-linux/tarballs/therock-dist-linux-multiarch-7.0.0rc1%2Babc.tar.gz"
+        );
+        assert_eq!(
+            public_url("s3://b/k.tar.gz", Some("http://127.0.0.1:9000/")).unwrap(),
+            "http://127.0.0.1:9000/b/k.tar.gz"
+        );
+        assert!(public_url("/tmp/x.tar.gz", None).is_none());
+    }
+}

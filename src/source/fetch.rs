@@ -49,7 +49,9 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Exponential backoff with full jitter before try `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16).saturating_sub(1));
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16).saturating_sub(1));
         let cap = exp.min(self.max_delay);
         cap.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
@@ -82,7 +84,13 @@ pub trait RangedGet: Send + Sync + 'static {
 
 /// Starts downloading `key` (of `len` bytes, when known) and returns its
 /// bytes as a stream. `what` names the object in errors.
-pub fn download(getter: Arc<dyn RangedGet>, key: String, len: Option<u64>, policy: RetryPolicy, what: String) -> ByteStream {
+pub fn download(
+    getter: Arc<dyn RangedGet>,
+    key: String,
+    len: Option<u64>,
+    policy: RetryPolicy,
+    what: String,
+) -> ByteStream {
     let (tx, rx) = mpsc::channel::<io::Result<(Bytes, OwnedSemaphorePermit)>>(64);
     let budget = Arc::new(Semaphore::new(policy.buffer_bytes));
     tokio::spawn(async move {
@@ -103,7 +111,14 @@ const MAX_RESUMES: u32 = 1000;
 
 type Tx = mpsc::Sender<io::Result<(Bytes, OwnedSemaphorePermit)>>;
 
-async fn run(getter: &dyn RangedGet, key: &str, len: Option<u64>, policy: &RetryPolicy, tx: &Tx, budget: &Arc<Semaphore>) -> Result<(), String> {
+async fn run(
+    getter: &dyn RangedGet,
+    key: &str,
+    len: Option<u64>,
+    policy: &RetryPolicy,
+    tx: &Tx,
+    budget: &Arc<Semaphore>,
+) -> Result<(), String> {
     let mut offset: u64 = 0;
     let mut validator: Option<String> = None;
     let mut failures: u32 = 0;
@@ -111,11 +126,15 @@ async fn run(getter: &dyn RangedGet, key: &str, len: Option<u64>, policy: &Retry
     let mut last_error = String::new();
     loop {
         if resumes > MAX_RESUMES {
-            return Err(format!("giving up after {resumes} resumed connections at byte {offset}: {last_error}"));
+            return Err(format!(
+                "giving up after {resumes} resumed connections at byte {offset}: {last_error}"
+            ));
         }
         if failures > 0 {
             if failures >= policy.max_attempts {
-                return Err(format!("giving up after {failures} failed tries at byte {offset}: {last_error}"));
+                return Err(format!(
+                    "giving up after {failures} failed tries at byte {offset}: {last_error}"
+                ));
             }
             tokio::time::sleep(policy.backoff(failures)).await;
         }
@@ -128,13 +147,17 @@ async fn run(getter: &dyn RangedGet, key: &str, len: Option<u64>, policy: &Retry
                 continue;
             }
             Err(GetError::Changed(e)) => {
-                return Err(format!("the object changed while it was being read ({e}); its bytes are not mixed"))
+                return Err(format!(
+                    "the object changed while it was being read ({e}); its bytes are not mixed"
+                ))
             }
             Err(GetError::Fatal(e)) => return Err(e),
         };
         match (&validator, &resp.validator) {
             (Some(a), Some(b)) if a != b => {
-                return Err(format!("the object changed while it was being read (ETag {a} became {b})"));
+                return Err(format!(
+                    "the object changed while it was being read (ETag {a} became {b})"
+                ));
             }
             (None, v) => validator = v.clone(),
             _ => {}
@@ -152,7 +175,10 @@ async fn run(getter: &dyn RangedGet, key: &str, len: Option<u64>, policy: &Retry
                     }
                     offset += chunk.len() as u64;
                     if len.is_some_and(|l| offset > l) {
-                        return Err(format!("the object is larger than the {} bytes listed", len.unwrap()));
+                        return Err(format!(
+                            "the object is larger than the {} bytes listed",
+                            len.unwrap()
+                        ));
                     }
                     for piece in split(chunk, policy.buffer_bytes) {
                         let permit = budget
@@ -186,5 +212,8 @@ fn split(chunk: Bytes, max: usize) -> Vec<Bytes> {
     if chunk.len() <= max {
         return vec![chunk];
     }
-    (0..chunk.len()).step_by(max).map(|s| chunk.slice(s..(s + max).min(chunk.len()))).collect()
+    (0..chunk.len())
+        .step_by(max)
+        .map(|s| chunk.slice(s..(s + max).min(chunk.len())))
+        .collect()
 }

@@ -9,7 +9,10 @@ use crate::error::{Error, Result};
 pub enum Location {
     Dir(PathBuf),
     /// Bucket and key prefix (no leading or trailing slash; may be empty).
-    S3 { bucket: String, prefix: String },
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
     /// A URL whose path ends with '/'.
     Http(url::Url),
 }
@@ -21,7 +24,10 @@ impl Location {
             if bucket.is_empty() {
                 return Err(Error::Usage(format!("{s:?}: no bucket name")));
             }
-            return Ok(Location::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() });
+            return Ok(Location::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
         }
         if s.starts_with("http://") || s.starts_with("https://") {
             let mut url = url::Url::parse(s).map_err(|e| Error::Usage(format!("{s:?}: {e}")))?;
@@ -50,7 +56,12 @@ impl Location {
             Location::Dir(p) => Location::Dir(p.join(sub)),
             Location::S3 { bucket, prefix } => Location::S3 {
                 bucket: bucket.clone(),
-                prefix: [prefix.as_str(), sub].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/"),
+                prefix: [prefix.as_str(), sub]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("/"),
             },
             Location::Http(u) => Location::Http(u.join(&format!("{sub}/")).expect("relative URL")),
         }
@@ -83,15 +94,24 @@ impl RunRef {
     /// `therock-{type}-artifacts` for the other release types.
     pub fn location(&self) -> Result<Location> {
         if self.run_id.is_empty() || !self.run_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(Error::Usage(format!("--run-id {:?}: expected a number", self.run_id)));
+            return Err(Error::Usage(format!(
+                "--run-id {:?}: expected a number",
+                self.run_id
+            )));
         }
         let repo = self.github_repo.as_deref().unwrap_or("ROCm/TheRock");
         let (owner, name) = repo
             .split_once('/')
             .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
-            .ok_or_else(|| Error::Usage(format!("--run-github-repo {repo:?}: expected owner/repo")))?;
+            .ok_or_else(|| {
+                Error::Usage(format!("--run-github-repo {repo:?}: expected owner/repo"))
+            })?;
         let external = !(owner == "ROCm" && name == "TheRock");
-        let external_prefix = if external { format!("{owner}-{name}/") } else { String::new() };
+        let external_prefix = if external {
+            format!("{owner}-{name}/")
+        } else {
+            String::new()
+        };
         let bucket = match self.release_type {
             ReleaseType::Ci if external => "therock-ci-artifacts-external".to_string(),
             ReleaseType::Ci => "therock-ci-artifacts".to_string(),
@@ -99,7 +119,10 @@ impl RunRef {
             ReleaseType::Nightly => "therock-nightly-artifacts".to_string(),
             ReleaseType::Prerelease => "therock-prerelease-artifacts".to_string(),
         };
-        Ok(Location::S3 { bucket, prefix: format!("{external_prefix}{}-{}", self.run_id, self.platform) })
+        Ok(Location::S3 {
+            bucket,
+            prefix: format!("{external_prefix}{}-{}", self.run_id, self.platform),
+        })
     }
 }
 
@@ -108,31 +131,60 @@ mod tests {
     use super::*;
 
     fn run(repo: Option<&str>, t: ReleaseType) -> String {
-        RunRef { run_id: "123".into(), github_repo: repo.map(String::from), release_type: t, platform: "linux".into() }
-            .location()
-            .unwrap()
-            .describe()
+        RunRef {
+            run_id: "123".into(),
+            github_repo: repo.map(String::from),
+            release_type: t,
+            platform: "linux".into(),
+        }
+        .location()
+        .unwrap()
+        .describe()
     }
 
     #[test]
     fn therock_buckets() {
-        assert_eq!(run(None, ReleaseType::Ci), "s3://therock-ci-artifacts/123-linux/");
-        assert_eq!(run(Some("ROCm/TheRock"), ReleaseType::Ci), "s3://therock-ci-artifacts/123-linux/");
+        assert_eq!(
+            run(None, ReleaseType::Ci),
+            "s3://therock-ci-artifacts/123-linux/"
+        );
+        assert_eq!(
+            run(Some("ROCm/TheRock"), ReleaseType::Ci),
+            "s3://therock-ci-artifacts/123-linux/"
+        );
         assert_eq!(
             run(Some("me/TheRock"), ReleaseType::Ci),
             "s3://therock-ci-artifacts-external/me-TheRock/123-linux/"
         );
-        assert_eq!(run(None, ReleaseType::Nightly), "s3://therock-nightly-artifacts/123-linux/");
+        assert_eq!(
+            run(None, ReleaseType::Nightly),
+            "s3://therock-nightly-artifacts/123-linux/"
+        );
     }
 
     #[test]
     fn parses_sources() {
         assert_eq!(
             Location::parse("s3://b/p/q/").unwrap(),
-            Location::S3 { bucket: "b".into(), prefix: "p/q".into() }
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into()
+            }
         );
-        assert_eq!(Location::parse("https://h/x").unwrap().describe(), "https://h/x/");
-        assert_eq!(Location::parse("dir/sub").unwrap(), Location::Dir("dir/sub".into()));
-        assert_eq!(Location::parse("s3://b/p").unwrap().join("tarballs").describe(), "s3://b/p/tarballs/");
+        assert_eq!(
+            Location::parse("https://h/x").unwrap().describe(),
+            "https://h/x/"
+        );
+        assert_eq!(
+            Location::parse("dir/sub").unwrap(),
+            Location::Dir("dir/sub".into())
+        );
+        assert_eq!(
+            Location::parse("s3://b/p")
+                .unwrap()
+                .join("tarballs")
+                .describe(),
+            "s3://b/p/tarballs/"
+        );
     }
 }

@@ -35,16 +35,33 @@ pub trait Source: Send + Sync {
     async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>>;
 }
 
-/// Key of the run manifest TheRock publishes beside the artifacts.
+/// What a source holds. Keys are relative to the source's root.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    pub artifacts: Vec<SourceArtifact>,
+    /// Keys of `therock_manifest.json` files under `manifests/`, the
+    /// top-level one first.
+    pub run_manifests: Vec<String>,
+}
+
+/// Key of the run manifest TheRock publishes beside the artifacts (newer
+/// runs put one per artifact group under `manifests/{group}/`).
 pub const RUN_MANIFEST_KEY: &str = "manifests/therock_manifest.json";
 
-/// Turns listed file names into artifacts, pairing `.sha256sum` sidecars.
-/// `entries` are (key, file name, size).
-pub fn collect_artifacts(entries: &[(String, String, u64)]) -> Result<Vec<SourceArtifact>> {
-    let keys: std::collections::HashSet<&str> =
-        entries.iter().map(|(k, _, _)| k.as_str()).collect();
+/// Turns listed keys (relative to the root) with their sizes into a
+/// listing: artifacts are recognised by their basename, and paired with
+/// their `.sha256sum` sidecars.
+pub fn collect(entries: &[(String, u64)]) -> Result<Listing> {
+    let keys: std::collections::HashSet<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+    let mut run_manifests: Vec<String> = entries
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| k.starts_with("manifests/") && k.ends_with("therock_manifest.json"))
+        .collect();
+    run_manifests.sort_by_key(|k| (k != RUN_MANIFEST_KEY, k.clone()));
     let mut out = Vec::new();
-    for (key, file_name, size) in entries {
+    for (key, size) in entries {
+        let file_name = key.rsplit('/').next().unwrap_or(key);
         let Some(name) = ArtifactName::parse(file_name).map_err(Error::Selection)? else {
             continue;
         };
@@ -57,7 +74,10 @@ pub fn collect_artifacts(entries: &[(String, String, u64)]) -> Result<Vec<Source
         });
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(Listing { artifacts: out, run_manifests })
+    Ok(Listing {
+        artifacts: out,
+        run_manifests,
+    })
 }
 
 /// Whether the run manifest says the artifacts are kpack-split.

@@ -1,9 +1,34 @@
-//! S3 source (being written).
+//! An S3 prefix of artifacts (`s3://bucket/prefix/`, or a TheRock run
+//! resolved by `--run-id`): listed with paginated ListObjectsV2, read with
+//! ranged GetObject through [`fetch::download`], so a body dropped mid-way
+//! resumes from the byte where it stopped, pinned to the object's ETag.
+//!
+//! The client (credentials, region, endpoint, anonymous access) comes from
+//! [`crate::aws::client`]; the SDK's own retries of whole requests stay as
+//! configured there, and everything after the response headers (the body) is
+//! fetch.rs's business.
 
+use std::io;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use futures_util::StreamExt;
+
+use super::fetch::{self, GetError, Ranged, RangedGet, RetryPolicy};
+use super::{collect, ByteStream, Listing, Source};
 use crate::error::{Error, Result};
-use crate::source::fetch::RetryPolicy;
+use crate::plan::SourceArtifact;
 
-pub struct S3Source;
+pub struct S3Source {
+    bucket: String,
+    /// No leading or trailing slash; may be empty.
+    prefix: String,
+    policy: RetryPolicy,
+    getter: Arc<S3Getter>,
+}
 
 impl S3Source {
     pub fn new(
@@ -11,8 +36,304 @@ impl S3Source {
         bucket: String,
         prefix: String,
         policy: RetryPolicy,
-    ) -> Result<std::sync::Arc<dyn crate::source::Source>> {
-        let _ = (client, bucket, prefix, policy);
-        Err(Error::Usage("S3 sources are not available yet".into()))
+    ) -> Result<Arc<dyn Source>> {
+        if bucket.is_empty() {
+            return Err(Error::Usage("an S3 source needs a bucket name".into()));
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        let getter = Arc::new(S3Getter {
+            client,
+            bucket: bucket.clone(),
+        });
+        Ok(Arc::new(S3Source {
+            bucket,
+            prefix,
+            policy,
+            getter,
+        }))
     }
+
+    /// The object key of `key` (relative to the prefix).
+    fn full_key(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    /// What ListObjectsV2 is asked for: the prefix as a "directory".
+    fn list_prefix(&self) -> String {
+        if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        }
+    }
+
+    fn url(&self, full_key: &str) -> String {
+        format!("s3://{}/{full_key}", self.bucket)
+    }
+}
+
+#[async_trait]
+impl Source for S3Source {
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.list_prefix())
+    }
+
+    async fn list(&self) -> Result<Listing> {
+        let list_prefix = self.list_prefix();
+        let mut req = self.getter.client.list_objects_v2().bucket(&self.bucket);
+        if !list_prefix.is_empty() {
+            req = req.prefix(&list_prefix);
+        }
+        let mut pages = req.into_paginator().send();
+        let mut entries: Vec<(String, u64)> = Vec::new();
+        let mut page_count = 0usize;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                Error::Other(format!("listing {}: {}", self.describe(), error_text(&e)))
+            })?;
+            page_count += 1;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                let Some(rel) = key.strip_prefix(list_prefix.as_str()) else {
+                    continue;
+                };
+                // "Directory" markers some tools create are not objects.
+                if rel.is_empty() || rel.ends_with('/') {
+                    continue;
+                }
+                let size = object.size().unwrap_or(0).max(0) as u64;
+                entries.push((rel.to_string(), size));
+            }
+        }
+        tracing::debug!(
+            source = %self.describe(),
+            objects = entries.len(),
+            pages = page_count,
+            "listed"
+        );
+        entries.sort();
+        collect(&entries)
+    }
+
+    async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream> {
+        let key = self.full_key(&artifact.key);
+        let what = self.url(&key);
+        let getter: Arc<dyn RangedGet> = self.getter.clone();
+        Ok(fetch::download(
+            getter,
+            key,
+            Some(artifact.size),
+            self.policy.clone(),
+            what,
+        ))
+    }
+
+    async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let full = self.full_key(key);
+        let url = self.url(&full);
+        let mut failures = 0u32;
+        let mut last_error = String::new();
+        loop {
+            if failures > 0 {
+                if failures >= self.policy.max_attempts {
+                    return Err(Error::Other(format!(
+                        "{url}: giving up after {failures} failed tries: {last_error}"
+                    )));
+                }
+                tokio::time::sleep(self.policy.backoff(failures)).await;
+            }
+            let out = match self.getter.get_object(&full, 0, None).await {
+                Ok(out) => out,
+                Err(e) if is_no_such_key(&e) => return Ok(None),
+                Err(e) => match classify(&e) {
+                    GetError::Retry(m) => {
+                        tracing::debug!(key = %full, "retrying: {m}");
+                        last_error = m;
+                        failures += 1;
+                        continue;
+                    }
+                    GetError::Changed(m) | GetError::Fatal(m) => {
+                        return Err(Error::Other(format!("{url}: {m}")))
+                    }
+                },
+            };
+            if let Some(len) = out.content_length() {
+                if len.max(0) as u64 > limit {
+                    return Err(Error::Other(format!(
+                        "{url} is larger than {limit} bytes ({len})"
+                    )));
+                }
+            }
+            let mut body = out.body;
+            let mut buf = Vec::new();
+            let mut broken = None;
+            while let Some(chunk) = body.next().await {
+                match chunk {
+                    Ok(chunk) => {
+                        buf.extend_from_slice(&chunk);
+                        if buf.len() as u64 > limit {
+                            return Err(Error::Other(format!(
+                                "{url} is larger than {limit} bytes"
+                            )));
+                        }
+                    }
+                    Err(e) => {
+                        broken = Some(DisplayErrorContext(&e).to_string());
+                        break;
+                    }
+                }
+            }
+            match broken {
+                None => return Ok(Some(buf)),
+                Some(m) => {
+                    tracing::debug!(key = %full, "retrying a broken body: {m}");
+                    last_error = m;
+                    failures += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Ranged GetObject for [`fetch::download`].
+struct S3Getter {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Getter {
+    async fn get_object(
+        &self,
+        key: &str,
+        from: u64,
+        validator: Option<&str>,
+    ) -> Result<GetObjectOutput, SdkError<GetObjectError, HttpResponse>> {
+        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+        if from > 0 {
+            req = req.range(format!("bytes={from}-"));
+        }
+        if let Some(etag) = validator {
+            req = req.if_match(etag);
+        }
+        req.send().await
+    }
+}
+
+#[async_trait]
+impl RangedGet for S3Getter {
+    async fn get(&self, key: &str, from: u64, validator: Option<&str>) -> Result<Ranged, GetError> {
+        let out = self
+            .get_object(key, from, validator)
+            .await
+            .map_err(|e| classify(&e))?;
+        if from > 0 {
+            // A server that ignores Range would hand back byte 0 again.
+            let expected = format!("bytes {from}-");
+            match out.content_range() {
+                Some(r) if r.starts_with(&expected) => {}
+                other => {
+                    return Err(GetError::Fatal(format!(
+                        "asked for bytes from {from} on, the server answered with Content-Range {other:?}"
+                    )))
+                }
+            }
+        }
+        let validator = out.e_tag().map(String::from);
+        let body = futures_util::stream::unfold(out.body, |mut body| async move {
+            let item = body.next().await?;
+            Some((
+                item.map_err(|e| io::Error::other(DisplayErrorContext(&e).to_string())),
+                body,
+            ))
+        })
+        .boxed();
+        Ok(Ranged { body, validator })
+    }
+}
+
+/// Error codes that another try will not fix.
+const FATAL_CODES: &[&str] = &[
+    "NoSuchKey",
+    "NoSuchBucket",
+    "AccessDenied",
+    "InvalidRange",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidBucketName",
+    "AllAccessDisabled",
+    "InvalidObjectState",
+];
+
+/// Error codes worth another try.
+const RETRY_CODES: &[&str] = &[
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+];
+
+fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+fn is_no_such_key(e: &SdkError<GetObjectError, HttpResponse>) -> bool {
+    match e.code() {
+        Some(code) => code == "NoSuchKey",
+        None => status(e) == Some(404),
+    }
+}
+
+/// Retry, changed or fatal, with a message naming the S3 error code.
+fn classify(e: &SdkError<GetObjectError, HttpResponse>) -> GetError {
+    let text = error_text(e);
+    match e {
+        SdkError::ServiceError(_) => {
+            let code = e.code().unwrap_or("");
+            let status = status(e).unwrap_or(0);
+            if code == "PreconditionFailed" || status == 412 {
+                GetError::Changed(text)
+            } else if FATAL_CODES.contains(&code) {
+                GetError::Fatal(text)
+            } else if RETRY_CODES.contains(&code) || status >= 500 || status == 429 || status == 408
+            {
+                GetError::Retry(text)
+            } else {
+                GetError::Fatal(text)
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            GetError::Retry(text)
+        }
+        _ => GetError::Fatal(text),
+    }
+}
+
+/// `Code: message (HTTP status)` for service errors, the whole cause chain
+/// otherwise.
+fn error_text<E>(e: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let SdkError::ServiceError(_) = e {
+        let status = status(e)
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default();
+        match (e.code(), e.message()) {
+            (Some(c), Some(m)) if !m.is_empty() => return format!("{c}: {m}{status}"),
+            (Some(c), _) => return format!("{c}{status}"),
+            (None, _) => {
+                if !status.is_empty() {
+                    return format!("{}{status}", DisplayErrorContext(e));
+                }
+            }
+        }
+    }
+    DisplayErrorContext(e).to_string()
 }

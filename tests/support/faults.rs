@@ -44,7 +44,14 @@ pub struct Rule {
 
 impl Rule {
     pub fn new(action: Action) -> Rule {
-        Rule { method: None, path_contains: None, query_contains: None, skip: 0, times: 1, action }
+        Rule {
+            method: None,
+            path_contains: None,
+            query_contains: None,
+            skip: 0,
+            times: 1,
+            action,
+        }
     }
     pub fn method(mut self, m: Method) -> Rule {
         self.method = Some(m);
@@ -72,7 +79,10 @@ impl Rule {
 
     fn matches<B>(&self, req: &Request<B>) -> bool {
         self.method.as_ref().is_none_or(|m| m == req.method())
-            && self.path_contains.as_ref().is_none_or(|p| req.uri().path().contains(p.as_str()))
+            && self
+                .path_contains
+                .as_ref()
+                .is_none_or(|p| req.uri().path().contains(p.as_str()))
             && self
                 .query_contains
                 .as_ref()
@@ -127,7 +137,11 @@ impl Faults {
             chosen = Some(r.action.clone());
             break;
         }
-        let range = req.headers().get("range").and_then(|v| v.to_str().ok()).map(String::from);
+        let range = req
+            .headers()
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         self.seen.lock().unwrap().push(Seen {
             method: req.method().clone(),
             uri: req.uri().to_string(),
@@ -138,7 +152,11 @@ impl Faults {
     }
 
     /// Handles `req` with `inner`, applying the first matching rule.
-    pub async fn handle<F, Fut, B>(&self, req: Request<Incoming>, inner: F) -> Result<Response<ResBody>, Infallible>
+    pub async fn handle<F, Fut, B>(
+        &self,
+        req: Request<Incoming>,
+        inner: F,
+    ) -> Result<Response<ResBody>, Infallible>
     where
         F: FnOnce(Request<Incoming>) -> Fut,
         Fut: Future<Output = Response<B>>,
@@ -148,11 +166,17 @@ impl Faults {
         let action = self.pick(&req);
         if let Some(Action::Status(code)) = action {
             let status = StatusCode::from_u16(code).unwrap();
-            let code_name = if code == 503 { "SlowDown" } else { "InternalError" };
+            let code_name = if code == 503 {
+                "SlowDown"
+            } else {
+                "InternalError"
+            };
             let xml = format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code_name}</Code><Message>injected fault</Message></Error>"
             );
-            let body = Full::new(Bytes::from(xml)).map_err(|e: Infallible| -> BoxError { match e {} }).boxed();
+            let body = Full::new(Bytes::from(xml))
+                .map_err(|e: Infallible| -> BoxError { match e {} })
+                .boxed();
             return Ok(Response::builder()
                 .status(status)
                 .header("content-type", "application/xml")
@@ -166,8 +190,20 @@ impl Faults {
         let (parts, body) = resp.into_parts();
         let body = body.map_err(Into::into).boxed();
         let body = match action {
-            Some(Action::DropAfter(n)) => Cut { inner: body, left: n, stall: None, sleeping: None }.boxed(),
-            Some(Action::StallAfter(n, d)) => Cut { inner: body, left: n, stall: Some(d), sleeping: None }.boxed(),
+            Some(Action::DropAfter(n)) => Cut {
+                inner: body,
+                left: n,
+                stall: None,
+                sleeping: None,
+            }
+            .boxed(),
+            Some(Action::StallAfter(n, d)) => Cut {
+                inner: body,
+                left: n,
+                stall: Some(d),
+                sleeping: None,
+            }
+            .boxed(),
             _ => body,
         };
         Ok(Response::from_parts(parts, body))
@@ -186,7 +222,10 @@ impl Body for Cut {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.left == 0 {
             if let Some(d) = self.stall.take() {
                 self.sleeping = Some(Box::pin(tokio::time::sleep(d)));
