@@ -178,6 +178,9 @@ struct PackArgs {
     /// Object tag of uploaded tarballs (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     tags: Vec<String>,
+    /// Stop when one artifact decompresses to more than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = rockpack::repack::decode::DEFAULT_MAX_UNPACKED)]
+    max_unpacked_size: u64,
     /// Write a JSON summary (keys, URLs, sizes, sha256, timings) here.
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
@@ -382,6 +385,7 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
         mtime_clamp: args.mtime_clamp()?,
         verify: select.verify,
         read_ahead: 4,
+        max_unpacked: args.max_unpacked_size,
     };
     tracing::info!(
         "packing {} tarballs from {} artifacts at {} into {}",

@@ -33,6 +33,8 @@ pub struct RunOptions {
     /// Artifacts opened (and so, for network sources, downloading) ahead of
     /// the one being repacked.
     pub read_ahead: usize,
+    /// Decoded bytes one artifact may expand to.
+    pub max_unpacked: u64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -232,7 +234,7 @@ fn repack_all(
             SyncIoBridge::new_with_handle(stream, handle.clone()),
             expected,
         );
-        let decoded = decode::decoder(a.name.compression, verifier)
+        let decoded = decode::decoder(a.name.compression, verifier, opts.max_unpacked)
             .map_err(|e| Error::artifact(&name, None, e.to_string()))?;
         let stats = repacker.repack(i, &name, decoded, &mut out, opts.codec.format)?;
         if !complete.load(Ordering::Relaxed) {
@@ -357,6 +359,7 @@ fn find_run_manifest(
     let decoded = decode::decoder(
         a.name.compression,
         SyncIoBridge::new_with_handle(stream, handle),
+        decode::DEFAULT_MAX_UNPACKED,
     )
     .map_err(|e| fail(None, e.to_string()))?;
     let mut tar = TarReader::new(decoded);

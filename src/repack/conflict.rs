@@ -139,6 +139,29 @@ impl ConflictTable {
         Ok(emit)
     }
 
+    /// The nearest ancestor of `path` that is a symlink in one of
+    /// `tarballs`, with the artifact that wrote it: writing below it would
+    /// write through the link when the tarball is extracted.
+    pub fn symlink_ancestor(&self, path: &[u8], tarballs: &[usize]) -> Option<(String, String)> {
+        for (i, &b) in path.iter().enumerate() {
+            if b != b'/' {
+                continue;
+            }
+            let Some(versions) = self.paths.get(&path[..i]) else { continue };
+            for &t in tarballs {
+                if let Some(v) = self.current(versions, t) {
+                    if v.fp.kind == Kind::Symlink {
+                        return Some((
+                            String::from_utf8_lossy(&path[..i]).into_owned(),
+                            self.artifact_names[v.artifact as usize].clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// For a file streamed before its fingerprint was known: check it
     /// against what `tarballs` held (they did not get this copy).
     pub fn verify_skipped(

@@ -5,11 +5,17 @@ use std::io::{self, Read};
 use crate::plan::Compression;
 use crate::source::verify::is_digest_error;
 
-/// A decoder for `compression` over `input`. Decoder errors are reworded to
-/// say which format failed; digest errors from below pass through as is.
+/// Default `--max-unpacked-size`: far above any real artifact, low enough
+/// to stop a decompression bomb before it costs hours.
+pub const DEFAULT_MAX_UNPACKED: u64 = 256 << 30;
+
+/// A decoder for `compression` over `input` that fails once it has produced
+/// more than `max_unpacked` bytes. Decoder errors are reworded to say which
+/// format failed; digest errors from below pass through as is.
 pub fn decoder<'a, R: Read + Send + 'a>(
     compression: Compression,
     input: R,
+    max_unpacked: u64,
 ) -> io::Result<Box<dyn Read + Send + 'a>> {
     let inner: Box<dyn Read + Send + 'a> = match compression {
         Compression::Zst => {
@@ -20,19 +26,40 @@ pub fn decoder<'a, R: Read + Send + 'a>(
         }
         Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
     };
-    Ok(Box::new(Annotate {
+    Ok(Box::new(Guarded {
         inner,
         what: compression,
+        left: max_unpacked,
+        limit: max_unpacked,
     }))
 }
 
-struct Annotate<'a> {
+struct Guarded<'a> {
     inner: Box<dyn Read + Send + 'a>,
     what: Compression,
+    left: u64,
+    limit: u64,
 }
 
-impl Read for Annotate<'_> {
+impl Read for Guarded<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.read_inner(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "decompresses to more than {} bytes (--max-unpacked-size); refusing a possible decompression bomb",
+                    self.limit
+                ),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+impl Guarded<'_> {
+    fn read_inner(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).map_err(|e| {
             if is_digest_error(&e) {
                 return e;

@@ -76,6 +76,38 @@ pub fn check_relative(path: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// A symlink may only point inside the tree it is extracted into: its
+/// target must be relative and, resolved from the link's directory, never
+/// climb above the root. Extraction as root into a system prefix would
+/// otherwise let an artifact write or expose files outside it.
+pub fn check_symlink_target(link_path: &[u8], target: &[u8]) -> Result<(), String> {
+    if target.is_empty() {
+        return Err("symlink with an empty target".into());
+    }
+    if target.contains(&0) {
+        return Err("NUL byte in symlink target".into());
+    }
+    let shown = String::from_utf8_lossy(target);
+    if target[0] == b'/' {
+        return Err(format!("symlink target {shown:?} is absolute; only relative targets inside the tree are allowed"));
+    }
+    // Depth of the directory holding the link, below the root.
+    let mut depth = link_path.split(|&b| b == b'/').count() as i64 - 1;
+    for comp in target.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(format!("symlink target {shown:?} leaves the tree"));
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    Ok(())
+}
+
 /// The member kinds rockpack carries; anything else is refused.
 pub fn kind_of(m: &Member) -> Result<Kind, String> {
     match m.typeflag {
@@ -107,6 +139,17 @@ mod tests {
         assert!(m.strip(b"c/y").is_err());
         assert!(Manifest::parse(b"\n").is_err());
         assert!(Manifest::parse(b"../x\n").is_err());
+    }
+
+    #[test]
+    fn symlinks_stay_in_the_tree() {
+        assert!(check_symlink_target(b"lib/libfoo.so", b"libfoo.so.1").is_ok());
+        assert!(check_symlink_target(b"lib/cmake/x", b"../../bin/tool").is_ok());
+        assert!(check_symlink_target(b"lib/x", b"../../etc/passwd").is_err());
+        assert!(check_symlink_target(b"x", b"..").is_err());
+        assert!(check_symlink_target(b"lib/x", b"/etc/passwd").is_err());
+        assert!(check_symlink_target(b"a/b/c", b"d/../../../e").is_err());
+        assert!(check_symlink_target(b"a/b/c", b"./d/../../e").is_ok());
     }
 
     #[test]

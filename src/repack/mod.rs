@@ -19,7 +19,7 @@ pub use piece::{BlockOut, Mask, PieceWriter};
 
 use crate::error::{Error, Result};
 use conflict::Fingerprint;
-use flatten::{check_relative, kind_of, output_mode, Manifest, MANIFEST_NAME, MAX_MANIFEST};
+use flatten::{check_relative, check_symlink_target, kind_of, output_mode, Manifest, MANIFEST_NAME, MAX_MANIFEST};
 use tar_reader::{TarError, TarReader};
 use tarfmt::{Header, Kind};
 
@@ -175,13 +175,17 @@ impl<R: Read> ArtifactRun<'_, R> {
             gname: "root",
         };
         let tarballs = self.rp.containing[self.index].clone();
+        if let Some((link, artifact)) = self.rp.conflicts.symlink_ancestor(rel, &tarballs) {
+            return Err(self.err(
+                Some(path),
+                format!("its path runs through the symlink {link:?} (from {artifact}), so extracting it would write outside its directory"),
+            ));
+        }
         let link_buf;
         let fp = match kind {
             Kind::Dir => Fingerprint::dir(),
             Kind::Symlink => {
-                if m.link.is_empty() {
-                    return Err(self.err(Some(path), "symlink with an empty target"));
-                }
+                check_symlink_target(rel, &m.link).map_err(|e| self.err(Some(path), e))?;
                 header.link = &m.link;
                 Fingerprint::link(kind, &m.link)
             }

@@ -1,1 +1,355 @@
-//! A static HTTP file server for tests (being written).
+//! A static file server for tests: serves a directory on 127.0.0.1 behind
+//! the fault-injection layer, with what resumable downloads need (strong
+//! ETag, Last-Modified, `Range`, `If-Range`, 416) and generated `index.html`
+//! pages for directories. It deliberately does not speak S3, so a source
+//! must list it through `index.html`. Like the S3 server it runs on its own
+//! thread and runtime, so tests stay plain `#[test]` functions.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::faults::Faults;
+
+pub struct HttpServer {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub base: String,
+    pub addr: SocketAddr,
+    pub faults: Faults,
+    pub root: PathBuf,
+    state: Arc<State>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+struct State {
+    root: PathBuf,
+    /// URL path → content that replaces the file just before the first
+    /// ranged request for it is answered.
+    on_resume: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl HttpServer {
+    /// Serves the files below `root` (not copied: tests may change them).
+    pub fn start(root: &Path) -> HttpServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let faults = Faults::default();
+        let state = Arc::new(State {
+            root: root.to_path_buf(),
+            on_resume: Mutex::default(),
+        });
+        let (f, st) = (faults.clone(), state.clone());
+        runtime.spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (faults, state) = (f.clone(), st.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let (faults, state) = (faults.clone(), state.clone());
+                        async move { faults.handle(req, |req| serve(state, req)).await }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(socket), svc)
+                        .await;
+                });
+            }
+        });
+        HttpServer {
+            base: format!("http://{addr}"),
+            addr,
+            faults,
+            root: root.to_path_buf(),
+            state,
+            _runtime: runtime,
+        }
+    }
+
+    /// The URL of `path` (relative to the served root).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// Replaces a file's content now (a new file, so its ETag changes).
+    pub fn replace(&self, path: &str, content: &[u8]) {
+        replace_file(&self.state.root.join(path.trim_start_matches('/')), content);
+    }
+
+    /// Replaces a file's content just before the first `Range` request for
+    /// it is answered: "the object changed while it was being downloaded",
+    /// without racing the client.
+    pub fn replace_on_resume(&self, path: &str, content: Vec<u8>) {
+        let key = format!("/{}", path.trim_start_matches('/'));
+        self.state.on_resume.lock().unwrap().insert(key, content);
+    }
+}
+
+fn replace_file(path: &Path, content: &[u8]) {
+    let tmp = path.with_extension("replacing");
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+type Resp = Response<Full<Bytes>>;
+
+async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return text(StatusCode::METHOD_NOT_ALLOWED, "GET and HEAD only"),
+    };
+    let url_path = decode_percent(req.uri().path());
+    if !url_path.starts_with('/') || url_path.split('/').any(|s| s == ".." || s == ".") {
+        return text(StatusCode::BAD_REQUEST, "bad path");
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (range, if_range) = (header("range"), header("if-range"));
+    let mut fs_path = state.root.join(&url_path[1..]);
+    if range.is_some() {
+        let pending = state.on_resume.lock().unwrap().remove(&url_path);
+        if let Some(content) = pending {
+            replace_file(&fs_path, &content);
+        }
+    }
+    let Ok(meta) = tokio::fs::metadata(&fs_path).await else {
+        return text(StatusCode::NOT_FOUND, "not found");
+    };
+    if meta.is_dir() {
+        if !url_path.ends_with('/') {
+            let query = req
+                .uri()
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            return Response::builder()
+                .status(StatusCode::MOVED_PERMANENTLY)
+                .header("location", format!("{url_path}/{query}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+        }
+        let index = fs_path.join("index.html");
+        if !index.is_file() {
+            let page = index_page(&url_path, &fs_path);
+            return Response::builder()
+                .header("content-type", "text/html; charset=utf-8")
+                .header("content-length", page.len())
+                .body(Full::new(if head { Bytes::new() } else { page.into() }))
+                .unwrap();
+        }
+        fs_path = index;
+    }
+    // Metadata and bytes from one open file, so a concurrent replace
+    // cannot pair one version's ETag with another's bytes.
+    let Ok((meta, data)) = read_file(&fs_path).await else {
+        return text(StatusCode::NOT_FOUND, "not found");
+    };
+    let len = data.len() as u64;
+    let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
+    let mtime_ns = mtime
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    // Strong, and new for every new file (replace renames one into place).
+    let etag = format!("\"{:x}-{:x}-{:x}\"", len, mtime_ns, meta.ino());
+    let last_modified = http_date(mtime);
+    let range_applies = match &if_range {
+        None => true,
+        Some(v) => v == &etag || v == &last_modified,
+    };
+    let (status, from, to) = match range.as_deref().and_then(|r| parse_range(r, len)) {
+        Some(Ok((a, b))) if range_applies => (StatusCode::PARTIAL_CONTENT, a, b),
+        Some(Err(())) if range_applies => {
+            return Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header("content-range", format!("bytes */{len}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+        }
+        _ => (StatusCode::OK, 0, len),
+    };
+    let mut resp = Response::builder()
+        .status(status)
+        .header("etag", &etag)
+        .header("last-modified", &last_modified)
+        .header("accept-ranges", "bytes")
+        .header("content-type", "application/octet-stream")
+        .header("content-length", to - from);
+    if status == StatusCode::PARTIAL_CONTENT {
+        resp = resp.header("content-range", format!("bytes {from}-{}/{len}", to - 1));
+    }
+    let body = if head {
+        Bytes::new()
+    } else {
+        data.slice(from as usize..to as usize)
+    };
+    resp.body(Full::new(body)).unwrap()
+}
+
+async fn read_file(path: &Path) -> std::io::Result<(std::fs::Metadata, Bytes)> {
+    use tokio::io::AsyncReadExt;
+    let mut f = tokio::fs::File::open(path).await?;
+    let meta = f.metadata().await?;
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut data).await?;
+    Ok((meta, data.into()))
+}
+
+fn text(status: StatusCode, msg: &str) -> Resp {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(format!("{msg}\n"))))
+        .unwrap()
+}
+
+/// `bytes=A-B`, `bytes=A-`, `bytes=-N` as the half-open [from, to); Err for
+/// an unsatisfiable range; None for anything else (served whole).
+fn parse_range(v: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = v.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let r = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        (n > 0 && len > 0).then(|| (len - n.min(len), len))
+    } else {
+        let from: u64 = a.parse().ok()?;
+        let to = if b.is_empty() {
+            len
+        } else {
+            let last: u64 = b.parse().ok()?;
+            if last < from {
+                return None;
+            }
+            (last + 1).min(len)
+        };
+        (from < len).then_some((from, to))
+    };
+    Some(r.ok_or(()))
+}
+
+/// A listing of `dir` as web servers write one: `../` first, then every
+/// entry as a relative link, directories with a trailing '/'.
+fn index_page(url_path: &str, dir: &Path) -> String {
+    let mut entries: Vec<(String, bool)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                    (e.file_name().to_string_lossy().into_owned(), is_dir)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    let title = escape_html(url_path);
+    let mut s = format!(
+        "<!DOCTYPE html>\n<html><head><title>Index of {title}</title></head>\n\
+         <body><h1>Index of {title}</h1>\n<ul>\n<li><a href=\"../\">../</a></li>\n"
+    );
+    for (name, is_dir) in entries {
+        let slash = if is_dir { "/" } else { "" };
+        s.push_str(&format!(
+            "<li><a href=\"{}{slash}\">{}{slash}</a></li>\n",
+            escape_html(&encode_path(&name)),
+            escape_html(&name)
+        ));
+    }
+    s.push_str("</ul></body></html>\n");
+    s
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn encode_path(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn decode_percent(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

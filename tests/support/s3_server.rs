@@ -342,3 +342,353 @@ impl S3Server {
         });
     }
 }
+
+// --- A checking front (request log, CRC32C check) for s3s-fs, and the same
+// --- front with fault injection as a proxy to an external S3 server (moto).
+
+/// One request as a checking front saw it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: hyper::Method,
+    pub uri: String,
+    pub headers: hyper::HeaderMap,
+    pub body_len: usize,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What a checking front ([`S3Server::start_checked`], [`S3Proxy`]) saw:
+/// every request with its headers, and the CRC32C checksums it verified.
+/// A request that declares `x-amz-checksum-crc32c` for a body that does not
+/// have it is answered as S3 answers it: 400 BadDigest (s3s-fs itself does
+/// not check checksums of UploadPart).
+#[derive(Clone, Default)]
+pub struct Recorder {
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
+    crc32c_ok: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    crc32c_bad: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Recorder {
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Requests with this method whose query contains `query`.
+    pub fn matching(&self, method: &str, query: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method.as_str() == method)
+            .filter(|r| {
+                r.uri
+                    .split_once('?')
+                    .is_some_and(|(_, q)| q.contains(query))
+            })
+            .collect()
+    }
+
+    /// Declared CRC32C checksums that matched their bodies.
+    pub fn crc32c_checked(&self) -> usize {
+        self.crc32c_ok.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Declared CRC32C checksums that did not.
+    pub fn crc32c_mismatches(&self) -> usize {
+        self.crc32c_bad.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Reads the body, records the request and checks a declared CRC32C.
+    async fn check(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<(hyper::http::request::Parts, bytes::Bytes), hyper::Response<super::faults::ResBody>>
+    {
+        use http_body_util::BodyExt;
+        let (parts, body) = req.into_parts();
+        let body = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                return Err(xml_error(
+                    400,
+                    "IncompleteBody",
+                    &format!("reading the body: {e}"),
+                ))
+            }
+        };
+        self.requests.lock().unwrap().push(Recorded {
+            method: parts.method.clone(),
+            uri: parts.uri.to_string(),
+            headers: parts.headers.clone(),
+            body_len: body.len(),
+        });
+        let streaming = parts
+            .headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("STREAMING-"));
+        if let Some(declared) = parts
+            .headers
+            .get("x-amz-checksum-crc32c")
+            .filter(|_| !streaming)
+        {
+            let mut h = s3s::checksum::ChecksumHasher {
+                crc32c: Some(Default::default()),
+                ..Default::default()
+            };
+            h.update(&body);
+            let actual = h.finalize().checksum_crc32c.unwrap_or_default();
+            if declared.as_bytes() != actual.as_bytes() {
+                self.crc32c_bad
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Err(xml_error(
+                    400,
+                    "BadDigest",
+                    &format!("x-amz-checksum-crc32c {declared:?} but the body has {actual}"),
+                ));
+            }
+            self.crc32c_ok
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok((parts, body))
+    }
+}
+
+/// An S3-style XML error answer.
+fn xml_error(status: u16, code: &str, message: &str) -> hyper::Response<super::faults::ResBody> {
+    use http_body_util::BodyExt;
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    let body = http_body_util::Full::new(bytes::Bytes::from(xml))
+        .map_err(|e: std::convert::Infallible| -> super::faults::BoxError { match e {} })
+        .boxed();
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(body)
+        .unwrap()
+}
+
+/// Serves `listener` on `runtime`: the fault layer, then the checking
+/// front, then `inner`.
+fn serve_checked<F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    faults: Faults,
+    recorder: Recorder,
+    inner: F,
+) where
+    F: Fn(hyper::Request<bytes::Bytes>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<super::faults::ResBody>> + Send + 'static,
+{
+    runtime.spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let (faults, recorder, inner) = (faults.clone(), recorder.clone(), inner.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let (faults, recorder, inner) =
+                        (faults.clone(), recorder.clone(), inner.clone());
+                    async move {
+                        faults
+                            .handle(req, |req| async move {
+                                match recorder.check(req).await {
+                                    Ok((parts, body)) => {
+                                        inner(hyper::Request::from_parts(parts, body)).await
+                                    }
+                                    Err(answer) => answer,
+                                }
+                            })
+                            .await
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), svc)
+                    .await;
+            });
+        }
+    });
+}
+
+impl S3Server {
+    /// Like [`S3Server::start`], with a checking front between the fault
+    /// layer and s3s-fs: every request is recorded with its headers, and
+    /// declared CRC32C checksums are verified (see [`Recorder`]).
+    pub fn start_checked(buckets: &[&str]) -> (S3Server, Recorder) {
+        use http_body_util::BodyExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for b in buckets {
+            std::fs::create_dir_all(root.join(b)).unwrap();
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let faults = Faults::default();
+        let recorder = Recorder::default();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fs = s3s_fs::FileSystem::new(&root).unwrap();
+        let mut b = S3ServiceBuilder::new(fs);
+        b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = b.build();
+        serve_checked(
+            &runtime,
+            listener,
+            faults.clone(),
+            recorder.clone(),
+            move |req| {
+                let service = service.clone();
+                async move {
+                    let req = req.map(s3s::Body::from);
+                    match service.call(req).await {
+                        Ok(resp) => resp.map(|b| b.map_err(Into::into).boxed()),
+                        Err(e) => xml_error(500, "InternalError", &format!("{e:?}")),
+                    }
+                }
+            },
+        );
+        let server = S3Server {
+            endpoint: format!("http://{addr}"),
+            addr,
+            faults,
+            root,
+            _dir: dir,
+            runtime,
+        };
+        (server, recorder)
+    }
+
+    /// Multipart uploads s3s-fs still keeps (it has no
+    /// ListMultipartUploads): the names of its `.upload-{id}.json` upload
+    /// records, `.upload_id-{id}.part-{n}` part files and
+    /// `….upload-{id}.metadata.json` attribute files, sorted.
+    pub fn pending_uploads(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.starts_with(".upload-") || n.starts_with(".upload_id-") || n.contains(".upload-")
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// The fault layer and the checking front as a proxy to an S3 server that
+/// runs elsewhere (moto): requests go to `upstream` unchanged (Host
+/// included), answers come back unchanged.
+pub struct S3Proxy {
+    pub endpoint: String,
+    pub upstream: String,
+    pub faults: Faults,
+    pub recorder: Recorder,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl S3Proxy {
+    pub fn start(upstream: &str) -> S3Proxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let faults = Faults::default();
+        let recorder = Recorder::default();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let up = upstream.trim_end_matches('/').to_string();
+        serve_checked(
+            &runtime,
+            listener,
+            faults.clone(),
+            recorder.clone(),
+            move |req| {
+                let (client, up) = (client.clone(), up.clone());
+                async move { forward(&client, &up, req).await }
+            },
+        );
+        S3Proxy {
+            endpoint: format!("http://{addr}"),
+            upstream: upstream.to_string(),
+            faults,
+            recorder,
+            runtime,
+        }
+    }
+
+    /// Runs a future on the proxy's runtime (for ad-hoc client calls).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+fn hop_by_hop(name: &hyper::header::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+    )
+}
+
+async fn forward(
+    client: &reqwest::Client,
+    upstream: &str,
+    req: hyper::Request<bytes::Bytes>,
+) -> hyper::Response<super::faults::ResBody> {
+    use http_body_util::BodyExt;
+    let (parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut rb = client.request(parts.method.clone(), format!("{upstream}{path}"));
+    for (name, value) in parts.headers.iter() {
+        // reqwest sets the length from the body.
+        if !hop_by_hop(name) && name != hyper::header::CONTENT_LENGTH {
+            rb = rb.header(name, value);
+        }
+    }
+    let resp = match rb.body(body).send().await {
+        Ok(r) => r,
+        Err(e) => return xml_error(502, "ProxyError", &format!("{e}")),
+    };
+    let mut out = hyper::Response::builder().status(resp.status().as_u16());
+    for (name, value) in resp.headers().iter() {
+        if !hop_by_hop(name) {
+            out = out.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let bytes = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => return xml_error(502, "ProxyError", &format!("{e}")),
+    };
+    let body = http_body_util::Full::new(bytes)
+        .map_err(|e: std::convert::Infallible| -> super::faults::BoxError { match e {} })
+        .boxed();
+    out.body(body).unwrap()
+}

@@ -1,0 +1,598 @@
+//! The HTTP source end to end: a generated run served by the static test
+//! server (listed through index.html, faults injected), packed by the real
+//! binary. The acceptance criterion is that every output file is byte-
+//! identical to packing the same run from the local directory.
+
+mod common;
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hyper::Method;
+use rockpack::fixtures::{FixtureSpec, Layout};
+use support::faults::{Action, Faults, Rule};
+use support::http_server::HttpServer;
+use tempfile::TempDir;
+
+const FAMILY: &str = "gfx94X-dcgpu";
+/// Selection for every plan and pack: the family and its -tests variant.
+const SELECT: &[&str] = &["--families", FAMILY, "--tests"];
+/// No child may run longer (a hang fails the test instead of the suite).
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// A generated run: `root` is served, the run lives at `root/run`.
+struct Run {
+    _tmp: TempDir,
+    root: PathBuf,
+    run: PathBuf,
+}
+
+impl Run {
+    fn generate() -> Run {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("www");
+        let run = root.join("run");
+        let spec = FixtureSpec {
+            layout: Layout::Kpack,
+            families: vec![FAMILY.to_string()],
+            seed: 7,
+            large_bytes: 6 << 20,
+            sidecars: true,
+        };
+        rockpack::fixtures::generate(&spec, &run).unwrap();
+        Run {
+            _tmp: tmp,
+            root,
+            run,
+        }
+    }
+
+    /// A private copy of the shared run, for tests that change files.
+    fn copy() -> Run {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("www");
+        copy_dir(&shared().run.root, &root);
+        let run = root.join("run");
+        Run {
+            _tmp: tmp,
+            root,
+            run,
+        }
+    }
+}
+
+/// The run every read-only test serves, and the reference outputs.
+struct Shared {
+    run: Run,
+    expected: TempDir,
+    /// Planned artifacts as (key, size), largest first.
+    planned: Vec<(String, u64)>,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let run = Run::generate();
+        let expected = pack_dir(&run.run);
+        let mut args = vec!["--source", s(&run.run)];
+        args.extend_from_slice(SELECT);
+        let plan = plan_json(&args);
+        let mut planned: Vec<(String, u64)> = plan["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["key"].as_str().unwrap().to_string(),
+                    a["size"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        planned.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert!(planned.len() >= 3 && planned[2].1 > 64 << 10, "{planned:?}");
+        Shared {
+            run,
+            expected,
+            planned,
+        }
+    })
+}
+
+/// The `i`-th largest planned artifact: (key, size).
+fn big(i: usize) -> (&'static str, u64) {
+    let (k, n) = &shared().planned[i];
+    (k.as_str(), *n)
+}
+
+fn pack_dir(run: &Path) -> TempDir {
+    let dest = tempfile::tempdir().unwrap();
+    let mut args = vec!["pack", "--source", s(run), "--dest", s(dest.path())];
+    args.extend_from_slice(SELECT);
+    rockpack_ok(&args);
+    dest
+}
+
+/// Packs from `url` into a new directory (created by rockpack).
+fn pack_http(url: &str) -> (TempDir, PathBuf, Output) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("dest");
+    let mut args = vec!["pack", "--source", url, "--dest", s(&dest)];
+    args.extend_from_slice(SELECT);
+    let out = run_bounded(&args);
+    (tmp, dest, out)
+}
+
+/// Runs rockpack, killing it (and failing) after `LIMIT`. The test server
+/// is on 127.0.0.1 only: no proxy may be in the way.
+fn run_bounded(args: &[&str]) -> Output {
+    let logs = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (logs.path().join("out"), logs.path().join("err"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rockpack"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("NO_PROXY", "*")
+        .env("no_proxy", "*")
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("run rockpack");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "rockpack {args:?} still running after {LIMIT:?}: {}",
+                fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: fs::read(&out_path).unwrap(),
+        stderr: fs::read(&err_path).unwrap(),
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_success(out: &Output) {
+    assert!(out.status.success(), "rockpack failed: {}", stderr(out));
+}
+
+/// Exit 1, with one error line that contains every word of `needles`.
+fn assert_fails_with(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("rockpack: error:"))
+        .unwrap_or_else(|| panic!("no error line in: {err}"));
+    for n in needles {
+        assert!(line.contains(n), "{n:?} not in {line:?}");
+    }
+}
+
+/// Same file names, same bytes.
+fn assert_same_outputs(want: &Path, got: &Path) {
+    let names = files_in(want);
+    assert!(!names.is_empty());
+    assert_eq!(files_in(got), names);
+    for n in &names {
+        let (a, b) = (
+            fs::read(want.join(n)).unwrap(),
+            fs::read(got.join(n)).unwrap(),
+        );
+        assert!(a == b, "{n} differs from the directory run");
+    }
+}
+
+fn assert_nothing_published(dest: &Path) {
+    let finals: Vec<String> = files_in(dest)
+        .into_iter()
+        .filter(|f| f.ends_with(".tar.gz") || f.ends_with(".sha256sum"))
+        .collect();
+    assert!(finals.is_empty(), "left under final names: {finals:?}");
+}
+
+/// Sidecar requests never reach the rules added after this one (their
+/// paths contain the artifact's name). Add it first.
+fn shield_sidecars(faults: &Faults) {
+    faults.add(
+        Rule::new(Action::Delay(Duration::ZERO))
+            .path(".sha256sum")
+            .always(),
+    );
+}
+
+/// GETs of the artifact `key` of the run at /run/.
+fn artifact_get(key: &str, action: Action) -> Rule {
+    Rule::new(action)
+        .method(Method::GET)
+        .path(&format!("/run/{key}"))
+}
+
+/// The `Range` headers of the GETs of `key`, in order.
+fn ranges(faults: &Faults, key: &str) -> Vec<Option<String>> {
+    let path = format!("/run/{key}");
+    faults
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == Method::GET && s.uri == path)
+        .map(|s| s.range)
+        .collect()
+}
+
+fn serve_shared() -> HttpServer {
+    HttpServer::start(&shared().run.root)
+}
+
+#[test]
+fn undisturbed_run_is_byte_identical() {
+    let server = serve_shared();
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+    let seen = server.faults.seen();
+    // Listed through index.html (sized by HEAD), every artifact read once.
+    assert!(seen.iter().any(|s| s.method == Method::HEAD));
+    for (key, _) in &shared().planned {
+        assert_eq!(ranges(&server.faults, key), vec![None], "{key}");
+    }
+}
+
+#[test]
+fn dropped_connection_is_resumed() {
+    let server = serve_shared();
+    let (key, size) = big(0);
+    let n = size / 2;
+    shield_sidecars(&server.faults);
+    server.faults.add(artifact_get(key, Action::DropAfter(n)));
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+    assert_eq!(
+        ranges(&server.faults, key),
+        vec![None, Some(format!("bytes={n}-"))]
+    );
+}
+
+#[test]
+fn several_drops_are_resumed() {
+    let server = serve_shared();
+    let ((a, a_size), (b, b_size)) = (big(0), big(1));
+    let (na, nb) = (a_size / 3, b_size / 4);
+    shield_sidecars(&server.faults);
+    // `a` drops twice: in the first answer and in the resumed one.
+    server
+        .faults
+        .add(artifact_get(a, Action::DropAfter(na)).times(2));
+    server.faults.add(artifact_get(b, Action::DropAfter(nb)));
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+    assert_eq!(
+        ranges(&server.faults, a),
+        vec![
+            None,
+            Some(format!("bytes={na}-")),
+            Some(format!("bytes={}-", 2 * na))
+        ]
+    );
+    assert_eq!(
+        ranges(&server.faults, b),
+        vec![None, Some(format!("bytes={nb}-"))]
+    );
+}
+
+#[test]
+fn server_errors_are_retried() {
+    let server = serve_shared();
+    let ((a, _), (b, _)) = (big(0), big(1));
+    let f = &server.faults;
+    // Sidecar reads and the listing's sizing see errors too.
+    f.add(Rule::new(Action::Status(503)).path(".sha256sum").times(2));
+    shield_sidecars(f);
+    f.add(
+        Rule::new(Action::Status(500))
+            .method(Method::HEAD)
+            .path(&format!("/run/{b}")),
+    );
+    f.add(artifact_get(a, Action::Status(500)).times(2));
+    f.add(artifact_get(b, Action::Status(503)).times(3));
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+    assert_eq!(ranges(f, a), vec![None; 3]);
+    assert_eq!(ranges(f, b), vec![None; 4]);
+}
+
+#[test]
+fn object_changed_during_resume_is_an_error() {
+    let run = Run::copy();
+    let server = HttpServer::start(&run.root);
+    let (key, size) = big(0);
+    let path = format!("run/{key}");
+    let mut changed = fs::read(run.run.join(key)).unwrap();
+    let last = changed.len() - 1;
+    changed[last] ^= 0xff;
+    server.replace_on_resume(&path, changed);
+    shield_sidecars(&server.faults);
+    server
+        .faults
+        .add(artifact_get(key, Action::DropAfter(size / 2)));
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let name = key.rsplit('/').next().unwrap();
+    assert_fails_with(&out, &[name, "changed"]);
+    assert_nothing_published(&dest);
+    assert_eq!(ranges(&server.faults, key).len(), 2);
+}
+
+#[test]
+fn retries_run_out_on_503() {
+    let server = serve_shared();
+    let (key, _) = big(0);
+    shield_sidecars(&server.faults);
+    server
+        .faults
+        .add(artifact_get(key, Action::Status(503)).always());
+    let start = Instant::now();
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    let name = key.rsplit('/').next().unwrap();
+    assert_fails_with(&out, &[name, "giving up", "503"]);
+    assert_nothing_published(&dest);
+}
+
+#[test]
+fn retries_run_out_on_drops_at_byte_0() {
+    let server = serve_shared();
+    let (key, _) = big(1);
+    shield_sidecars(&server.faults);
+    server
+        .faults
+        .add(artifact_get(key, Action::DropAfter(0)).always());
+    let start = Instant::now();
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    let name = key.rsplit('/').next().unwrap();
+    assert_fails_with(&out, &[name, "giving up"]);
+    assert_nothing_published(&dest);
+}
+
+#[test]
+#[ignore = "needs --stall-timeout"]
+fn stalled_body_is_timed_out_and_resumed() {
+    let server = serve_shared();
+    let (key, size) = big(0);
+    let n = size / 2;
+    shield_sidecars(&server.faults);
+    server.faults.add(artifact_get(
+        key,
+        Action::StallAfter(n, Duration::from_secs(100)),
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("dest");
+    let url = server.url("run/");
+    let mut args = vec![
+        "pack",
+        "--source",
+        &url,
+        "--dest",
+        s(&dest),
+        "--stall-timeout",
+        "2",
+    ];
+    args.extend_from_slice(SELECT);
+    let start = Instant::now();
+    let out = run_bounded(&args);
+    assert_success(&out);
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_same_outputs(shared().expected.path(), &dest);
+    assert_eq!(
+        ranges(&server.faults, key),
+        vec![None, Some(format!("bytes={n}-"))]
+    );
+}
+
+#[test]
+fn sidecar_mismatch_fails_and_publishes_nothing() {
+    let run = Run::copy();
+    let (key, _) = big(2);
+    let sidecar = run.run.join(format!("{key}.sha256sum"));
+    let name = key.rsplit('/').next().unwrap();
+    fs::write(&sidecar, format!("{}  {name}\n", "0".repeat(64))).unwrap();
+    let server = HttpServer::start(&run.root);
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    assert_fails_with(&out, &[name, "sha256 mismatch"]);
+    assert_nothing_published(&dest);
+}
+
+/// `run/linux/` has a hand-written index.html with absolute links (and links
+/// to skip), test artifacts live one level deeper in `run/linux/tests/`, and
+/// the run manifest in `run/manifests/`: all found by following index pages.
+#[test]
+fn nested_index_listing() {
+    let shared_run = &shared().run;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("www");
+    let (linux, tests) = (root.join("run/linux"), root.join("run/linux/tests"));
+    fs::create_dir_all(&tests).unwrap();
+    copy_dir(
+        &shared_run.run.join("manifests"),
+        &root.join("run/manifests"),
+    );
+    let mut links = vec![
+        "<a href=\"../\">Parent Directory</a>".to_string(),
+        "<a href=\"?C=M;O=A\">Last modified</a>".to_string(),
+        "<a href=\"https://example.invalid/run/linux/x_lib_generic.tar.zst\">elsewhere</a>"
+            .to_string(),
+        "<a href=\"/run/linux/tests/\">tests/</a>".to_string(),
+    ];
+    for e in fs::read_dir(&shared_run.run).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().unwrap().is_dir() {
+            continue;
+        }
+        if name.contains("_test_") {
+            fs::copy(e.path(), tests.join(&name)).unwrap();
+        } else {
+            fs::copy(e.path(), linux.join(&name)).unwrap();
+            links.push(format!(
+                "<a href=\"/run/linux/{}\">{name}</a>",
+                name.replace(':', "%3A")
+            ));
+        }
+    }
+    assert!(fs::read_dir(&tests).unwrap().count() > 0);
+    let page = format!(
+        "<html><body><pre>\n{}\n</pre></body></html>\n",
+        links.join("\n")
+    );
+    fs::write(linux.join("index.html"), page).unwrap();
+
+    let server = HttpServer::start(&root);
+    let url = server.url("run/");
+    let mut args = vec!["plan", "--source", url.as_str()];
+    args.extend_from_slice(SELECT);
+    let out = run_bounded(&args);
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(kpack-split)"), "{text}");
+    for (key, _) in &shared().planned {
+        let name = key.rsplit('/').next().unwrap();
+        assert!(text.contains(name), "{name} not in the plan:\n{text}");
+    }
+    let (_t, dest, out) = pack_http(&url);
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+}
+
+#[test]
+fn unreachable_or_missing_source_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/run/");
+    let start = Instant::now();
+    let out = run_bounded(&["plan", "--source", &url, "--families", FAMILY]);
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_fails_with(&out, &["listing", &format!("http://127.0.0.1:{port}/")]);
+
+    let server = serve_shared();
+    let url = server.url("nope/");
+    let out = run_bounded(&["plan", "--source", &url, "--families", FAMILY]);
+    assert_fails_with(&out, &["listing", &url, "404"]);
+}
+
+/// The test server itself: ranges, validators, HEAD, index pages, no S3.
+#[test]
+fn test_server_serves_ranges_and_indexes() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir_all(tmp.path().join("d/sub")).unwrap();
+    let content: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    fs::write(tmp.path().join("d/f:x+.bin"), &content).unwrap();
+    let server = HttpServer::start(tmp.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let file = server.url("d/f%3Ax%2B.bin");
+    rt.block_on(async {
+        let get = |range: Option<&str>, if_range: Option<&str>| {
+            let mut r = client.get(&file);
+            if let Some(v) = range {
+                r = r.header("range", v);
+            }
+            if let Some(v) = if_range {
+                r = r.header("if-range", v);
+            }
+            r.send()
+        };
+        let full = get(None, None).await.unwrap();
+        assert_eq!(full.status(), 200);
+        let etag = full.headers()["etag"].to_str().unwrap().to_string();
+        assert!(etag.starts_with('"'), "{etag}");
+        assert!(full.headers().contains_key("last-modified"));
+        assert_eq!(full.bytes().await.unwrap(), content);
+
+        let part = get(Some("bytes=100-"), Some(&etag)).await.unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(part.headers()["content-range"], "bytes 100-999/1000");
+        assert_eq!(part.bytes().await.unwrap(), content[100..]);
+        let part = get(Some("bytes=10-19"), None).await.unwrap();
+        assert_eq!(part.bytes().await.unwrap(), content[10..20]);
+        let stale = get(Some("bytes=100-"), Some("\"other\"")).await.unwrap();
+        assert_eq!(stale.status(), 200);
+        assert_eq!(get(Some("bytes=1000-"), None).await.unwrap().status(), 416);
+
+        let head = client.head(&file).send().await.unwrap();
+        assert_eq!(head.headers()["content-length"], "1000");
+
+        server.replace("d/f:x+.bin", b"new");
+        let after = get(Some("bytes=1-"), Some(&etag)).await.unwrap();
+        assert_eq!(after.status(), 200);
+        assert_ne!(after.headers()["etag"].to_str().unwrap(), etag);
+        assert_eq!(after.bytes().await.unwrap(), &b"new"[..]);
+
+        let index = client.get(server.url("d/")).send().await.unwrap();
+        let html = index.text().await.unwrap();
+        assert!(html.contains("href=\"f%3Ax%2B.bin\""), "{html}");
+        assert!(html.contains("href=\"sub/\""), "{html}");
+        let redirected = client.get(server.url("d")).send().await.unwrap();
+        assert_eq!(redirected.url().path(), "/d/");
+        let s3 = client
+            .get(server.url("?list-type=2&prefix=d/"))
+            .send()
+            .await
+            .unwrap();
+        assert!(!s3.text().await.unwrap().contains("ListBucketResult"));
+        let missing = client.get(server.url("d/none")).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+    });
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
