@@ -12,6 +12,7 @@ pub mod error;
 pub mod fixtures;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod repack;
 pub mod report;
 pub mod sink;

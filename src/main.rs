@@ -18,6 +18,7 @@ use rockpack::source::location::{Location, ReleaseType, RunRef};
 use rockpack::source::{
     dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
 };
+use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::{aws, fixtures, report};
 
 #[derive(Parser)]
@@ -29,6 +30,22 @@ use rockpack::{aws, fixtures, report};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More detail in logs (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors; no progress display.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -38,6 +55,14 @@ enum Command {
         #[command(flatten)]
         select: SelectArgs,
         /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the artifacts at a source, grouped by name, component and target.
+    List {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Print the listing as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -122,6 +147,10 @@ struct SelectArgs {
     /// Check artifacts against their .sha256sum sidecars.
     #[arg(long, value_enum, default_value = "auto")]
     verify: VerifyMode,
+    /// Build only these tarballs of the plan (repeatable): a label (family,
+    /// target or multiarch) with its -tests variant, or `{label}-tests` alone.
+    #[arg(long, value_name = "LABEL")]
+    only: Vec<String>,
 }
 
 /// How to reach S3, for sources and destinations alike.
@@ -239,7 +268,7 @@ impl SelectArgs {
         } else {
             None
         };
-        build_plan(listing.artifacts, &opts, &self.table()?, kpack)
+        build_plan(listing.artifacts, &opts, &self.table()?, kpack)?.only(&self.only)
     }
 
     fn run_ref(&self) -> Option<RunRef> {
@@ -365,7 +394,7 @@ async fn sink(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Box<d
     }
 }
 
-async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
+async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()> {
     let source = select.source().await?;
     let plan = Arc::new(select.plan(&source, true).await?);
     let codec = Codec::new(plan.format, args.level)?;
@@ -394,7 +423,11 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
         source.describe(),
         sink.describe()
     );
-    let summary = pipeline::run(plan, source, sink.as_ref(), &opts).await?;
+    let progress = Progress::new(&plan);
+    let renderer = Renderer::start(progress.clone(), plan.clone(), display);
+    let result = pipeline::run(plan, source, sink.as_ref(), &opts, progress).await;
+    renderer.finish().await;
+    let summary = result?;
     eprint!("{}", report::summary_text(&summary));
     let endpoint = select
         .s3
@@ -406,6 +439,13 @@ async fn pack(select: SelectArgs, args: PackArgs) -> Result<()> {
 }
 
 async fn main_async(cli: Cli) -> Result<()> {
+    let display = if cli.quiet {
+        Display::Off
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) && cli.log_format == LogFormat::Text {
+        Display::Bars
+    } else {
+        Display::Log(std::time::Duration::from_secs(10))
+    };
     match cli.command {
         Command::Plan { select, json } => {
             let source = select.source().await?;
@@ -420,7 +460,17 @@ async fn main_async(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Pack { select, pack: args } => pack(select, args).await,
+        Command::Pack { select, pack: args } => pack(select, args, display).await,
+        Command::List { select, json } => {
+            let source = select.source().await?;
+            let listing = source.list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listing.artifacts).expect("listing serialises"));
+            } else {
+                print!("{}", report::listing_text(&listing.artifacts, &source.describe()));
+            }
+            Ok(())
+        }
         Command::Generate {
             dest,
             layout,
@@ -452,18 +502,33 @@ async fn main_async(cli: Cli) -> Result<()> {
     }
 }
 
+/// Logs go to stderr: plain text (colours only on a terminal) or JSON lines.
+/// `ROCKPACK_LOG` (an env-filter directive) overrides -v/-q.
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROCKPACK_LOG")
+        .unwrap_or_else(|_| format!("rockpack={level}").into());
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .without_time()
+            .init(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROCKPACK_LOG")
-                .unwrap_or_else(|_| "rockpack=info".into()),
-        )
-        .with_target(false)
-        .without_time()
-        .init();
+    init_logging(&cli);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

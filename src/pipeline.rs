@@ -16,6 +16,7 @@ use tokio_util::io::SyncIoBridge;
 use crate::codec::{pool::Pool, Block, Codec, Compressed, TarballContent};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, SourceArtifact};
+use crate::progress::{Counting, Progress};
 use crate::repack::{
     decode, flatten, tar_reader::TarReader, BlockOut, ConflictPolicy, Mask, Repacker,
 };
@@ -87,6 +88,7 @@ pub async fn run(
     source: Arc<dyn Source>,
     sink: &dyn Sink,
     opts: &RunOptions,
+    progress: Arc<Progress>,
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
@@ -108,7 +110,7 @@ pub async fn run(
         }
     }
     let result = tokio::select! {
-        r = produce(&plan, source, &mut outputs, opts, started) => r,
+        r = produce(&plan, source, &mut outputs, opts, started, &progress) => r,
         s = shutdown_signal() => Err(Error::Other(format!("interrupted by {s}; every output was aborted"))),
     };
     if let Err(e) = result {
@@ -151,6 +153,7 @@ async fn produce(
     outputs: &mut [Output],
     opts: &RunOptions,
     started: Instant,
+    progress: &Arc<Progress>,
 ) -> Result<()> {
     let header = opts.codec.header();
     for o in outputs.iter_mut() {
@@ -160,7 +163,8 @@ async fn produce(
     let repack = {
         let (plan, opts) = (plan.clone(), opts.clone());
         let handle = Handle::current();
-        tokio::task::spawn_blocking(move || repack_all(&plan, source, &opts, tx, handle))
+        let progress = progress.clone();
+        tokio::task::spawn_blocking(move || repack_all(&plan, source, &opts, tx, handle, progress))
     };
     let fanout = async {
         while let Some((block, mask)) = rx.recv().await {
@@ -170,6 +174,7 @@ async fn produce(
             for &t in mask.iter() {
                 outputs[t].content.append(&c);
                 outputs[t].put(c.bytes.clone()).await?;
+                progress.written[t].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
             }
         }
         Ok::<(), Error>(())
@@ -212,6 +217,7 @@ fn repack_all(
     opts: &RunOptions,
     queue: Queue,
     handle: Handle,
+    progress: Arc<Progress>,
 ) -> Result<()> {
     let pool = Pool::new(opts.codec, opts.jobs);
     let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp);
@@ -230,10 +236,12 @@ fn repack_all(
         }
         let stream = opened.pop_front().expect("opened in order")?;
         let expected = handle.block_on(expected_digest(source.as_ref(), a, opts.verify))?;
-        let (verifier, complete) = Verifier::new(
-            SyncIoBridge::new_with_handle(stream, handle.clone()),
-            expected,
-        );
+        progress.start_artifact(i);
+        let counted = Counting {
+            inner: SyncIoBridge::new_with_handle(stream, handle.clone()),
+            progress: progress.clone(),
+        };
+        let (verifier, complete) = Verifier::new(counted, expected);
         let decoded = decode::decoder(a.name.compression, verifier, opts.max_unpacked)
             .map_err(|e| Error::artifact(&name, None, e.to_string()))?;
         let stats = repacker.repack(i, &name, decoded, &mut out, opts.codec.format)?;

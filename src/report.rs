@@ -251,3 +251,35 @@ mod tests {
         assert!(public_url("/tmp/x.tar.gz", None).is_none());
     }
 }
+
+/// `rockpack list`: artifacts grouped by name, then component, then target.
+pub fn listing_text(artifacts: &[crate::plan::SourceArtifact], source: &str) -> String {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&crate::plan::SourceArtifact>>> = BTreeMap::new();
+    for a in artifacts {
+        groups
+            .entry(a.name.name.as_str())
+            .or_default()
+            .entry(a.name.component.as_str())
+            .or_default()
+            .push(a);
+    }
+    let total: u64 = artifacts.iter().map(|a| a.size).sum();
+    let mut s = String::new();
+    let _ = writeln!(s, "source {source}: {} artifacts, {}", artifacts.len(), human_bytes(total));
+    for (name, comps) in &groups {
+        let size: u64 = comps.values().flatten().map(|a| a.size).sum();
+        let _ = writeln!(s, "\n{name}  ({})", human_bytes(size));
+        for (comp, list) in comps {
+            let targets: Vec<String> = list
+                .iter()
+                .map(|a| {
+                    let xz = if a.name.compression == crate::plan::Compression::Xz { " [xz]" } else { "" };
+                    format!("{}{xz} {}", a.name.target, human_bytes(a.size))
+                })
+                .collect();
+            let _ = writeln!(s, "  {comp:<5} {}", targets.join(", "));
+        }
+    }
+    s
+}

@@ -73,3 +73,58 @@ pub fn tarball_name(
         format.extension()
     )
 }
+
+impl Plan {
+    /// Keeps only the tarballs `--only` names: a label (`gfx94X-dcgpu`,
+    /// `multiarch`, a target) selects its base tarball and its `-tests`
+    /// variant; `{label}-tests` selects the variant alone. Artifacts no
+    /// kept tarball needs are dropped, so a CI matrix job reads only its own.
+    pub fn only(self, labels: &[String]) -> crate::error::Result<Plan> {
+        if labels.is_empty() {
+            return Ok(self);
+        }
+        let name_of = |t: &TarballPlan| {
+            if t.tests {
+                format!("{}-tests", t.label)
+            } else {
+                t.label.clone()
+            }
+        };
+        for l in labels {
+            if !self.tarballs.iter().any(|t| &t.label == l || &name_of(t) == l) {
+                let known: Vec<String> = self.tarballs.iter().map(name_of).collect();
+                return Err(crate::error::Error::Usage(format!(
+                    "--only {l:?} names no tarball of this plan; it has: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        let kept: Vec<TarballPlan> = self
+            .tarballs
+            .into_iter()
+            .filter(|t| labels.iter().any(|l| &t.label == l || &name_of(t) == l))
+            .collect();
+        let mut used = vec![false; self.artifacts.len()];
+        for t in &kept {
+            for &a in &t.artifacts {
+                used[a] = true;
+            }
+        }
+        let mut new_index = vec![usize::MAX; self.artifacts.len()];
+        let mut artifacts = Vec::new();
+        for (i, a) in self.artifacts.into_iter().enumerate() {
+            if used[i] {
+                new_index[i] = artifacts.len();
+                artifacts.push(a);
+            }
+        }
+        let tarballs = kept
+            .into_iter()
+            .map(|mut t| {
+                t.artifacts = t.artifacts.iter().map(|&a| new_index[a]).collect();
+                t
+            })
+            .collect();
+        Ok(Plan { artifacts, tarballs, ..self })
+    }
+}

@@ -9,11 +9,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body::{Body, Frame};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -108,7 +110,7 @@ fn replace_file(path: &Path, content: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-type Resp = Response<Full<Bytes>>;
+type Resp = Response<Frames>;
 
 async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
     let head = match *req.method() {
@@ -147,7 +149,7 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
             return Response::builder()
                 .status(StatusCode::MOVED_PERMANENTLY)
                 .header("location", format!("{url_path}/{query}"))
-                .body(Full::new(Bytes::new()))
+                .body(Frames::new(Bytes::new()))
                 .unwrap();
         }
         let index = fs_path.join("index.html");
@@ -156,7 +158,7 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
             return Response::builder()
                 .header("content-type", "text/html; charset=utf-8")
                 .header("content-length", page.len())
-                .body(Full::new(if head { Bytes::new() } else { page.into() }))
+                .body(Frames::new(if head { Bytes::new() } else { page.into() }))
                 .unwrap();
         }
         fs_path = index;
@@ -185,7 +187,7 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
             return Response::builder()
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header("content-range", format!("bytes */{len}"))
-                .body(Full::new(Bytes::new()))
+                .body(Frames::new(Bytes::new()))
                 .unwrap();
         }
         _ => (StatusCode::OK, 0, len),
@@ -205,7 +207,7 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
     } else {
         data.slice(from as usize..to as usize)
     };
-    resp.body(Full::new(body)).unwrap()
+    resp.body(Frames::new(body)).unwrap()
 }
 
 async fn read_file(path: &Path) -> std::io::Result<(std::fs::Metadata, Bytes)> {
@@ -221,8 +223,57 @@ fn text(status: StatusCode, msg: &str) -> Resp {
     Response::builder()
         .status(status)
         .header("content-type", "text/plain")
-        .body(Full::new(Bytes::from(format!("{msg}\n"))))
+        .body(Frames::new(Bytes::from(format!("{msg}\n"))))
         .unwrap()
+}
+
+/// A body sent in small frames, yielding between them so the connection
+/// flushes each one: bytes before an injected drop really reach the client
+/// (up to the frame the drop cuts), as on a real network.
+pub struct Frames {
+    data: Bytes,
+    paused: bool,
+}
+
+const FRAME: usize = 16 << 10;
+
+impl Frames {
+    fn new(data: impl Into<Bytes>) -> Frames {
+        Frames {
+            data: data.into(),
+            paused: false,
+        }
+    }
+}
+
+impl Body for Frames {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.data.is_empty() {
+            return Poll::Ready(None);
+        }
+        if self.paused {
+            self.paused = false;
+            let n = self.data.len().min(FRAME);
+            return Poll::Ready(Some(Ok(Frame::data(self.data.split_to(n)))));
+        }
+        self.paused = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.data.len() as u64)
+    }
 }
 
 /// `bytes=A-B`, `bytes=A-`, `bytes=-N` as the half-open [from, to); Err for
