@@ -288,7 +288,11 @@ impl Backend {
     /// Every UploadPart request that reached the server (not those the
     /// fault layer answered).
     fn upload_parts(&self) -> Vec<support::s3_server::Recorded> {
-        self.recorder.matching("PUT", "partNumber=")
+        self.recorder
+            .matching("PUT", "partNumber=")
+            .into_iter()
+            .filter(|r| !r.injected)
+            .collect()
     }
 }
 
@@ -608,17 +612,13 @@ fn part_failing_twice_is_retried() {
     assert!(b.pending_uploads().is_empty());
 }
 
-/// Part 2 always fails: exit 1, the message names the key, the operation
-/// and the S3 error code, and the bucket is as it was.
+/// Part 2 always fails with an S3 error: exit 1, the message names the
+/// key, the operation and the S3 error code, and the bucket is as it was.
 #[test]
 fn part_that_always_fails_aborts_everything() {
     let b = Backend::new("part_that_always_fails_aborts_everything");
-    b.faults().add(
-        Rule::new(Action::Status(500))
-            .method(Method::PUT)
-            .query("partNumber=2&")
-            .always(),
-    );
+    b.recorder
+        .fail_after_body("PUT", "partNumber=2&", 500, "InternalError", usize::MAX);
     let o = pack_to_s3(&b, large_run(), LARGE_FLAGS);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
@@ -633,15 +633,38 @@ fn part_that_always_fails_aborts_everything() {
     assert!(line.contains("UploadPart"), "{line}");
     assert!(line.contains("InternalError"), "{line}");
     // Tried a few times, not once and not forever.
-    let tries = b.faults().seen().iter().filter(|s| s.faulted).count();
+    let tries = b.recorder.requests().iter().filter(|r| r.injected).count();
     assert!((3..=10).contains(&tries), "part 2 tried {tries} times");
-    b.faults().clear();
     // Part 1 had landed; the abort removed it with the upload.
     assert!(!b.upload_parts().is_empty());
     assert!(
         !b.recorder.matching("DELETE", "uploadId=").is_empty(),
         "no AbortMultipartUpload"
     );
+    b.assert_untouched();
+}
+
+/// Part 1 of every tarball is cut off by the server, always: the run fails
+/// with the transport error and still leaves nothing.
+#[test]
+fn broken_connection_on_every_try_aborts_everything() {
+    let b = Backend::new("broken_connection_on_every_try_aborts_everything");
+    b.faults().add(
+        Rule::new(Action::Status(500))
+            .method(Method::PUT)
+            .query("partNumber=1&")
+            .always(),
+    );
+    let o = pack_to_s3(&b, small_run(), SMALL_FLAGS);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("rockpack: error:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(line.contains(&b.url(PREFIX)), "{line}");
+    assert!(line.contains("UploadPart"), "{line}");
+    b.faults().clear();
     b.assert_untouched();
 }
 

@@ -511,6 +511,7 @@ fn object_changed_before_the_resume_fails() {
 
     let out = child.join().unwrap();
     let err = stderr(&out);
+    eprintln!("--- rockpack stderr:\n{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&big.file_name), "{err}");
     assert!(err.contains("changed"), "{err}");
@@ -547,6 +548,7 @@ fn retries_run_out() {
         Duration::from_secs(90),
     );
     let err = stderr(&out);
+    eprintln!("--- rockpack stderr:\n{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&big.file_name), "{err}");
     assert!(err.contains("giving up"), "{err}");
@@ -581,9 +583,17 @@ fn missing_bucket_is_a_clear_error() {
         ],
     );
     let err = stderr(&out);
+    eprintln!("--- rockpack stderr:\n{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("s3://no-such-bucket/123-linux/"), "{err}");
     assert!(err.contains("NoSuchBucket"), "{err}");
+
+    // A prefix with nothing below it (a mistyped run) says so.
+    let out = run(&t.server, &["plan", "--source", "s3://bucket/124-linux", "--families", FAMILIES]);
+    let err = stderr(&out);
+    eprintln!("--- rockpack stderr:\n{err}");
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("s3://bucket/124-linux/"), "{err}");
 }
 
 #[test]
@@ -624,6 +634,7 @@ fn anonymous_access() {
         CHILD_TIMEOUT,
     );
     let err = stderr(&out);
+    eprintln!("--- rockpack stderr:\n{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains("AccessDenied") && err.contains("s3://bucket/123-linux/"),
@@ -649,6 +660,7 @@ fn anonymous_access() {
         CHILD_TIMEOUT,
     );
     let err = stderr(&out);
+    eprintln!("--- rockpack stderr:\n{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("AccessDenied"), "{err}");
 }

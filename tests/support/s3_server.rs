@@ -353,6 +353,8 @@ pub struct Recorded {
     pub uri: String,
     pub headers: hyper::HeaderMap,
     pub body_len: usize,
+    /// Answered by a [`Recorder::fail_after_body`] rule.
+    pub injected: bool,
 }
 
 impl Recorded {
@@ -369,11 +371,44 @@ impl Recorded {
 #[derive(Clone, Default)]
 pub struct Recorder {
     requests: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
+    failures: std::sync::Arc<std::sync::Mutex<Vec<AfterBody>>>,
     crc32c_ok: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     crc32c_bad: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// A [`Recorder::fail_after_body`] rule.
+#[derive(Clone, Debug)]
+struct AfterBody {
+    method: String,
+    query: String,
+    status: u16,
+    code: String,
+    left: usize,
+}
+
 impl Recorder {
+    /// Answers the next `times` requests with this method whose query
+    /// contains `query` with an S3 error (`status`, `code`), after reading
+    /// their body. (The fault layer's `Action::Status` answers before the
+    /// body is read, so a client still sending a large body sees a broken
+    /// connection rather than the answer.)
+    pub fn fail_after_body(
+        &self,
+        method: &str,
+        query: &str,
+        status: u16,
+        code: &str,
+        times: usize,
+    ) {
+        self.failures.lock().unwrap().push(AfterBody {
+            method: method.to_string(),
+            query: query.to_string(),
+            status,
+            code: code.to_string(),
+            left: times,
+        });
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
@@ -419,12 +454,31 @@ impl Recorder {
                 ))
             }
         };
+        let query = parts.uri.query().unwrap_or("");
+        let injected = {
+            let mut failures = self.failures.lock().unwrap();
+            failures
+                .iter_mut()
+                .find(|f| {
+                    f.left > 0
+                        && f.method == parts.method.as_str()
+                        && query.contains(f.query.as_str())
+                })
+                .map(|f| {
+                    f.left -= 1;
+                    (f.status, f.code.clone())
+                })
+        };
         self.requests.lock().unwrap().push(Recorded {
             method: parts.method.clone(),
             uri: parts.uri.to_string(),
             headers: parts.headers.clone(),
             body_len: body.len(),
+            injected: injected.is_some(),
         });
+        if let Some((status, code)) = injected {
+            return Err(xml_error(status, &code, "injected fault"));
+        }
         let streaming = parts
             .headers
             .get("x-amz-content-sha256")
