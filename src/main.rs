@@ -69,9 +69,9 @@ enum Command {
     /// Build the tarballs.
     Pack {
         #[command(flatten)]
-        select: SelectArgs,
+        select: Box<SelectArgs>,
         #[command(flatten)]
-        pack: PackArgs,
+        pack: Box<PackArgs>,
     },
     /// Write a generated sample run of artifacts (for tests, demos, benchmarks).
     #[command(hide = true)]
@@ -147,6 +147,12 @@ struct SelectArgs {
     /// Check artifacts against their .sha256sum sidecars.
     #[arg(long, value_enum, default_value = "auto")]
     verify: VerifyMode,
+    /// Seconds a download may deliver nothing before it is dropped and resumed.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    stall_timeout: u64,
+    /// Tries in a row without progress before a download gives up.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    retries: u32,
     /// Build only these tarballs of the plan (repeatable): a label (family,
     /// target or multiarch) with its -tests variant, or `{label}-tests` alone.
     #[arg(long, value_name = "LABEL")]
@@ -289,7 +295,11 @@ impl SelectArgs {
     }
 
     async fn source(&self) -> Result<Arc<dyn Source>> {
-        let policy = RetryPolicy::default();
+        let policy = RetryPolicy {
+            max_attempts: self.retries.max(1),
+            stall_timeout: std::time::Duration::from_secs(self.stall_timeout.max(1)),
+            ..RetryPolicy::default()
+        };
         match self.location()? {
             Location::Dir(dir) => {
                 if !dir.is_dir() {
@@ -460,7 +470,7 @@ async fn main_async(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Pack { select, pack: args } => pack(select, args, display).await,
+        Command::Pack { select, pack: args } => pack(*select, *args, display).await,
         Command::List { select, json } => {
             let source = select.source().await?;
             let listing = source.list().await?;

@@ -234,24 +234,6 @@ pub fn write_ci_outputs(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_quote_like_therock() {
-        assert_eq!(
-            public_url("s3://b/123-linux/tarballs/therock-dist-linux-multiarch-7.0.0rc1+abc.tar.gz", None).unwrap(),
-            "https://b.s3.amazonaws.com/123-linux/tarballs/therock-dist-linux-multiarch-7.0.0rc1%2Babc.tar.gz"
-        );
-        assert_eq!(
-            public_url("s3://b/k.tar.gz", Some("http://127.0.0.1:9000/")).unwrap(),
-            "http://127.0.0.1:9000/b/k.tar.gz"
-        );
-        assert!(public_url("/tmp/x.tar.gz", None).is_none());
-    }
-}
-
 /// `rockpack list`: artifacts grouped by name, then component, then target.
 pub fn listing_text(artifacts: &[crate::plan::SourceArtifact], source: &str) -> String {
     use std::collections::BTreeMap;
@@ -282,4 +264,22 @@ pub fn listing_text(artifacts: &[crate::plan::SourceArtifact], source: &str) -> 
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_quote_like_therock() {
+        assert_eq!(
+            public_url("s3://b/123-linux/tarballs/therock-dist-linux-multiarch-7.0.0rc1+abc.tar.gz", None).unwrap(),
+            "https://b.s3.amazonaws.com/123-linux/tarballs/therock-dist-linux-multiarch-7.0.0rc1%2Babc.tar.gz"
+        );
+        assert_eq!(
+            public_url("s3://b/k.tar.gz", Some("http://127.0.0.1:9000/")).unwrap(),
+            "http://127.0.0.1:9000/b/k.tar.gz"
+        );
+        assert!(public_url("/tmp/x.tar.gz", None).is_none());
+    }
 }

@@ -322,6 +322,13 @@ fn listing_longer_than_one_page() {
         assert_ok(&out, "plan");
         serde_json::from_slice(&out.stdout).expect("plan JSON")
     };
+    // The second page fails twice before it is served.
+    t.server.faults.add(
+        Rule::new(Action::Status(500))
+            .method(Method::GET)
+            .query("continuation-token")
+            .times(2),
+    );
     let t0 = t.server.faults.seen().len();
     let from_s3 = plan(&source_url(), Some(&t.server));
     let from_dir = plan(s(t.src.path()), None);
@@ -359,7 +366,8 @@ fn listing_longer_than_one_page() {
         .filter(|r| r.uri.contains("list-type=2"))
         .map(|r| r.uri.clone())
         .collect();
-    assert!(lists.len() >= 2, "{lists:?}");
+    assert_eq!(t.server.faults.fired(), 2, "the page faults did not fire");
+    assert!(lists.len() >= 4, "{lists:?}");
     assert!(
         lists.iter().any(|u| u.contains("continuation-token")),
         "{lists:?}"
@@ -439,6 +447,23 @@ fn body_dropped_several_times_resumes_each_time() {
         assert!(w[0] < w[1] && w[1] - w[0] <= step, "try {i}: {starts:?}");
     }
     assert!(starts[0] > 0 && starts[0] <= step, "{starts:?}");
+}
+
+#[test]
+fn stalled_body_is_dropped_and_resumed() {
+    let started = Instant::now();
+    let (t, big) = pack_with_faults(|server, big| {
+        server.faults.add(
+            Rule::new(Action::StallAfter(big.size / 2, Duration::from_secs(600)))
+                .method(Method::GET)
+                .path(&big.file_name),
+        );
+    });
+    let gets = artifact_gets(&t.server, &big.file_name);
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(range_start(&gets[1]) > 0);
+    // Long before the server would give up on the stalled connection.
+    assert!(started.elapsed() < Duration::from_secs(100));
 }
 
 #[test]
@@ -569,7 +594,7 @@ fn retries_run_out() {
 }
 
 #[test]
-fn missing_bucket_is_a_clear_error() {
+fn missing_bucket_and_empty_prefix_are_clear_errors() {
     let t = setup();
     upload(&t);
     let out = run(
@@ -589,11 +614,23 @@ fn missing_bucket_is_a_clear_error() {
     assert!(err.contains("NoSuchBucket"), "{err}");
 
     // A prefix with nothing below it (a mistyped run) says so.
-    let out = run(&t.server, &["plan", "--source", "s3://bucket/124-linux", "--families", FAMILIES]);
+    let out = run(
+        &t.server,
+        &[
+            "plan",
+            "--source",
+            "s3://bucket/124-linux",
+            "--families",
+            FAMILIES,
+        ],
+    );
     let err = stderr(&out);
     eprintln!("--- rockpack stderr:\n{err}");
-    assert_ne!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("s3://bucket/124-linux/"), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("nothing is stored under s3://bucket/124-linux/"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 
 use crate::plan::Compression;
-use crate::source::verify::is_digest_error;
+use crate::source::SourceFailure;
 
 /// Default `--max-unpacked-size`: far above any real artifact, low enough
 /// to stop a decompression bomb before it costs hours.
@@ -11,7 +11,7 @@ pub const DEFAULT_MAX_UNPACKED: u64 = 256 << 30;
 
 /// A decoder for `compression` over `input` that fails once it has produced
 /// more than `max_unpacked` bytes. Decoder errors are reworded to say which
-/// format failed; digest errors from below pass through as is.
+/// format failed; source failures from below (downloads, digests) pass through as is.
 pub fn decoder<'a, R: Read + Send + 'a>(
     compression: Compression,
     input: R,
@@ -61,7 +61,7 @@ impl Read for Guarded<'_> {
 impl Guarded<'_> {
     fn read_inner(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).map_err(|e| {
-            if is_digest_error(&e) {
+            if SourceFailure::is(&e) {
                 return e;
             }
             let name = match self.what {

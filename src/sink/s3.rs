@@ -252,6 +252,8 @@ impl Shared {
 }
 
 impl S3Sink {
+    /// Checks the options; the sink is returned boxed, as `main` uses it.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(
         client: aws_sdk_s3::Client,
         bucket: String,
@@ -418,15 +420,6 @@ impl S3Writer {
     /// once a slot is free.
     async fn start_part(&mut self) -> Result<()> {
         let number = self.next_part;
-        if number > MAX_PARTS {
-            let e = Error::Other(format!(
-                "UploadPart {}: the tarball exceeds {} bytes, the most {MAX_PARTS} parts hold",
-                self.url,
-                capacity(self.base_part)
-            ));
-            self.failed = Some(e.to_string());
-            return Err(e);
-        }
         while self.tasks.len() >= self.shared.per_tarball {
             let done = self.tasks.join_next().await.expect("tasks is not empty");
             self.record(done)?;
@@ -465,7 +458,17 @@ impl TarballWriter for S3Writer {
         self.reap()?;
         self.bytes += chunk.len() as u64;
         while !chunk.is_empty() {
-            let room = (self.current_part_size() - self.buf_len) as usize;
+            if self.next_part > MAX_PARTS {
+                let e = Error::Other(format!(
+                    "UploadPart {}: the tarball exceeds {} bytes, the most {MAX_PARTS} parts hold",
+                    self.url,
+                    capacity(self.base_part)
+                ));
+                self.failed = Some(e.to_string());
+                return Err(e);
+            }
+            let room =
+                usize::try_from(self.current_part_size() - self.buf_len).unwrap_or(usize::MAX);
             if chunk.len() < room {
                 self.buf_len += chunk.len() as u64;
                 self.buf.push(chunk);
@@ -503,22 +506,30 @@ impl TarballWriter for S3Writer {
         let parts = CompletedMultipartUpload::builder()
             .set_parts(Some(self.parts.clone()))
             .build();
-        s.client
+        let done = s
+            .client
             .complete_multipart_upload()
             .bucket(&s.bucket)
             .key(&self.key)
             .upload_id(&upload_id)
             .multipart_upload(parts)
             .send()
-            .await
-            .map_err(|e| s3_error("CompleteMultipartUpload", &self.url, &e))?;
+            .await;
+        if let Err(e) = done {
+            if may_have_happened(&e) {
+                // The object may exist now: abort deletes it too.
+                self.published.push(self.key.clone());
+            }
+            return Err(s3_error("CompleteMultipartUpload", &self.url, &e));
+        }
         self.upload_id = None;
         self.published.push(self.key.clone());
 
         let sidecar_key = format!("{}.sha256sum", self.key);
         let text = Bytes::from(sidecar_text(sha256_hex, &self.file_name));
         let set = &s.settings;
-        s.client
+        let put = s
+            .client
             .put_object()
             .bucket(&s.bucket)
             .key(&sidecar_key)
@@ -531,8 +542,13 @@ impl TarballWriter for S3Writer {
             .set_ssekms_key_id(set.sse_kms_key_id.clone())
             .body(ByteStream::from(text))
             .send()
-            .await
-            .map_err(|e| s3_error("PutObject", &s.url(&sidecar_key), &e))?;
+            .await;
+        if let Err(e) = put {
+            if may_have_happened(&e) {
+                self.published.push(sidecar_key.clone());
+            }
+            return Err(s3_error("PutObject", &s.url(&sidecar_key), &e));
+        }
         self.published.push(sidecar_key);
         self.state = State::Published;
         Ok(())
@@ -675,8 +691,10 @@ impl PartJob {
 /// rebuildable, so it can be sent again.
 fn part_body(chunks: Arc<[Bytes]>) -> ByteStream {
     ByteStream::new(SdkBody::retryable(move || {
-        let stream =
-            futures_util::stream::iter(chunks.to_vec().into_iter().map(Ok::<_, std::io::Error>));
+        let (chunks, n) = (chunks.clone(), chunks.len());
+        let stream = futures_util::stream::iter(
+            (0..n).map(move |i| Ok::<_, std::io::Error>(chunks[i].clone())),
+        );
         SdkBody::from_body_1_x(reqwest::Body::wrap_stream(stream))
     }))
 }
@@ -709,6 +727,17 @@ fn retryable<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
                     )
                 )
         }
+        _ => true,
+    }
+}
+
+/// Whether a failed request may still have taken effect: no clean answer
+/// came back, or (after the SDK's own retries) the upload is gone, which an
+/// earlier try that completed it explains.
+fn may_have_happened<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::ServiceError(_) => e.code() == Some("NoSuchUpload"),
         _ => true,
     }
 }
@@ -931,7 +960,7 @@ mod tests {
     fn base_part_size_is_at_least_5_mib_and_fits_the_bound() {
         assert_eq!(base_part_size(0), MIN_PART_SIZE);
         assert_eq!(base_part_size(1), MIN_PART_SIZE);
-        assert_eq!(base_part_size(40 << 30), MIN_PART_SIZE);
+        assert_eq!(base_part_size(5 * MIB * PLANNED_PARTS), MIN_PART_SIZE);
         // 15 GB of input, bounded at 8x: 15 MiB parts.
         let bound = 15_000_000_000u64 * 8 + MIB;
         let p = base_part_size(bound);
@@ -974,7 +1003,7 @@ mod tests {
         let mut last = 0;
         for n in 1..=MAX_PARTS {
             let p = part_size(base, n);
-            assert!(p >= last && p <= MAX_PART_SIZE && p >= MIN_PART_SIZE);
+            assert!(p >= last && (MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p));
             last = p;
         }
         // Even from 5 MiB, 10,000 parts hold S3's largest object (5 TiB).

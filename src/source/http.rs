@@ -4,7 +4,9 @@
 //! then path-style); otherwise the prefix's `index.html` pages, followed
 //! into subdirectories, with sizes from concurrent HEAD requests.
 //! Downloads go through [`fetch::download`], so they resume with `Range` +
-//! `If-Range` pinned to the object's validator.
+//! `If-Range` pinned to the object's validator (strong ETag, else
+//! Last-Modified). A server that ignores `Range` and sends the same version
+//! whole is skipped forward to the resume point rather than retried.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::future::Future;
@@ -44,6 +46,8 @@ pub struct HttpSource {
 }
 
 impl HttpSource {
+    /// The source as main.rs uses it (behind `dyn Source`).
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(base: Url, policy: RetryPolicy) -> Result<Arc<dyn Source>> {
         let mut base = base;
         base.set_query(None);
@@ -69,6 +73,16 @@ impl HttpSource {
         }))
     }
 
+    /// "listing BASE: [URL: ]message".
+    fn list_error(&self, url: &Url, msg: String) -> Error {
+        let base = &self.http.base;
+        if url == base {
+            Error::Other(format!("listing {base}: {msg}"))
+        } else {
+            Error::Other(format!("listing {base}: {url}: {msg}"))
+        }
+    }
+
     async fn retry<T, F, Fut>(&self, attempt: F) -> Result<T, GetError>
     where
         F: FnMut() -> Fut,
@@ -89,16 +103,14 @@ impl HttpSource {
                     Ok(p) if p.status.is_success() => p,
                     // Not S3 here (an HTML page, an error, too large): try the next way.
                     Ok(_) | Err(GetError::Fatal(_)) if token.is_none() => break,
-                    Ok(p) => return Err(list_error(&url, format!("HTTP {}", p.status))),
-                    Err(GetError::Retry(e) | GetError::Fatal(e) | GetError::Changed(e)) => {
-                        return Err(list_error(&url, e))
-                    }
+                    Ok(p) => return Err(self.list_error(&url, format!("HTTP {}", p.status))),
+                    Err(e) => return Err(self.list_error(&url, message(e))),
                 };
                 let parsed = match parse_list_page(&page.body) {
                     Ok(Some(p)) => p,
                     Ok(None) | Err(_) if token.is_none() => break,
-                    Ok(None) => return Err(list_error(&url, "not a ListBucketResult".into())),
-                    Err(e) => return Err(list_error(&url, e)),
+                    Ok(None) => return Err(self.list_error(&url, "not a ListBucketResult".into())),
+                    Err(e) => return Err(self.list_error(&url, e)),
                 };
                 for (key, size) in parsed.objects {
                     match key.strip_prefix(prefix.as_str()) {
@@ -111,7 +123,7 @@ impl HttpSource {
                 match parsed.next {
                     Some(next) if token.as_ref() != Some(&next) => token = Some(next),
                     Some(_) => {
-                        return Err(list_error(&url, "the continuation token repeats".into()))
+                        return Err(self.list_error(&url, "the continuation token repeats".into()))
                     }
                     None => {
                         tracing::debug!(%endpoint, objects = out.len(), "listed with ListObjectsV2");
@@ -132,13 +144,11 @@ impl HttpSource {
             let url = self
                 .http
                 .url(&dir)
-                .map_err(|e| list_error(&self.http.base, e))?;
+                .map_err(|e| self.list_error(&self.http.base, e))?;
             let page = match self.retry(|| self.http.fetch(&url, MAX_PAGE)).await {
                 Ok(p) if p.status.is_success() => p,
-                Ok(p) => return Err(list_error(&url, format!("HTTP {}", p.status))),
-                Err(GetError::Retry(e) | GetError::Fatal(e) | GetError::Changed(e)) => {
-                    return Err(list_error(&url, e))
-                }
+                Ok(p) => return Err(self.list_error(&url, format!("HTTP {}", p.status))),
+                Err(e) => return Err(self.list_error(&url, message(e))),
             };
             let html = String::from_utf8_lossy(&page.body);
             for (key, is_dir) in links_below(&page.url, &html, &self.http.base) {
@@ -160,12 +170,10 @@ impl HttpSource {
                 let url = self
                     .http
                     .url(&key)
-                    .map_err(|e| list_error(&self.http.base, e))?;
+                    .map_err(|e| self.list_error(&self.http.base, e))?;
                 match self.retry(|| self.http.size(&url)).await {
                     Ok(size) => Ok((key, size)),
-                    Err(GetError::Retry(e) | GetError::Fatal(e) | GetError::Changed(e)) => {
-                        Err(Error::Other(format!("sizing {url}: {e}")))
-                    }
+                    Err(e) => Err(self.list_error(&url, format!("sizing: {}", message(e)))),
                 }
             })
             .buffered(HEADS_IN_FLIGHT)
@@ -219,9 +227,7 @@ impl Source for HttpSource {
             Ok(p) if p.status.is_success() => Ok(Some(p.body.to_vec())),
             Ok(p) if matches!(p.status.as_u16(), 404 | 410) => Ok(None),
             Ok(p) => Err(Error::Other(format!("{url}: HTTP {}", p.status))),
-            Err(GetError::Retry(e) | GetError::Fatal(e) | GetError::Changed(e)) => {
-                Err(Error::Other(e))
-            }
+            Err(e) => Err(Error::Other(format!("{url}: {}", message(e)))),
         }
     }
 }
@@ -255,10 +261,10 @@ impl Http {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| send_error(url, e))?;
+            .map_err(send_error)?;
         let status = resp.status();
         if retryable(status) {
-            return Err(GetError::Retry(format!("{url}: HTTP {status}")));
+            return Err(GetError::Retry(format!("HTTP {status}")));
         }
         let page_url = resp.url().clone();
         if !status.is_success() {
@@ -268,7 +274,7 @@ impl Http {
                 body: Bytes::new(),
             });
         }
-        let too_large = || GetError::Fatal(format!("{url} is larger than {limit} bytes"));
+        let too_large = || GetError::Fatal(format!("larger than {limit} bytes"));
         if content_length(resp.headers()).is_some_and(|n| n > limit) {
             return Err(too_large());
         }
@@ -276,7 +282,7 @@ impl Http {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| GetError::Retry(format!("{url}: {}", chain(&e))))?
+            .map_err(|e| GetError::Retry(chain(&e.without_url())))?
         {
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(too_large());
@@ -297,13 +303,13 @@ impl Http {
             .head(url.clone())
             .send()
             .await
-            .map_err(|e| send_error(url, e))?;
+            .map_err(send_error)?;
         let status = resp.status();
         // Read the header: for HEAD, reqwest reports an empty body's length.
         match content_length(resp.headers()) {
             Some(n) if status.is_success() => return Ok(n),
             _ if status.is_success() || matches!(status.as_u16(), 405 | 501) => {}
-            _ => return Err(status_error(url, status)),
+            _ => return Err(status_error(status)),
         }
         let resp = self
             .client
@@ -311,17 +317,15 @@ impl Http {
             .header(header::RANGE, "bytes=0-0")
             .send()
             .await
-            .map_err(|e| send_error(url, e))?;
+            .map_err(send_error)?;
         let total = match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
                 content_range(resp.headers()).and_then(|(_, total)| total)
             }
             StatusCode::OK => content_length(resp.headers()),
-            s => return Err(status_error(url, s)),
+            s => return Err(status_error(s)),
         };
-        total.ok_or_else(|| {
-            GetError::Fatal(format!("{url}: the server does not say how large it is"))
-        })
+        total.ok_or_else(|| GetError::Fatal("the server does not say how large it is".into()))
     }
 }
 
@@ -337,15 +341,19 @@ impl RangedGet for Http {
                 req = req.header(header::IF_RANGE, v);
             }
         }
-        let resp = req.send().await.map_err(|e| send_error(&url, e))?;
+        let resp = req.send().await.map_err(send_error)?;
         let status = resp.status();
         let now = validator_of(resp.headers());
         let skip = match status {
             StatusCode::PARTIAL_CONTENT => match content_range(resp.headers()) {
                 Some((start, _)) if start == from => 0,
                 other => {
-                    let got = other.map_or("no Content-Range".to_string(), |(s, _)| format!("bytes from {s}"));
-                    return Err(GetError::Fatal(format!("{url}: asked for bytes from {from}, got {got}")));
+                    let got = other.map_or("no Content-Range".to_string(), |(s, _)| {
+                        format!("bytes from {s}")
+                    });
+                    return Err(GetError::Fatal(format!(
+                        "asked for bytes from {from}, got {got}"
+                    )));
                 }
             },
             StatusCode::OK if from == 0 => 0,
@@ -358,14 +366,16 @@ impl RangedGet for Http {
                 (Some(v), Some(n)) if v == n => from,
                 (Some(v), n) => {
                     return Err(GetError::Changed(format!(
-                        "{url}: asked for bytes from {from} of version {v}, the server sent all of version {}",
-                        n.unwrap_or("(none)")
-                    )))
+                    "asked for bytes from {from} of version {v}, the server sent all of version {}",
+                    n.unwrap_or("(none)")
+                )))
                 }
             },
-            s => return Err(status_error(&url, s)),
+            s => return Err(status_error(s)),
         };
-        let body = resp.bytes_stream().map_err(|e| io::Error::other(chain(&e)));
+        let body = resp
+            .bytes_stream()
+            .map_err(|e| io::Error::other(chain(&e.without_url())));
         Ok(Ranged {
             body: skip_bytes(body, skip),
             validator: now,
@@ -418,8 +428,8 @@ fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429) || status.is_server_error()
 }
 
-fn status_error(url: &Url, status: StatusCode) -> GetError {
-    let msg = format!("{url}: HTTP {status}");
+fn status_error(status: StatusCode) -> GetError {
+    let msg = format!("HTTP {status}");
     if retryable(status) {
         GetError::Retry(msg)
     } else {
@@ -427,17 +437,21 @@ fn status_error(url: &Url, status: StatusCode) -> GetError {
     }
 }
 
-fn send_error(url: &Url, e: reqwest::Error) -> GetError {
-    let msg = format!("{url}: {}", chain(&e));
-    if e.is_redirect() || e.is_builder() {
+/// Messages leave the URL out: callers name it once.
+fn send_error(e: reqwest::Error) -> GetError {
+    let fatal = e.is_redirect() || e.is_builder();
+    let msg = chain(&e.without_url());
+    if fatal {
         GetError::Fatal(msg)
     } else {
         GetError::Retry(msg)
     }
 }
 
-fn list_error(url: &Url, e: String) -> Error {
-    Error::Other(format!("listing {url}: {e}"))
+fn message(e: GetError) -> String {
+    match e {
+        GetError::Retry(m) | GetError::Fatal(m) | GetError::Changed(m) => m,
+    }
 }
 
 /// An error and its causes, on one line ("connection refused" lives deep).
@@ -898,6 +912,100 @@ mod tests {
         );
         h.insert(header::ETAG, "\"strong\"".parse().unwrap());
         assert_eq!(validator_of(&h).as_deref(), Some("\"strong\""));
+    }
+
+    /// A raw HTTP/1.1 server: the first answer sends `stall_after` bytes and
+    /// then nothing; ranged requests are answered properly. Records the
+    /// Range header of every request.
+    fn stalling_server(
+        data: Vec<u8>,
+        stall_after: usize,
+    ) -> (String, Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/run/", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for sock in listener.incoming() {
+                let (mut sock, data, record) = (sock.unwrap(), data.clone(), record.clone());
+                std::thread::spawn(move || {
+                    let mut range = None;
+                    let mut reader = BufReader::new(sock.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        reader.read_line(&mut line).unwrap();
+                        if line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("range:") {
+                            range = Some(v.trim().to_string());
+                        }
+                    }
+                    record.lock().unwrap().push(range.clone());
+                    let len = data.len();
+                    let from: usize = range
+                        .as_deref()
+                        .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+                        .unwrap_or(0);
+                    let head = if from == 0 {
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nETag: \"v1\"\r\n\r\n")
+                    } else {
+                        let last = len - 1;
+                        format!(
+                            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\n\
+                             Content-Range: bytes {from}-{last}/{len}\r\nETag: \"v1\"\r\n\r\n",
+                            len - from
+                        )
+                    };
+                    sock.write_all(head.as_bytes()).unwrap();
+                    let end = if from == 0 { stall_after } else { len };
+                    sock.write_all(&data[from..end]).unwrap();
+                    sock.flush().unwrap();
+                    std::thread::sleep(Duration::from_secs(10));
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_body_is_resumed() {
+        use tokio::io::AsyncReadExt;
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (base, seen) = stalling_server(data.clone(), 70_000);
+        let policy = RetryPolicy {
+            stall_timeout: Duration::from_millis(300),
+            ..RetryPolicy::default()
+        };
+        let source = HttpSource::new(url(&base), policy).unwrap();
+        let artifact = SourceArtifact {
+            name: crate::plan::ArtifactName::parse("x_lib_generic.tar.zst")
+                .unwrap()
+                .unwrap(),
+            key: "x_lib_generic.tar.zst".into(),
+            size: data.len() as u64,
+            sha256_key: None,
+        };
+        let start = std::time::Instant::now();
+        let mut got = Vec::new();
+        source
+            .open(&artifact)
+            .await
+            .unwrap()
+            .read_to_end(&mut got)
+            .await
+            .unwrap();
+        assert!(got == data, "the resumed bytes differ");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![None, Some("bytes=70000-".to_string())]
+        );
     }
 
     #[tokio::test]

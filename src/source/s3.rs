@@ -31,6 +31,8 @@ pub struct S3Source {
 }
 
 impl S3Source {
+    /// The source as main.rs uses it (behind `dyn Source`).
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(
         client: aws_sdk_s3::Client,
         bucket: String,
@@ -115,6 +117,14 @@ impl Source for S3Source {
             pages = page_count,
             "listed"
         );
+        if entries.is_empty() {
+            // S3 has no directories: a mistyped bucket prefix or run id
+            // looks like an empty one.
+            return Err(Error::Selection(format!(
+                "nothing is stored under {} (no object has this prefix)",
+                self.describe()
+            )));
+        }
         entries.sort();
         collect(&entries)
     }

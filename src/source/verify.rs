@@ -31,20 +31,9 @@ pub fn parse_sidecar(text: &[u8]) -> Result<[u8; 32], String> {
         .map_err(|_| format!("sha256sum sidecar: {word:?} is not a 64-digit SHA-256 digest"))
 }
 
-#[derive(Debug)]
-struct DigestMismatch(String);
-
-impl std::fmt::Display for DigestMismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DigestMismatch {}
-
 /// True for the error a `Verifier` raises on a mismatch.
 pub fn is_digest_error(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|i| i.is::<DigestMismatch>())
+    super::SourceFailure::is(e) && e.to_string().starts_with("sha256 mismatch")
 }
 
 /// Hashes what passes through and fails the read that reaches the end when
@@ -83,14 +72,11 @@ impl<R: Read> Read for Verifier<R> {
             if let Some(want) = self.expected {
                 let got: [u8; 32] = self.hasher.clone().finalize().into();
                 if got != want {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        DigestMismatch(format!(
-                            "sha256 mismatch: sidecar says {}, content is {}",
-                            hex::encode(want),
-                            hex::encode(got)
-                        )),
-                    ));
+                    return Err(super::SourceFailure::io(format!(
+                        "sha256 mismatch: sidecar says {}, content is {}",
+                        hex::encode(want),
+                        hex::encode(got)
+                    )));
                 }
             }
             self.reached_end.store(true, Ordering::Relaxed);

@@ -195,6 +195,7 @@ impl Faults {
                 left: n,
                 stall: None,
                 sleeping: None,
+                flushed: false,
             }
             .boxed(),
             Some(Action::StallAfter(n, d)) => Cut {
@@ -202,6 +203,7 @@ impl Faults {
                 left: n,
                 stall: Some(d),
                 sleeping: None,
+                flushed: false,
             }
             .boxed(),
             _ => body,
@@ -216,6 +218,7 @@ struct Cut {
     left: u64,
     stall: Option<Duration>,
     sleeping: Option<Pin<Box<tokio::time::Sleep>>>,
+    flushed: bool,
 }
 
 impl Body for Cut {
@@ -227,6 +230,12 @@ impl Body for Cut {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.left == 0 {
+            // Let the connection send what came before the cut first.
+            if !self.flushed {
+                self.flushed = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if let Some(d) = self.stall.take() {
                 self.sleeping = Some(Box::pin(tokio::time::sleep(d)));
             }

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,6 +39,8 @@ struct State {
     /// URL path → content that replaces the file just before the first
     /// ranged request for it is answered.
     on_resume: Mutex<HashMap<String, Vec<u8>>>,
+    /// Answer every request whole, as servers without Range support do.
+    ignore_ranges: AtomicBool,
 }
 
 impl HttpServer {
@@ -56,6 +59,7 @@ impl HttpServer {
         let state = Arc::new(State {
             root: root.to_path_buf(),
             on_resume: Mutex::default(),
+            ignore_ranges: AtomicBool::new(false),
         });
         let (f, st) = (faults.clone(), state.clone());
         runtime.spawn(async move {
@@ -88,6 +92,12 @@ impl HttpServer {
     /// The URL of `path` (relative to the served root).
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// Ignore `Range` from now on (answer 200 with the whole file), as
+    /// simple servers such as Python's http.server do.
+    pub fn ignore_ranges(&self) {
+        self.state.ignore_ranges.store(true, Ordering::Relaxed);
     }
 
     /// Replaces a file's content now (a new file, so its ETag changes).
@@ -128,7 +138,7 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let (range, if_range) = (header("range"), header("if-range"));
+    let (mut range, if_range) = (header("range"), header("if-range"));
     let mut fs_path = state.root.join(&url_path[1..]);
     if range.is_some() {
         let pending = state.on_resume.lock().unwrap().remove(&url_path);
@@ -169,6 +179,10 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
         return text(StatusCode::NOT_FOUND, "not found");
     };
     let len = data.len() as u64;
+    let ranges = !state.ignore_ranges.load(Ordering::Relaxed);
+    if !ranges {
+        range = None;
+    }
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     let mtime_ns = mtime
         .duration_since(UNIX_EPOCH)
@@ -196,7 +210,7 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
         .status(status)
         .header("etag", &etag)
         .header("last-modified", &last_modified)
-        .header("accept-ranges", "bytes")
+        .header("accept-ranges", if ranges { "bytes" } else { "none" })
         .header("content-type", "application/octet-stream")
         .header("content-length", to - from);
     if status == StatusCode::PARTIAL_CONTENT {

@@ -631,9 +631,7 @@ impl S3Server {
         let mut names: Vec<String> = std::fs::read_dir(&self.root)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| {
-                n.starts_with(".upload-") || n.starts_with(".upload_id-") || n.contains(".upload-")
-            })
+            .filter(|n| n.starts_with(".upload_id-") || n.contains(".upload-"))
             .collect();
         names.sort();
         names
