@@ -20,6 +20,7 @@
 //! correct behaviour and are marked `#[ignore = "BUG: ..."]`.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -40,7 +41,7 @@ const PREFIX: &str = "zzbad/stage";
 /// Nothing may take longer than this.
 const DEADLINE: Duration = Duration::from_secs(20);
 /// Peak resident memory allowed for the runs that test memory bounds.
-const MEMORY_BOUND_KIB: u64 = 256 << 10;
+const MEMORY_BOUND_KIB: u64 = 128 << 10;
 /// `MAX_EXTENDED_HEADER` of the reader, as its error message states it.
 const EXTENDED_LIMIT: &str = "1048576-byte limit";
 
@@ -96,6 +97,15 @@ impl Fixture {
     /// `rockpack pack --source SRC --families gfx94X-dcgpu --dest DEST` plus
     /// `extra`, for the case `case`.
     fn pack(&self, case: &str, extra: &[&str]) -> Outcome {
+        run(case, &self.pack_args(extra), self.tmp.path(), &self.dest)
+    }
+
+    /// `pack`, with the peak memory of rockpack measured.
+    fn pack_measured(&self, case: &str, extra: &[&str]) -> Outcome {
+        run_measured(case, &self.pack_args(extra), self.tmp.path(), &self.dest)
+    }
+
+    fn pack_args(&self, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec![
             "pack".into(),
             "--source".into(),
@@ -106,7 +116,7 @@ impl Fixture {
             self.dest.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        run(case, &args, self.tmp.path(), &self.dest)
+        args
     }
 }
 
@@ -126,10 +136,106 @@ struct Outcome {
 /// fill up), polling for its exit until `DEADLINE`; on timeout it is killed
 /// and the test fails.
 fn run(case: &str, args: &[String], cwd: &Path, dest: &Path) -> Outcome {
+    run_program(
+        case,
+        env!("CARGO_BIN_EXE_rockpack"),
+        args,
+        cwd,
+        dest,
+        DEADLINE,
+    )
+}
+
+/// As `run`, with the child's peak resident set measured. The binary is
+/// started by a small Python launcher (python3 is already a test
+/// dependency) that reads its `ru_maxrss` from `wait4`: measured from this
+/// process, the value would include the RSS of the test process that
+/// spawned it, which Linux carries over across `exec`.
+fn run_measured(case: &str, args: &[String], cwd: &Path, dest: &Path) -> Outcome {
+    const LAUNCHER: &str = r#"
+import os, signal, sys, time
+report, seconds, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+deadline = time.monotonic() + seconds
+pid = os.posix_spawn(argv[0], argv, os.environ)
+while True:
+    got, status, usage = os.wait4(pid, os.WNOHANG)
+    if got:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, signal.SIGKILL)
+        got, status, usage = os.wait4(pid, 0)
+        with open(report, "w") as f:
+            f.write("timeout\n")
+        sys.exit(125)
+    time.sleep(0.005)
+with open(report, "w") as f:
+    f.write(f"{usage.ru_maxrss} {status}\n")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"#;
+    let report = cwd.join(format!("rusage-{}", std::process::id()));
+    let mut all = vec![
+        "-c".to_string(),
+        LAUNCHER.to_string(),
+        report.display().to_string(),
+        DEADLINE.as_secs().to_string(),
+        env!("CARGO_BIN_EXE_rockpack").to_string(),
+    ];
+    all.extend(args.iter().cloned());
+    // The launcher enforces DEADLINE itself; this one is a backstop.
+    let mut out = run_program(
+        case,
+        "python3",
+        &all,
+        cwd,
+        dest,
+        DEADLINE + Duration::from_secs(10),
+    );
+    let text = fs::read_to_string(&report).unwrap_or_default();
+    assert_ne!(
+        text.trim(),
+        "timeout",
+        "case {case}: rockpack did not finish within {DEADLINE:?} (killed); stderr so far:\n{}",
+        out.stderr
+    );
+    let mut words = text.split_whitespace();
+    let rss: u64 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "case {case}: launcher report {text:?}; stderr:\n{}",
+                out.stderr
+            )
+        });
+    let raw: i32 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .expect("wait status");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        out.status = ExitStatus::from_raw(raw);
+    }
+    #[cfg(not(unix))]
+    let _ = raw;
+    out.max_rss_kib = Some(rss);
+    let _ = fs::remove_file(&report);
+    out
+}
+
+fn run_program(
+    case: &str,
+    program: &str,
+    args: &[String],
+    cwd: &Path,
+    dest: &Path,
+    deadline: Duration,
+) -> Outcome {
     let out_path = cwd.join(format!("stdout-{}", std::process::id()));
     let err_path = cwd.join(format!("stderr-{}", std::process::id()));
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rockpack"))
+    let mut child = Command::new(program)
         .args(args)
         .current_dir(cwd)
         .env_remove("SOURCE_DATE_EPOCH")
@@ -138,23 +244,23 @@ fn run(case: &str, args: &[String], cwd: &Path, dest: &Path) -> Outcome {
         .stdout(fs::File::create(&out_path).expect("stdout file"))
         .stderr(fs::File::create(&err_path).expect("stderr file"))
         .spawn()
-        .expect("spawn rockpack");
-    let finished = loop {
-        if let Some(done) = reap::poll(&mut child) {
-            break Some(done);
+        .unwrap_or_else(|e| panic!("case {case}: cannot start {program}: {e}"));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
         }
-        if started.elapsed() > DEADLINE {
+        if started.elapsed() > deadline {
             break None;
         }
         std::thread::sleep(Duration::from_millis(10));
     };
     let elapsed = started.elapsed();
     let stderr = String::from_utf8_lossy(&fs::read(&err_path).unwrap_or_default()).into_owned();
-    let Some((status, max_rss_kib)) = finished else {
+    let Some(status) = status else {
         let _ = child.kill();
-        let _ = reap::wait(&mut child);
+        let _ = child.wait();
         panic!(
-            "case {case}: rockpack did not finish within {DEADLINE:?} (killed); stderr so far:\n{stderr}"
+            "case {case}: rockpack did not finish within {deadline:?} (killed); stderr so far:\n{stderr}"
         );
     };
     let _ = fs::remove_file(&out_path);
@@ -165,63 +271,7 @@ fn run(case: &str, args: &[String], cwd: &Path, dest: &Path) -> Outcome {
         stderr,
         outputs: list_files(dest),
         elapsed,
-        max_rss_kib,
-    }
-}
-
-/// Waiting for the child. On 64-bit Linux through `wait4`, which also
-/// reports the child's own peak resident set; elsewhere through std.
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-mod reap {
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::{Child, ExitStatus};
-
-    extern "C" {
-        fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut i64) -> i32;
-    }
-
-    const WNOHANG: i32 = 1;
-
-    fn wait4_child(child: &Child, options: i32) -> Option<(ExitStatus, Option<u64>)> {
-        let mut status = 0i32;
-        // struct rusage on 64-bit Linux: two struct timeval (2 x 16 bytes),
-        // then 14 longs, the first of which is ru_maxrss in KiB.
-        let mut usage = [0i64; 18];
-        loop {
-            // SAFETY: `status` and `usage` are live, writable and large enough
-            // for wait4's int and struct rusage on this target.
-            let r = unsafe { wait4(child.id() as i32, &mut status, options, usage.as_mut_ptr()) };
-            if r > 0 {
-                return Some((ExitStatus::from_raw(status), Some(usage[4] as u64)));
-            }
-            if r == 0 {
-                return None;
-            }
-            let e = std::io::Error::last_os_error();
-            assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "wait4: {e}");
-        }
-    }
-
-    /// The exit status and peak RSS once the child has exited.
-    pub fn poll(child: &mut Child) -> Option<(ExitStatus, Option<u64>)> {
-        wait4_child(child, WNOHANG)
-    }
-
-    pub fn wait(child: &mut Child) -> Option<(ExitStatus, Option<u64>)> {
-        wait4_child(child, 0)
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-mod reap {
-    use std::process::{Child, ExitStatus};
-
-    pub fn poll(child: &mut Child) -> Option<(ExitStatus, Option<u64>)> {
-        child.try_wait().expect("try_wait").map(|s| (s, None))
-    }
-
-    pub fn wait(child: &mut Child) -> Option<(ExitStatus, Option<u64>)> {
-        child.wait().ok().map(|s| (s, None))
+        max_rss_kib: None,
     }
 }
 
@@ -296,8 +346,10 @@ impl Outcome {
         );
         let line = self.error_line();
         eprintln!(
-            "case {} ({:.2?}, peak RSS {:?} KiB): {line}",
-            self.case, self.elapsed, self.max_rss_kib
+            "case {} ({:.2?}{}): {line}",
+            self.case,
+            self.elapsed,
+            self.rss_note()
         );
         for n in needles {
             assert!(
@@ -338,20 +390,28 @@ impl Outcome {
             self.stderr
         );
         eprintln!(
-            "case {} ({:.2?}, peak RSS {:?} KiB): ok",
-            self.case, self.elapsed, self.max_rss_kib
+            "case {} ({:.2?}{}): ok",
+            self.case,
+            self.elapsed,
+            self.rss_note()
         );
     }
 
-    /// Peak resident memory stayed under `MEMORY_BOUND_KIB` (where measured).
-    fn assert_memory_bounded(&self) {
-        if let Some(kib) = self.max_rss_kib {
-            assert!(
-                kib < MEMORY_BOUND_KIB,
-                "case {}: peak RSS {kib} KiB exceeds {MEMORY_BOUND_KIB} KiB",
-                self.case
-            );
+    fn rss_note(&self) -> String {
+        match self.max_rss_kib {
+            Some(kib) => format!(", peak RSS {kib} KiB"),
+            None => String::new(),
         }
+    }
+
+    /// Peak resident memory stayed under `MEMORY_BOUND_KIB`.
+    fn assert_memory_bounded(&self) {
+        let kib = self.max_rss_kib.expect("run with pack_measured");
+        assert!(
+            kib < MEMORY_BOUND_KIB,
+            "case {}: peak RSS {kib} KiB exceeds {MEMORY_BOUND_KIB} KiB",
+            self.case
+        );
     }
 }
 
@@ -484,6 +544,52 @@ fn control_in_tree_symlink_chain_packs() {
     assert!(
         has_config,
         "./share/x/config.cmake missing from the tarball"
+    );
+}
+
+/// Set-uid and set-gid bits are dropped: a tarball extracted as root must
+/// not install set-uid binaries an artifact asked for.
+#[test]
+fn control_setuid_setgid_bits_dropped() {
+    let f = Fixture::new(false);
+    let file = |path: &str, mode: u32| {
+        Member::new(
+            at(path),
+            MemberKind::File {
+                data: b"#!/bin/sh\n".to_vec(),
+                mode,
+            },
+        )
+    };
+    f.bad(
+        Some(&[PREFIX]),
+        &[
+            Member::dir(at("bin")),
+            file("bin/suid", 0o4755),
+            file("bin/sgid", 0o2755),
+            file("bin/both", 0o6777),
+        ],
+    );
+    f.pack("control_setuid_setgid_bits_dropped", &[])
+        .assert_ok();
+    let gz = fs::File::open(f.dest.join(TARBALL)).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(gz));
+    let mut modes = Vec::new();
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+        if ["./bin/suid", "./bin/sgid", "./bin/both"].contains(&path.as_str()) {
+            modes.push((path, e.header().mode().unwrap()));
+        }
+    }
+    modes.sort();
+    assert_eq!(
+        modes,
+        vec![
+            ("./bin/both".to_string(), 0o777),
+            ("./bin/sgid".to_string(), 0o755),
+            ("./bin/suid".to_string(), 0o755),
+        ]
     );
 }
 
@@ -752,6 +858,132 @@ fn symlink_escape_through_another_symlink() {
     );
 }
 
+#[test]
+fn symlink_empty_target() {
+    let link = at("lib/empty");
+    rejects_members(
+        "symlink_empty_target",
+        &with_hostile(vec![Member::symlink(link.clone(), "")]),
+        &[&quoted(&link), "empty target"],
+    );
+}
+
+/// With `--on-conflict last-wins`, artifact B's directory `lib/evil`
+/// "replaces" A's symlink `lib/evil -> ../share`, and B's
+/// `lib/evil/payload` passes the below-a-symlink check because the current
+/// entry is the directory. But the symlink is still in the tarball: GNU tar
+/// replaces it with the directory, Python's tarfile keeps it (mkdir fails
+/// with EEXIST, `isdir` follows the link) and writes the payload into
+/// `share/`.
+#[test]
+#[ignore = "BUG: with --on-conflict last-wins a directory may replace a symlink and members below it are written through the symlink by some extractors (src/repack/conflict.rs symlink_ancestor / decide)"]
+fn symlink_replaced_by_directory_last_wins() {
+    let f = Fixture::new(false);
+    let a = "zzevila_lib_generic.tar.zst";
+    let b = "zzevilb_lib_generic.tar.zst";
+    f.put_tar(
+        a,
+        &raw_tar(
+            Some(&["zzevila/stage"]),
+            &[
+                Member::dir("zzevila/stage/lib"),
+                Member::dir("zzevila/stage/share"),
+                Member::symlink("zzevila/stage/lib/evil", "../share"),
+            ],
+        ),
+    );
+    f.put_tar(
+        b,
+        &raw_tar(
+            Some(&["zzevilb/stage"]),
+            &[
+                Member::dir("zzevilb/stage/lib"),
+                Member::dir("zzevilb/stage/lib/evil"),
+                Member::file("zzevilb/stage/lib/evil/payload", b"payload\n".to_vec()),
+            ],
+        ),
+    );
+    f.pack(
+        "symlink_replaced_by_directory_last_wins",
+        &["--on-conflict", "last-wins"],
+    )
+    .assert_failed(1, &[b, "lib/evil", "symlink"]);
+}
+
+/// `symlink_escape_through_another_symlink` and
+/// `symlink_replaced_by_directory_last_wins` together write outside the
+/// extraction root: A has `lib/up -> ..` and `lib/out -> up/..` (the
+/// root's parent), B (last-wins) the directory `lib/out` and
+/// `lib/out/PWNED`. Extracted with Python 3.11's `tarfile.extractall` (no
+/// filter), PWNED lands next to the root.
+#[test]
+#[ignore = "BUG: lexical symlink check + last-wins directory over a symlink: a member is written outside the extraction root by tarfile (src/repack/flatten.rs check_symlink_target, src/repack/conflict.rs symlink_ancestor)"]
+fn symlink_escape_combined_last_wins() {
+    let f = Fixture::new(false);
+    f.put_tar(
+        "zzevila_lib_generic.tar.zst",
+        &raw_tar(
+            Some(&["zzevila/stage"]),
+            &[
+                Member::dir("zzevila/stage/lib"),
+                Member::symlink("zzevila/stage/lib/up", ".."),
+                Member::symlink("zzevila/stage/lib/out", "up/.."),
+            ],
+        ),
+    );
+    f.put_tar(
+        "zzevilb_lib_generic.tar.zst",
+        &raw_tar(
+            Some(&["zzevilb/stage"]),
+            &[
+                Member::dir("zzevilb/stage/lib"),
+                Member::dir("zzevilb/stage/lib/out"),
+                Member::file("zzevilb/stage/lib/out/PWNED", b"pwned\n".to_vec()),
+            ],
+        ),
+    );
+    f.pack(
+        "symlink_escape_combined_last_wins",
+        &["--on-conflict", "last-wins"],
+    )
+    .assert_failed(1, &["lib/out", "symlink"]);
+}
+
+/// A's `lib/d/file` creates `lib/d` implicitly (no directory entry); B's
+/// symlink `lib/d -> ../share` is then not seen as a conflict. GNU tar
+/// fails on the tarball ("./lib/d: Cannot open: File exists", exit 2),
+/// Python's tarfile silently keeps the directory: extractors disagree.
+#[test]
+#[ignore = "BUG: a symlink (or file) at a path that an earlier member made an implicit directory is not a conflict (src/repack/conflict.rs: implicit ancestors are not recorded)"]
+fn symlink_over_implicit_directory() {
+    let f = Fixture::new(false);
+    let a = "zzevila_lib_generic.tar.zst";
+    let b = "zzevilb_lib_generic.tar.zst";
+    f.put_tar(
+        a,
+        &raw_tar(
+            Some(&["zzevila/stage"]),
+            &[
+                Member::dir("zzevila/stage/lib"),
+                Member::dir("zzevila/stage/share"),
+                Member::file("zzevila/stage/lib/d/file", b"file\n".to_vec()),
+            ],
+        ),
+    );
+    f.put_tar(
+        b,
+        &raw_tar(
+            Some(&["zzevilb/stage"]),
+            &[
+                Member::dir("zzevilb/stage/lib"),
+                Member::symlink("zzevilb/stage/lib/d", "../share"),
+            ],
+        ),
+    );
+    f.pack("symlink_over_implicit_directory", &[])
+        .assert_failed(1, &[b, "lib/d"]);
+}
+
 // --- Manifest ------------------------------------------------------------------
 
 #[test]
@@ -836,7 +1068,7 @@ fn manifest_huge_size_claim() {
     tar.extend(b"zzbad/stage\n");
     let f = Fixture::new(false);
     f.bad_tar(&tar);
-    let r = f.pack("manifest_huge_size_claim", &[]);
+    let r = f.pack_measured("manifest_huge_size_claim", &[]);
     r.assert_failed(1, &[BAD, &quoted(MANIFEST_NAME), "1 MiB limit"]);
     r.assert_memory_bounded();
 }
@@ -1126,7 +1358,7 @@ fn header_huge_pax_record() {
     tar.extend(end_of_archive());
     let f = Fixture::new(false);
     f.bad_tar(&tar);
-    let r = f.pack("header_huge_pax_record", &[]);
+    let r = f.pack_measured("header_huge_pax_record", &[]);
     r.assert_failed(1, &[BAD, "extended header", EXTENDED_LIMIT]);
     r.assert_memory_bounded();
 }
@@ -1139,7 +1371,39 @@ fn header_huge_pax_size_claim() {
     tar.extend(ustar(b"././@PaxHeader", b'x', 0o77777777777, b""));
     let f = Fixture::new(false);
     f.bad_tar(&tar);
-    let r = f.pack("header_huge_pax_size_claim", &[]);
+    let r = f.pack_measured("header_huge_pax_size_claim", &[]);
+    r.assert_failed(1, &[BAD, "extended header", EXTENDED_LIMIT]);
+    r.assert_memory_bounded();
+}
+
+/// 256 MiB of `comment=`, streamed into the compressor (so this test does
+/// not hold it in memory either): buffering the record would show in the
+/// peak memory.
+#[test]
+fn header_huge_pax_record_memory() {
+    let value_len: usize = 256 << 20;
+    let body_len = pax_record_len("comment", value_len);
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.write_all(&manifest_entry(&[PREFIX])).unwrap();
+    enc.write_all(&ustar(b"././@PaxHeader", b'x', body_len as u64, b""))
+        .unwrap();
+    enc.write_all(format!("{body_len} comment=").as_bytes())
+        .unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..value_len / chunk.len() {
+        enc.write_all(&chunk).unwrap();
+    }
+    enc.write_all(b"\n").unwrap();
+    enc.write_all(&vec![0u8; body_len.div_ceil(512) * 512 - body_len])
+        .unwrap();
+    enc.write_all(&file_entry(at("lib/x").as_bytes(), b"x\n"))
+        .unwrap();
+    enc.write_all(&end_of_archive()).unwrap();
+    let zst = enc.finish().unwrap();
+    assert!(zst.len() < 1 << 20, "compressed to {} bytes", zst.len());
+    let f = Fixture::new(false);
+    f.put(BAD, &zst);
+    let r = f.pack_measured("header_huge_pax_record_memory", &[]);
     r.assert_failed(1, &[BAD, "extended header", EXTENDED_LIMIT]);
     r.assert_memory_bounded();
 }
@@ -1374,7 +1638,7 @@ fn bomb() -> Vec<u8> {
 fn compression_bomb_over_limit() {
     let f = Fixture::new(false);
     f.put(BAD, &bomb());
-    let r = f.pack(
+    let r = f.pack_measured(
         "compression_bomb_over_limit",
         &["--max-unpacked-size", "8388608"],
     );
@@ -1394,7 +1658,7 @@ fn compression_bomb_over_limit() {
 fn compression_bomb_control_without_limit() {
     let f = Fixture::new(false);
     f.put(BAD, &bomb());
-    let r = f.pack("compression_bomb_control_without_limit", &[]);
+    let r = f.pack_measured("compression_bomb_control_without_limit", &[]);
     r.assert_ok();
     r.assert_memory_bounded();
 }
@@ -1408,6 +1672,22 @@ fn name_extra_underscore() {
     f.put_tar(name, &raw_tar(Some(&[PREFIX]), &good_members()));
     f.pack("name_extra_underscore", &[])
         .assert_failed(3, &[name, "malformed name"]);
+}
+
+/// A newline in an artifact name must not let it forge extra error lines
+/// or CI workflow commands on stderr.
+#[test]
+fn name_with_newline() {
+    let f = Fixture::new(false);
+    let name = "evil\nrockpack: error: forged\n::error::x_lib_generic.tar.zst";
+    f.put_tar(name, &raw_tar(Some(&[PREFIX]), &good_members()));
+    let r = f.pack("name_with_newline", &[]);
+    r.assert_failed(3, &["malformed name", "evil\\nrockpack: error: forged"]);
+    assert!(
+        !r.stderr.lines().any(|l| l.starts_with("::")),
+        "a forged workflow command reached stderr:\n{}",
+        r.stderr
+    );
 }
 
 /// A good archive with `sidecar` as its `.sha256sum`.
@@ -1528,13 +1808,20 @@ fn manifest_entry(prefixes: &[&str]) -> Vec<u8> {
     file_entry(MANIFEST_NAME.as_bytes(), text.as_bytes())
 }
 
-/// One PAX record, "<len> <key>=<value>\n", where len counts itself.
-fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
-    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+/// Length of the PAX record for `key` and a value of `value_len` bytes:
+/// "<len> <key>=<value>\n", where len counts its own digits.
+fn pax_record_len(key: &str, value_len: usize) -> usize {
+    let body = key.len() + value_len + 3; // ' ', '=', '\n'
     let mut len = body + 1;
     while body + len.to_string().len() != len {
         len = body + len.to_string().len();
     }
+    len
+}
+
+/// One PAX record, "<len> <key>=<value>\n".
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let len = pax_record_len(key, value.len());
     let mut v = format!("{len} {key}=").into_bytes();
     v.extend_from_slice(value);
     v.push(b'\n');
@@ -1583,22 +1870,4 @@ fn header_offset(tar: &[u8], name: &str) -> usize {
         at += 512;
     }
     panic!("no ustar header named {name}");
-}
-
-#[test]
-fn zz_experiment_combined() {
-    let f = Fixture::new(false);
-    f.put_tar("zzevila_lib_generic.tar.zst", &raw_tar(Some(&["zzevila/stage"]), &[
-        Member::dir("zzevila/stage/lib"),
-        Member::symlink("zzevila/stage/lib/up", ".."),
-        Member::symlink("zzevila/stage/lib/out", "up/.."),
-    ]));
-    f.put_tar("zzevilb_lib_generic.tar.zst", &raw_tar(Some(&["zzevilb/stage"]), &[
-        Member::dir("zzevilb/stage/lib"),
-        Member::dir("zzevilb/stage/lib/out"),
-        Member::file("zzevilb/stage/lib/out/PWNED", b"p".to_vec()),
-    ]));
-    let r = f.pack("exp_combined", &["--on-conflict", "last-wins"]);
-    eprintln!("EXP code {:?}\n---\n{}\n---{:?}", r.status.code(), r.stderr, r.outputs);
-    std::fs::copy(f.dest.join(TARBALL), "/tmp/combined.tar.gz").unwrap();
 }

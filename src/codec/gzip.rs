@@ -2,15 +2,8 @@
 //! compressor primed with up to 32 KiB of history and ends on a sync flush,
 //! so blocks concatenate into one deflate stream.
 
-use std::cell::RefCell;
-
 use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress};
-
-thread_local! {
-    // Reused per worker thread: allocating a deflate state per block is costly.
-    static DEFLATE: RefCell<Option<(i32, Compress)>> = const { RefCell::new(None) };
-}
 
 /// The 10-byte gzip header: no name, no mtime (reproducible), OS = Unix.
 pub fn header() -> Bytes {
@@ -30,40 +23,29 @@ pub fn trailer(level: i32, data: &[u8], crc: u32, len: u64) -> Bytes {
 }
 
 fn deflate(level: i32, data: &[u8], dictionary: Option<&[u8]>, flush: FlushCompress) -> Bytes {
-    DEFLATE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let c = match slot.as_mut() {
-            Some((l, c)) if *l == level => {
-                c.reset();
-                c
-            }
-            _ => {
-                *slot = Some((level, Compress::new(Compression::new(level as u32), false)));
-                &mut slot.as_mut().unwrap().1
-            }
+    // A fresh compressor per block: a reset one can carry state into the
+    // next block (seen as run-to-run differences at low levels), and output
+    // must depend on the input alone.
+    let mut c = Compress::new(Compression::new(level as u32), false);
+    if let Some(d) = dictionary {
+        c.set_dictionary(d).expect("deflate dictionary");
+    }
+    let mut out = Vec::with_capacity(data.len() + data.len() / 1000 + 64);
+    loop {
+        let consumed = c.total_in() as usize;
+        let status = c
+            .compress_vec(&data[consumed..], &mut out, flush)
+            .expect("deflate never fails on valid input");
+        let all_in = c.total_in() as usize == data.len();
+        // A flush is complete once it stops filling the whole buffer.
+        let done = match flush {
+            FlushCompress::Finish => status == flate2::Status::StreamEnd,
+            _ => all_in && out.len() < out.capacity(),
         };
-        if let Some(d) = dictionary {
-            c.set_dictionary(d).expect("deflate dictionary");
+        if done {
+            break;
         }
-        // Worst case deflate expansion is small; grow if ever needed.
-        let mut out = Vec::with_capacity(data.len() + data.len() / 1000 + 64);
-        let start_in = c.total_in();
-        loop {
-            let consumed = (c.total_in() - start_in) as usize;
-            let status = c
-                .compress_vec(&data[consumed..], &mut out, flush)
-                .expect("deflate never fails on valid input");
-            let all_in = (c.total_in() - start_in) as usize == data.len();
-            // A flush is complete once it stops filling the whole buffer.
-            let done = match flush {
-                FlushCompress::Finish => status == flate2::Status::StreamEnd,
-                _ => all_in && out.len() < out.capacity(),
-            };
-            if done {
-                break;
-            }
-            out.reserve(out.capacity().max(4096));
-        }
-        Bytes::from(out)
-    })
+        out.reserve(out.capacity().max(4096));
+    }
+    Bytes::from(out)
 }

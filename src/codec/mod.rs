@@ -218,3 +218,44 @@ mod tests {
         assert_eq!(got, vec![0; 1024]);
     }
 }
+
+#[cfg(test)]
+mod determinism {
+    use super::*;
+
+    /// Output must depend on the input alone, not on what a thread
+    /// compressed before (a reused deflate state once broke this).
+    #[test]
+    fn blocks_compress_identically_every_time() {
+        let data: Vec<u8> = (0..(1u32 << 20))
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 % 7 + (i % 251) as u8 / 60)
+            .collect();
+        let data = Bytes::from(data);
+        for level in [1, 6] {
+            let codec = Codec::new(Format::Gzip, Some(level)).unwrap();
+            let first = codec.compress(&Block { data: data.clone(), dictionary: Some(data.slice(..32 << 10)) });
+            let handles: Vec<_> = (0..2)
+                .map(|t| {
+                    let data = data.clone();
+                    std::thread::spawn(move || {
+                        (0..20)
+                            .map(|i| {
+                                // Interleave other inputs so any leftover state would show.
+                                let other = data.slice((t * 1000 + i * 77)..);
+                                codec.compress(&Block { data: other, dictionary: None });
+                                codec
+                                    .compress(&Block { data: data.clone(), dictionary: Some(data.slice(..32 << 10)) })
+                                    .bytes
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                for out in h.join().unwrap() {
+                    assert!(out == first.bytes, "level {level}: output differs between runs");
+                }
+            }
+        }
+    }
+}
