@@ -10,6 +10,7 @@ use rockpack::codec::{Codec, Format};
 use rockpack::error::{Error, Result};
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::plan::{build_plan, FamilyTable, MultiarchMode, Plan, PlanOptions};
+use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::repack::ConflictPolicy;
 use rockpack::sink::s3::{S3Sink, S3SinkOptions};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
@@ -18,7 +19,6 @@ use rockpack::source::location::{Location, ReleaseType, RunRef};
 use rockpack::source::{
     dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
 };
-use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::{aws, fixtures, report};
 
 #[derive(Parser)]
@@ -451,7 +451,9 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
 async fn main_async(cli: Cli) -> Result<()> {
     let display = if cli.quiet {
         Display::Off
-    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) && cli.log_format == LogFormat::Text {
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && cli.log_format == LogFormat::Text
+    {
         Display::Bars
     } else {
         Display::Log(std::time::Duration::from_secs(10))
@@ -475,9 +477,15 @@ async fn main_async(cli: Cli) -> Result<()> {
             let source = select.source().await?;
             let listing = source.list().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&listing.artifacts).expect("listing serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&listing.artifacts).expect("listing serialises")
+                );
             } else {
-                print!("{}", report::listing_text(&listing.artifacts, &source.describe()));
+                print!(
+                    "{}",
+                    report::listing_text(&listing.artifacts, &source.describe())
+                );
             }
             Ok(())
         }

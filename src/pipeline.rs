@@ -91,11 +91,19 @@ pub async fn run(
     progress: Arc<Progress>,
 ) -> Result<RunSummary> {
     let started = Instant::now();
+    // Installed before anything is created, so no upload can be left behind.
+    let mut shutdown = Shutdown::install();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
     for t in &plan.tarballs {
-        // Compressed output never exceeds the input by more than framing.
+        // An upper bound of the output: stored artifacts rarely expand more
+        // than 5x when decoded, and compression only shrinks that; the S3
+        // sink grows its parts should a run ever exceed it.
         let bound = t.input_bytes.saturating_mul(8) + (1 << 20);
-        match sink.create(&t.file_name, bound).await {
+        let created = tokio::select! {
+            r = sink.create(&t.file_name, bound) => r,
+            s = shutdown.recv() => Err(interrupted(s)),
+        };
+        match created {
             Ok(writer) => outputs.push(Output {
                 writer,
                 sha: Sha256::new(),
@@ -111,13 +119,17 @@ pub async fn run(
     }
     let result = tokio::select! {
         r = produce(&plan, source, &mut outputs, opts, started, &progress) => r,
-        s = shutdown_signal() => Err(Error::Other(format!("interrupted by {s}; every output was aborted"))),
+        s = shutdown.recv() => Err(interrupted(s)),
     };
     if let Err(e) = result {
         abort_all(&mut outputs).await;
         return Err(e);
     }
-    if let Err(e) = publish_all(&mut outputs, opts.codec).await {
+    let published = tokio::select! {
+        r = publish_all(&mut outputs) => r,
+        s = shutdown.recv() => Err(interrupted(s)),
+    };
+    if let Err(e) = published {
         abort_all(&mut outputs).await;
         return Err(e);
     }
@@ -282,8 +294,7 @@ async fn expected_digest(
     }
 }
 
-async fn publish_all(outputs: &mut [Output], codec: Codec) -> Result<()> {
-    let _ = codec;
+async fn publish_all(outputs: &mut [Output]) -> Result<()> {
     for o in outputs.iter_mut() {
         o.writer.finish().await?;
     }
@@ -300,24 +311,48 @@ async fn abort_all(outputs: &mut [Output]) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM, naming the signal.
-async fn shutdown_signal() -> &'static str {
+fn interrupted(signal: &str) -> Error {
+    Error::Other(format!("interrupted by {signal}; every output was aborted"))
+}
+
+/// Ctrl-C and SIGTERM, listened for from the moment of `install` (tokio's
+/// `ctrl_c()` would only listen once first polled).
+struct Shutdown {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "Ctrl-C",
-            _ = term.recv() => "SIGTERM",
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    fn install() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::interrupt())
+                .ok()
+                .zip(signal(SignalKind::terminate()).ok());
+            Shutdown { signals }
         }
+        #[cfg(not(unix))]
+        Shutdown {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+
+    /// Resolves on the next signal, naming it.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            match self.signals.as_mut() {
+                Some((int, term)) => tokio::select! {
+                    _ = int.recv() => "Ctrl-C",
+                    _ = term.recv() => "SIGTERM",
+                },
+                None => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
 

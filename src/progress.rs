@@ -53,7 +53,10 @@ impl Progress {
     /// Stored bytes read over the whole run.
     pub fn input_done(&self) -> u64 {
         let i = self.current.load(Ordering::Relaxed).min(self.sizes.len());
-        let partial = self.current_read.load(Ordering::Relaxed).min(self.sizes.get(i).copied().unwrap_or(0));
+        let partial = self
+            .current_read
+            .load(Ordering::Relaxed)
+            .min(self.sizes.get(i).copied().unwrap_or(0));
         self.before[i] + partial
     }
 
@@ -89,7 +92,9 @@ pub struct Counting<R> {
 impl<R: std::io::Read> std::io::Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.progress.current_read.fetch_add(n as u64, Ordering::Relaxed);
+        self.progress
+            .current_read
+            .fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -138,7 +143,10 @@ impl Renderer {
                 bars.clear();
             })),
         };
-        Renderer { stop: Some(stop), task }
+        Renderer {
+            stop: Some(stop),
+            task,
+        }
     }
 
     pub async fn finish(mut self) {
@@ -158,9 +166,17 @@ fn rate(bytes: u64, since: Instant) -> String {
 
 fn log_line(p: &Progress, plan: &Plan) {
     let (done, total) = (p.input_done(), p.input_total());
-    let pct = if total > 0 { done as f64 * 100.0 / total as f64 } else { 100.0 };
+    let pct = if total > 0 {
+        done as f64 * 100.0 / total as f64
+    } else {
+        100.0
+    };
     let i = p.current.load(Ordering::Relaxed);
-    let current = plan.artifacts.get(i).map(|a| a.name.file_name()).unwrap_or_default();
+    let current = plan
+        .artifacts
+        .get(i)
+        .map(|a| a.name.file_name())
+        .unwrap_or_default();
     tracing::info!(
         "progress: {pct:.0}% ({} of {} in, {} out, {}), artifact {}/{} {current}",
         human_bytes(done),
@@ -184,7 +200,11 @@ impl Bars {
         let style = ProgressStyle::with_template("{prefix:>52} [{bar:30}] {percent:>3}% {msg}")
             .expect("template")
             .progress_chars("=> ");
-        let overall = multi.add(ProgressBar::new(1).with_style(style.clone()).with_prefix("all input"));
+        let overall = multi.add(
+            ProgressBar::new(1)
+                .with_style(style.clone())
+                .with_prefix("all input"),
+        );
         let per_tarball = plan
             .tarballs
             .iter()
@@ -196,7 +216,11 @@ impl Bars {
                 )
             })
             .collect();
-        Bars { multi, overall, per_tarball }
+        Bars {
+            multi,
+            overall,
+            per_tarball,
+        }
     }
 
     fn update(&self, p: &Progress, plan: &Plan) {

@@ -237,7 +237,8 @@ pub fn write_ci_outputs(
 /// `rockpack list`: artifacts grouped by name, then component, then target.
 pub fn listing_text(artifacts: &[crate::plan::SourceArtifact], source: &str) -> String {
     use std::collections::BTreeMap;
-    let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&crate::plan::SourceArtifact>>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&crate::plan::SourceArtifact>>> =
+        BTreeMap::new();
     for a in artifacts {
         groups
             .entry(a.name.name.as_str())
@@ -248,7 +249,12 @@ pub fn listing_text(artifacts: &[crate::plan::SourceArtifact], source: &str) -> 
     }
     let total: u64 = artifacts.iter().map(|a| a.size).sum();
     let mut s = String::new();
-    let _ = writeln!(s, "source {source}: {} artifacts, {}", artifacts.len(), human_bytes(total));
+    let _ = writeln!(
+        s,
+        "source {source}: {} artifacts, {}",
+        artifacts.len(),
+        human_bytes(total)
+    );
     for (name, comps) in &groups {
         let size: u64 = comps.values().flatten().map(|a| a.size).sum();
         let _ = writeln!(s, "\n{name}  ({})", human_bytes(size));
@@ -256,7 +262,11 @@ pub fn listing_text(artifacts: &[crate::plan::SourceArtifact], source: &str) -> 
             let targets: Vec<String> = list
                 .iter()
                 .map(|a| {
-                    let xz = if a.name.compression == crate::plan::Compression::Xz { " [xz]" } else { "" };
+                    let xz = if a.name.compression == crate::plan::Compression::Xz {
+                        " [xz]"
+                    } else {
+                        ""
+                    };
                     format!("{}{xz} {}", a.name.target, human_bytes(a.size))
                 })
                 .collect();

@@ -836,7 +836,6 @@ fn ctrl_c_mid_upload_leaves_nothing() {
 /// tarball is smaller than one part, so its only part is sent by
 /// `finish()`).
 #[test]
-#[ignore = "src/pipeline.rs listens for signals only while producing, not during finish/publish"]
 fn sigterm_while_finishing_leaves_nothing() {
     interrupted(
         "sigterm_while_finishing_leaves_nothing",

@@ -233,7 +233,10 @@ mod determinism {
         let data = Bytes::from(data);
         for level in [1, 6] {
             let codec = Codec::new(Format::Gzip, Some(level)).unwrap();
-            let first = codec.compress(&Block { data: data.clone(), dictionary: Some(data.slice(..32 << 10)) });
+            let first = codec.compress(&Block {
+                data: data.clone(),
+                dictionary: Some(data.slice(..32 << 10)),
+            });
             let handles: Vec<_> = (0..2)
                 .map(|t| {
                     let data = data.clone();
@@ -242,9 +245,15 @@ mod determinism {
                             .map(|i| {
                                 // Interleave other inputs so any leftover state would show.
                                 let other = data.slice((t * 1000 + i * 77)..);
-                                codec.compress(&Block { data: other, dictionary: None });
+                                codec.compress(&Block {
+                                    data: other,
+                                    dictionary: None,
+                                });
                                 codec
-                                    .compress(&Block { data: data.clone(), dictionary: Some(data.slice(..32 << 10)) })
+                                    .compress(&Block {
+                                        data: data.clone(),
+                                        dictionary: Some(data.slice(..32 << 10)),
+                                    })
                                     .bytes
                             })
                             .collect::<Vec<_>>()
@@ -253,7 +262,10 @@ mod determinism {
                 .collect();
             for h in handles {
                 for out in h.join().unwrap() {
-                    assert!(out == first.bytes, "level {level}: output differs between runs");
+                    assert!(
+                        out == first.bytes,
+                        "level {level}: output differs between runs"
+                    );
                 }
             }
         }

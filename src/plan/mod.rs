@@ -91,7 +91,11 @@ impl Plan {
             }
         };
         for l in labels {
-            if !self.tarballs.iter().any(|t| &t.label == l || &name_of(t) == l) {
+            if !self
+                .tarballs
+                .iter()
+                .any(|t| &t.label == l || &name_of(t) == l)
+            {
                 let known: Vec<String> = self.tarballs.iter().map(name_of).collect();
                 return Err(crate::error::Error::Usage(format!(
                     "--only {l:?} names no tarball of this plan; it has: {}",
@@ -125,6 +129,10 @@ impl Plan {
                 t
             })
             .collect();
-        Ok(Plan { artifacts, tarballs, ..self })
+        Ok(Plan {
+            artifacts,
+            tarballs,
+            ..self
+        })
     }
 }

@@ -32,6 +32,14 @@ impl Fingerprint {
         }
     }
 
+    /// A directory no entry describes, only the paths below it.
+    fn implied_dir() -> Self {
+        Fingerprint {
+            kind: Kind::Dir,
+            digest: [1; 16],
+        }
+    }
+
     pub fn link(kind: Kind, target: &[u8]) -> Self {
         let mut h = Sha256::new();
         h.update(target);
@@ -97,11 +105,18 @@ impl ConflictTable {
             .is_some_and(|vs| tarballs.iter().any(|&t| self.current(vs, t).is_some()))
     }
 
+    /// The version `tarball` holds: the last one written into it, where an
+    /// entry that describes the path wins over a directory it only implied.
     fn current<'a>(&self, versions: &'a [Version], tarball: usize) -> Option<&'a Version> {
-        versions
+        let mut held = versions
             .iter()
             .rev()
-            .find(|v| self.membership[tarball][v.artifact as usize])
+            .filter(|v| self.membership[tarball][v.artifact as usize]);
+        let last = held.clone().next()?;
+        Some(
+            held.find(|v| v.fp != Fingerprint::implied_dir())
+                .unwrap_or(last),
+        )
     }
 
     /// The subset of `tarballs` (those containing `artifact`) that must get
@@ -119,6 +134,18 @@ impl ConflictTable {
                 match self.current(versions, t) {
                     None => emit.push(t),
                     Some(v) if v.fp == fp => {}
+                    // Directories merge; an entry for a directory that was
+                    // only implied so far is written, for its mode.
+                    Some(v) if v.fp.kind == Kind::Dir && fp.kind == Kind::Dir => {
+                        if v.fp == Fingerprint::implied_dir() {
+                            emit.push(t);
+                        }
+                    }
+                    // A change of kind is refused under any policy: GNU tar
+                    // and Python's tarfile disagree on what extraction gives.
+                    Some(v) if v.fp.kind != fp.kind => {
+                        return Err(self.describe(path, v, artifact, fp, t));
+                    }
                     Some(v) => match self.policy {
                         ConflictPolicy::LastWins => emit.push(t),
                         ConflictPolicy::Error => {
@@ -139,27 +166,67 @@ impl ConflictTable {
         Ok(emit)
     }
 
-    /// The nearest ancestor of `path` that is a symlink in one of
-    /// `tarballs`, with the artifact that wrote it: writing below it would
-    /// write through the link when the tarball is extracted.
-    pub fn symlink_ancestor(&self, path: &[u8], tarballs: &[usize]) -> Option<(String, String)> {
+    /// Checks the ancestors of `path` (written by `artifact` into
+    /// `tarballs`): none may be a symlink any of those tarballs holds, at any
+    /// version — writing below it would write through the link when the
+    /// tarball is extracted. Ancestors no entry described yet are recorded as
+    /// implied directories, so a later symlink or file there conflicts.
+    /// A file there blocks it too. On refusal, returns what blocks (kind and
+    /// path) and the artifact that wrote it.
+    pub fn check_ancestors(
+        &mut self,
+        path: &[u8],
+        artifact: usize,
+        tarballs: &[usize],
+    ) -> Result<(), (String, String)> {
         for (i, &b) in path.iter().enumerate() {
             if b != b'/' {
                 continue;
             }
-            let Some(versions) = self.paths.get(&path[..i]) else { continue };
-            for &t in tarballs {
-                if let Some(v) = self.current(versions, t) {
-                    if v.fp.kind == Kind::Symlink {
-                        return Some((
-                            String::from_utf8_lossy(&path[..i]).into_owned(),
+            let ancestor = &path[..i];
+            match self.paths.get(ancestor) {
+                Some(versions) => {
+                    // A symlink at any version, or a file as the current one.
+                    let blocking = versions.iter().find(|v| {
+                        v.fp.kind == Kind::Symlink
+                            && tarballs
+                                .iter()
+                                .any(|&t| self.membership[t][v.artifact as usize])
+                    });
+                    let blocking = blocking.or_else(|| {
+                        tarballs
+                            .iter()
+                            .filter_map(|&t| self.current(versions, t))
+                            .find(|v| v.fp.kind != Kind::Dir)
+                    });
+                    if let Some(v) = blocking {
+                        return Err((
+                            format!(
+                                "{} {:?}",
+                                v.fp.kind.describe(),
+                                String::from_utf8_lossy(ancestor)
+                            ),
                             self.artifact_names[v.artifact as usize].clone(),
                         ));
                     }
+                    if tarballs
+                        .iter()
+                        .any(|&t| self.current(versions, t).is_none())
+                    {
+                        self.record_implied(ancestor, artifact);
+                    }
                 }
+                None => self.record_implied(ancestor, artifact),
             }
         }
-        None
+        Ok(())
+    }
+
+    fn record_implied(&mut self, path: &[u8], artifact: usize) {
+        self.paths.entry(path.into()).or_default().push(Version {
+            artifact: artifact as u32,
+            fp: Fingerprint::implied_dir(),
+        });
     }
 
     /// For a file streamed before its fingerprint was known: check it

@@ -20,8 +20,10 @@ pub fn decoder<'a, R: Read + Send + 'a>(
     let inner: Box<dyn Read + Send + 'a> = match compression {
         Compression::Zst => {
             let mut d = zstd::stream::read::Decoder::new(input)?;
-            // Artifacts may be compressed with long windows.
-            d.window_log_max(31)?;
+            // Up to 128 MiB windows (zstd --long=27): enough for any
+            // artifact seen, and bounds what a crafted frame can make the
+            // decoder allocate.
+            d.window_log_max(27)?;
             Box::new(d)
         }
         Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),

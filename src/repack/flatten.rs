@@ -91,18 +91,27 @@ pub fn check_symlink_target(link_path: &[u8], target: &[u8]) -> Result<(), Strin
     if target[0] == b'/' {
         return Err(format!("symlink target {shown:?} is absolute; only relative targets inside the tree are allowed"));
     }
-    // Depth of the directory holding the link, below the root.
+    // Only leading '..' components may climb: they climb real directories
+    // (no member lies below a symlink), and every later component descends,
+    // through links that themselves stay inside. So however links chain, a
+    // target resolves inside the tree.
     let mut depth = link_path.split(|&b| b == b'/').count() as i64 - 1;
+    let mut descended = false;
     for comp in target.split(|&b| b == b'/') {
         match comp {
             b"" | b"." => {}
+            b".." if descended => {
+                return Err(format!(
+                    "symlink target {shown:?} climbs with '..' after descending; only leading '..' components are allowed"
+                ));
+            }
             b".." => {
                 depth -= 1;
                 if depth < 0 {
                     return Err(format!("symlink target {shown:?} leaves the tree"));
                 }
             }
-            _ => depth += 1,
+            _ => descended = true,
         }
     }
     Ok(())
@@ -120,9 +129,10 @@ pub fn kind_of(m: &Member) -> Result<Kind, String> {
 }
 
 /// Mode bits kept in the output: permissions and sticky, never set-id bits
-/// (tarballs get extracted as root into system prefixes).
+/// and never world-write (tarballs get extracted as root into system
+/// prefixes).
 pub fn output_mode(mode: u32) -> u32 {
-    mode & 0o1777
+    mode & 0o1775
 }
 
 #[cfg(test)]
@@ -149,7 +159,9 @@ mod tests {
         assert!(check_symlink_target(b"x", b"..").is_err());
         assert!(check_symlink_target(b"lib/x", b"/etc/passwd").is_err());
         assert!(check_symlink_target(b"a/b/c", b"d/../../../e").is_err());
-        assert!(check_symlink_target(b"a/b/c", b"./d/../../e").is_ok());
+        assert!(check_symlink_target(b"a/b/c", b"./d/../../e").is_err());
+        assert!(check_symlink_target(b"lib/out", b"up/..").is_err());
+        assert!(check_symlink_target(b"a/b/c", b"../d/e").is_ok());
     }
 
     #[test]

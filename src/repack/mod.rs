@@ -19,7 +19,10 @@ pub use piece::{BlockOut, Mask, PieceWriter};
 
 use crate::error::{Error, Result};
 use conflict::Fingerprint;
-use flatten::{check_relative, check_symlink_target, kind_of, output_mode, Manifest, MANIFEST_NAME, MAX_MANIFEST};
+use flatten::{
+    check_relative, check_symlink_target, kind_of, output_mode, Manifest, MANIFEST_NAME,
+    MAX_MANIFEST,
+};
 use tar_reader::{TarError, TarReader};
 use tarfmt::{Header, Kind};
 
@@ -175,10 +178,16 @@ impl<R: Read> ArtifactRun<'_, R> {
             gname: "root",
         };
         let tarballs = self.rp.containing[self.index].clone();
-        if let Some((link, artifact)) = self.rp.conflicts.symlink_ancestor(rel, &tarballs) {
+        if let Err((link, artifact)) = self
+            .rp
+            .conflicts
+            .check_ancestors(rel, self.index, &tarballs)
+        {
             return Err(self.err(
                 Some(path),
-                format!("its path runs through the symlink {link:?} (from {artifact}), so extracting it would write outside its directory"),
+                format!(
+                    "its path runs through the {link} (from {artifact}); extracting it would write through a link or fail"
+                ),
             ));
         }
         let link_buf;

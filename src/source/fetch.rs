@@ -95,7 +95,9 @@ pub fn download(
     let budget = Arc::new(Semaphore::new(policy.buffer_bytes));
     tokio::spawn(async move {
         if let Err(e) = run(getter.as_ref(), &key, len, &policy, &tx, &budget).await {
-            let _ = tx.send(Err(super::SourceFailure::io(format!("{what}: {e}")))).await;
+            let _ = tx
+                .send(Err(super::SourceFailure::io(format!("{what}: {e}"))))
+                .await;
         }
     });
     let stream = tokio_stream_from(rx).map(|item| item.map(|(chunk, _permit)| chunk));
