@@ -93,6 +93,7 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Source and selection")]
 struct SelectArgs {
     /// Where the run's artifacts are: a directory, s3://bucket/prefix, or https://host/prefix/.
     #[arg(
@@ -161,6 +162,7 @@ struct SelectArgs {
 
 /// How to reach S3, for sources and destinations alike.
 #[derive(Args)]
+#[command(next_help_heading = "S3 access")]
 struct S3Args {
     /// An S3-compatible endpoint, with path-style addressing (also AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL")]
@@ -174,6 +176,7 @@ struct S3Args {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Output and packing")]
 struct PackArgs {
     /// A directory, s3://bucket/prefix/, or '-' for standard output (plans of one tarball only).
     #[arg(
