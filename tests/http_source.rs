@@ -8,7 +8,7 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -131,42 +131,13 @@ fn pack_http(url: &str) -> (TempDir, PathBuf, Output) {
 /// Runs rockpack, killing it (and failing) after `LIMIT`. The test server
 /// is on 127.0.0.1 only: no proxy may be in the way.
 fn run_bounded(args: &[&str]) -> Output {
-    let logs = tempfile::tempdir().unwrap();
-    let (out_path, err_path) = (logs.path().join("out"), logs.path().join("err"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rockpack"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rockpack"));
+    cmd.args(args)
         .env_remove("SOURCE_DATE_EPOCH")
         .env("NO_PROXY", "*")
-        .env("no_proxy", "*")
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out_path).unwrap())
-        .stderr(fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("run rockpack");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "rockpack {args:?} still running after {LIMIT:?}: {}",
-                fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: fs::read(&out_path).unwrap(),
-        stderr: fs::read(&err_path).unwrap(),
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+        .env("no_proxy", "*");
+    output_within(&mut cmd, LIMIT)
+        .unwrap_or_else(|err| panic!("rockpack {args:?} still running after {LIMIT:?}: {err}"))
 }
 
 fn assert_success(out: &Output) {
@@ -267,6 +238,20 @@ fn assert_resumed(faults: &Faults, key: &str, drops: &[u64]) {
         );
         prev = a;
     }
+}
+
+/// The file name of the artifact `key`.
+fn file_name(key: &str) -> &str {
+    key.rsplit('/').next().unwrap()
+}
+
+/// A child started at `start` gave up (or got through) within a minute.
+fn assert_within_a_minute(start: Instant) {
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 fn serve_shared() -> HttpServer {
@@ -408,50 +393,35 @@ fn object_changed_during_resume_is_an_error() {
         .faults
         .add(artifact_get(key, Action::DropAfter(size / 2)));
     let (_t, dest, out) = pack_http(&server.url("run/"));
-    let name = key.rsplit('/').next().unwrap();
+    let name = file_name(key);
     assert_fails_with(&out, &[name, "changed"]);
     assert_nothing_published(&dest);
     assert_eq!(ranges(&server.faults, key).len(), 2);
 }
 
-#[test]
-fn retries_run_out_on_503() {
+/// Every GET of the `i`-th largest artifact fails with `action`: the run
+/// gives up within a minute, with an error naming the artifact and
+/// `needles`, and publishes nothing.
+fn retries_run_out(i: usize, action: Action, needles: &[&str]) {
     let server = serve_shared();
-    let (key, _) = big(0);
+    let (key, _) = big(i);
     shield_sidecars(&server.faults);
-    server
-        .faults
-        .add(artifact_get(key, Action::Status(503)).always());
+    server.faults.add(artifact_get(key, action).always());
     let start = Instant::now();
     let (_t, dest, out) = pack_http(&server.url("run/"));
-    assert!(
-        start.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        start.elapsed()
-    );
-    let name = key.rsplit('/').next().unwrap();
-    assert_fails_with(&out, &[name, "giving up", "503"]);
+    assert_within_a_minute(start);
+    assert_fails_with(&out, &[&[file_name(key)], needles].concat());
     assert_nothing_published(&dest);
 }
 
 #[test]
+fn retries_run_out_on_503() {
+    retries_run_out(0, Action::Status(503), &["giving up", "503"]);
+}
+
+#[test]
 fn retries_run_out_on_drops_at_byte_0() {
-    let server = serve_shared();
-    let (key, _) = big(1);
-    shield_sidecars(&server.faults);
-    server
-        .faults
-        .add(artifact_get(key, Action::DropAfter(0)).always());
-    let start = Instant::now();
-    let (_t, dest, out) = pack_http(&server.url("run/"));
-    assert!(
-        start.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        start.elapsed()
-    );
-    let name = key.rsplit('/').next().unwrap();
-    assert_fails_with(&out, &[name, "giving up"]);
-    assert_nothing_published(&dest);
+    retries_run_out(1, Action::DropAfter(0), &["giving up"]);
 }
 
 #[test]
@@ -480,11 +450,7 @@ fn stalled_body_is_timed_out_and_resumed() {
     let start = Instant::now();
     let out = run_bounded(&args);
     assert_success(&out);
-    assert!(
-        start.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        start.elapsed()
-    );
+    assert_within_a_minute(start);
     assert_same_outputs(shared().expected.path(), &dest);
     assert_resumed(&server.faults, key, &[n]);
 }
@@ -494,7 +460,7 @@ fn sidecar_mismatch_fails_and_publishes_nothing() {
     let run = Run::copy();
     let (key, _) = big(2);
     let sidecar = run.run.join(format!("{key}.sha256sum"));
-    let name = key.rsplit('/').next().unwrap();
+    let name = file_name(key);
     fs::write(&sidecar, format!("{}  {name}\n", "0".repeat(64))).unwrap();
     let server = HttpServer::start(&run.root);
     let (_t, dest, out) = pack_http(&server.url("run/"));
@@ -555,7 +521,7 @@ fn nested_index_listing() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("(kpack-split)"), "{text}");
     for (key, _) in &shared().planned {
-        let name = key.rsplit('/').next().unwrap();
+        let name = file_name(key);
         assert!(text.contains(name), "{name} not in the plan:\n{text}");
     }
     let (_t, dest, out) = pack_http(&url);
@@ -573,11 +539,7 @@ fn unreachable_or_missing_source_is_a_clear_error() {
     let url = format!("http://127.0.0.1:{port}/run/");
     let start = Instant::now();
     let out = run_bounded(&["plan", "--source", &url, "--families", FAMILY]);
-    assert!(
-        start.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        start.elapsed()
-    );
+    assert_within_a_minute(start);
     assert_fails_with(&out, &["listing", &format!("http://127.0.0.1:{port}/")]);
 
     let server = serve_shared();

@@ -22,7 +22,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ use rockpack::fixtures::{self, write_artifact, FixtureSpec, Layout};
 use rockpack::plan::Compression;
 use sha2::{Digest, Sha256};
 use support::faults::{Action, Faults, Rule};
-use support::s3_server::{Recorder, S3Proxy, S3Server};
+use support::s3_server::{child_env, s3_client, Recorder, S3Proxy, S3Server};
 use tempfile::TempDir;
 
 const PREFIX: &str = "some/prefix";
@@ -66,23 +66,6 @@ fn external_var(name: &str, default: &str) -> String {
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default.to_string())
-}
-
-fn s3_client(
-    endpoint: &str,
-    access_key: &str,
-    secret_key: &str,
-    region: &str,
-) -> aws_sdk_s3::Client {
-    let creds = aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "test");
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(region.to_string()))
-        .credentials_provider(creds)
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
 }
 
 impl Backend {
@@ -162,14 +145,7 @@ impl Backend {
                 secret_key,
                 region,
                 ..
-            } => vec![
-                ("AWS_ACCESS_KEY_ID", access_key.clone()),
-                ("AWS_SECRET_ACCESS_KEY", secret_key.clone()),
-                ("AWS_REGION", region.clone()),
-                ("AWS_EC2_METADATA_DISABLED", "true".into()),
-                ("AWS_CONFIG_FILE", "/nonexistent".into()),
-                ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
-            ],
+            } => child_env(access_key, secret_key, region),
         }
     }
 
@@ -405,13 +381,16 @@ fn pack_to_dir(src: &Path, flags: &[&str]) -> TempDir {
 }
 
 /// `rockpack pack` into the backend's `s3://bucket/some/prefix/`.
-fn pack_to_s3(b: &Backend, src: &Path, flags: &[&str]) -> Output {
+fn s3_command(b: &Backend, src: &Path, flags: &[&str]) -> Command {
     let mut args = pack_args(src, &b.dest(), flags);
     args.extend(["--endpoint-url".to_string(), b.endpoint().to_string()]);
-    rockpack_command(&args)
-        .envs(b.env())
-        .output()
-        .expect("run rockpack")
+    let mut c = rockpack_command(&args);
+    c.envs(b.env());
+    c
+}
+
+fn pack_to_s3(b: &Backend, src: &Path, flags: &[&str]) -> Output {
+    s3_command(b, src, flags).output().expect("run rockpack")
 }
 
 fn pack_to_s3_ok(b: &Backend, src: &Path, flags: &[&str]) -> Output {
@@ -424,6 +403,22 @@ fn pack_to_s3_ok(b: &Backend, src: &Path, flags: &[&str]) -> Output {
         String::from_utf8_lossy(&o.stderr)
     );
     o
+}
+
+/// `pack_to_s3`, which must fail with exit 1: its stderr.
+fn pack_to_s3_fails(b: &Backend, src: &Path, flags: &[&str]) -> String {
+    let o = pack_to_s3(b, src, flags);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+/// The first `rockpack: error:` line of `stderr`.
+fn error_line(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("rockpack: error:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"))
 }
 
 fn sha(data: &[u8]) -> String {
@@ -513,21 +508,6 @@ fn wait_until(what: &str, limit: Duration, child: &mut Child, mut cond: impl FnM
         if start.elapsed() > limit {
             let _ = child.kill();
             panic!("no {what} within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("rockpack did not exit within {limit:?} of the signal");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -658,13 +638,8 @@ fn part_that_always_fails_aborts_everything() {
     let b = Backend::new("part_that_always_fails_aborts_everything");
     b.recorder
         .fail_after_body("PUT", "partNumber=2&", 500, "InternalError", usize::MAX);
-    let o = pack_to_s3(&b, large_run(), LARGE_FLAGS);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("rockpack: error:"))
-        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    let stderr = pack_to_s3_fails(&b, large_run(), LARGE_FLAGS);
+    let line = error_line(&stderr);
     let key = b.url(&format!(
         "{PREFIX}/therock-dist-linux-gfx94X-dcgpu-0.0.0.tar.gz"
     ));
@@ -694,13 +669,8 @@ fn broken_connection_on_every_try_aborts_everything() {
             .query("partNumber=1&")
             .always(),
     );
-    let o = pack_to_s3(&b, small_run(), SMALL_FLAGS);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("rockpack: error:"))
-        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    let stderr = pack_to_s3_fails(&b, small_run(), SMALL_FLAGS);
+    let line = error_line(&stderr);
     assert!(line.contains(&b.url(PREFIX)), "{line}");
     assert!(line.contains("UploadPart"), "{line}");
     b.faults().clear();
@@ -720,13 +690,8 @@ fn failure_while_publishing_removes_what_was_published() {
             .skip(1)
             .always(),
     );
-    let o = pack_to_s3(&b, small_run(), SMALL_FLAGS);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("rockpack: error:"))
-        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    let stderr = pack_to_s3_fails(&b, small_run(), SMALL_FLAGS);
+    let line = error_line(&stderr);
     assert!(line.contains("PutObject"), "{line}");
     assert!(line.contains(".sha256sum"), "{line}");
     // Two uploads were completed before the failure, the rest aborted.
@@ -746,9 +711,7 @@ fn failing_completion_leaves_nothing() {
             .query("uploadId=")
             .always(),
     );
-    let o = pack_to_s3(&b, small_run(), SMALL_FLAGS);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let stderr = pack_to_s3_fails(&b, small_run(), SMALL_FLAGS);
     assert!(stderr.contains("CompleteMultipartUpload"), "{stderr}");
     assert!(stderr.contains("InternalError"), "{stderr}");
     b.faults().clear();
@@ -773,10 +736,7 @@ fn interrupted(test: &'static str, signal: &str, name: &str, src: &Path, flags: 
             .query("partNumber=")
             .always(),
     );
-    let mut args = pack_args(src, &b.dest(), flags);
-    args.extend(["--endpoint-url".to_string(), b.endpoint().to_string()]);
-    let mut child = rockpack_command(&args)
-        .envs(b.env())
+    let mut child = s3_command(&b, src, flags)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -805,7 +765,9 @@ fn interrupted(test: &'static str, signal: &str, name: &str, src: &Path, flags: 
         .status()
         .expect("run kill");
     assert!(kill.success());
-    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let limit = Duration::from_secs(60);
+    let status = common::wait_within(&mut child, limit)
+        .unwrap_or_else(|| panic!("rockpack did not exit within {limit:?} of the signal"));
     let stderr = reader.join().unwrap();
     assert!(!status.success(), "{stderr}");
     assert_eq!(status.code(), Some(1), "{stderr}");

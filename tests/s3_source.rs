@@ -8,7 +8,7 @@ mod common;
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -53,41 +53,17 @@ fn faulted_artifact(dir: &Path, made: &[GeneratedArtifact]) -> GeneratedArtifact
 /// rockpack with only the server's environment (nothing inherited that
 /// could point elsewhere), killed after `timeout`.
 fn run_env(env: &[(&'static str, String)], args: &[String], timeout: Duration) -> Output {
-    let logs = tempfile::tempdir().unwrap();
-    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rockpack"));
     cmd.args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("ROCKPACK_LOG", "rockpack=info")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap());
+        .env("ROCKPACK_LOG", "rockpack=info");
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }
-    let mut child = cmd.spawn().expect("run rockpack");
-    let status = wait_for(&mut child, timeout);
-    Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap(),
-        stderr: std::fs::read(&err_path).unwrap(),
-    }
-}
-
-fn wait_for(child: &mut std::process::Child, timeout: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("rockpack did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    output_within(&mut cmd, timeout).unwrap_or_else(|err| {
+        panic!("rockpack did not finish within {timeout:?}; stderr so far:\n{err}")
+    })
 }
 
 /// `args` plus `--endpoint-url` of `server`.
@@ -100,10 +76,6 @@ fn with_endpoint(server: &S3Server, args: &[&str]) -> Vec<String> {
 
 fn run(server: &S3Server, args: &[&str]) -> Output {
     run_env(&server.env(), &with_endpoint(server, args), CHILD_TIMEOUT)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn assert_ok(out: &Output, what: &str) {

@@ -2,8 +2,11 @@
 //! and ask the independent Python oracle (tests/tools/trees.py).
 #![allow(dead_code)]
 
+pub mod bad_run;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use rockpack::fixtures::{self, FixtureSpec, Layout};
 
@@ -24,6 +27,52 @@ pub fn rockpack_ok(args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Polls `child` until it exits; after `limit` it is killed and reaped, and
+/// the answer is None.
+pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `cmd` with stdin empty and stdout and stderr going to files (so no
+/// pipe can fill up), for at most `limit`. On timeout it is killed, and the
+/// error is its stderr so far.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    let status = wait_within(&mut child, limit);
+    let stderr = std::fs::read(&err_path).unwrap_or_default();
+    match status {
+        Some(status) => Ok(Output {
+            status,
+            stdout: std::fs::read(&out_path).expect("read stdout"),
+            stderr,
+        }),
+        None => Err(String::from_utf8_lossy(&stderr).into_owned()),
+    }
+}
+
+/// A child's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 pub fn generate(layout: Layout, families: &[&str], dir: &Path) {

@@ -13,10 +13,63 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ResBody = BoxBody<Bytes, BoxError>;
+
+/// The runtime of a test server (its own, on two worker threads), and a
+/// listener on 127.0.0.1 (any free port) with its address.
+pub fn runtime_and_listener() -> (
+    tokio::runtime::Runtime,
+    tokio::net::TcpListener,
+    std::net::SocketAddr,
+) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    (runtime, listener, addr)
+}
+
+/// Serves every connection `listener` accepts on `runtime` (HTTP/1 or 2):
+/// each request goes through the fault layer `faults`, then to `inner`.
+pub fn serve<F, Fut, B>(
+    runtime: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    faults: Faults,
+    inner: F,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    runtime.spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let (faults, inner) = (faults.clone(), inner.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let (faults, inner) = (faults.clone(), inner.clone());
+                    async move { faults.handle(req, inner).await }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), svc)
+                    .await;
+            });
+        }
+    });
+}
 
 #[derive(Clone, Debug)]
 pub enum Action {

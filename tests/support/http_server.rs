@@ -18,11 +18,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::faults::Faults;
+use super::faults::{self, Faults};
 
 pub struct HttpServer {
     /// `http://127.0.0.1:PORT` (no trailing slash).
@@ -46,38 +44,16 @@ struct State {
 impl HttpServer {
     /// Serves the files below `root` (not copied: tests may change them).
     pub fn start(root: &Path) -> HttpServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (runtime, listener, addr) = faults::runtime_and_listener();
         let faults = Faults::default();
         let state = Arc::new(State {
             root: root.to_path_buf(),
             on_resume: Mutex::default(),
             ignore_ranges: AtomicBool::new(false),
         });
-        let (f, st) = (faults.clone(), state.clone());
-        runtime.spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (faults, state) = (f.clone(), st.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let (faults, state) = (faults.clone(), state.clone());
-                        async move { faults.handle(req, |req| serve(state, req)).await }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), svc)
-                        .await;
-                });
-            }
+        let st = state.clone();
+        faults::serve(&runtime, listener, faults.clone(), move |req| {
+            serve(st.clone(), req)
         });
         HttpServer {
             base: format!("http://{addr}"),

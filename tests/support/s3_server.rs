@@ -6,12 +6,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
 
-use super::faults::Faults;
+use super::faults::{self, Faults};
 
 pub const ACCESS_KEY: &str = "rockpack-test-key";
 pub const SECRET_KEY: &str = "rockpack-test-secret";
@@ -30,55 +28,32 @@ pub struct S3Server {
 impl S3Server {
     /// Starts a server with the given buckets.
     pub fn start(buckets: &[&str]) -> S3Server {
+        S3Server::start_with(buckets, false, serve_plain)
+    }
+
+    /// s3s-fs with `buckets` in a new directory, signed requests with
+    /// [`ACCESS_KEY`] and [`SECRET_KEY`], anonymous reads too when `public`
+    /// (see [`PublicRead`]); `serve` puts it on the listener behind the
+    /// server's fault layer.
+    fn start_with(
+        buckets: &[&str],
+        public: bool,
+        serve: impl FnOnce(&tokio::runtime::Runtime, tokio::net::TcpListener, Faults, S3Service),
+    ) -> S3Server {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         for b in buckets {
             std::fs::create_dir_all(root.join(b)).unwrap();
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let (runtime, listener, addr) = faults::runtime_and_listener();
         let faults = Faults::default();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
         let fs = s3s_fs::FileSystem::new(&root).unwrap();
         let mut b = S3ServiceBuilder::new(fs);
         b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = b.build();
-        let f = faults.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (service, faults) = (service.clone(), f.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let (service, faults) = (service.clone(), faults.clone());
-                        async move {
-                            faults
-                                .handle(req, |req| async move {
-                                    match hyper::service::Service::call(&service, req).await {
-                                        Ok(resp) => resp,
-                                        Err(e) => hyper::Response::builder()
-                                            .status(500)
-                                            .body(s3s::Body::from(format!("{e:?}")))
-                                            .unwrap(),
-                                    }
-                                })
-                                .await
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), svc)
-                        .await;
-                });
-            }
-        });
+        if public {
+            b.set_access(PublicRead);
+        }
+        serve(&runtime, listener, faults.clone(), b.build());
         S3Server {
             endpoint: format!("http://{addr}"),
             addr,
@@ -91,14 +66,7 @@ impl S3Server {
 
     /// Environment for a child process that talks to this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
-            ("AWS_REGION", REGION.into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            ("AWS_CONFIG_FILE", "/nonexistent".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
-        ]
+        child_env(ACCESS_KEY, SECRET_KEY, REGION)
     }
 
     /// Copies every file below `dir` to `s3://bucket/prefix/…`.
@@ -160,22 +128,66 @@ impl S3Server {
 
     /// A signed client for setting up and inspecting the bucket.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let creds =
-            aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");
-        let conf = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new(REGION))
-            .credentials_provider(creds)
-            .endpoint_url(&self.endpoint)
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        s3_client(&self.endpoint, ACCESS_KEY, SECRET_KEY, REGION)
     }
 
     /// Runs a future on the server's runtime (for ad-hoc client calls).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
     }
+}
+
+/// Environment for a child process that talks to an S3 server with these
+/// credentials, and looks for no others (nor for a region or instance
+/// metadata) elsewhere.
+pub fn child_env(access_key: &str, secret_key: &str, region: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", access_key.into()),
+        ("AWS_SECRET_ACCESS_KEY", secret_key.into()),
+        ("AWS_REGION", region.into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_CONFIG_FILE", "/nonexistent".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
+    ]
+}
+
+/// A path-style client signing with these credentials.
+pub fn s3_client(
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+    region: &str,
+) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "test");
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(region.to_string()))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Serves s3s-fs behind the fault layer.
+fn serve_plain(
+    runtime: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    faults: Faults,
+    service: S3Service,
+) {
+    faults::serve(runtime, listener, faults, move |req| {
+        let service = service.clone();
+        async move {
+            match hyper::service::Service::call(&service, req).await {
+                Ok(resp) => resp,
+                Err(e) => hyper::Response::builder()
+                    .status(500)
+                    .body(s3s::Body::from(format!("{e:?}")))
+                    .unwrap(),
+            }
+        }
+    });
 }
 
 /// (key with '/', path) for every regular file below `dir`, sorted.
@@ -231,64 +243,7 @@ impl S3Server {
     /// is set, and then it rejects signed ones, so the auth provider stays
     /// and an access policy lets anonymous readers through.
     pub fn start_public(buckets: &[&str]) -> S3Server {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        for b in buckets {
-            std::fs::create_dir_all(root.join(b)).unwrap();
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let faults = Faults::default();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let fs = s3s_fs::FileSystem::new(&root).unwrap();
-        let mut b = S3ServiceBuilder::new(fs);
-        b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        b.set_access(PublicRead);
-        let service = b.build();
-        let f = faults.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (service, faults) = (service.clone(), f.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let (service, faults) = (service.clone(), faults.clone());
-                        async move {
-                            faults
-                                .handle(req, |req| async move {
-                                    match hyper::service::Service::call(&service, req).await {
-                                        Ok(resp) => resp,
-                                        Err(e) => hyper::Response::builder()
-                                            .status(500)
-                                            .body(s3s::Body::from(format!("{e:?}")))
-                                            .unwrap(),
-                                    }
-                                })
-                                .await
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), svc)
-                        .await;
-                });
-            }
-        });
-        S3Server {
-            endpoint: format!("http://{addr}"),
-            addr,
-            faults,
-            root,
-            _dir: dir,
-            runtime,
-        }
+        S3Server::start_with(buckets, true, serve_plain)
     }
 
     /// Environment for a child process that has no AWS credentials at all
@@ -539,33 +494,13 @@ fn serve_checked<F, Fut>(
     F: Fn(hyper::Request<bytes::Bytes>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = hyper::Response<super::faults::ResBody>> + Send + 'static,
 {
-    runtime.spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let (faults, recorder, inner) = (faults.clone(), recorder.clone(), inner.clone());
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let (faults, recorder, inner) =
-                        (faults.clone(), recorder.clone(), inner.clone());
-                    async move {
-                        faults
-                            .handle(req, |req| async move {
-                                match recorder.check(req).await {
-                                    Ok((parts, body)) => {
-                                        inner(hyper::Request::from_parts(parts, body)).await
-                                    }
-                                    Err(answer) => answer,
-                                }
-                            })
-                            .await
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(socket), svc)
-                    .await;
-            });
+    faults::serve(runtime, listener, faults, move |req| {
+        let (recorder, inner) = (recorder.clone(), inner.clone());
+        async move {
+            match recorder.check(req).await {
+                Ok((parts, body)) => inner(hyper::Request::from_parts(parts, body)).await,
+                Err(answer) => answer,
+            }
         }
     });
 }
@@ -576,32 +511,10 @@ impl S3Server {
     /// declared CRC32C checksums are verified (see [`Recorder`]).
     pub fn start_checked(buckets: &[&str]) -> (S3Server, Recorder) {
         use http_body_util::BodyExt;
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        for b in buckets {
-            std::fs::create_dir_all(root.join(b)).unwrap();
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let faults = Faults::default();
         let recorder = Recorder::default();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let fs = s3s_fs::FileSystem::new(&root).unwrap();
-        let mut b = S3ServiceBuilder::new(fs);
-        b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = b.build();
-        serve_checked(
-            &runtime,
-            listener,
-            faults.clone(),
-            recorder.clone(),
-            move |req| {
+        let front = recorder.clone();
+        let server = S3Server::start_with(buckets, false, |runtime, listener, faults, service| {
+            serve_checked(runtime, listener, faults, front, move |req| {
                 let service = service.clone();
                 async move {
                     let req = req.map(s3s::Body::from);
@@ -610,16 +523,8 @@ impl S3Server {
                         Err(e) => xml_error(500, "InternalError", &format!("{e:?}")),
                     }
                 }
-            },
-        );
-        let server = S3Server {
-            endpoint: format!("http://{addr}"),
-            addr,
-            faults,
-            root,
-            _dir: dir,
-            runtime,
-        };
+            })
+        });
         (server, recorder)
     }
 
@@ -651,17 +556,9 @@ pub struct S3Proxy {
 
 impl S3Proxy {
     pub fn start(upstream: &str) -> S3Proxy {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let (runtime, listener, addr) = faults::runtime_and_listener();
         let faults = Faults::default();
         let recorder = Recorder::default();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
