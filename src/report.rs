@@ -132,8 +132,15 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
         .tarballs
         .iter()
         .map(|t| {
+            let (bucket, key) = t
+                .location
+                .strip_prefix("s3://")
+                .and_then(|r| r.split_once('/'))
+                .unzip();
             serde_json::json!({
                 "file_name": t.file_name,
+                "bucket": bucket,
+                "key": key,
                 "label": t.label,
                 "tests": t.tests,
                 "location": t.location,

@@ -961,3 +961,103 @@ fn bad_sink_options_are_usage_errors() {
     assert!(b.recorder.matching("POST", "uploads").is_empty());
     b.assert_untouched();
 }
+
+/// A hostile artifact stops the run before any tarball is complete: every
+/// upload is aborted and the bucket is left as it was.
+#[test]
+fn hostile_artifact_publishes_nothing() {
+    let b = Backend::new("hostile_artifact_publishes_nothing");
+    let src = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(small_run()).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), src.path().join(e.file_name())).unwrap();
+        }
+    }
+    // Sorted last among the generic artifacts: earlier ones are already
+    // uploading when it is read.
+    write_artifact(
+        &src.path().join("zzbad_lib_generic.tar.zst"),
+        Compression::Zst,
+        Some(&["zzbad/stage"]),
+        &[
+            fixtures::Member::dir("zzbad/stage/lib"),
+            fixtures::Member::symlink("zzbad/stage/lib/evil", "/etc"),
+        ],
+    )
+    .unwrap();
+    let stderr = pack_to_s3_fails(&b, src.path(), SMALL_FLAGS);
+    let line = error_line(&stderr);
+    assert!(line.contains("zzbad_lib_generic.tar.zst"), "{line}");
+    assert!(line.contains("is absolute"), "{line}");
+    b.assert_untouched();
+}
+
+/// `--summary`, `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` describe what
+/// was uploaded: keys, URLs (`+` quoted as `%2B`, as TheRock quotes it),
+/// sizes and digests.
+#[test]
+fn ci_outputs_describe_every_tarball() {
+    let b = Backend::new("ci_outputs_describe_every_tarball");
+    let out = tempfile::tempdir().unwrap();
+    let (summary, gh_output, step) = (
+        out.path().join("summary.json"),
+        out.path().join("github_output"),
+        out.path().join("step_summary.md"),
+    );
+    let mut flags: Vec<&str> = SMALL_FLAGS.to_vec();
+    let summary_arg = summary.display().to_string();
+    flags.extend([
+        "--package-version",
+        "7.0.0rc1+abc",
+        "--summary",
+        &summary_arg,
+    ]);
+    let o = s3_command(&b, small_run(), &flags)
+        .env("GITHUB_OUTPUT", &gh_output)
+        .env("GITHUB_STEP_SUMMARY", &step)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let tarballs = json["tarballs"].as_array().unwrap();
+    assert_eq!(tarballs.len(), 6);
+    let endpoint = b.endpoint().trim_end_matches('/').to_string();
+    for t in tarballs {
+        let name = t["file_name"].as_str().unwrap();
+        assert!(name.contains("7.0.0rc1+abc"), "{name}");
+        let key = format!("{PREFIX}/{name}");
+        assert_eq!(t["key"].as_str().unwrap(), key);
+        assert_eq!(t["bucket"].as_str().unwrap(), b.bucket);
+        let data = b.get(&key);
+        assert_eq!(t["bytes"].as_u64().unwrap(), data.len() as u64, "{name}");
+        assert_eq!(t["sha256"].as_str().unwrap(), sha(&data), "{name}");
+        assert!(t["input_bytes"].as_u64().unwrap() > 0);
+        let quoted = name.replace('+', "%2B");
+        assert_eq!(
+            t["url"].as_str().unwrap(),
+            format!("{endpoint}/{}/{PREFIX}/{quoted}", b.bucket),
+            "{name}"
+        );
+    }
+    let gh = std::fs::read_to_string(&gh_output).unwrap();
+    let line = gh
+        .lines()
+        .find(|l| l.starts_with("tarball_urls="))
+        .expect("tarball_urls output");
+    let urls: serde_json::Value = serde_json::from_str(&line["tarball_urls=".len()..]).unwrap();
+    let multiarch = urls["multiarch"].as_str().expect("multiarch URL");
+    assert!(
+        multiarch.ends_with("therock-dist-linux-multiarch-7.0.0rc1%2Babc.tar.gz"),
+        "{multiarch}"
+    );
+    assert_eq!(urls.as_object().unwrap().len(), 6, "{urls}");
+    let table = std::fs::read_to_string(&step).unwrap();
+    assert_eq!(
+        table.matches("| [therock-dist-linux-").count(),
+        6,
+        "{table}"
+    );
+}
