@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: rockpack against the plain way (download, extract,
+# flatten, tar czf, upload; TheRock's build_tarballs.py) on the same
+# generated kpack run, S3 to S3 through a local s3s-fs server on 127.0.0.1.
+#
+#   bench/e2e.sh [SIZE]        SIZE: bytes of large-file content to generate,
+#                              e.g. 512M, 1G (default), 2G
+#
+# Needs: cargo, bash, python3 (standard library), GNU tar, zstd, xz, gzip.
+# Scratch space: a work dir under ${TMPDIR:-/tmp}, removed at the end; about
+# 11x SIZE of free disk at the peak (measured at 2G: the plain way's eight
+# flattened trees 4.7x, its tarballs 1.8x, the server's copies of inputs and
+# of both sides' outputs 4x).
+# Prints a Markdown table; also leaves it in ${TMPDIR:-/tmp}/rockpack-e2e-SIZE.md.
+# ROCKPACK_E2E_KEEP=1 keeps the work dir; ROCKPACK_E2E_PLAIN=0 skips the plain
+# way (rockpack alone, e.g. to check that its peak RSS stays flat at 8G).
+set -euo pipefail
+
+SIZE_ARG=${1:-1G}
+FAMILIES='gfx94X-dcgpu;gfx110X-all;gfx120X-all'
+BUCKET=bench
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+cd "$repo"
+
+size=$(python3 "$here/e2e_util.py" size "$SIZE_ARG")
+say() { printf '\n== %s\n' "$*" >&2; }
+
+say "building (release): rockpack and the s3_server example"
+cargo build --release --locked --bin rockpack --example s3_server >&2
+target=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+rockpack=$target/release/rockpack
+server_bin=$target/release/examples/s3_server
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-e2e.XXXXXX")
+server_pid=
+cleanup() {
+    if [[ -n $server_pid ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if [[ ${ROCKPACK_E2E_KEEP:-} == 1 ]]; then
+        echo "kept $work" >&2
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need=$((size * 11 / 1024))
+avail=$(df -Pk "$work" | awk 'NR==2 {print $4}')
+if ((avail < need)); then
+    echo "warning: ${avail} KiB free under $work; this size may need about ${need} KiB" >&2
+fi
+
+say "generating a kpack run with $SIZE_ARG ($size bytes) of large files"
+root=$work/s3
+mkdir -p "$root/$BUCKET"
+"$rockpack" generate --dest "$root/$BUCKET/run" --layout kpack \
+    --families "$FAMILIES" --large-bytes "$size"
+python3 "$here/e2e_util.py" seed "$root" "$BUCKET" run
+du -sh "$root/$BUCKET/run" >&2
+
+say "starting the S3 server"
+"$server_bin" --root "$root" --bucket "$BUCKET" --anonymous \
+    --port-file "$work/endpoint" >"$work/server.out" 2>"$work/server.log" &
+server_pid=$!
+for _ in $(seq 100); do
+    [[ -s $work/endpoint ]] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+    sleep 0.1
+done
+endpoint=$(cat "$work/endpoint")
+echo "listening on $endpoint" >&2
+
+export AWS_ACCESS_KEY_ID=rockpack-bench-key
+export AWS_SECRET_ACCESS_KEY=rockpack-bench-secret
+export AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_CONFIG_FILE=/nonexistent
+export AWS_SHARED_CREDENTIALS_FILE=/nonexistent
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+
+select_args=(--source "s3://$BUCKET/run" --endpoint-url "$endpoint"
+    --families "$FAMILIES" --tests)
+"$rockpack" plan "${select_args[@]}" --json >"$work/plan.json"
+python3 - "$work/plan.json" >&2 <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+print(f"plan: {len(p['artifacts'])} artifacts, {len(p['tarballs'])} tarballs: "
+      + ", ".join(t["file_name"] for t in p["tarballs"]))
+EOF
+sync
+
+say "rockpack: S3 -> S3"
+python3 "$here/measure.py" --json "$work/rockpack.json" --server-pid "$server_pid" \
+    --stderr "$work/rockpack.log" -- \
+    "$rockpack" pack "${select_args[@]}" --dest "s3://$BUCKET/out-rockpack/" \
+    --summary "$work/summary.json"
+tail -n 12 "$work/rockpack.log" >&2
+
+say "rockpack: the largest tarball alone, to /dev/null"
+python3 "$here/measure.py" --json "$work/largest.json" --server-pid "$server_pid" \
+    --stdout /dev/null --stderr "$work/largest.log" -- \
+    "$rockpack" pack "${select_args[@]}" --only multiarch-tests --dest -
+largest_bytes=$(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+print(max(t["bytes"] for t in s["tarballs"]))' "$work/summary.json")
+sync
+
+if [[ ${ROCKPACK_E2E_PLAIN:-1} != 0 ]]; then
+    say "plain way: download, extract and flatten, tar czf, upload"
+    python3 "$here/measure.py" --json "$work/plain.json" --server-pid "$server_pid" -- \
+        python3 "$here/plain_way.py" --endpoint "$endpoint" --bucket "$BUCKET" --prefix run \
+        --plan "$work/plan.json" --work "$work/plain" --dest-prefix out-plain/ \
+        --phases "$work/phases.json"
+
+    say "checking: the largest tarball, rockpack's against the plain way's"
+    largest_name=$(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+print(max(s["tarballs"], key=lambda t: t["bytes"])["file_name"])' "$work/summary.json")
+    python3 "$here/e2e_util.py" check "$root/$BUCKET/out-rockpack/$largest_name" \
+        "$root/$BUCKET/out-plain/$largest_name" | tee "$work/check.txt" >&2 || true
+fi
+
+say "report"
+report=${TMPDIR:-/tmp}/rockpack-e2e-$SIZE_ARG.md
+python3 "$here/e2e_util.py" report \
+    --rockpack "$work/rockpack.json" --plain "$work/plain.json" \
+    --largest "$work/largest.json" --largest-bytes "$largest_bytes" \
+    --phases "$work/phases.json" --summary "$work/summary.json" --plan "$work/plan.json" \
+    --rockpack-out "$root/$BUCKET/out-rockpack" --plain-out "$root/$BUCKET/out-plain" \
+    --check "$work/check.txt" \
+    --size-label "$SIZE_ARG" --command "$([[ ${ROCKPACK_E2E_PLAIN:-1} == 0 ]] && printf 'ROCKPACK_E2E_PLAIN=0 ')bench/e2e.sh $SIZE_ARG" --out "$report"
+echo "(also in $report)" >&2

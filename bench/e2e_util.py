@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Helpers for bench/e2e.sh (standard library only).
+
+    e2e_util.py size 1G                 -> bytes (accepts 512M, 2GiB, 1e9, ...)
+    e2e_util.py check A.tar.gz B.tar.gz   -> compares two tarballs' members
+    e2e_util.py seed ROOT BUCKET PREFIX -> writes s3s-fs ETag records for the
+                                           files already under ROOT/BUCKET/PREFIX
+    e2e_util.py report ...              -> the Markdown report (see --help)
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import platform
+import sys
+
+MIB = 1 << 20
+
+
+def parse_size(text):
+    t = text.strip().lower().removesuffix("b").removesuffix("i")
+    mult = 1
+    for suffix, m in (("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("t", 1 << 40)):
+        if t.endswith(suffix):
+            t, mult = t[: -len(suffix)], m
+            break
+    return int(float(t) * mult)
+
+
+def b64(s):
+    return base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
+
+
+def seed(root, bucket, prefix):
+    """s3s-fs stores object KEY of BUCKET as the file ROOT/BUCKET/KEY. Without
+    a record of its ETag it hashes the whole file on every GetObject (and
+    HeadObject), which would cost the server a full read per request; so
+    write the record PutObject would have written."""
+    base = os.path.join(root, bucket)
+    n = 0
+    for dirpath, _, files in os.walk(os.path.join(base, prefix)):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            key = os.path.relpath(path, base).replace(os.sep, "/")
+            md5 = hashlib.md5()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    md5.update(chunk)
+            info = os.path.join(root, f".bucket-{b64(bucket)}.object-{b64(key)}.internal.json")
+            with open(info, "w") as f:
+                json.dump({"e_tag": md5.hexdigest()}, f)
+            n += 1
+    print(f"seeded {n} objects in s3://{bucket}/{prefix}/", file=sys.stderr)
+
+
+def members(path):
+    """name -> (kind, size, mode, mtime, link target, md5) of a .tar.gz,
+    normalised to what extraction gives: a hardlink is the file it links
+    (`tar c` of a tree picks which name of an inode holds the data), and
+    directories carry no mtime (one directory comes from many artifacts),
+    symlinks no mode."""
+    import tarfile
+
+    out = {}
+    with tarfile.open(path, "r|gz") as tf:
+        for m in tf:
+            name = m.name.removeprefix("./")
+            if not name or name == ".":
+                continue
+            if m.isfile():
+                h = hashlib.md5()
+                f = tf.extractfile(m)
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+                out[name] = ("file", m.size, m.mode, int(m.mtime), "", h.hexdigest())
+            elif m.islnk():
+                out[name] = ("hardlink", m.linkname.removeprefix("./"))
+            elif m.isdir():
+                out[name] = ("dir", 0, m.mode, None, "", None)
+            elif m.issym():
+                # A symlink's mode means nothing on Linux (rockpack keeps
+                # 0775: it never writes world-write bits).
+                out[name] = ("symlink", 0, None, int(m.mtime), m.linkname, None)
+            else:
+                out[name] = ("other", m.type)
+    # Names of one inode: the data and the mtime sit with whichever came first.
+    linked = {n for n, v in out.items() if v[0] == "hardlink"}
+    linked |= {out[n][1] for n in linked}
+    for name in linked:
+        v = out[name]
+        if v[0] == "hardlink":
+            v = out.get(v[1], v)
+        out[name] = v[:3] + (None,) + v[4:] if v[0] == "file" else v
+    return out
+
+
+def check(a, b):
+    """Compares two tarballs member by member (owners aside); prints one line."""
+    import concurrent.futures as cf
+
+    with cf.ProcessPoolExecutor(2) as ex:
+        ma, mb = ex.map(members, [a, b])
+    diff = sorted(n for n in set(ma) | set(mb) if ma.get(n) != mb.get(n))
+    name = os.path.basename(a)
+    if diff:
+        print(f"check: {name}: {len(diff)} of {len(ma)} members differ, e.g. {diff[:3]}")
+        for n in diff[:3]:
+            print(f"  {n}: {ma.get(n)} vs {mb.get(n)}")
+        return 1
+    print(f"check: {name}: the same {len(ma)} members (kind, size, mode, mtime, link target, content) on both sides")
+    return 0
+
+
+def dir_sizes(path, suffix):
+    out = {}
+    if os.path.isdir(path):
+        for name in sorted(os.listdir(path)):
+            if name.endswith(suffix):
+                out[name] = os.path.getsize(os.path.join(path, name))
+    return out
+
+
+def machine():
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / (1 << 20):.1f} GiB RAM"
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({model}), {mem}, {platform.system()} {platform.release()}"
+
+
+def fmt(x, digits=1):
+    return f"{x:,.{digits}f}"
+
+
+def report(a):
+    rp = json.load(open(a.rockpack))
+    pl = json.load(open(a.plain)) if a.plain and os.path.exists(a.plain) else None
+    one = json.load(open(a.largest)) if a.largest and os.path.exists(a.largest) else None
+    phases = json.load(open(a.phases)) if a.phases and os.path.exists(a.phases) else {}
+    summary = json.load(open(a.summary)) if a.summary and os.path.exists(a.summary) else None
+    plan = json.load(open(a.plan))
+    rp_out = dir_sizes(a.rockpack_out, ".tar.gz")
+    pl_out = dir_sizes(a.plain_out, ".tar.gz") if pl else {}
+    rp["output_mib"] = sum(rp_out.values()) / MIB
+    if pl:
+        pl["output_mib"] = sum(pl_out.values()) / MIB
+    if one is not None:
+        one["output_mib"] = a.largest_bytes / MIB if a.largest_bytes else 0.0
+
+    input_bytes = sum(x["size"] for x in plan["artifacts"])
+    ntar = len(plan["tarballs"])
+    unique = None
+    if summary:
+        unique = max(t["content_bytes"] for t in summary["tarballs"])
+        total_content = sum(t["content_bytes"] for t in summary["tarballs"])
+
+    lines = []
+    w = lines.append
+    title = "rockpack vs the plain way" if pl else "rockpack (plain way skipped)"
+    w(f"### {title}: {a.size_label} of generated input\n")
+    w(f"Machine: {machine()}.  ")
+    w(
+        f"Input: {len(plan['artifacts'])} artifacts, {fmt(input_bytes / MIB)} MiB as stored"
+        + (f", {fmt(unique / MIB)} MiB of distinct tar data" if unique else "")
+        + f"; output: {ntar} tarballs"
+        + (f" holding {fmt(total_content / MIB)} MiB of tar data in all" if summary else "")
+        + ", gzip level 6, S3 to S3 on 127.0.0.1.\n"
+    )
+    w("| | wall s | CPU s | peak RSS MiB | disk written MiB | total output MiB |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: |")
+
+    def row(name, r):
+        w(
+            f"| {name} | {fmt(r['wall_s'])} | {fmt(r['cpu_s'])} | **{fmt(r['peak_rss_mib'])}** | "
+            f"{fmt(r['disk_written_mib'])} | {fmt(r['output_mib'])} |"
+        )
+
+    row("rockpack", rp)
+    if pl:
+        row("plain way", pl)
+
+        def ratio(k):
+            return f"{pl[k] / rp[k]:.1f}x" if rp[k] > 0.05 else "n/a"
+
+        disk = "n/a (rockpack writes nothing)" if rp["disk_written_mib"] < 1 else ratio("disk_written_mib")
+        w(
+            f"| plain / rockpack | {ratio('wall_s')} | {ratio('cpu_s')} | {ratio('peak_rss_mib')} | "
+            f"{disk} | {ratio('output_mib')} |"
+        )
+    if one is not None:
+        row("rockpack, largest tarball alone (`--only multiarch-tests --dest -`)", one)
+    w("")
+    w(
+        f"Peak RSS of rockpack: **{fmt(rp['peak_rss_mib'])} MiB**"
+        + (
+            f" (plain way: {fmt(pl['peak_rss_mib'])} MiB summed over its processes, "
+            f"largest single process {fmt(pl['max_single_rss_mib'])} MiB)."
+            if pl
+            else "."
+        )
+    )
+    if phases:
+        w(
+            "Plain way by phase: "
+            + ", ".join(f"{k.removesuffix('_s')} {fmt(v)} s" for k, v in phases.items() if k != "total_s")
+            + "."
+        )
+    srv = [
+        f"{n} {fmt(r['server_cpu_s'])} s CPU, {fmt(r.get('server_disk_written_mib', 0))} MiB written"
+        for n, r in (("rockpack", rp), ("plain way", pl))
+        if r and "server_cpu_s" in r
+    ]
+    if srv:
+        w("The S3 server (s3s-fs, not counted above): " + "; ".join(srv) + ".")
+    polled = f"rockpack {fmt(rp['disk_written_polled_mib'])}"
+    if pl:
+        polled += f", plain way {fmt(pl['disk_written_polled_mib'])}"
+    w(
+        "Disk written: bytes the process tree dirtied on local storage (ru_oublock; "
+        f"/proc/PID/io polled every 50 ms: {polled} MiB)."
+    )
+    w("")
+    w("| tarball | rockpack MiB | plain way MiB |")
+    w("| --- | ---: | ---: |")
+    for name in sorted(set(rp_out) | set(pl_out)):
+        r, p = rp_out.get(name), pl_out.get(name)
+        w(f"| {name} | {fmt(r / MIB) if r is not None else '—'} | {fmt(p / MIB) if p is not None else '—'} |")
+    w("")
+    if a.check and os.path.exists(a.check):
+        w(open(a.check).read().strip() + "  ")
+    others = [
+        f"{n} {fmt(r['others_cpu_s'])} s"
+        for n, r in (("rockpack", rp), ("plain way", pl), ("largest alone", one))
+        if r and "others_cpu_s" in r
+    ]
+    if others:
+        w(
+            "CPU used by other processes during each run (interference; the 50 ms "
+            "poller itself is part of it): " + ", ".join(others) + ".  "
+        )
+    w(f"Reproduce: `{a.command}`")
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+    if pl and set(rp_out) != set(pl_out):
+        print("warning: the two sides produced different tarball names", file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("size")
+    s.add_argument("text")
+    s = sub.add_parser("check")
+    s.add_argument("a")
+    s.add_argument("b")
+    s = sub.add_parser("seed")
+    s.add_argument("root")
+    s.add_argument("bucket")
+    s.add_argument("prefix")
+    r = sub.add_parser("report")
+    for k in ("rockpack", "plan", "rockpack-out", "size-label", "command"):
+        r.add_argument(f"--{k}", required=True)
+    r.add_argument("--plain")
+    r.add_argument("--plain-out")
+    r.add_argument("--largest")
+    r.add_argument("--largest-bytes", type=int, default=0)
+    r.add_argument("--phases")
+    r.add_argument("--summary")
+    r.add_argument("--check", help="a file with the output of the check command")
+    r.add_argument("--out")
+    a = ap.parse_args()
+    if a.cmd == "size":
+        print(parse_size(a.text))
+    elif a.cmd == "check":
+        sys.exit(check(a.a, a.b))
+    elif a.cmd == "seed":
+        seed(a.root, a.bucket, a.prefix)
+    else:
+        report(a)
+
+
+if __name__ == "__main__":
+    main()
