@@ -40,6 +40,33 @@ impl Error {
         }
     }
 
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        let text = self.to_string();
+        let has = |s: &str| text.contains(s);
+        Some(match self {
+            Error::Artifact(_) if has("sha256 mismatch") => {
+                "the archive or its .sha256sum sidecar is corrupt or was replaced; re-publish it (--verify off skips the check)"
+            }
+            Error::Artifact(_) if has("changed while it was being read") => {
+                "the artifact was rewritten during the run; rerun once the build's uploads are complete"
+            }
+            Error::Artifact(_) if has("giving up after") => {
+                "the download kept failing; check the network, endpoint and credentials (--retries and --stall-timeout set how patient rockpack is)"
+            }
+            Error::Artifact(_) if has("--max-unpacked-size") => {
+                "if the artifact is genuine, raise --max-unpacked-size"
+            }
+            Error::Artifact(_) => {
+                "rockpack refuses archives it cannot pack safely; fix the build job that produced this artifact"
+            }
+            Error::Io { .. } if has("writing") || has("creating") || has("renaming") => {
+                "check that the destination exists, is writable and has space"
+            }
+            _ => return None,
+        })
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),

@@ -559,6 +559,9 @@ fn main() -> ExitCode {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("rockpack: error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("rockpack: hint: {hint}");
+            }
             e.exit_code()
         }
     };

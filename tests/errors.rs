@@ -209,6 +209,13 @@ fn sha256_mismatch_and_verify_off() {
     );
     let r = f.pack("sha256_mismatch_and_verify_off", &[]);
     r.assert_failed(1, &[BAD, "sha256 mismatch", &wrong]);
+    // Followed by what to do about it.
+    assert!(
+        r.stderr
+            .contains("rockpack: hint: the archive or its .sha256sum sidecar"),
+        "{}",
+        r.stderr
+    );
     // The same input passes without verification: the check is real.
     let r = f.pack("sha256_mismatch_and_verify_off", &["--verify", "off"]);
     r.assert_ok();
