@@ -1,0 +1,130 @@
+//! The command line as TheRock's release step and CI use it: the
+//! build_tarballs.py flags, machine-readable output, and log levels.
+
+mod common;
+
+use common::*;
+use rockpack::fixtures::Layout;
+
+#[test]
+fn build_tarballs_flags_give_the_same_file_names() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu", "gfx110X-all"], src.path());
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("tarballs");
+    rockpack_ok(&[
+        "pack",
+        "--source",
+        s(src.path()),
+        "--dist-amdgpu-families",
+        "gfx94X-dcgpu;gfx110X-all",
+        "--platform",
+        "linux",
+        "--package-version",
+        "7.13.0.dev0+abc123",
+        "--output-dir",
+        s(&dest),
+    ]);
+    let tarballs: Vec<String> = files_in(&dest)
+        .into_iter()
+        .filter(|f| f.ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(
+        tarballs,
+        [
+            "therock-dist-linux-gfx110X-all-7.13.0.dev0+abc123.tar.gz",
+            "therock-dist-linux-gfx94X-dcgpu-7.13.0.dev0+abc123.tar.gz",
+            "therock-dist-linux-multiarch-7.13.0.dev0+abc123.tar.gz",
+        ]
+    );
+}
+
+#[test]
+fn json_logs_quiet_and_listing() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu"], src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let pack = |extra: &[&str]| {
+        let mut args = vec![
+            "pack",
+            "--source",
+            s(src.path()),
+            "--families",
+            "gfx94X-dcgpu",
+            "--dest",
+            s(dest.path()),
+        ];
+        args.extend_from_slice(extra);
+        rockpack_ok(&args)
+    };
+    // JSON logs: every log line is a JSON object with a level.
+    let out = pack(&["--log-format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logs: Vec<&str> = stderr.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!logs.is_empty(), "{stderr}");
+    for l in logs {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string(), "{l}");
+    }
+    // -q: no info logs, the final table still.
+    let out = pack(&["-q"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("INFO"), "{stderr}");
+    assert!(
+        stderr.contains("therock-dist-linux-gfx94X-dcgpu-0.0.0.tar.gz"),
+        "{stderr}"
+    );
+    // -v: debug detail per artifact.
+    let out = pack(&["-v"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("repacked"));
+    // list --json: every artifact with name, component, target and size.
+    let out = rockpack_ok(&["list", "--source", s(src.path()), "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert!(list.len() > 10);
+    for a in list {
+        assert!(
+            a["name"]["component"].is_string() && a["size"].as_u64().unwrap() > 0,
+            "{a}"
+        );
+    }
+    // Plain listing groups by name.
+    let out = rockpack_ok(&["list", "--source", s(src.path())]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\nbase  ("), "{text}");
+}
+
+#[test]
+fn only_selects_part_of_the_plan() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu", "gfx110X-all"], src.path());
+    let select = [
+        "--source",
+        s(src.path()),
+        "--families",
+        "gfx94X-dcgpu;gfx110X-all",
+        "--tests",
+    ];
+    let mut args = vec!["--only", "multiarch", "--only", "gfx94X-dcgpu-tests"];
+    args.extend_from_slice(&select);
+    let plan = plan_json(&args);
+    let names: Vec<&str> = plan["tarballs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["file_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "therock-dist-linux-gfx94X-dcgpu-tests-0.0.0.tar.gz",
+            "therock-dist-linux-multiarch-0.0.0.tar.gz",
+            "therock-dist-linux-multiarch-tests-0.0.0.tar.gz",
+        ]
+    );
+    let mut bad = vec!["plan", "--only", "gfx999"];
+    bad.extend_from_slice(&select);
+    let out = rockpack(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names no tarball"));
+}
