@@ -105,25 +105,11 @@ pub fn summary_text(summary: &RunSummary) -> String {
 pub fn public_url(location: &str, endpoint: Option<&str>) -> Option<String> {
     let rest = location.strip_prefix("s3://")?;
     let (bucket, key) = rest.split_once('/')?;
-    let quoted: String = key.split('/').map(quote).collect::<Vec<_>>().join("/");
+    let quoted = crate::source::location::encode_key(key);
     Some(match endpoint {
         Some(ep) => format!("{}/{bucket}/{quoted}", ep.trim_end_matches('/')),
         None => format!("https://{bucket}.s3.amazonaws.com/{quoted}"),
     })
-}
-
-/// Percent-encodes all but unreserved characters (RFC 3986), like
-/// `urllib.parse.quote` on one path segment.
-fn quote(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// `--summary FILE`: every tarball with key, URL, size, digest, input and timing.

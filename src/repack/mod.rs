@@ -263,7 +263,8 @@ impl<R: Read> ArtifactRun<'_, R> {
         let size = header.size;
         self.stats.data_bytes += size;
         let mut hasher = Sha256::new();
-        if self.rp.conflicts.seen_in_any(rel, tarballs) && size <= COMPARE_BUFFER {
+        let seen = self.rp.conflicts.seen_in_any(rel, tarballs);
+        if seen && size <= COMPARE_BUFFER {
             // Compare before writing: only tarballs without an identical copy get it.
             let mut data = vec![0u8; size as usize];
             self.read_exact(&mut data)?;
@@ -277,7 +278,6 @@ impl<R: Read> ArtifactRun<'_, R> {
         // Stream. Normally no tarball holds the path yet; for an oversized
         // shared file, tarballs that hold it get this copy only when later
         // entries win, and are checked for equality afterwards otherwise.
-        let seen = self.rp.conflicts.seen_in_any(rel, tarballs);
         let emit = if seen && self.rp.policy == ConflictPolicy::Error {
             let unseen: Vec<usize> = tarballs
                 .iter()

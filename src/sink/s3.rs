@@ -615,11 +615,9 @@ impl PartJob {
     async fn run(self) -> Result<CompletedPart> {
         let chunks = self.chunks.clone();
         let crc = tokio::task::spawn_blocking(move || {
-            let mut c = Crc32c::new();
-            for chunk in chunks.iter() {
-                c.update(chunk);
-            }
-            c.finish()
+            chunks
+                .iter()
+                .fold(0, |crc, chunk| crc32c::crc32c_append(crc, chunk))
         })
         .await
         .map_err(|e| {
@@ -699,10 +697,15 @@ fn part_body(chunks: Arc<[Bytes]>) -> ByteStream {
     }))
 }
 
-/// Exponential backoff with jitter before try `tries + 1`.
+/// Exponential backoff with jitter before try `tries + 1` (the sources'
+/// policy, with the sink's bounds).
 fn backoff(tries: u32) -> Duration {
-    let exp = BACKOFF_BASE.saturating_mul(1 << tries.saturating_sub(1).min(16));
-    exp.min(BACKOFF_MAX).mul_f64(0.5 + fastrand::f64() * 0.5)
+    let policy = crate::source::fetch::RetryPolicy {
+        base_delay: BACKOFF_BASE,
+        max_delay: BACKOFF_MAX,
+        ..Default::default()
+    };
+    policy.backoff(tries)
 }
 
 /// Whether a failed request is worth another try: no answer, a 5xx,
@@ -791,111 +794,20 @@ pub fn checksum_text(crc: u32) -> String {
 
 /// Standard base64 with padding.
 pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for group in data.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= group.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), slice-by-8.
-#[derive(Clone, Debug)]
-pub struct Crc32c(u32);
-
-const CRC32C_POLY: u32 = 0x82F6_3B78;
-
-const fn crc32c_tables() -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ CRC32C_POLY
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 256 {
-        let mut k = 1;
-        while k < 8 {
-            t[k][i] = (t[k - 1][i] >> 8) ^ t[0][(t[k - 1][i] & 0xFF) as usize];
-            k += 1;
-        }
-        i += 1;
-    }
-    t
-}
-
-static CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
-
-impl Default for Crc32c {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Crc32c {
-    pub fn new() -> Crc32c {
-        Crc32c(!0)
-    }
-
-    pub fn update(&mut self, data: &[u8]) {
-        let t = &CRC32C_TABLES;
-        let mut crc = self.0;
-        let mut words = data.chunks_exact(8);
-        for w in &mut words {
-            let lo = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) ^ crc;
-            let hi = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
-            crc = t[7][(lo & 0xFF) as usize]
-                ^ t[6][((lo >> 8) & 0xFF) as usize]
-                ^ t[5][((lo >> 16) & 0xFF) as usize]
-                ^ t[4][(lo >> 24) as usize]
-                ^ t[3][(hi & 0xFF) as usize]
-                ^ t[2][((hi >> 8) & 0xFF) as usize]
-                ^ t[1][((hi >> 16) & 0xFF) as usize]
-                ^ t[0][(hi >> 24) as usize];
-        }
-        for &b in words.remainder() {
-            crc = (crc >> 8) ^ t[0][((crc ^ u32::from(b)) & 0xFF) as usize];
-        }
-        self.0 = crc;
-    }
-
-    pub fn finish(&self) -> u32 {
-        !self.0
-    }
-}
-
-/// CRC-32C of `data`.
+/// CRC-32C (Castagnoli) of `data`.
 pub fn crc32c(data: &[u8]) -> u32 {
-    let mut c = Crc32c::new();
-    c.update(data);
-    c.finish()
+    crc32c::crc32c(data)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CRC32C_POLY: u32 = 0x82F6_3B78;
 
     fn bitwise_crc32c(data: &[u8]) -> u32 {
         let mut crc = !0u32;
@@ -936,10 +848,8 @@ mod tests {
         }
         // Any split into pieces gives the same result.
         for split in [0, 1, 3, 8, 13, 2500, 4999] {
-            let mut c = Crc32c::new();
-            c.update(&data[..split]);
-            c.update(&data[split..]);
-            assert_eq!(c.finish(), crc32c(&data), "split {split}");
+            let c = crc32c::crc32c_append(crc32c(&data[..split]), &data[split..]);
+            assert_eq!(c, crc32c(&data), "split {split}");
         }
     }
 

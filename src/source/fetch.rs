@@ -47,7 +47,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Exponential backoff with full jitter before try `attempt` (1-based).
+    /// Exponential backoff, jittered to 50-100%, before try `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
             .base_delay

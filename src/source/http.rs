@@ -24,6 +24,7 @@ use reqwest::{Client, StatusCode};
 use url::Url;
 
 use super::fetch::{self, GetError, Ranged, RangedGet, RetryPolicy};
+use super::location::{decode_key, encode_key};
 use super::{collect, ByteStream, Listing, Source};
 use crate::error::{Error, Result};
 use crate::plan::SourceArtifact;
@@ -502,49 +503,12 @@ fn validator_of(h: &HeaderMap) -> Option<String> {
     }
 }
 
-/// Percent-encodes a key for a URL path, keeping '/'.
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn decode_percent(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = || {
-            std::str::from_utf8(b.get(i + 1..i + 3)?)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        };
-        match (b[i], hex()) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 // ---- S3 ListObjectsV2 ----
 
 /// (endpoint, key prefix) to try: virtual-hosted style (the host is the
 /// bucket), then path-style (the first path segment is).
 fn s3_candidates(base: &Url) -> Vec<(Url, String)> {
-    let path = decode_percent(base.path().trim_start_matches('/'));
+    let path = decode_key(base.path().trim_start_matches('/'));
     let mut root = base.clone();
     root.set_path("/");
     let mut out = vec![(root.clone(), path.clone())];
@@ -735,7 +699,7 @@ fn links_below(page: &Url, html: &str, base: &Url) -> Vec<(String, bool)> {
         let Some(rel) = u.path().strip_prefix(base.path()) else {
             continue;
         };
-        let key = decode_percent(rel);
+        let key = decode_key(rel);
         if key.is_empty()
             || key
                 .split('/')
@@ -889,8 +853,8 @@ mod tests {
         let key = "sub dir/foo_lib_gfx942:xnack+.tar.zst";
         let enc = encode_key(key);
         assert_eq!(enc, "sub%20dir/foo_lib_gfx942%3Axnack%2B.tar.zst");
-        assert_eq!(decode_percent(&enc), key);
-        assert_eq!(decode_percent("100%"), "100%");
+        assert_eq!(decode_key(&enc), key);
+        assert_eq!(decode_key("100%"), "100%");
     }
 
     #[test]

@@ -104,7 +104,7 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
         Method::HEAD => true,
         _ => return text(StatusCode::METHOD_NOT_ALLOWED, "GET and HEAD only"),
     };
-    let url_path = decode_percent(req.uri().path());
+    let url_path = rockpack::source::location::decode_key(req.uri().path());
     if !url_path.starts_with('/') || url_path.split('/').any(|s| s == ".." || s == ".") {
         return text(StatusCode::BAD_REQUEST, "bad path");
     }
@@ -342,29 +342,6 @@ fn encode_path(s: &str) -> String {
             }
         })
         .collect()
-}
-
-fn decode_percent(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
