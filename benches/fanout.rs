@@ -24,6 +24,7 @@ use bytes::Bytes;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
+use rockpack::budget::{Budget, Needs, DEFAULT_MEMORY};
 use rockpack::codec::{Codec, Format};
 use rockpack::fixtures::{generate, FixtureSpec, Layout};
 use rockpack::pipeline::{self, RunOptions};
@@ -154,14 +155,22 @@ fn bench_fanout(c: &mut Criterion) {
         .unwrap()
         .only(&["multiarch-tests".to_string()])
         .unwrap();
+        let codec = Codec::new(format, Some(level)).unwrap();
+        let budget = Budget::new(&Needs {
+            memory: DEFAULT_MEMORY,
+            jobs: Some(jobs),
+            cores: jobs,
+            codec,
+            part_sizes: Vec::new(),
+        })
+        .unwrap();
         let run_opts = RunOptions {
-            codec: Codec::new(format, Some(level)).unwrap(),
-            jobs,
+            codec,
             on_conflict: ConflictPolicy::Error,
             mtime_clamp: None,
             verify: VerifyMode::Off,
-            read_ahead: 4,
             max_unpacked: decode::DEFAULT_MAX_UNPACKED,
+            budget,
         };
         let run = |plan: &Arc<Plan>| {
             rt.block_on(pipeline::run(

@@ -6,7 +6,9 @@
 //! into tar blocks, [`codec`] compresses blocks into segments and frames
 //! tarballs, [`sink`] stores them, and [`pipeline`] drives a run.
 
+#[cfg(feature = "net")]
 pub mod aws;
+pub mod budget;
 pub mod codec;
 pub mod error;
 pub mod fixtures;

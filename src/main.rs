@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use rockpack::budget::{self, Budget, Needs};
 use rockpack::codec::{Codec, Format};
 use rockpack::error::{Error, Result};
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::plan::{build_plan, FamilyTable, MultiarchMode, Plan, PlanOptions};
 use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::repack::ConflictPolicy;
-use rockpack::sink::s3::{S3Sink, S3SinkOptions};
+use rockpack::sink::s3::{base_part_size, S3Sink, S3SinkOptions};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
 use rockpack::source::fetch::RetryPolicy;
 use rockpack::source::location::{Location, ReleaseType, RunRef};
@@ -192,17 +193,20 @@ struct PackArgs {
     /// Compression level (gz: 0-9, default 6; zst: 1-22, default 3).
     #[arg(long)]
     level: Option<i32>,
-    /// Compression threads (default: all cores).
+    /// Compression threads (default: all cores, as many as --memory allows).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Memory budget for buffers, read-ahead and compression (e.g. 512M, 2G).
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = budget::parse_size)]
+    memory: u64,
     /// What to do when two artifacts of one tarball hold different content at one path.
     #[arg(long, value_enum, default_value = "error")]
     on_conflict: ConflictPolicy,
     /// Clamp entry mtimes to this Unix time (default: $SOURCE_DATE_EPOCH when set).
     #[arg(long, value_name = "EPOCH")]
     mtime: Option<i64>,
-    /// S3 multipart part size in bytes (default: from the size bound, at least 5 MiB).
-    #[arg(long, value_name = "BYTES")]
+    /// S3 multipart part size (default: from the size bound, at least 5 MiB).
+    #[arg(long, value_name = "SIZE", value_parser = budget::parse_size)]
     part_size: Option<u64>,
     /// S3 storage class of uploaded tarballs.
     #[arg(long)]
@@ -217,7 +221,7 @@ struct PackArgs {
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     tags: Vec<String>,
     /// Stop when one artifact decompresses to more than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = rockpack::repack::decode::DEFAULT_MAX_UNPACKED)]
+    #[arg(long, value_name = "SIZE", default_value = "256G", value_parser = budget::parse_size)]
     max_unpacked_size: u64,
     /// Write a JSON summary (keys, URLs, sizes, sha256, timings) here.
     #[arg(long, value_name = "FILE")]
@@ -333,7 +337,7 @@ impl S3Args {
 }
 
 impl PackArgs {
-    fn s3_sink_options(&self, plan: &Plan) -> Result<S3SinkOptions> {
+    fn s3_sink_options(&self, plan: &Plan, upload_bytes: u64) -> Result<S3SinkOptions> {
         let tags = self
             .tags
             .iter()
@@ -345,7 +349,7 @@ impl PackArgs {
             .collect::<Result<Vec<_>>>()?;
         Ok(S3SinkOptions {
             part_size: self.part_size,
-            parts_in_flight: 0,
+            upload_bytes,
             storage_class: self.storage_class.clone(),
             tags,
             sse: self.sse.clone(),
@@ -369,9 +373,10 @@ impl PackArgs {
     }
 }
 
-/// Where the tarballs go: --dest, or the run's tarballs/ prefix with --upload.
-async fn sink(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Box<dyn Sink>> {
-    let dest = match (&args.dest, args.upload) {
+/// Where the tarballs go: --dest (None: standard output), or the run's
+/// tarballs/ prefix with --upload.
+fn destination(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Option<Location>> {
+    Ok(Some(match (&args.dest, args.upload) {
         (Some(_), true) => {
             return Err(Error::Usage(
                 "--upload and --dest exclude each other".into(),
@@ -386,7 +391,7 @@ async fn sink(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Box<d
                     names.join(", ")
                 )));
             }
-            return Ok(Box::new(StdoutSink));
+            return Ok(None);
         }
         (Some(d), false) => Location::parse(d)?,
         (None, _) => select
@@ -394,14 +399,51 @@ async fn sink(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Box<d
             .ok_or_else(|| Error::Usage("--upload needs --run-id".into()))?
             .location()?
             .join("tarballs"),
+    }))
+}
+
+/// The run's budget: S3 destinations buffer a part per tarball.
+fn budget(args: &PackArgs, plan: &Plan, codec: Codec, dest: Option<&Location>) -> Result<Budget> {
+    let part_sizes = match dest {
+        Some(Location::S3 { .. }) => plan
+            .tarballs
+            .iter()
+            .map(|t| {
+                args.part_size
+                    .unwrap_or_else(|| base_part_size(t.size_bound()))
+            })
+            .collect(),
+        _ => Vec::new(),
     };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if args.jobs == Some(0) {
+        return Err(Error::Usage("--jobs must be at least 1".into()));
+    }
+    Budget::new(&Needs {
+        memory: args.memory,
+        jobs: args.jobs,
+        cores,
+        codec,
+        part_sizes,
+    })
+}
+
+async fn sink(
+    select: &SelectArgs,
+    args: &PackArgs,
+    plan: &Plan,
+    dest: Option<Location>,
+    budget: &Budget,
+) -> Result<Box<dyn Sink>> {
     match dest {
-        Location::Dir(dir) => Ok(Box::new(DirSink::new(dir))),
-        Location::S3 { bucket, prefix } => {
+        None => Ok(Box::new(StdoutSink)),
+        Some(Location::Dir(dir)) => Ok(Box::new(DirSink::new(dir))),
+        Some(Location::S3 { bucket, prefix }) => {
             let client = aws::client(&select.s3.options()).await?;
-            S3Sink::new(client, bucket, prefix, args.s3_sink_options(plan)?)
+            let options = args.s3_sink_options(plan, budget.upload_bytes)?;
+            S3Sink::new(client, bucket, prefix, options)
         }
-        Location::Http(u) => Err(Error::Usage(format!(
+        Some(Location::Http(u)) => Err(Error::Usage(format!(
             "--dest {u}: HTTP destinations are not supported; use s3:// or a directory"
         ))),
     }
@@ -411,23 +453,17 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
     let source = select.source().await?;
     let plan = Arc::new(select.plan(&source, true).await?);
     let codec = Codec::new(plan.format, args.level)?;
-    let sink = sink(&select, &args, &plan).await?;
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    if jobs == 0 {
-        return Err(Error::Usage("--jobs must be at least 1".into()));
-    }
+    let dest = destination(&select, &args, &plan)?;
+    let budget = budget(&args, &plan, codec, dest.as_ref())?;
+    tracing::debug!(?budget, "memory budget");
+    let sink = sink(&select, &args, &plan, dest, &budget).await?;
     let opts = RunOptions {
         codec,
-        jobs,
         on_conflict: args.on_conflict,
         mtime_clamp: args.mtime_clamp()?,
         verify: select.verify,
-        read_ahead: 4,
         max_unpacked: args.max_unpacked_size,
+        budget,
     };
     tracing::info!(
         "packing {} tarballs from {} artifacts at {} into {}",

@@ -13,6 +13,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::io::SyncIoBridge;
 
+use crate::budget::Budget;
 use crate::codec::{pool::Pool, Block, Codec, Compressed, TarballContent};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, SourceArtifact};
@@ -27,15 +28,13 @@ use crate::source::{kpack_flag, Listing, Source, RUN_MANIFEST_KEY};
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub codec: Codec,
-    pub jobs: usize,
     pub on_conflict: ConflictPolicy,
     pub mtime_clamp: Option<i64>,
     pub verify: VerifyMode,
-    /// Artifacts opened (and so, for network sources, downloading) ahead of
-    /// the one being repacked.
-    pub read_ahead: usize,
     /// Decoded bytes one artifact may expand to.
     pub max_unpacked: u64,
+    /// Threads, read-ahead and buffer sizes (`--memory`).
+    pub budget: Budget,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -95,12 +94,8 @@ pub async fn run(
     let mut shutdown = Shutdown::install();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
     for t in &plan.tarballs {
-        // An upper bound of the output: stored artifacts rarely expand more
-        // than 5x when decoded, and compression only shrinks that; the S3
-        // sink grows its parts should a run ever exceed it.
-        let bound = t.input_bytes.saturating_mul(8) + (1 << 20);
         let created = tokio::select! {
-            r = sink.create(&t.file_name, bound) => r,
+            r = sink.create(&t.file_name, t.size_bound()) => r,
             s = shutdown.recv() => Err(interrupted(s)),
         };
         match created {
@@ -171,7 +166,7 @@ async fn produce(
     for o in outputs.iter_mut() {
         o.put(header.clone()).await?;
     }
-    let (tx, mut rx) = mpsc::channel(2 * opts.jobs.max(1) + 2);
+    let (tx, mut rx) = mpsc::channel(opts.budget.blocks_in_flight.max(1));
     let repack = {
         let (plan, opts) = (plan.clone(), opts.clone());
         let handle = Handle::current();
@@ -231,8 +226,10 @@ fn repack_all(
     handle: Handle,
     progress: Arc<Progress>,
 ) -> Result<()> {
-    let pool = Pool::new(opts.codec, opts.jobs);
-    let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp);
+    let budget = &opts.budget;
+    let pool = Pool::new(opts.codec, budget.jobs);
+    let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp)
+        .with_compare_buffer(budget.compare_buffer);
     let mut out = PoolOut {
         pool: &pool,
         queue: &queue,
@@ -242,8 +239,9 @@ fn repack_all(
     let mut next_to_open = 0;
     for (i, a) in plan.artifacts.iter().enumerate() {
         let name = a.name.file_name();
-        while next_to_open < plan.artifacts.len() && next_to_open <= i + opts.read_ahead {
-            opened.push_back(handle.block_on(source.open(&plan.artifacts[next_to_open])));
+        while next_to_open < plan.artifacts.len() && next_to_open <= i + budget.read_ahead {
+            let artifact = &plan.artifacts[next_to_open];
+            opened.push_back(handle.block_on(source.open(artifact, budget.download_buffer)));
             next_to_open += 1;
         }
         let stream = opened.pop_front().expect("opened in order")?;
@@ -384,7 +382,8 @@ pub async fn detect_kpack(
     else {
         return Ok(None);
     };
-    let stream = source.open(base).await?;
+    // Read straight through: nothing else downloads meanwhile.
+    let stream = source.open(base, 8 << 20).await?;
     let (base, handle) = (base.clone(), Handle::current());
     let json = tokio::task::spawn_blocking(move || find_run_manifest(&base, stream, handle))
         .await

@@ -128,3 +128,54 @@ fn only_selects_part_of_the_plan() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("names no tarball"));
 }
+
+/// `--memory` changes buffers and read-ahead, never the bytes; a budget too
+/// small for the run is refused before anything is written, saying what it
+/// needs.
+#[test]
+fn memory_budget_changes_nothing_but_memory() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu", "gfx110X-all"], src.path());
+    let pack = |dest: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "pack",
+            "--source",
+            s(src.path()),
+            "--families",
+            "gfx94X-dcgpu;gfx110X-all",
+            "--tests",
+            "--dest",
+            s(dest),
+        ];
+        args.extend_from_slice(extra);
+        rockpack(&args)
+    };
+    let roomy = tempfile::tempdir().unwrap();
+    let tight = tempfile::tempdir().unwrap();
+    assert!(pack(roomy.path(), &["--memory", "2G"]).status.success());
+    let out = pack(tight.path(), &["--memory", "96M", "--format", "gz"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names = files_in(roomy.path());
+    assert_eq!(names, files_in(tight.path()));
+    for name in &names {
+        let a = std::fs::read(roomy.path().join(name)).unwrap();
+        let b = std::fs::read(tight.path().join(name)).unwrap();
+        assert!(a == b, "{name} differs between --memory 2G and 96M");
+    }
+
+    let none = tempfile::tempdir().unwrap();
+    let dest = none.path().join("out");
+    let out = pack(&dest, &["--memory", "80M", "--jobs", "4"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--memory 80 MiB: too small for this run, which needs at least"),
+        "{err}"
+    );
+    assert!(err.contains("lower --jobs"), "{err}");
+    assert!(!dest.exists(), "a refused run created {}", dest.display());
+
+    let out = pack(&dest, &["--memory", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("expected a size such as"));
+}

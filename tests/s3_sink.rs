@@ -606,6 +606,32 @@ fn large_tarball_uploads_in_many_parts() {
     assert!(b.pending_uploads().is_empty());
 }
 
+/// The smallest `--memory` that holds the tarball's part leaves room for
+/// one part uploading at a time: same bytes, same parts. Less than that is
+/// refused before any upload starts.
+#[test]
+fn tight_memory_budget_uploads_the_same_parts() {
+    let b = Backend::new("tight_memory_budget_uploads_the_same_parts");
+    let dir = pack_to_dir(large_run(), LARGE_FLAGS);
+    let mut flags = LARGE_FLAGS.to_vec();
+    flags.extend(["--memory", "72M"]);
+    let o = pack_to_s3(&b, large_run(), &flags);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("S3 part being filled for each tarball (1 tarball(s), 5 MiB in all)"),
+        "{stderr}"
+    );
+    b.assert_untouched();
+
+    flags.pop();
+    flags.push("100M");
+    pack_to_s3_ok(&b, large_run(), &flags);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    assert!(b.upload_parts().len() >= 3);
+    assert!(b.pending_uploads().is_empty());
+}
+
 /// Part 2 fails twice with a 500, then goes through: the run succeeds and
 /// the object is byte-identical.
 #[test]

@@ -36,6 +36,16 @@ pub struct TarballPlan {
     pub input_bytes: u64,
 }
 
+impl TarballPlan {
+    /// An upper bound of the tarball's size, for sizing S3 parts: stored
+    /// artifacts rarely expand more than 5x when decoded, and compression
+    /// only shrinks that; the S3 sink grows its parts should a run ever
+    /// exceed it.
+    pub fn size_bound(&self) -> u64 {
+        self.input_bytes.saturating_mul(8) + (1 << 20)
+    }
+}
+
 /// The whole run: artifacts in processing order and the tarballs made of them.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Plan {

@@ -3,8 +3,10 @@
 //! disagree about is handled by policy.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 use super::tarfmt::Kind;
 
@@ -66,8 +68,42 @@ struct Version {
     fp: Fingerprint,
 }
 
+/// A path's key in the table: the first 128 bits of its SHA-256. Keeping
+/// digests instead of paths holds memory to about 60 bytes a path (the
+/// table lives for the whole run); a cryptographic digest keeps artifacts
+/// from choosing paths that collide.
+type PathKey = u128;
+
+fn path_key(path: &[u8]) -> PathKey {
+    let digest = Sha256::digest(path);
+    u128::from_le_bytes(digest[..16].try_into().expect("16 of 32 bytes"))
+}
+
+/// Keys are already uniform: hashing them again would only cost time.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+    fn write_u128(&mut self, key: u128) {
+        self.0 = key as u64;
+    }
+}
+
+/// Most paths have one version: kept inline.
+type Versions = SmallVec<[Version; 1]>;
+
 pub struct ConflictTable {
-    paths: HashMap<Box<[u8]>, Vec<Version>>,
+    paths: HashMap<PathKey, Versions, BuildHasherDefault<KeyHasher>>,
     /// membership[tarball][artifact]
     membership: Vec<Vec<bool>>,
     artifact_names: Vec<String>,
@@ -89,7 +125,7 @@ impl ConflictTable {
             })
             .collect();
         ConflictTable {
-            paths: HashMap::new(),
+            paths: HashMap::default(),
             membership,
             artifact_names: plan.artifacts.iter().map(|a| a.name.file_name()).collect(),
             tarball_names: plan.tarballs.iter().map(|t| t.file_name.clone()).collect(),
@@ -101,7 +137,7 @@ impl ConflictTable {
     /// file's content need hashing before its header is written.
     pub fn seen_in_any(&self, path: &[u8], tarballs: &[usize]) -> bool {
         self.paths
-            .get(path)
+            .get(&path_key(path))
             .is_some_and(|vs| tarballs.iter().any(|&t| self.current(vs, t).is_some()))
     }
 
@@ -129,7 +165,8 @@ impl ConflictTable {
         tarballs: &[usize],
     ) -> Result<Vec<usize>, String> {
         let mut emit = Vec::with_capacity(tarballs.len());
-        if let Some(versions) = self.paths.get(path) {
+        let key = path_key(path);
+        if let Some(versions) = self.paths.get(&key) {
             for &t in tarballs {
                 match self.current(versions, t) {
                     None => emit.push(t),
@@ -158,7 +195,7 @@ impl ConflictTable {
             emit.extend_from_slice(tarballs);
         }
         if !emit.is_empty() {
-            self.paths.entry(path.into()).or_default().push(Version {
+            self.paths.entry(key).or_default().push(Version {
                 artifact: artifact as u32,
                 fp,
             });
@@ -184,7 +221,8 @@ impl ConflictTable {
                 continue;
             }
             let ancestor = &path[..i];
-            match self.paths.get(ancestor) {
+            let key = path_key(ancestor);
+            match self.paths.get(&key) {
                 Some(versions) => {
                     // A symlink at any version, or a file as the current one.
                     let blocking = versions.iter().find(|v| {
@@ -213,17 +251,17 @@ impl ConflictTable {
                         .iter()
                         .any(|&t| self.current(versions, t).is_none())
                     {
-                        self.record_implied(ancestor, artifact);
+                        self.record_implied(key, artifact);
                     }
                 }
-                None => self.record_implied(ancestor, artifact),
+                None => self.record_implied(key, artifact),
             }
         }
         Ok(())
     }
 
-    fn record_implied(&mut self, path: &[u8], artifact: usize) {
-        self.paths.entry(path.into()).or_default().push(Version {
+    fn record_implied(&mut self, key: PathKey, artifact: usize) {
+        self.paths.entry(key).or_default().push(Version {
             artifact: artifact as u32,
             fp: Fingerprint::implied_dir(),
         });
@@ -238,7 +276,7 @@ impl ConflictTable {
         fp: Fingerprint,
         skipped: &[usize],
     ) -> Result<(), String> {
-        if let Some(versions) = self.paths.get(path) {
+        if let Some(versions) = self.paths.get(&path_key(path)) {
             for &t in skipped {
                 if let Some(v) = self.current(versions, t) {
                     if v.fp != fp {

@@ -27,8 +27,9 @@ use tar_reader::{TarError, TarReader};
 use tarfmt::{Header, Kind};
 
 /// Files that share a path with an earlier artifact are buffered up to this
-/// size so their content can be compared before their header is written.
-const COMPARE_BUFFER: u64 = 32 << 20;
+/// size (by default) so their content can be compared before their header
+/// is written.
+pub const COMPARE_BUFFER: u64 = 32 << 20;
 
 /// State that lives across the artifacts of one run.
 pub struct Repacker {
@@ -37,6 +38,7 @@ pub struct Repacker {
     containing: Vec<Mask>,
     mtime_clamp: Option<i64>,
     policy: ConflictPolicy,
+    compare_buffer: u64,
 }
 
 /// What repacking one artifact did.
@@ -53,7 +55,15 @@ impl Repacker {
             containing: plan.containing().into_iter().map(Mask::from).collect(),
             mtime_clamp,
             policy,
+            compare_buffer: COMPARE_BUFFER,
         }
+    }
+
+    /// Sets how large a shared file may be to be compared before it is
+    /// written (larger ones are compared after streaming).
+    pub fn with_compare_buffer(mut self, bytes: u64) -> Self {
+        self.compare_buffer = bytes;
+        self
     }
 
     /// Reads one decoded artifact and writes its entries to `out`.
@@ -264,7 +274,7 @@ impl<R: Read> ArtifactRun<'_, R> {
         self.stats.data_bytes += size;
         let mut hasher = Sha256::new();
         let seen = self.rp.conflicts.seen_in_any(rel, tarballs);
-        if seen && size <= COMPARE_BUFFER {
+        if seen && size <= self.rp.compare_buffer {
             // Compare before writing: only tarballs without an identical copy get it.
             let mut data = vec![0u8; size as usize];
             self.read_exact(&mut data)?;

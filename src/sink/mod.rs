@@ -4,6 +4,7 @@
 //! a failed run publishes nothing.
 
 pub mod dir;
+#[cfg(feature = "net")]
 pub mod s3;
 pub mod stdout;
 

@@ -35,8 +35,9 @@ use crate::error::{Error, Result};
 pub struct S3SinkOptions {
     /// Fixed part size; otherwise chosen from the tarball's size bound.
     pub part_size: Option<u64>,
-    /// Parts uploading at once, over all tarballs.
-    pub parts_in_flight: usize,
+    /// Bytes of parts uploading at once, over all tarballs (0: the
+    /// default); a part larger than this uploads alone.
+    pub upload_bytes: u64,
     pub storage_class: Option<String>,
     /// `key=value` object tags.
     pub tags: Vec<(String, String)>,
@@ -53,8 +54,11 @@ pub const MIN_PART_SIZE: u64 = 5 * MIB;
 pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
 /// S3's most parts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
-/// Parts used when `parts_in_flight` is 0.
-pub const DEFAULT_PARTS_IN_FLIGHT: usize = 8;
+/// Used when `upload_bytes` is 0: eight of the smallest parts.
+pub const DEFAULT_UPLOAD_BYTES: u64 = 8 * MIN_PART_SIZE;
+/// Parts uploading at once for one tarball, so that one tarball cannot
+/// hold every upload slot.
+const PARTS_PER_TARBALL: usize = 4;
 /// The size bound is spread over this many parts; the rest are a reserve
 /// for a bound that proves wrong (see [`part_size`]).
 const PLANNED_PARTS: u64 = 8_000;
@@ -106,7 +110,7 @@ struct Settings {
     sse: Option<ServerSideEncryption>,
     sse_kms_key_id: Option<String>,
     content_type: String,
-    parts_in_flight: usize,
+    upload_bytes: u64,
 }
 
 impl Settings {
@@ -158,8 +162,8 @@ impl Settings {
         } else {
             opts.content_type
         };
-        let parts_in_flight = match opts.parts_in_flight {
-            0 => DEFAULT_PARTS_IN_FLIGHT,
+        let upload_bytes = match opts.upload_bytes {
+            0 => DEFAULT_UPLOAD_BYTES,
             n => n,
         };
         Ok(Settings {
@@ -169,9 +173,14 @@ impl Settings {
             sse,
             sse_kms_key_id,
             content_type,
-            parts_in_flight,
+            upload_bytes,
         })
     }
+}
+
+/// Upload allowance is counted in KiB (semaphore permits are u32).
+fn kib(bytes: u64) -> u32 {
+    bytes.div_ceil(1024).clamp(1, u32::MAX as u64) as u32
 }
 
 /// Checks object tags against S3's limits and encodes them as the
@@ -231,10 +240,8 @@ struct Shared {
     /// No leading or trailing slash; may be empty.
     prefix: String,
     settings: Settings,
-    /// Parts in flight over all tarballs.
-    permits: Arc<Semaphore>,
-    /// Parts in flight for one tarball.
-    per_tarball: usize,
+    /// KiB of parts uploading, over all tarballs.
+    upload_kib: Arc<Semaphore>,
 }
 
 impl Shared {
@@ -264,14 +271,13 @@ impl S3Sink {
             return Err(Error::Usage("the S3 destination names no bucket".into()));
         }
         let settings = Settings::new(opts)?;
-        let in_flight = settings.parts_in_flight;
+        let upload_kib = kib(settings.upload_bytes) as usize;
         Ok(Box::new(S3Sink {
             shared: Arc::new(Shared {
                 client,
                 bucket,
                 prefix: prefix.trim_matches('/').to_string(),
-                permits: Arc::new(Semaphore::new(in_flight)),
-                per_tarball: in_flight.div_ceil(2).max(1),
+                upload_kib: Arc::new(Semaphore::new(upload_kib)),
                 settings,
             }),
         }))
@@ -420,16 +426,18 @@ impl S3Writer {
     /// once a slot is free.
     async fn start_part(&mut self) -> Result<()> {
         let number = self.next_part;
-        while self.tasks.len() >= self.shared.per_tarball {
+        while self.tasks.len() >= PARTS_PER_TARBALL {
             let done = self.tasks.join_next().await.expect("tasks is not empty");
             self.record(done)?;
         }
         // Waiting here leaves the buffer in place, so this is cancel-safe.
+        // A part larger than the whole allowance waits for all of it.
+        let need = kib(self.buf_len).min(kib(self.shared.settings.upload_bytes));
         let permit = self
             .shared
-            .permits
+            .upload_kib
             .clone()
-            .acquire_owned()
+            .acquire_many_owned(need)
             .await
             .expect("the semaphore is never closed");
         let job = PartJob {
@@ -973,7 +981,7 @@ mod tests {
         assert_eq!(s.storage_class, Some(StorageClass::StandardIa));
         assert_eq!(s.sse, Some(ServerSideEncryption::AwsKms));
         assert_eq!(s.tagging.as_deref(), Some("team=rocm%20core"));
-        assert_eq!(s.parts_in_flight, DEFAULT_PARTS_IN_FLIGHT);
+        assert_eq!(s.upload_bytes, DEFAULT_UPLOAD_BYTES);
         assert_eq!(
             Settings::new(S3SinkOptions {
                 sse: Some("AES256".into()),

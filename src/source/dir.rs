@@ -39,7 +39,7 @@ impl Source for DirSource {
         collect(&entries)
     }
 
-    async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream> {
+    async fn open(&self, artifact: &SourceArtifact, _buffer: usize) -> Result<ByteStream> {
         let path = self.path(&artifact.key);
         let f = tokio::fs::File::open(&path)
             .await

@@ -30,8 +30,6 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// A body that delivers nothing for this long is dropped and resumed.
     pub stall_timeout: Duration,
-    /// Bytes buffered ahead of the reader, per download.
-    pub buffer_bytes: usize,
 }
 
 impl Default for RetryPolicy {
@@ -41,7 +39,6 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(20),
             stall_timeout: Duration::from_secs(60),
-            buffer_bytes: 32 << 20,
         }
     }
 }
@@ -83,18 +80,21 @@ pub trait RangedGet: Send + Sync + 'static {
 }
 
 /// Starts downloading `key` (of `len` bytes, when known) and returns its
-/// bytes as a stream. `what` names the object in errors.
+/// bytes as a stream, holding at most `buffer` bytes ahead of the reader.
+/// `what` names the object in errors.
 pub fn download(
     getter: Arc<dyn RangedGet>,
     key: String,
     len: Option<u64>,
     policy: RetryPolicy,
+    buffer: usize,
     what: String,
 ) -> ByteStream {
     let (tx, rx) = mpsc::channel::<io::Result<(Bytes, OwnedSemaphorePermit)>>(64);
-    let budget = Arc::new(Semaphore::new(policy.buffer_bytes));
+    let buffer = buffer.max(1);
+    let budget = Arc::new(Semaphore::new(buffer));
     tokio::spawn(async move {
-        if let Err(e) = run(getter.as_ref(), &key, len, &policy, &tx, &budget).await {
+        if let Err(e) = run(getter.as_ref(), &key, len, &policy, &tx, &budget, buffer).await {
             let _ = tx
                 .send(Err(super::SourceFailure::io(format!("{what}: {e}"))))
                 .await;
@@ -120,6 +120,7 @@ async fn run(
     policy: &RetryPolicy,
     tx: &Tx,
     budget: &Arc<Semaphore>,
+    buffer: usize,
 ) -> Result<(), String> {
     let mut offset: u64 = 0;
     let mut validator: Option<String> = None;
@@ -182,7 +183,7 @@ async fn run(
                             len.unwrap()
                         ));
                     }
-                    for piece in split(chunk, policy.buffer_bytes) {
+                    for piece in split(chunk, buffer) {
                         let permit = budget
                             .clone()
                             .acquire_many_owned(piece.len() as u32)

@@ -207,7 +207,7 @@ impl Source for HttpSource {
         collect(&entries)
     }
 
-    async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream> {
+    async fn open(&self, artifact: &SourceArtifact, buffer: usize) -> Result<ByteStream> {
         let url = self.http.url(&artifact.key).map_err(Error::Other)?;
         let getter: Arc<dyn RangedGet> = self.http.clone();
         Ok(fetch::download(
@@ -215,6 +215,7 @@ impl Source for HttpSource {
             artifact.key.clone(),
             Some(artifact.size),
             self.policy.clone(),
+            buffer,
             url.to_string(),
         ))
     }
@@ -954,7 +955,7 @@ mod tests {
         let start = std::time::Instant::now();
         let mut got = Vec::new();
         source
-            .open(&artifact)
+            .open(&artifact, 1 << 20)
             .await
             .unwrap()
             .read_to_end(&mut got)

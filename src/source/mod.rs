@@ -3,8 +3,10 @@
 
 pub mod dir;
 pub mod fetch;
+#[cfg(feature = "net")]
 pub mod http;
 pub mod location;
+#[cfg(feature = "net")]
 pub mod s3;
 pub mod verify;
 
@@ -26,9 +28,10 @@ pub trait Source: Send + Sync {
     async fn list(&self) -> Result<Listing>;
 
     /// The archive's bytes, as stored. Network sources start downloading
-    /// at once, ahead of the reader, into a bounded buffer: opening the next
-    /// artifacts early is how the pipeline reads ahead.
-    async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream>;
+    /// at once, ahead of the reader, into a buffer of at most `buffer`
+    /// bytes: opening the next artifacts early is how the pipeline reads
+    /// ahead.
+    async fn open(&self, artifact: &SourceArtifact, buffer: usize) -> Result<ByteStream>;
 
     /// A small object by key (sidecars, the run manifest), or None when it
     /// does not exist. More than `limit` bytes is an error.

@@ -129,7 +129,7 @@ impl Source for S3Source {
         collect(&entries)
     }
 
-    async fn open(&self, artifact: &SourceArtifact) -> Result<ByteStream> {
+    async fn open(&self, artifact: &SourceArtifact, buffer: usize) -> Result<ByteStream> {
         let key = self.full_key(&artifact.key);
         let what = self.url(&key);
         let getter: Arc<dyn RangedGet> = self.getter.clone();
@@ -138,6 +138,7 @@ impl Source for S3Source {
             key,
             Some(artifact.size),
             self.policy.clone(),
+            buffer,
             what,
         ))
     }

@@ -1,0 +1,310 @@
+//! `--memory`: splits one budget among the buffers of a run, so that peak
+//! memory is set by configuration, not by the size of the input.
+//!
+//! Fixed needs come first (the decoder window, one block per compression
+//! thread, the S3 parts being filled, one part uploading, one small
+//! download buffer); what is left is shared among download read-ahead,
+//! parts uploading at once and compressed blocks queued for the sinks, each
+//! capped at the point where more stops helping.
+
+use crate::codec::{Codec, Format};
+use crate::error::{Error, Result};
+use crate::repack::COMPARE_BUFFER as MAX_COMPARE_BUFFER;
+
+const MIB: u64 = 1 << 20;
+
+/// Default `--memory`.
+pub const DEFAULT_MEMORY: u64 = 512 * MIB;
+
+/// The process itself: code, runtime, HTTP/S3 clients, plan, progress, and
+/// the conflict table of a run of typical size (it keeps ~64 bytes per
+/// path, so 200,000 paths take ~13 MiB).
+const RUNTIME: u64 = 64 * MIB;
+
+/// zstd windows from 8 MiB (what `zstd -19` writes) to 128 MiB (`--long`).
+const MIN_WINDOW_LOG: u32 = 23;
+const MAX_WINDOW_LOG: u32 = 27;
+
+/// Downloads: at most this many artifacts open at once (one being read,
+/// the rest read ahead), with a buffer of 4 to 32 MiB each.
+const MAX_DOWNLOADS: u64 = 5;
+const MIN_DOWNLOAD_BUFFER: u64 = 4 * MIB;
+const MAX_DOWNLOAD_BUFFER: u64 = 32 * MIB;
+
+/// Parts uploading at once, over all tarballs, where memory allows.
+const MAX_PARTS_UPLOADING: u64 = 8;
+
+/// What a run is allowed to hold, derived from `--memory`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Budget {
+    pub total: u64,
+    /// Compression threads.
+    pub jobs: usize,
+    /// Largest zstd window an artifact may use (log2 bytes); xz
+    /// dictionaries are held to the same size.
+    pub window_log_max: u32,
+    /// A file sharing its path with an earlier one is held in memory up to
+    /// this size, to compare before its header is written.
+    pub compare_buffer: u64,
+    /// Artifacts opened ahead of the one being repacked.
+    pub read_ahead: usize,
+    /// Bytes each open download may hold ahead of its reader.
+    pub download_buffer: usize,
+    /// Compressed blocks between the repacker and the sinks.
+    pub blocks_in_flight: usize,
+    /// Bytes of S3 parts uploading at once (0 without an S3 destination).
+    pub upload_bytes: u64,
+}
+
+/// What a run needs to size its buffers.
+#[derive(Clone, Debug)]
+pub struct Needs {
+    pub memory: u64,
+    /// `--jobs`, when given; otherwise the core count, lowered to fit.
+    pub jobs: Option<usize>,
+    pub cores: usize,
+    pub codec: Codec,
+    /// For each tarball, the bytes its sink buffers before writing them out
+    /// (an S3 part; 0 for directories and standard output).
+    pub part_sizes: Vec<u64>,
+}
+
+/// Memory one compression thread uses besides its input and output:
+/// measured as the growth of peak RSS while compressing one 4 MiB frame.
+fn codec_state(codec: Codec) -> u64 {
+    match codec.format {
+        Format::Gzip => MIB / 2,
+        Format::Zstd => match codec.level {
+            ..=3 => 2 * MIB,
+            4..=6 => 4 * MIB,
+            7..=9 => 12 * MIB,
+            _ => 66 * MIB,
+        },
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes.div_ceil(MIB))
+}
+
+impl Budget {
+    pub fn new(n: &Needs) -> Result<Budget> {
+        // A block held as input and output; per thread, the codec's state,
+        // plus one block queued for each thread and one being filled.
+        let block = 2 * n.codec.format.block_size() as u64;
+        let state = codec_state(n.codec);
+        let threads = |jobs: usize| jobs as u64 * (state + block) + 2 * block;
+        let partials: u64 = n.part_sizes.iter().sum();
+        let largest_part = n.part_sizes.iter().copied().max().unwrap_or(0);
+        let avail = n.memory.saturating_sub(RUNTIME);
+
+        let window_log_max = (avail / 3)
+            .checked_ilog2()
+            .unwrap_or(0)
+            .clamp(MIN_WINDOW_LOG, MAX_WINDOW_LOG);
+        let window = 1u64 << window_log_max;
+        let compare_buffer = (avail / 16).clamp(MIB, MAX_COMPARE_BUFFER);
+        // Besides the threads: one download, one part uploading.
+        let fixed = window + compare_buffer + partials + largest_part + MIN_DOWNLOAD_BUFFER;
+
+        let wanted = n.jobs.unwrap_or(n.cores).max(1);
+        let fits = |jobs: usize| fixed + threads(jobs) <= avail;
+        let jobs = match n.jobs {
+            Some(j) => j.max(1),
+            None => (1..=wanted).rev().find(|&j| fits(j)).unwrap_or(1),
+        };
+        if !fits(jobs) {
+            let need = RUNTIME + fixed + threads(jobs);
+            let mut parts = format!(
+                "the decoder window ({}), {jobs} compression thread(s) ({} each)",
+                mib(window),
+                mib(state + block)
+            );
+            if partials > 0 {
+                parts += &format!(
+                    ", and an S3 part being filled for each tarball ({} tarball(s), {} in all)",
+                    n.part_sizes.len(),
+                    mib(partials)
+                );
+            }
+            return Err(Error::Usage(format!(
+                "--memory {}: too small for this run, which needs at least {} for {parts}; raise --memory{}",
+                mib(n.memory),
+                mib(need),
+                if n.jobs.is_some() { " or lower --jobs" } else { "" }
+            )));
+        }
+        if jobs < wanted {
+            tracing::info!(
+                "--memory {} allows {jobs} of {wanted} compression threads",
+                mib(n.memory)
+            );
+        }
+
+        // Shares of what is left: downloads 1/2, uploads 3/10, blocks 1/5.
+        let rest = avail - fixed - threads(jobs);
+        let downloads = (MIN_DOWNLOAD_BUFFER + rest / 2).min(MAX_DOWNLOADS * MAX_DOWNLOAD_BUFFER);
+        let streams = (downloads / MIN_DOWNLOAD_BUFFER).clamp(1, MAX_DOWNLOADS);
+        let download_buffer = (downloads / streams).min(MAX_DOWNLOAD_BUFFER);
+        let upload_bytes = if largest_part == 0 {
+            0
+        } else {
+            (largest_part + rest * 3 / 10).min(MAX_PARTS_UPLOADING * largest_part)
+        };
+        let max_blocks = 4 * jobs as u64 + 4;
+        let blocks_in_flight = (jobs as u64 + 1 + rest / 5 / block).min(max_blocks);
+
+        Ok(Budget {
+            total: n.memory,
+            jobs,
+            window_log_max,
+            compare_buffer,
+            read_ahead: (streams - 1) as usize,
+            download_buffer: download_buffer as usize,
+            blocks_in_flight: blocks_in_flight as usize,
+            upload_bytes,
+        })
+    }
+}
+
+/// Parses a byte count with an optional binary suffix: `512M`, `1.5G`,
+/// `64MiB`, `4096`.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "{text:?}: expected a size such as 4096, 512M or 2G"
+            ))
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a size such as 4096, 512M or 2G"))?;
+    let bytes = value * scale as f64;
+    if !(0.0..1.8e19).contains(&bytes) {
+        return Err(format!("{text:?}: out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(memory: u64, jobs: Option<usize>, format: Format, parts: Vec<u64>) -> Needs {
+        Needs {
+            memory,
+            jobs,
+            cores: 2,
+            codec: Codec::new(format, None).unwrap(),
+            part_sizes: parts,
+        }
+    }
+
+    /// Everything the budget lets the run hold, as the module doc counts it.
+    fn held(b: &Budget, n: &Needs) -> u64 {
+        let block = 2 * n.codec.format.block_size() as u64;
+        RUNTIME
+            + (1 << b.window_log_max)
+            + b.compare_buffer
+            + n.part_sizes.iter().sum::<u64>()
+            + b.upload_bytes
+            + (b.read_ahead as u64 + 1) * b.download_buffer as u64
+            + b.jobs as u64 * codec_state(n.codec)
+            + (b.blocks_in_flight as u64 + 1) * block
+    }
+
+    #[test]
+    fn default_budget_keeps_the_old_settings_and_fits() {
+        let n = needs(DEFAULT_MEMORY, None, Format::Gzip, vec![5 * MIB; 8]);
+        let b = Budget::new(&n).unwrap();
+        assert_eq!(b.jobs, 2);
+        assert_eq!(b.window_log_max, 27);
+        assert_eq!(b.read_ahead, 4);
+        assert!(b.download_buffer >= (16 << 20) as usize, "{b:?}");
+        assert_eq!(b.upload_bytes, 8 * 5 * MIB);
+        assert!(b.blocks_in_flight >= 6, "{b:?}");
+        assert!(held(&b, &n) <= DEFAULT_MEMORY, "{b:?}");
+    }
+
+    #[test]
+    fn every_budget_is_kept() {
+        for memory in [160, 200, 256, 384, 512, 1024, 4096] {
+            for format in [Format::Gzip, Format::Zstd] {
+                for parts in [vec![], vec![5 * MIB; 8], vec![16 * MIB; 3]] {
+                    let n = needs(memory * MIB, None, format, parts);
+                    if let Ok(b) = Budget::new(&n) {
+                        assert!(held(&b, &n) <= n.memory, "{memory} MiB: {b:?}");
+                        assert!(b.blocks_in_flight > b.jobs);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_memory_never_gives_less() {
+        // Except that a larger decoder window may take from the buffers.
+        let downloads = |b: &Budget| (b.read_ahead as u64 + 1) * b.download_buffer as u64;
+        let mut last: Option<Budget> = None;
+        for memory in (192..=2048).step_by(32) {
+            let b =
+                Budget::new(&needs(memory * MIB, None, Format::Zstd, vec![5 * MIB; 8])).unwrap();
+            if let Some(l) = &last {
+                assert!(b.window_log_max >= l.window_log_max && b.jobs >= l.jobs);
+                if b.window_log_max == l.window_log_max {
+                    assert!(downloads(&b) >= downloads(l), "{l:?} {b:?}");
+                    assert!(b.read_ahead >= l.read_ahead, "{l:?} {b:?}");
+                    assert!(b.upload_bytes >= l.upload_bytes);
+                    assert!(b.blocks_in_flight >= l.blocks_in_flight);
+                }
+            }
+            last = Some(b);
+        }
+    }
+
+    #[test]
+    fn threads_are_lowered_to_fit_unless_asked_for() {
+        let mut n = needs(256 * MIB, None, Format::Zstd, vec![]);
+        n.codec = Codec::new(Format::Zstd, Some(19)).unwrap();
+        n.cores = 16;
+        let b = Budget::new(&n).unwrap();
+        assert!(b.jobs < 16 && b.jobs >= 1, "{b:?}");
+        assert!(held(&b, &n) <= n.memory);
+
+        n.jobs = Some(16);
+        let e = Budget::new(&n).unwrap_err().to_string();
+        assert!(e.contains("--memory 256 MiB: too small"), "{e}");
+        assert!(e.contains("lower --jobs"), "{e}");
+    }
+
+    #[test]
+    fn too_many_parts_for_the_budget_say_what_is_needed() {
+        let n = needs(256 * MIB, None, Format::Gzip, vec![16 * MIB; 20]);
+        let e = Budget::new(&n).unwrap_err().to_string();
+        assert!(e.contains("(20 tarball(s), 320 MiB in all)"), "{e}");
+        assert!(e.contains("raise --memory"), "{e}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_size(" 2 gb "), Ok(2 << 30));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+}
