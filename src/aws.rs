@@ -1,10 +1,13 @@
 //! One place that builds the S3 client for sources and sinks: the standard
 //! AWS credential chain and region, `--endpoint-url` (or `AWS_ENDPOINT_URL`)
 //! with path-style addressing for S3-compatible servers, and anonymous
-//! access with `--no-sign-request` or when no credentials exist.
+//! access with `--no-sign-request` or when no credentials exist; and what
+//! S3 errors mean (worth another try or not) and say, for both.
 
 use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::Region;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::{Error, Result};
 
@@ -60,4 +63,87 @@ async fn has_credentials(opts: &S3Options) -> bool {
         Some(p) => p.provide_credentials().await.is_ok(),
         None => false,
     }
+}
+
+/// Error codes another try will not fix.
+const FATAL_CODES: &[&str] = &[
+    "NoSuchKey",
+    "NoSuchBucket",
+    "NoSuchUpload",
+    "AccessDenied",
+    "InvalidRange",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidBucketName",
+    "AllAccessDisabled",
+    "InvalidObjectState",
+];
+
+/// Error codes worth another try, whatever their HTTP status.
+const RETRY_CODES: &[&str] = &[
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    // The body was damaged on the way: sending it again fixes it.
+    "BadDigest",
+];
+
+/// The HTTP status of a failed request, when an answer came back.
+pub fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Whether another try of the same request may succeed: throttling,
+/// server errors and transport failures, not refusals.
+pub fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::ServiceError(_) => {
+            let code = e.code().unwrap_or("");
+            let status = status(e).unwrap_or(0);
+            !FATAL_CODES.contains(&code)
+                && (RETRY_CODES.contains(&code) || status >= 500 || matches!(status, 408 | 429))
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `Code: message (HTTP status)` for service errors; the cause chain,
+/// `outer: inner: …`, for the rest.
+pub fn error_text<E>(e: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let SdkError::ServiceError(_) = e {
+        let status = status(e)
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default();
+        match (e.code(), e.message().filter(|m| !m.is_empty())) {
+            (Some(c), Some(m)) => return format!("{c}: {m}{status}"),
+            (Some(c), None) => return format!("{c}{status}"),
+            (None, _) if !status.is_empty() => return format!("{}{status}", error_chain(e)),
+            (None, _) => {}
+        }
+    }
+    error_chain(e)
+}
+
+/// An error and its sources, repeats left out.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }

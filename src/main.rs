@@ -13,7 +13,7 @@ use rockpack::pipeline::{self, RunOptions};
 use rockpack::plan::{build_plan, FamilyTable, MultiarchMode, Plan, PlanOptions};
 use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::repack::ConflictPolicy;
-use rockpack::sink::s3::{base_part_size, S3Sink, S3SinkOptions};
+use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink, S3SinkOptions};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
 use rockpack::source::fetch::RetryPolicy;
 use rockpack::source::location::{Location, ReleaseType, RunRef};
@@ -404,6 +404,9 @@ fn destination(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Opti
 
 /// The run's budget: S3 destinations buffer a part per tarball.
 fn budget(args: &PackArgs, plan: &Plan, codec: Codec, dest: Option<&Location>) -> Result<Budget> {
+    if let Some(p) = args.part_size {
+        check_part_size(p)?;
+    }
     let part_sizes = match dest {
         Some(Location::S3 { .. }) => plan
             .tarballs

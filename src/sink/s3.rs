@@ -29,6 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 
 use super::{sidecar_text, Sink, TarballWriter};
+use crate::aws::{error_text, is_transient};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug, Default)]
@@ -116,11 +117,7 @@ struct Settings {
 impl Settings {
     fn new(opts: S3SinkOptions) -> Result<Settings> {
         if let Some(p) = opts.part_size {
-            if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p) {
-                return Err(Error::Usage(format!(
-                    "--part-size {p}: S3 parts are {MIN_PART_SIZE} (5 MiB) to {MAX_PART_SIZE} (5 GiB) bytes"
-                )));
-            }
+            check_part_size(p)?;
         }
         let storage_class = opts
             .storage_class
@@ -176,6 +173,16 @@ impl Settings {
             upload_bytes,
         })
     }
+}
+
+/// `--part-size`: within S3's limits.
+pub fn check_part_size(p: u64) -> Result<()> {
+    if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p) {
+        return Err(Error::Usage(format!(
+            "--part-size {p}: S3 parts are {MIN_PART_SIZE} (5 MiB) to {MAX_PART_SIZE} (5 GiB) bytes"
+        )));
+    }
+    Ok(())
 }
 
 /// Upload allowance is counted in KiB (semaphore permits are u32).
@@ -666,7 +673,7 @@ impl PartJob {
                     }
                     None => ("the answer has no ETag".to_string(), true),
                 },
-                Ok(Err(e)) => (describe(&e), retryable(&e)),
+                Ok(Err(e)) => (error_text(&e), is_transient(&e)),
                 Err(_) => (format!("no answer within {}s", timeout.as_secs()), true),
             };
             if !retry || tries >= PART_TRIES {
@@ -716,32 +723,6 @@ fn backoff(tries: u32) -> Duration {
     policy.backoff(tries)
 }
 
-/// Whether a failed request is worth another try: no answer, a 5xx,
-/// throttling, a timeout, or a body the server saw damaged.
-fn retryable<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
-    match e {
-        SdkError::ConstructionFailure(_) => false,
-        SdkError::ServiceError(_) => {
-            let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
-            status >= 500
-                || status == 408
-                || status == 429
-                || matches!(
-                    e.code(),
-                    Some(
-                        "RequestTimeout"
-                            | "SlowDown"
-                            | "Throttling"
-                            | "ThrottlingException"
-                            | "BadDigest"
-                            | "InternalError"
-                    )
-                )
-        }
-        _ => true,
-    }
-}
-
 /// Whether a failed request may still have taken effect: no clean answer
 /// came back, or (after the SDK's own retries) the upload is gone, which an
 /// earlier try that completed it explains.
@@ -753,46 +734,11 @@ fn may_have_happened<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> 
     }
 }
 
-/// The S3 error code and message (or the transport error), and the status.
-fn describe<E>(e: &SdkError<E, HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match e {
-        SdkError::ServiceError(_) => {
-            let status = e
-                .raw_response()
-                .map(|r| format!(" (HTTP {})", r.status().as_u16()))
-                .unwrap_or_default();
-            let code = e.code().unwrap_or("unknown error");
-            match e.message().filter(|m| !m.is_empty()) {
-                Some(m) => format!("{code}: {m}{status}"),
-                None => format!("{code}{status}"),
-            }
-        }
-        _ => error_chain(e),
-    }
-}
-
-/// An error and its sources, `outer: inner: …`, repeats left out.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string();
-        if parts.last().is_none_or(|last| !last.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
-}
-
 fn s3_error<E>(op: &str, url: &str, e: &SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    Error::Other(format!("{op} {url}: {}", describe(e)))
+    Error::Other(format!("{op} {url}: {}", error_text(e)))
 }
 
 /// The value of `x-amz-checksum-crc32c`: base64 of the big-endian CRC.

@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 
 use super::fetch::{self, GetError, Ranged, RangedGet, RetryPolicy};
 use super::{collect, ByteStream, Listing, Source};
+use crate::aws::{error_text, is_transient, status};
 use crate::error::{Error, Result};
 use crate::plan::SourceArtifact;
 
@@ -266,34 +267,6 @@ impl RangedGet for S3Getter {
     }
 }
 
-/// Error codes that another try will not fix.
-const FATAL_CODES: &[&str] = &[
-    "NoSuchKey",
-    "NoSuchBucket",
-    "AccessDenied",
-    "InvalidRange",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "InvalidBucketName",
-    "AllAccessDisabled",
-    "InvalidObjectState",
-];
-
-/// Error codes worth another try.
-const RETRY_CODES: &[&str] = &[
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "InternalError",
-    "ServiceUnavailable",
-];
-
-fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
-    e.raw_response().map(|r| r.status().as_u16())
-}
-
 fn is_no_such_key(e: &SdkError<GetObjectError, HttpResponse>) -> bool {
     match e.code() {
         Some(code) => code == "NoSuchKey",
@@ -304,47 +277,12 @@ fn is_no_such_key(e: &SdkError<GetObjectError, HttpResponse>) -> bool {
 /// Retry, changed or fatal, with a message naming the S3 error code.
 fn classify(e: &SdkError<GetObjectError, HttpResponse>) -> GetError {
     let text = error_text(e);
-    match e {
-        SdkError::ServiceError(_) => {
-            let code = e.code().unwrap_or("");
-            let status = status(e).unwrap_or(0);
-            if code == "PreconditionFailed" || status == 412 {
-                GetError::Changed(text)
-            } else if FATAL_CODES.contains(&code) {
-                GetError::Fatal(text)
-            } else if RETRY_CODES.contains(&code) || status >= 500 || status == 429 || status == 408
-            {
-                GetError::Retry(text)
-            } else {
-                GetError::Fatal(text)
-            }
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            GetError::Retry(text)
-        }
-        _ => GetError::Fatal(text),
+    if e.code() == Some("PreconditionFailed") || status(e) == Some(412) {
+        GetError::Changed(text)
+    } else if is_transient(e) {
+        GetError::Retry(text)
+    } else {
+        GetError::Fatal(text)
     }
 }
 
-/// `Code: message (HTTP status)` for service errors, the whole cause chain
-/// otherwise.
-fn error_text<E>(e: &SdkError<E, HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if let SdkError::ServiceError(_) = e {
-        let status = status(e)
-            .map(|s| format!(" (HTTP {s})"))
-            .unwrap_or_default();
-        match (e.code(), e.message()) {
-            (Some(c), Some(m)) if !m.is_empty() => return format!("{c}: {m}{status}"),
-            (Some(c), _) => return format!("{c}{status}"),
-            (None, _) => {
-                if !status.is_empty() {
-                    return format!("{}{status}", DisplayErrorContext(e));
-                }
-            }
-        }
-    }
-    DisplayErrorContext(e).to_string()
-}
