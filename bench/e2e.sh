@@ -13,7 +13,8 @@
 # of both sides' outputs 4x).
 # Prints a Markdown table; also leaves it in ${TMPDIR:-/tmp}/rockpack-e2e-SIZE.md.
 # ROCKPACK_E2E_KEEP=1 keeps the work dir; ROCKPACK_E2E_PLAIN=0 skips the plain
-# way (rockpack alone, e.g. to check that its peak RSS stays flat at 8G).
+# way (rockpack alone, e.g. to check that its peak RSS stays flat at 8G);
+# ROCKPACK_E2E_MEMORY="192M 1G" adds a rockpack run per --memory budget.
 set -euo pipefail
 
 SIZE_ARG=${1:-1G}
@@ -26,12 +27,14 @@ cd "$repo"
 size=$(python3 "$here/e2e_util.py" size "$SIZE_ARG")
 say() { printf '\n== %s\n' "$*" >&2; }
 
-say "building (release): rockpack and the s3_server example"
-cargo build --release --locked --bin rockpack --example s3_server >&2
+say "building (release): rockpack, the s3_server and codec_alone examples"
+cargo build --release --locked --bin rockpack --example s3_server --example codec_alone >&2
 target=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 rockpack=$target/release/rockpack
 server_bin=$target/release/examples/s3_server
+codec_bin=$target/release/examples/codec_alone
+jobs=$(nproc)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-e2e.XXXXXX")
 server_pid=
@@ -101,6 +104,16 @@ python3 "$here/measure.py" --json "$work/rockpack.json" --server-pid "$server_pi
     --summary "$work/summary.json"
 tail -n 12 "$work/rockpack.log" >&2
 
+budgets=()
+for m in ${ROCKPACK_E2E_MEMORY:-}; do
+    say "rockpack with --memory $m: S3 -> S3"
+    python3 "$here/measure.py" --json "$work/memory-$m.json" --server-pid "$server_pid" \
+        --stderr "$work/memory-$m.log" -- \
+        "$rockpack" pack "${select_args[@]}" --dest "s3://$BUCKET/out-memory-$m/" --memory "$m"
+    budgets+=(--budget "$m=$work/memory-$m.json")
+    rm -rf "${root:?}/$BUCKET/out-memory-$m"
+done
+
 say "rockpack: the largest tarball alone, to /dev/null"
 python3 "$here/measure.py" --json "$work/largest.json" --server-pid "$server_pid" \
     --stdout /dev/null --stderr "$work/largest.log" -- \
@@ -108,7 +121,37 @@ python3 "$here/measure.py" --json "$work/largest.json" --server-pid "$server_pid
 largest_bytes=$(python3 -c 'import json,sys
 s = json.load(open(sys.argv[1]))
 print(max(t["bytes"] for t in s["tarballs"]))' "$work/summary.json")
+largest_name=$(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+print(max(s["tarballs"], key=lambda t: t["bytes"])["file_name"])' "$work/summary.json")
 sync
+
+say "rockpack: the largest tarball alone as zstd, to /dev/null"
+python3 "$here/measure.py" --json "$work/largest-zst.json" --server-pid "$server_pid" \
+    --stdout /dev/null --stderr "$work/largest-zst.log" -- \
+    "$rockpack" pack "${select_args[@]}" --only multiarch-tests --format zst --dest - \
+    --summary "$work/largest-zst-summary.json"
+
+say "near the limit: the codec alone on the same tar bytes, from memory; gzip -6 and zstd -3 sizes"
+# The largest tarball holds every artifact once: its tar bytes are the
+# run's unique bytes.
+gzip -dc "$root/$BUCKET/out-rockpack/$largest_name" >"$work/unique.tar"
+"$codec_bin" "$work/unique.tar" --format gz --level 6 --jobs "$jobs" >"$work/codec-gz.json"
+"$codec_bin" "$work/unique.tar" --format zst --level 3 --jobs "$jobs" >"$work/codec-zst.json"
+gzip_bytes=$(gzip -6 -c "$work/unique.tar" | wc -c)
+zstd_bytes=$(zstd -3 -T1 -q -c "$work/unique.tar" | wc -c)
+python3 - "$work" "$gzip_bytes" "$zstd_bytes" "$largest_bytes" >"$work/limits.json" <<'EOF2'
+import json, os, sys
+work, gz, zs, rp_gz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(json.dumps({
+    "codec_gz": json.load(open(f"{work}/codec-gz.json")),
+    "codec_zst": json.load(open(f"{work}/codec-zst.json")),
+    "gzip6_bytes": gz, "zstd3_bytes": zs,
+    "rockpack_gz_bytes": rp_gz,
+    "rockpack_zst_bytes": json.load(open(f"{work}/largest-zst-summary.json"))["tarballs"][0]["bytes"],
+}))
+EOF2
+rm -f "$work/unique.tar"
 
 if [[ ${ROCKPACK_E2E_PLAIN:-1} != 0 ]]; then
     say "plain way: download, extract and flatten, tar czf, upload"
@@ -118,9 +161,6 @@ if [[ ${ROCKPACK_E2E_PLAIN:-1} != 0 ]]; then
         --phases "$work/phases.json"
 
     say "checking: the largest tarball, rockpack's against the plain way's"
-    largest_name=$(python3 -c 'import json,sys
-s = json.load(open(sys.argv[1]))
-print(max(s["tarballs"], key=lambda t: t["bytes"])["file_name"])' "$work/summary.json")
     python3 "$here/e2e_util.py" check "$root/$BUCKET/out-rockpack/$largest_name" \
         "$root/$BUCKET/out-plain/$largest_name" | tee "$work/check.txt" >&2 || true
 fi
@@ -130,6 +170,7 @@ report=${TMPDIR:-/tmp}/rockpack-e2e-$SIZE_ARG.md
 python3 "$here/e2e_util.py" report \
     --rockpack "$work/rockpack.json" --plain "$work/plain.json" \
     --largest "$work/largest.json" --largest-bytes "$largest_bytes" \
+    --largest-zst "$work/largest-zst.json" --limits "$work/limits.json" "${budgets[@]}" \
     --phases "$work/phases.json" --summary "$work/summary.json" --plan "$work/plan.json" \
     --rockpack-out "$root/$BUCKET/out-rockpack" --plain-out "$root/$BUCKET/out-plain" \
     --check "$work/check.txt" \

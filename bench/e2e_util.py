@@ -203,6 +203,11 @@ def report(a):
         )
     if one is not None:
         row("rockpack, largest tarball alone (`--only multiarch-tests --dest -`)", one)
+    for b in a.budget:
+        size, path = b.split("=", 1)
+        r = json.load(open(path))
+        r["output_mib"] = rp["output_mib"]
+        row(f"rockpack, `--memory {size}`", r)
     w("")
     w(
         f"Peak RSS of rockpack: **{fmt(rp['peak_rss_mib'])} MiB**"
@@ -252,6 +257,31 @@ def report(a):
             "CPU used by other processes during each run (interference; the 50 ms "
             "poller itself is part of it): " + ", ".join(others) + ".  "
         )
+    if a.limits and os.path.exists(a.limits) and one is not None:
+        lim = json.load(open(a.limits))
+        zst = json.load(open(a.largest_zst)) if a.largest_zst and os.path.exists(a.largest_zst) else None
+        w("")
+        w(
+            "Near the limit, on the largest tarball's tar bytes (every artifact once): "
+            f"rockpack's codec alone compressing them from memory ({lim['codec_gz']['jobs']} threads), "
+            "against rockpack streaming the same tarball S3 → `/dev/null`; sizes against "
+            "`gzip -6` and `zstd -3 -T1` of the same tar."
+        )
+        w("")
+        w("| | codec alone s | rockpack s | rockpack / codec | rockpack MiB | reference MiB | rockpack / reference |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+        def lrow(name, codec, run, rp_bytes, ref_bytes):
+            t = codec["seconds"]
+            wall = run["wall_s"] if run else float("nan")
+            w(
+                f"| {name} | {fmt(t)} | {fmt(wall)} | {wall / t:.2f}x | {fmt(rp_bytes / MIB)} | "
+                f"{fmt(ref_bytes / MIB)} | {rp_bytes / ref_bytes:.3f}x |"
+            )
+
+        lrow("gzip, level 6", lim["codec_gz"], one, lim["rockpack_gz_bytes"], lim["gzip6_bytes"])
+        lrow("zstd, level 3", lim["codec_zst"], zst, lim["rockpack_zst_bytes"], lim["zstd3_bytes"])
+        w("")
     w(f"Reproduce: `{a.command}`")
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
@@ -281,6 +311,9 @@ def main():
     r.add_argument("--plain-out")
     r.add_argument("--largest")
     r.add_argument("--largest-bytes", type=int, default=0)
+    r.add_argument("--largest-zst")
+    r.add_argument("--limits")
+    r.add_argument("--budget", action="append", default=[], help="SIZE=measure.json of a --memory run")
     r.add_argument("--phases")
     r.add_argument("--summary")
     r.add_argument("--check", help="a file with the output of the check command")

@@ -9,6 +9,7 @@
 
 use crate::codec::{Codec, Format};
 use crate::error::{Error, Result};
+use crate::repack::decode::MAX_WINDOW_LOG;
 use crate::repack::COMPARE_BUFFER as MAX_COMPARE_BUFFER;
 
 const MIB: u64 = 1 << 20;
@@ -21,9 +22,9 @@ pub const DEFAULT_MEMORY: u64 = 512 * MIB;
 /// path, so 200,000 paths take ~13 MiB).
 const RUNTIME: u64 = 64 * MIB;
 
-/// zstd windows from 8 MiB (what `zstd -19` writes) to 128 MiB (`--long`).
+/// zstd windows (and xz dictionaries) from 8 MiB (what `zstd -19` writes)
+/// up to the decoder's own limit, 128 MiB (`zstd --long`).
 const MIN_WINDOW_LOG: u32 = 23;
-const MAX_WINDOW_LOG: u32 = 27;
 
 /// Downloads: at most this many artifacts open at once (one being read,
 /// the rest read ahead), with a buffer of 4 to 32 MiB each.

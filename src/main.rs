@@ -87,8 +87,8 @@ enum Command {
         families: String,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Approximate bytes of large-file content.
-        #[arg(long, default_value_t = 0)]
+        /// Approximate bytes of large-file content (e.g. 512M, 2G).
+        #[arg(long, default_value = "0", value_parser = budget::parse_size)]
         large_bytes: u64,
     },
 }

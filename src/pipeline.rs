@@ -252,8 +252,13 @@ fn repack_all(
             progress: progress.clone(),
         };
         let (verifier, complete) = Verifier::new(counted, expected);
-        let decoded = decode::decoder(a.name.compression, verifier, opts.max_unpacked)
-            .map_err(|e| Error::artifact(&name, None, e.to_string()))?;
+        let decoded = decode::decoder_with_window(
+            a.name.compression,
+            verifier,
+            opts.max_unpacked,
+            budget.window_log_max,
+        )
+        .map_err(|e| Error::artifact(&name, None, e.to_string()))?;
         let stats = repacker.repack(i, &name, decoded, &mut out, opts.codec.format)?;
         if !complete.load(Ordering::Relaxed) {
             return Err(Error::artifact(

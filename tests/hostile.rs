@@ -28,7 +28,9 @@ use std::fs;
 use std::io::Write;
 
 use common::bad_run::*;
-use rockpack::fixtures::{compress, raw_tar, Member, MemberKind, BASE_MTIME, MANIFEST_NAME};
+use rockpack::fixtures::{
+    compress, raw_tar, xz_with_dictionary, Member, MemberKind, BASE_MTIME, MANIFEST_NAME,
+};
 use rockpack::plan::Compression;
 
 /// `MAX_EXTENDED_HEADER` of the reader, as its error message states it.
@@ -185,6 +187,32 @@ fn path_nul_in_pax_path() {
             Member::file(at("lib/ok.txt"), b"x\n".to_vec()).with_pax("path", evil.as_bytes())
         ]),
         &[&quoted(&evil), "NUL"],
+    );
+}
+
+/// A newline in a PAX path (found by fuzz/): legal in POSIX, but PAX
+/// readers that split records on newlines (the `tar` crate) cannot read the
+/// tarball, and line-based tools that list it can be fed forged lines.
+#[test]
+fn path_newline_in_pax_path() {
+    let evil = format!("{PREFIX}/lib/a\n37 path=../../../../etc/cron.d/x");
+    rejects_members(
+        "path_newline_in_pax_path",
+        &with_hostile(vec![
+            Member::file(at("lib/a"), b"x\n".to_vec()).with_pax("path", evil.as_bytes())
+        ]),
+        &[&quoted(&evil), "control character '\\n' in path"],
+    );
+}
+
+/// An escape sequence in a symlink target.
+#[test]
+fn symlink_control_character_in_target() {
+    let link = at("lib/libfoo.so");
+    rejects_members(
+        "symlink_control_character_in_target",
+        &with_hostile(vec![Member::symlink(link.clone(), "libfoo.so.1\x1b[2J")]),
+        &[&quoted(&link), "control character", "in symlink target"],
     );
 }
 
@@ -1058,6 +1086,26 @@ fn header_without_ustar_magic() {
     );
 }
 
+/// A GNU-format header (magic `ustar  `) with the manifest prefix in the
+/// bytes where ustar keeps a name prefix and GNU keeps atime/ctime (caught
+/// by fuzz/'s differential against the `tar` crate): GNU tar extracts `x`,
+/// Python's tarfile `zzbad/stage/x`. Readers disagree on the path.
+#[test]
+fn header_gnu_magic_with_prefix_field() {
+    let mut tar = manifest_entry(&[PREFIX]);
+    let mut h = ustar(b"x", b'0', 0, b"");
+    h[257..265].copy_from_slice(b"ustar  \0");
+    h[345..345 + PREFIX.len()].copy_from_slice(PREFIX.as_bytes());
+    set_checksum(&mut h);
+    tar.extend(h);
+    tar.extend(end_of_archive());
+    rejects_tar(
+        "header_gnu_magic_with_prefix_field",
+        &tar,
+        &["\"x\"", "GNU header", "readers disagree on the path"],
+    );
+}
+
 /// After the end-of-archive marker (and record padding) comes a complete
 /// member: `tar --ignore-zeros` would extract it.
 #[test]
@@ -1200,6 +1248,26 @@ fn compression_bomb_control_without_limit() {
     f.put(BAD, &bomb());
     let r = f.pack_measured("compression_bomb_control_without_limit", &[]);
     r.assert_ok();
+    r.assert_memory_bounded();
+}
+
+/// A `.tar.xz` whose block header claims a 4 GiB dictionary: the decoder
+/// keeps as much history as the stream decodes to, so a small artifact of
+/// zeros could hold gigabytes resident (a 78 KB one of 512 MiB: 528 MiB,
+/// measured). Refused by the dictionary limit, as zstd windows over 128 MiB
+/// are, before anything is decoded.
+#[test]
+fn compression_xz_huge_dictionary() {
+    let mut tar = manifest_entry(&[PREFIX]);
+    tar.extend(ustar(at("lib/zeros.bin").as_bytes(), b'0', 16 << 20, b""));
+    tar.resize(tar.len() + (16 << 20), 0);
+    tar.extend(end_of_archive());
+    let xz = xz_with_dictionary(&tar, 40);
+    assert!(xz.len() < 64 << 10, "compressed to {} bytes", xz.len());
+    let f = Fixture::new(false);
+    f.put(BAD_XZ, &xz);
+    let r = f.pack_measured("compression_xz_huge_dictionary", &[]);
+    r.assert_failed(1, &[BAD_XZ, "xz", "needs a dictionary over"]);
     r.assert_memory_bounded();
 }
 

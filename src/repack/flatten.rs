@@ -54,8 +54,20 @@ impl Manifest {
     }
 }
 
+/// The first control character (NUL, newline, escape, DEL, ...) in `name`,
+/// described. A newline is legal in a POSIX name, but line-based tools
+/// split on it and PAX readers that split records on newlines misread it.
+fn control_char(name: &[u8]) -> Option<String> {
+    let &c = name.iter().find(|&&b| b < 0x20 || b == 0x7f)?;
+    Some(if c == 0 {
+        "NUL byte".into()
+    } else {
+        format!("control character {:?}", c as char)
+    })
+}
+
 /// A relative path of plain components: no leading '/', no empty, '.' or
-/// '..' components, no NUL.
+/// '..' components, no NUL or other control character.
 pub fn check_relative(path: &[u8]) -> Result<(), String> {
     if path.is_empty() {
         return Err("empty path".into());
@@ -63,8 +75,8 @@ pub fn check_relative(path: &[u8]) -> Result<(), String> {
     if path[0] == b'/' {
         return Err("absolute path".into());
     }
-    if path.contains(&0) {
-        return Err("NUL byte in path".into());
+    if let Some(c) = control_char(path) {
+        return Err(format!("{c} in path"));
     }
     for comp in path.split(|&b| b == b'/') {
         match comp {
@@ -84,8 +96,8 @@ pub fn check_symlink_target(link_path: &[u8], target: &[u8]) -> Result<(), Strin
     if target.is_empty() {
         return Err("symlink with an empty target".into());
     }
-    if target.contains(&0) {
-        return Err("NUL byte in symlink target".into());
+    if let Some(c) = control_char(target) {
+        return Err(format!("{c} in symlink target"));
     }
     let shown = String::from_utf8_lossy(target);
     if target[0] == b'/' {
@@ -170,5 +182,13 @@ mod tests {
         assert!(check_relative(b"/etc/passwd").is_err());
         assert!(check_relative(b"lib/../../x").is_err());
         assert!(check_relative(b"lib//x").is_err());
+        assert!(check_relative(b"lib/a\nb")
+            .unwrap_err()
+            .contains("control character '\\n'"));
+        assert!(check_relative(b"lib/a\x1b[2J").is_err());
+        assert!(check_relative(b"lib/a\x7f").is_err());
+        assert!(check_relative("lib/Überblick.md".as_bytes()).is_ok());
+        assert!(check_relative(b"lib/Release Notes.txt").is_ok());
+        assert!(check_symlink_target(b"lib/x", b"y\n").is_err());
     }
 }

@@ -146,6 +146,15 @@ impl<R: Read> TarReader<R> {
                     "not a ustar/pax header (old or unknown tar format)",
                 ));
             }
+            // In GNU headers bytes 345.. hold times (atime, ctime), not the
+            // ustar name prefix: GNU tar ignores them for the name, Python's
+            // tarfile prepends them. Readers would disagree on the path.
+            if magic == b"ustar  \x00" && block[345] != 0 {
+                return Err(TarError::new(
+                    Some(&raw_name),
+                    "GNU header with data where ustar keeps the name prefix (readers disagree on the path)",
+                ));
+            }
             let typeflag = block[156];
             let header_size = parse_numeric(&block[124..136])
                 .map_err(|m| TarError::new(Some(&raw_name), format!("size field: {m}")))?;
@@ -573,6 +582,25 @@ mod tests {
         t.extend_from_slice(&[0; 2048]);
         let e = members(&t).unwrap_err();
         assert!(e.message.contains("disagrees"), "{}", e.message);
+    }
+
+    #[test]
+    fn gnu_header_with_prefix_is_refused() {
+        let mut t = header(b"x", 0, &[]);
+        t[257..265].copy_from_slice(b"ustar  \0");
+        t[345..356].copy_from_slice(b"zzbad/stage");
+        t[148..156].copy_from_slice(b"        ");
+        let sum: u32 = t.iter().map(|&b| b as u32).sum();
+        t[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        t.extend_from_slice(&[0; 1024]);
+        let e = members(&t).unwrap_err();
+        assert!(e.message.contains("readers disagree"), "{}", e.message);
+        // With the prefix field empty, a GNU header is read as usual.
+        t[345..356].fill(0);
+        t[148..156].copy_from_slice(b"        ");
+        let sum: u32 = t[..512].iter().map(|&b| b as u32).sum();
+        t[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        assert_eq!(members(&t).unwrap()[0].0, b"x");
     }
 
     #[test]
