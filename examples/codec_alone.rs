@@ -54,7 +54,9 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let path = args.first().expect("usage: codec_alone FILE [--format gz|zst] [--level N] [--jobs N]");
+    let path = args
+        .first()
+        .expect("usage: codec_alone FILE [--format gz|zst] [--level N] [--jobs N]");
     let format = match opt("--format").as_deref() {
         None | Some("gz") => Format::Gzip,
         Some("zst") => Format::Zstd,

@@ -285,4 +285,3 @@ fn classify(e: &SdkError<GetObjectError, HttpResponse>) -> GetError {
         GetError::Fatal(text)
     }
 }
-
