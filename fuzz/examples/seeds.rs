@@ -14,7 +14,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rockpack::fixtures::{compress, generate, raw_tar, FixtureSpec, Layout, Member, MemberKind};
+use rockpack::fixtures::{
+    compress, generate, raw_tar, xz_with_dictionary, FixtureSpec, Layout, Member, MemberKind,
+};
 use rockpack::plan::Compression;
 use rockpack::repack::tar_reader::TarReader;
 use rockpack::repack::tarfmt::{self, Header, Kind, BLOCK, END_OF_ARCHIVE};
@@ -153,6 +155,11 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
             "path_nul_in_pax_path",
             with(vec![Member::file(at("lib/ok"), b"x".to_vec())
                 .with_pax("path", format!("{P}/lib/ok\0/../../etc/passwd"))]),
+        ),
+        (
+            "path_newline",
+            with(vec![Member::file(at("lib/a"), b"x".to_vec())
+                .with_pax("path", at("lib/a\n30 path=../../../../etc/x"))]),
         ),
         (
             "path_outside_prefixes",
@@ -732,7 +739,7 @@ fn main() {
     };
     let mut one: Vec<(String, Vec<u8>)> = Vec::new();
     for (i, (name, raw, compressed)) in gen.iter().enumerate() {
-        let stem = name.split('.').next().unwrap();
+        let stem = name.replace(".tar.", "-");
         one.push((
             format!("gen-{stem}"),
             artifact_input(opt(Container::Tar, i % 3 == 0, i % 4 == 1), raw),
@@ -767,6 +774,13 @@ fn main() {
     one.push((
         "zstd-trailing-junk".into(),
         artifact_input(opt(Container::Zstd, false, false), &zst),
+    ));
+    one.push((
+        "xz-huge-dictionary".into(),
+        artifact_input(
+            opt(Container::Xz, false, false),
+            &xz_with_dictionary(&good_tar, 40),
+        ),
     ));
     let small = Options {
         small_limit: true,

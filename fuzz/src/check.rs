@@ -262,7 +262,10 @@ fn properties(entries: &[Entry], policy: ConflictPolicy, clamp: Option<i64>) {
                     "symlink {p}: absolute target {}",
                     show(&e.link)
                 );
-                assert!(!e.link.contains(&0), "symlink {p}: NUL in target");
+                assert!(
+                    !has_control(&e.link),
+                    "symlink {p}: control character in target"
+                );
             }
             Kind::File | Kind::Dir => {}
         }
@@ -289,13 +292,18 @@ fn properties(entries: &[Entry], policy: ConflictPolicy, clamp: Option<i64>) {
     }
 }
 
-/// No leading `/`, no empty, `.` or `..` component, no NUL.
+fn has_control(name: &[u8]) -> bool {
+    name.iter().any(|&b| b < 0x20 || b == 0x7f)
+}
+
+/// No leading `/`, no empty, `.` or `..` component, no NUL or other
+/// control character.
 fn plain_relative(path: &[u8]) -> Result<(), String> {
     if path.is_empty() {
         return Err("empty path".into());
     }
-    if path.contains(&0) {
-        return Err("NUL in path".into());
+    if has_control(path) {
+        return Err("control character in path".into());
     }
     for c in path.split(|&b| b == b'/') {
         if c.is_empty() || c == b"." || c == b".." {
