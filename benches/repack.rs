@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rockpack::codec::{Block, Format};
-use rockpack::fixtures::{compress, raw_tar, Member, MemberKind};
-use rockpack::plan::{ArtifactName, Compression, Plan, SourceArtifact, TarballPlan};
+use rockpack::fixtures::{compress, plan_of, raw_tar, Member, MemberKind};
+use rockpack::plan::{Compression, Plan};
 use rockpack::repack::{decode, BlockOut, ConflictPolicy, Mask, Repacker};
 
 /// Whether criterion measures (`cargo bench`) rather than runs each
@@ -49,28 +49,6 @@ impl BlockOut for Discard {
 
 const PREFIX: &str = "math-libs/BLAS/rocBLAS/stage";
 const ARTIFACT: &str = "blas_lib_generic.tar.zst";
-
-/// A plan of one artifact in one tarball.
-fn one_artifact_plan() -> Plan {
-    let name = ArtifactName::parse(ARTIFACT).unwrap().unwrap();
-    Plan {
-        artifacts: vec![SourceArtifact {
-            name,
-            key: ARTIFACT.into(),
-            size: 0,
-            sha256_key: None,
-        }],
-        tarballs: vec![TarballPlan {
-            label: "bench".into(),
-            tests: false,
-            file_name: "bench.tar.gz".into(),
-            artifacts: vec![0],
-            input_bytes: 0,
-        }],
-        format: Format::Gzip,
-        kpack_split: Some(false),
-    }
-}
 
 /// Text-like bytes (compressible, not trivially).
 fn text(seed: u64, len: usize) -> Vec<u8> {
@@ -185,7 +163,8 @@ fn repack(plan: &Plan, input: &[u8], compression: Option<Compression>) -> (u64, 
 }
 
 fn bench_case(c: &mut Criterion, group: &str, members: Vec<Member>, per_entries: bool) {
-    let plan = Arc::new(one_artifact_plan());
+    // One artifact in one tarball.
+    let plan = Arc::new(plan_of(&[ARTIFACT], &[&[0]], Format::Gzip));
     let tar = raw_tar(Some(&[PREFIX]), &members);
     let zst = compress(&tar, Compression::Zst);
     let entries = members.len() as u64;

@@ -38,7 +38,6 @@ const MAX_PARTS_UPLOADING: u64 = 8;
 /// What a run is allowed to hold, derived from `--memory`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Budget {
-    pub total: u64,
     /// Compression threads.
     pub jobs: usize,
     /// Largest zstd window an artifact may use (log2 bytes); xz
@@ -156,7 +155,6 @@ impl Budget {
         let blocks_in_flight = (jobs as u64 + 1 + rest / 5 / block).min(max_blocks);
 
         Ok(Budget {
-            total: n.memory,
             jobs,
             window_log_max,
             compare_buffer,

@@ -155,11 +155,10 @@ fn memory_budget_changes_nothing_but_memory() {
     assert!(pack(roomy.path(), &["--memory", "2G"]).status.success());
     let out = pack(tight.path(), &["--memory", "96M", "--format", "gz"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let names = files_in(roomy.path());
-    assert_eq!(names, files_in(tight.path()));
-    for name in &names {
-        let a = std::fs::read(roomy.path().join(name)).unwrap();
-        let b = std::fs::read(tight.path().join(name)).unwrap();
+    let (roomy, tight) = (dir_contents(roomy.path()), dir_contents(tight.path()));
+    let names = |d: &[(String, Vec<u8>)]| d.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&roomy), names(&tight));
+    for ((name, a), (_, b)) in roomy.iter().zip(&tight) {
         assert!(a == b, "{name} differs between --memory 2G and 96M");
     }
 

@@ -183,14 +183,7 @@ fn runs_are_byte_identical_whatever_the_thread_count() {
                 "--dest",
                 s(dest.path()),
             ]);
-            let files: Vec<(String, Vec<u8>)> = files_in(dest.path())
-                .into_iter()
-                .map(|f| {
-                    let data = std::fs::read(dest.path().join(&f)).unwrap();
-                    (f, data)
-                })
-                .collect();
-            outputs.push(files);
+            outputs.push(dir_contents(dest.path()));
         }
         assert_eq!(outputs[0].len(), 12);
         assert!(

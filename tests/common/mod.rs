@@ -119,6 +119,17 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Every file in `dir` with its bytes, sorted by name.
+pub fn dir_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files_in(dir)
+        .into_iter()
+        .map(|f| {
+            let data = std::fs::read(dir.join(&f)).unwrap();
+            (f, data)
+        })
+        .collect()
+}
+
 /// The plan as JSON, parsed.
 pub fn plan_json(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["plan", "--json"];
