@@ -154,7 +154,13 @@ fn repack(plan: &Plan, input: &[u8], compression: Option<Compression>) -> (u64, 
     let stats = match compression {
         Some(c) => {
             let decoded = decode::decoder(c, input, decode::DEFAULT_MAX_UNPACKED).unwrap();
-            repacker.repack(0, ARTIFACT, decoded, &mut out, Format::Gzip)
+            repacker.repack(
+                0,
+                ARTIFACT,
+                std::io::BufReader::new(decoded),
+                &mut out,
+                Format::Gzip,
+            )
         }
         None => repacker.repack(0, ARTIFACT, input, &mut out, Format::Gzip),
     }

@@ -9,6 +9,7 @@
 
 use crate::codec::{Codec, Format};
 use crate::error::{Error, Result};
+use crate::pipeline::decode_ahead;
 use crate::repack::decode::MAX_WINDOW_LOG;
 use crate::repack::COMPARE_BUFFER as MAX_COMPARE_BUFFER;
 
@@ -104,8 +105,11 @@ impl Budget {
             .clamp(MIN_WINDOW_LOG, MAX_WINDOW_LOG);
         let window = 1u64 << window_log_max;
         let compare_buffer = (avail / 16).clamp(MIB, MAX_COMPARE_BUFFER);
-        // Besides the threads: one download, one part uploading.
-        let fixed = window + compare_buffer + partials + largest_part + MIN_DOWNLOAD_BUFFER;
+        // Besides the threads: one download, the decoded bytes queued for
+        // the repack thread, one part uploading.
+        let decoded = (decode_ahead::CHUNK * decode_ahead::CHUNKS) as u64;
+        let fixed =
+            window + compare_buffer + partials + largest_part + MIN_DOWNLOAD_BUFFER + decoded;
 
         let wanted = n.jobs.unwrap_or(n.cores).max(1);
         let fits = |jobs: usize| fixed + threads(jobs) <= avail;

@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod budget;
 pub mod codec;
+pub mod cpu_time;
 pub mod error;
 pub mod fixtures;
 pub mod pipeline;

@@ -145,6 +145,10 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
         "artifacts": summary.artifacts,
         "input_bytes": summary.input_bytes,
         "seconds": summary.seconds,
+        // CPU seconds per stage: decode and repack are one thread each, so
+        // whichever is larger bounds how many compression threads a run
+        // can keep busy (compress / max(decode, repack)).
+        "cpu_seconds": summary.cpu,
     })
 }
 

@@ -1068,6 +1068,16 @@ fn ci_outputs_describe_every_tarball() {
             "{name}"
         );
     }
+    // Every stage ran and was timed on its own threads.
+    let cpu = &json["cpu_seconds"];
+    let stage = |k: &str| {
+        cpu[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("cpu_seconds.{k}: {cpu}"))
+    };
+    for k in ["decode", "repack", "compress"] {
+        assert!(stage(k) > 0.0, "{k}: {cpu}");
+    }
     let gh = std::fs::read_to_string(&gh_output).unwrap();
     let line = gh
         .lines()

@@ -211,7 +211,13 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
             Some(c) => decode::decoder(c, input, opts.max_unpacked())
                 .map_err(|e| Error::artifact(ARTIFACT_A, None, e.to_string()))?,
         };
-        repacker.repack(0, ARTIFACT_A, reader, &mut out, plan.format)?;
+        repacker.repack(
+            0,
+            ARTIFACT_A,
+            std::io::BufReader::new(reader),
+            &mut out,
+            plan.format,
+        )?;
         Ok(out)
     };
     match run(input) {

@@ -2,12 +2,15 @@
 //! and keep receivers in submission order, which keeps output ordered while
 //! blocks compress in parallel; a bounded queue of receivers bounds memory.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 
 use crossbeam_channel::{unbounded, Sender};
 use tokio::sync::oneshot;
 
 use super::{Block, Codec, Compressed};
+use crate::cpu_time::thread_cpu_ns;
 
 struct Job {
     block: Block,
@@ -17,14 +20,17 @@ struct Job {
 pub struct Pool {
     tx: Option<Sender<Job>>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// CPU time of the threads, added as each one ends.
+    cpu_ns: Arc<AtomicU64>,
 }
 
 impl Pool {
     pub fn new(codec: Codec, threads: usize) -> Self {
         let (tx, rx) = unbounded::<Job>();
+        let cpu_ns = Arc::new(AtomicU64::new(0));
         let threads = (0..threads.max(1))
             .map(|i| {
-                let rx = rx.clone();
+                let (rx, cpu_ns) = (rx.clone(), cpu_ns.clone());
                 thread::Builder::new()
                     .name(format!("compress-{i}"))
                     .spawn(move || {
@@ -33,6 +39,7 @@ impl Pool {
                             // The receiver is gone only when the run is aborting.
                             let _ = job.reply.send(out);
                         }
+                        cpu_ns.fetch_add(thread_cpu_ns(), Ordering::Relaxed);
                     })
                     .expect("spawn compression thread")
             })
@@ -40,6 +47,7 @@ impl Pool {
         Pool {
             tx: Some(tx),
             threads,
+            cpu_ns,
         }
     }
 
@@ -52,13 +60,24 @@ impl Pool {
             .expect("compression threads alive");
         rx
     }
-}
 
-impl Drop for Pool {
-    fn drop(&mut self) {
+    /// Waits for every submitted block, then returns the threads' CPU
+    /// seconds.
+    pub fn join(mut self) -> f64 {
+        self.stop();
+        self.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9
+    }
+
+    fn stop(&mut self) {
         self.tx.take();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -9,10 +9,8 @@ pub mod tar_reader;
 pub mod tarfmt;
 
 use std::collections::HashSet;
-use std::io::Read;
+use std::io::BufRead;
 use std::sync::Arc;
-
-use sha2::{Digest, Sha256};
 
 pub use conflict::{ConflictPolicy, ConflictTable};
 pub use piece::{BlockOut, Mask, PieceWriter};
@@ -67,7 +65,7 @@ impl Repacker {
     }
 
     /// Reads one decoded artifact and writes its entries to `out`.
-    pub fn repack<R: Read>(
+    pub fn repack<R: BufRead>(
         &mut self,
         index: usize,
         name: &str,
@@ -83,7 +81,6 @@ impl Repacker {
             tar: TarReader::new(input),
             files: HashSet::new(),
             stats: ArtifactStats::default(),
-            buf: vec![0u8; 256 << 10],
         };
         run.all(&mut pieces)?;
         pieces.finish()?;
@@ -99,10 +96,9 @@ struct ArtifactRun<'a, R> {
     /// Flattened paths of regular files seen so far: hardlink targets.
     files: HashSet<Vec<u8>>,
     stats: ArtifactStats,
-    buf: Vec<u8>,
 }
 
-impl<R: Read> ArtifactRun<'_, R> {
+impl<R: BufRead> ArtifactRun<'_, R> {
     fn err(&self, member: Option<&[u8]>, msg: impl Into<String>) -> Error {
         Error::artifact(self.name, member, msg)
     }
@@ -272,7 +268,7 @@ impl<R: Read> ArtifactRun<'_, R> {
     ) -> Result<()> {
         let size = header.size;
         self.stats.data_bytes += size;
-        let mut hasher = Sha256::new();
+        let mut hasher = blake3::Hasher::new();
         let seen = self.rp.conflicts.seen_in_any(rel, tarballs);
         if seen && size <= self.rp.compare_buffer {
             // Compare before writing: only tarballs without an identical copy get it.
@@ -301,18 +297,18 @@ impl<R: Read> ArtifactRun<'_, R> {
         out.set_mask(emit.clone())?;
         out.header(header)?;
         let mut left = size;
-        let mut buf = std::mem::take(&mut self.buf);
         while left > 0 {
-            let want = buf.len().min(left as usize);
-            let n = self
-                .tar
-                .read_data(&mut buf[..want])
-                .map_err(|e| self.tar_err(e))?;
-            hasher.update(&buf[..n]);
-            out.data(&buf[..n])?;
+            // Straight from the decoded chunk into the block: one copy.
+            let data = match self.tar.data_buf() {
+                Ok(data) => data,
+                Err(e) => return Err(Error::artifact(self.name, e.member.as_deref(), e.message)),
+            };
+            hasher.update(data);
+            out.data(data)?;
+            let n = data.len();
+            self.tar.consume_data(n);
             left -= n as u64;
         }
-        self.buf = buf;
         out.pad(size)?;
         let fp = Fingerprint::file(header.mode, hasher);
         let skipped: Vec<usize> = tarballs

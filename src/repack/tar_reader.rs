@@ -6,7 +6,7 @@
 //! the end-of-archive marker, so a truncated stream is never taken as a
 //! shorter archive.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use super::tarfmt::BLOCK;
 
@@ -334,13 +334,7 @@ impl<R: Read> TarReader<R> {
             .read(&mut buf[..want])
             .map_err(|e| TarError::new(Some(&self.current), format!("read error: {e}")))?;
         if n == 0 {
-            return Err(TarError::new(
-                Some(&self.current),
-                format!(
-                    "archive truncated: {} bytes of member data missing",
-                    self.remaining
-                ),
-            ));
+            return Err(truncated(&self.current, self.remaining));
         }
         self.remaining -= n as u64;
         Ok(n)
@@ -383,6 +377,37 @@ impl<R: Read> TarReader<R> {
     pub fn into_inner(self) -> R {
         self.inner
     }
+}
+
+impl<R: BufRead> TarReader<R> {
+    /// The current member's next data bytes, borrowed from the reader's
+    /// buffer (no copy), at most what is left of the member; empty at its
+    /// end. Pass how many were used to [`TarReader::consume_data`].
+    pub fn data_buf(&mut self) -> Result<&[u8], TarError> {
+        if self.remaining == 0 {
+            return Ok(&[]);
+        }
+        let (current, remaining) = (&self.current, self.remaining);
+        match self.inner.fill_buf() {
+            Ok([]) => Err(truncated(current, remaining)),
+            Ok(buf) => Ok(&buf[..buf.len().min(remaining.min(usize::MAX as u64) as usize)]),
+            Err(e) => Err(TarError::new(Some(current), format!("read error: {e}"))),
+        }
+    }
+
+    /// Marks `n` bytes of [`TarReader::data_buf`] as used.
+    pub fn consume_data(&mut self, n: usize) {
+        debug_assert!(n as u64 <= self.remaining);
+        self.inner.consume(n);
+        self.remaining -= n as u64;
+    }
+}
+
+fn truncated(member: &[u8], remaining: u64) -> TarError {
+    TarError::new(
+        Some(member),
+        format!("archive truncated: {remaining} bytes of member data missing"),
+    )
 }
 
 fn type_name(typeflag: u8) -> &'static str {

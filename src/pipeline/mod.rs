@@ -3,6 +3,9 @@
 //! tarball that contains it. Any error, Ctrl-C or SIGTERM aborts every
 //! tarball; tarballs are published only when all of them are complete.
 
+pub(crate) mod decode_ahead;
+pub mod stages;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,13 +20,14 @@ use crate::budget::Budget;
 use crate::codec::{pool::Pool, Block, Codec, Compressed, TarballContent};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, SourceArtifact};
-use crate::progress::{Counting, Progress};
+use crate::progress::Progress;
 use crate::repack::{
     decode, flatten, tar_reader::TarReader, BlockOut, ConflictPolicy, Mask, Repacker,
 };
 use crate::sink::{Sink, TarballWriter};
-use crate::source::verify::{parse_sidecar, Verifier, VerifyMode};
+use crate::source::verify::{parse_sidecar, VerifyMode};
 use crate::source::{kpack_flag, Listing, Source, RUN_MANIFEST_KEY};
+use stages::{Stage, StageSeconds, Stages};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -58,6 +62,8 @@ pub struct RunSummary {
     pub artifacts: usize,
     pub input_bytes: u64,
     pub seconds: f64,
+    /// CPU seconds per stage.
+    pub cpu: StageSeconds,
 }
 
 const MAX_SIDECAR: u64 = 4096;
@@ -112,8 +118,9 @@ pub async fn run(
             }
         }
     }
+    let stages = Arc::new(Stages::default());
     let result = tokio::select! {
-        r = produce(&plan, source, &mut outputs, opts, started, &progress) => r,
+        r = produce(&plan, source, &mut outputs, opts, started, &progress, &stages) => r,
         s = shutdown.recv() => Err(interrupted(s)),
     };
     if let Err(e) = result {
@@ -150,6 +157,7 @@ pub async fn run(
         artifacts: plan.artifacts.len(),
         input_bytes: plan.artifacts.iter().map(|a| a.size).sum(),
         seconds: started.elapsed().as_secs_f64(),
+        cpu: stages.seconds(),
     })
 }
 
@@ -161,6 +169,7 @@ async fn produce(
     opts: &RunOptions,
     started: Instant,
     progress: &Arc<Progress>,
+    stages: &Arc<Stages>,
 ) -> Result<()> {
     let header = opts.codec.header();
     for o in outputs.iter_mut() {
@@ -170,8 +179,10 @@ async fn produce(
     let repack = {
         let (plan, opts) = (plan.clone(), opts.clone());
         let handle = Handle::current();
-        let progress = progress.clone();
-        tokio::task::spawn_blocking(move || repack_all(&plan, source, &opts, tx, handle, progress))
+        let (progress, stages) = (progress.clone(), stages.clone());
+        tokio::task::spawn_blocking(move || {
+            repack_all(plan, source, opts, tx, handle, progress, stages)
+        })
     };
     let fanout = async {
         while let Some((block, mask)) = rx.recv().await {
@@ -219,48 +230,48 @@ impl BlockOut for PoolOut<'_> {
 }
 
 fn repack_all(
-    plan: &Plan,
+    plan: Arc<Plan>,
     source: Arc<dyn Source>,
-    opts: &RunOptions,
+    opts: RunOptions,
     queue: Queue,
     handle: Handle,
     progress: Arc<Progress>,
+    stages: Arc<Stages>,
 ) -> Result<()> {
-    let budget = &opts.budget;
-    let pool = Pool::new(opts.codec, budget.jobs);
-    let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp)
-        .with_compare_buffer(budget.compare_buffer);
-    let mut out = PoolOut {
-        pool: &pool,
-        queue: &queue,
+    let pool = Pool::new(opts.codec, opts.budget.jobs);
+    let mut decoded = decode_ahead::start(
+        plan.clone(),
+        source,
+        opts.clone(),
+        handle.clone(),
+        progress,
+        stages.clone(),
+    );
+    let repacked = {
+        let _stage = stages.start(Stage::Repack);
+        repack_decoded(&plan, &opts, &mut decoded, &pool, &queue)
     };
-    let mut opened: std::collections::VecDeque<Result<crate::source::ByteStream>> =
-        Default::default();
-    let mut next_to_open = 0;
+    decoded.close(&handle);
+    let compress = pool.join();
+    stages.add(Stage::Compress, compress);
+    repacked
+}
+
+fn repack_decoded(
+    plan: &Plan,
+    opts: &RunOptions,
+    decoded: &mut decode_ahead::Decoded,
+    pool: &Pool,
+    queue: &Queue,
+) -> Result<()> {
+    let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp)
+        .with_compare_buffer(opts.budget.compare_buffer);
+    let mut out = PoolOut { pool, queue };
     for (i, a) in plan.artifacts.iter().enumerate() {
         let name = a.name.file_name();
-        while next_to_open < plan.artifacts.len() && next_to_open <= i + budget.read_ahead {
-            let artifact = &plan.artifacts[next_to_open];
-            opened.push_back(handle.block_on(source.open(artifact, budget.download_buffer)));
-            next_to_open += 1;
-        }
-        let stream = opened.pop_front().expect("opened in order")?;
-        let expected = handle.block_on(expected_digest(source.as_ref(), a, opts.verify))?;
-        progress.start_artifact(i);
-        let counted = Counting {
-            inner: SyncIoBridge::new_with_handle(stream, handle.clone()),
-            progress: progress.clone(),
-        };
-        let (verifier, complete) = Verifier::new(counted, expected);
-        let decoded = decode::decoder_with_window(
-            a.name.compression,
-            verifier,
-            opts.max_unpacked,
-            budget.window_log_max,
-        )
-        .map_err(|e| Error::artifact(&name, None, e.to_string()))?;
-        let stats = repacker.repack(i, &name, decoded, &mut out, opts.codec.format)?;
-        if !complete.load(Ordering::Relaxed) {
+        let mut input = decoded.next_artifact()?;
+        let stats = repacker.repack(i, &name, &mut input, &mut out, opts.codec.format)?;
+        if !input.complete() {
             return Err(Error::artifact(
                 &name,
                 None,

@@ -1,0 +1,312 @@
+//! The decode stage: a thread of its own opens the artifacts in plan order
+//! (a few ahead, so their downloads start early), checks each one's SHA-256
+//! as its stored bytes pass, decodes it, and queues the decoded bytes for
+//! the repack thread in a few fixed buffers. Decoding runs beside repacking
+//! instead of inside it, so the serial part of a run costs the slower of
+//! the two stages, not their sum.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+use tokio_util::io::SyncIoBridge;
+
+use super::{expected_digest, stages::Stage, RunOptions, Stages};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::progress::{Counting, Progress};
+use crate::repack::decode;
+use crate::source::verify::Verifier;
+use crate::source::{ByteStream, Source};
+
+/// Bytes in one queued buffer, and buffers in all: what the stage may hold
+/// ahead of the repack thread.
+pub const CHUNK: usize = 256 << 10;
+pub const CHUNKS: usize = 8;
+
+enum Msg {
+    /// The next artifact is open and decoding.
+    Opened,
+    /// It could not be opened (download, sidecar, decoder).
+    Failed(Error),
+    /// Decoded bytes: the first `n` of the buffer.
+    Data(Vec<u8>, usize),
+    /// Its decoded bytes ended; `complete`: its stored bytes were read to
+    /// the end (and verified), none left over after the compressed stream.
+    End { complete: bool },
+    /// Reading or decoding failed.
+    ReadError(io::Error),
+}
+
+/// The repack thread's end of the stage.
+pub struct Decoded {
+    rx: Receiver<Msg>,
+    free: Sender<Vec<u8>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Starts decoding `plan`'s artifacts, in order.
+pub fn start(
+    plan: Arc<Plan>,
+    source: Arc<dyn Source>,
+    opts: RunOptions,
+    handle: Handle,
+    progress: Arc<Progress>,
+    stages: Arc<Stages>,
+) -> Decoded {
+    let (tx, rx) = unbounded();
+    let (free, free_rx) = unbounded();
+    let thread = handle.spawn_blocking({
+        let handle = handle.clone();
+        move || {
+            let stage = stages.start(Stage::Decode);
+            let stream = Stream {
+                tx,
+                free: free_rx,
+                spare: Vec::new(),
+                made: 0,
+            };
+            decode_all(&plan, source, &opts, &handle, &progress, stream);
+            drop(stage);
+        }
+    });
+    Decoded {
+        rx,
+        free,
+        thread: Some(thread),
+    }
+}
+
+impl Decoded {
+    /// The next artifact's decoded bytes, or why it could not be opened.
+    pub fn next_artifact(&mut self) -> Result<ArtifactBytes<'_>> {
+        match self.rx.recv() {
+            Ok(Msg::Opened) => Ok(ArtifactBytes {
+                decoded: self,
+                buf: Vec::new(),
+                pos: 0,
+                len: 0,
+                state: State::Reading,
+            }),
+            Ok(Msg::Failed(e)) => Err(e),
+            Ok(_) => Err(Error::Other(
+                "decode stage out of step with the repack thread".into(),
+            )),
+            Err(_) => Err(Error::Other("the decode thread stopped".into())),
+        }
+    }
+
+    /// Stops the stage and waits for its thread.
+    pub fn close(mut self, handle: &Handle) {
+        let thread = self.thread.take();
+        // Dropping the channels wakes the thread wherever it waits on them.
+        drop(self);
+        if let Some(t) = thread {
+            let _ = handle.block_on(t);
+        }
+    }
+}
+
+enum State {
+    Reading,
+    Ended { complete: bool },
+    Failed,
+}
+
+/// One artifact's decoded bytes, read with no copy through [`BufRead`].
+pub struct ArtifactBytes<'a> {
+    decoded: &'a mut Decoded,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    state: State,
+}
+
+impl ArtifactBytes<'_> {
+    /// Whether the artifact was read to its end and nothing followed its
+    /// compressed stream; false until its end was reached.
+    pub fn complete(&self) -> bool {
+        matches!(self.state, State::Ended { complete: true })
+    }
+
+    fn recycle(&mut self) {
+        if !self.buf.is_empty() {
+            // The stage is gone only when the run is over.
+            let _ = self.decoded.free.send(std::mem::take(&mut self.buf));
+        }
+        self.pos = 0;
+        self.len = 0;
+    }
+}
+
+impl Drop for ArtifactBytes<'_> {
+    fn drop(&mut self) {
+        self.recycle();
+    }
+}
+
+impl BufRead for ArtifactBytes<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.len {
+            match self.state {
+                State::Reading => {}
+                State::Ended { .. } => return Ok(&[]),
+                State::Failed => return Err(io::Error::other("decoding failed earlier")),
+            }
+            self.recycle();
+            match self.decoded.rx.recv() {
+                Ok(Msg::Data(buf, n)) => (self.buf, self.len) = (buf, n),
+                Ok(Msg::End { complete }) => self.state = State::Ended { complete },
+                Ok(Msg::ReadError(e)) => {
+                    self.state = State::Failed;
+                    return Err(e);
+                }
+                Ok(_) | Err(_) => {
+                    self.state = State::Failed;
+                    return Err(io::Error::other("the decode thread stopped"));
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
+}
+
+impl Read for ArtifactBytes<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let data = self.fill_buf()?;
+        let n = data.len().min(out.len());
+        out[..n].copy_from_slice(&data[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The stage's end of the queue: buffers come back through `free`, and at
+/// most `CHUNKS` are ever made.
+struct Stream {
+    tx: Sender<Msg>,
+    free: Receiver<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
+    made: usize,
+}
+
+impl Stream {
+    /// False once the repack thread is gone.
+    fn send(&self, m: Msg) -> bool {
+        self.tx.send(m).is_ok()
+    }
+
+    fn buffer(&mut self) -> Option<Vec<u8>> {
+        if let Some(b) = self.spare.pop() {
+            return Some(b);
+        }
+        if let Ok(b) = self.free.try_recv() {
+            return Some(b);
+        }
+        if self.made < CHUNKS {
+            self.made += 1;
+            return Some(vec![0; CHUNK]);
+        }
+        self.free.recv().ok()
+    }
+}
+
+fn decode_all(
+    plan: &Plan,
+    source: Arc<dyn Source>,
+    opts: &RunOptions,
+    handle: &Handle,
+    progress: &Arc<Progress>,
+    mut out: Stream,
+) {
+    let budget = &opts.budget;
+    let mut opened: VecDeque<Result<ByteStream>> = VecDeque::new();
+    let mut next_to_open = 0;
+    for (i, a) in plan.artifacts.iter().enumerate() {
+        while next_to_open < plan.artifacts.len() && next_to_open <= i + budget.read_ahead {
+            let artifact = &plan.artifacts[next_to_open];
+            opened.push_back(handle.block_on(source.open(artifact, budget.download_buffer)));
+            next_to_open += 1;
+        }
+        let name = a.name.file_name();
+        let stream = opened.pop_front().expect("opened in order");
+        let ready = stream.and_then(|stream| {
+            let expected = handle.block_on(expected_digest(source.as_ref(), a, opts.verify))?;
+            Ok((stream, expected))
+        });
+        let (stream, expected) = match ready {
+            Ok(r) => r,
+            Err(e) => {
+                out.send(Msg::Failed(e));
+                return;
+            }
+        };
+        progress.start_artifact(i);
+        let counted = Counting {
+            inner: SyncIoBridge::new_with_handle(stream, handle.clone()),
+            progress: progress.clone(),
+        };
+        let (verifier, complete) = Verifier::new(counted, expected);
+        let decoder = decode::decoder_with_window(
+            a.name.compression,
+            verifier,
+            opts.max_unpacked,
+            budget.window_log_max,
+        );
+        let mut decoder = match decoder {
+            Ok(d) => d,
+            Err(e) => {
+                out.send(Msg::Failed(Error::artifact(&name, None, e.to_string())));
+                return;
+            }
+        };
+        if !out.send(Msg::Opened) {
+            return;
+        }
+        loop {
+            let Some(mut buf) = out.buffer() else { return };
+            let (n, error) = fill(&mut decoder, &mut buf);
+            // Bytes decoded before an error go first, so the error is
+            // reported at the member it cut.
+            if n == 0 {
+                out.spare.push(buf);
+            } else if !out.send(Msg::Data(buf, n)) {
+                return;
+            }
+            if let Some(e) = error {
+                out.send(Msg::ReadError(e));
+                return;
+            }
+            if n == 0 {
+                let complete = complete.load(Ordering::Relaxed);
+                if !out.send(Msg::End { complete }) {
+                    return;
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends (0 bytes: it had ended),
+/// or an error, returned with the bytes read before it.
+fn fill(r: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
+}
