@@ -146,6 +146,15 @@ def fmt(x, digits=1):
     return f"{x:,.{digits}f}"
 
 
+def stages(cpu):
+    serial = max(cpu["decode"], cpu["repack"])
+    feeds = f", feeding {cpu['compress'] / serial:.0f} threads" if serial > 0 else ""
+    return (
+        f"decode {fmt(cpu['decode'], 2)}, repack {fmt(cpu['repack'], 2)}, "
+        f"compress {fmt(cpu['compress'], 2)}, checksum {fmt(cpu.get('checksum', 0), 2)}{feeds}"
+    )
+
+
 def report(a):
     rp = json.load(open(a.rockpack))
     pl = json.load(open(a.plain)) if a.plain and os.path.exists(a.plain) else None
@@ -230,7 +239,8 @@ def report(a):
         if r and "server_cpu_s" in r
     ]
     if srv:
-        w("The S3 server (s3s-fs, not counted above): " + "; ".join(srv) + ".")
+        where = f", storage on {a.server_storage}" if a.server_storage else ""
+        w(f"The S3 server (s3s-fs{where}; not counted above): " + "; ".join(srv) + ".")
     polled = f"rockpack {fmt(rp['disk_written_polled_mib'])}"
     if pl:
         polled += f", plain way {fmt(pl['disk_written_polled_mib'])}"
@@ -256,6 +266,17 @@ def report(a):
         w(
             "CPU used by other processes during each run (interference; the 50 ms "
             "poller itself is part of it): " + ", ".join(others) + ".  "
+        )
+    stage_runs = [("rockpack (gzip, all tarballs)", summary)]
+    if a.largest_zst_summary and os.path.exists(a.largest_zst_summary):
+        stage_runs.append(("largest tarball as zstd", json.load(open(a.largest_zst_summary))))
+    stage_lines = [f"{n}: {stages(r['cpu_seconds'])}" for n, r in stage_runs if r and "cpu_seconds" in r]
+    if stage_lines:
+        w("")
+        w(
+            "CPU seconds per stage (`cpu_seconds` of `--summary`); decode and repack are one "
+            "thread each, so compress / max(decode, repack) is how many compression threads "
+            "they can keep fed, on a machine with that many cores: " + "; ".join(stage_lines) + "."
         )
     if a.limits and os.path.exists(a.limits) and one is not None:
         lim = json.load(open(a.limits))
@@ -316,6 +337,8 @@ def main():
     r.add_argument("--budget", action="append", default=[], help="SIZE=measure.json of a --memory run")
     r.add_argument("--phases")
     r.add_argument("--summary")
+    r.add_argument("--largest-zst-summary")
+    r.add_argument("--server-storage")
     r.add_argument("--check", help="a file with the output of the check command")
     r.add_argument("--out")
     a = ap.parse_args()

@@ -1075,7 +1075,7 @@ fn ci_outputs_describe_every_tarball() {
             .as_f64()
             .unwrap_or_else(|| panic!("cpu_seconds.{k}: {cpu}"))
     };
-    for k in ["decode", "repack", "compress"] {
+    for k in ["decode", "repack", "compress", "checksum"] {
         assert!(stage(k) > 0.0, "{k}: {cpu}");
     }
     let gh = std::fs::read_to_string(&gh_output).unwrap();

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::progress::{Counting, Progress};
 use crate::repack::decode;
-use crate::source::verify::Verifier;
+use crate::source::verify::verified;
 use crate::source::{ByteStream, Source};
 
 /// Bytes in one queued buffer, and buffers in all: what the stage may hold
@@ -250,14 +250,19 @@ fn decode_all(
             }
         };
         progress.start_artifact(i);
+        let stream = verified(stream, expected, handle);
         let counted = Counting {
             inner: SyncIoBridge::new_with_handle(stream, handle.clone()),
             progress: progress.clone(),
         };
-        let (verifier, complete) = Verifier::new(counted, expected);
+        let complete = Arc::new(AtomicBool::new(false));
+        let input = UntilEnd {
+            inner: counted,
+            reached: complete.clone(),
+        };
         let decoder = decode::decoder_with_window(
             a.name.compression,
-            verifier,
+            input,
             opts.max_unpacked,
             budget.window_log_max,
         );
@@ -309,4 +314,21 @@ fn fill(r: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
         }
     }
     (n, None)
+}
+
+/// Notes when its input has been read to the end (and, with a sidecar,
+/// verified): a decoder that stops before then leaves bytes over.
+struct UntilEnd<R> {
+    inner: R,
+    reached: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for UntilEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.reached.store(true, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
 }

@@ -3,6 +3,7 @@
 //! tarball that contains it. Any error, Ctrl-C or SIGTERM aborts every
 //! tarball; tarballs are published only when all of them are complete.
 
+mod checksum;
 pub(crate) mod decode_ahead;
 pub mod stages;
 
@@ -11,7 +12,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::io::SyncIoBridge;
@@ -27,6 +27,7 @@ use crate::repack::{
 use crate::sink::{Sink, TarballWriter};
 use crate::source::verify::{parse_sidecar, VerifyMode};
 use crate::source::{kpack_flag, Listing, Source, RUN_MANIFEST_KEY};
+use checksum::TarballSha;
 use stages::{Stage, StageSeconds, Stages};
 
 #[derive(Clone, Debug)]
@@ -72,7 +73,7 @@ const MAX_RUN_MANIFEST: u64 = 1 << 20;
 /// One tarball being written.
 struct Output {
     writer: Box<dyn TarballWriter>,
-    sha: Sha256,
+    sha: TarballSha,
     content: TarballContent,
     bytes: u64,
     done_at: Option<f64>,
@@ -80,7 +81,7 @@ struct Output {
 
 impl Output {
     async fn put(&mut self, chunk: Bytes) -> Result<()> {
-        self.sha.update(&chunk);
+        self.sha.update(chunk.clone()).await;
         self.bytes += chunk.len() as u64;
         self.writer.write(chunk).await
     }
@@ -96,6 +97,7 @@ pub async fn run(
     progress: Arc<Progress>,
 ) -> Result<RunSummary> {
     let started = Instant::now();
+    let stages = Arc::new(Stages::default());
     // Installed before anything is created, so no upload can be left behind.
     let mut shutdown = Shutdown::install();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
@@ -107,7 +109,7 @@ pub async fn run(
         match created {
             Ok(writer) => outputs.push(Output {
                 writer,
-                sha: Sha256::new(),
+                sha: TarballSha::start(stages.clone()),
                 content: TarballContent::default(),
                 bytes: 0,
                 done_at: None,
@@ -118,7 +120,6 @@ pub async fn run(
             }
         }
     }
-    let stages = Arc::new(Stages::default());
     let result = tokio::select! {
         r = produce(&plan, source, &mut outputs, opts, started, &progress, &stages) => r,
         s = shutdown.recv() => Err(interrupted(s)),
@@ -135,17 +136,22 @@ pub async fn run(
         abort_all(&mut outputs).await;
         return Err(e);
     }
+    let mut digests = Vec::with_capacity(outputs.len());
+    for o in outputs.iter_mut() {
+        digests.push(o.sha.finish().await);
+    }
     let tarballs = plan
         .tarballs
         .iter()
         .zip(&outputs)
-        .map(|(t, o)| TarballResult {
+        .zip(digests)
+        .map(|((t, o), sha256)| TarballResult {
             file_name: t.file_name.clone(),
             label: t.label.clone(),
             tests: t.tests,
             location: o.writer.location(),
             bytes: o.bytes,
-            sha256: hex::encode(o.sha.clone().finalize()),
+            sha256,
             content_bytes: o.content.len,
             input_bytes: t.input_bytes,
             artifacts: t.artifacts.len(),
@@ -313,7 +319,7 @@ async fn publish_all(outputs: &mut [Output]) -> Result<()> {
         o.writer.finish().await?;
     }
     for o in outputs.iter_mut() {
-        let sha = hex::encode(o.sha.clone().finalize());
+        let sha = o.sha.finish().await;
         o.writer.publish(&sha).await?;
     }
     Ok(())

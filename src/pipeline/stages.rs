@@ -14,6 +14,8 @@ pub enum Stage {
     Repack,
     /// Compression (all pool threads together).
     Compress,
+    /// SHA-256 of the tarballs (a thread each, side by side).
+    Checksum,
 }
 
 /// Nanoseconds of CPU per stage.
@@ -22,6 +24,7 @@ pub struct Stages {
     decode: AtomicU64,
     repack: AtomicU64,
     compress: AtomicU64,
+    checksum: AtomicU64,
 }
 
 /// What `Stages` measured, for the run summary.
@@ -30,6 +33,7 @@ pub struct StageSeconds {
     pub decode: f64,
     pub repack: f64,
     pub compress: f64,
+    pub checksum: f64,
 }
 
 impl Stages {
@@ -38,6 +42,7 @@ impl Stages {
             Stage::Decode => &self.decode,
             Stage::Repack => &self.repack,
             Stage::Compress => &self.compress,
+            Stage::Checksum => &self.checksum,
         }
     }
 
@@ -62,6 +67,7 @@ impl Stages {
             decode: s(&self.decode),
             repack: s(&self.repack),
             compress: s(&self.compress),
+            checksum: s(&self.checksum),
         }
     }
 }

@@ -104,7 +104,10 @@ pub fn download(
     Box::new(tokio_util::io::StreamReader::new(stream))
 }
 
-fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> BoxStream<'static, T> {
+/// A stream of what `rx` receives.
+pub(crate) fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> BoxStream<'static, T> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 

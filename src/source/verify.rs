@@ -1,10 +1,16 @@
 //! SHA-256 verification of an artifact's stored bytes as they flow.
 
-use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::io;
 
+use bytes::Bytes;
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio_util::io::{ReaderStream, StreamReader};
+
+use super::fetch::tokio_stream_from;
+use super::ByteStream;
 
 /// `--verify`: what to do about `.sha256sum` sidecars.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -36,54 +42,45 @@ pub fn is_digest_error(e: &io::Error) -> bool {
     super::SourceFailure::is(e) && e.to_string().starts_with("sha256 mismatch")
 }
 
-/// Hashes what passes through and fails the read that reaches the end when
-/// the digest differs, so a bad artifact never completes.
-pub struct Verifier<R> {
-    inner: R,
-    hasher: Sha256,
-    expected: Option<[u8; 32]>,
-    reached_end: Arc<AtomicBool>,
-}
-
-impl<R: Read> Verifier<R> {
-    /// The flag turns true once the whole stream was read (and verified).
-    pub fn new(inner: R, expected: Option<[u8; 32]>) -> (Self, Arc<AtomicBool>) {
-        let flag = Arc::new(AtomicBool::new(false));
-        (
-            Verifier {
-                inner,
-                hasher: Sha256::new(),
-                expected,
-                reached_end: flag.clone(),
-            },
-            flag,
-        )
-    }
-}
-
-impl<R: Read> Read for Verifier<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            self.hasher.update(&buf[..n]);
-            return Ok(n);
-        }
-        if !buf.is_empty() && !self.reached_end.load(Ordering::Relaxed) {
-            if let Some(want) = self.expected {
-                let got: [u8; 32] = self.hasher.clone().finalize().into();
-                if got != want {
-                    return Err(super::SourceFailure::io(format!(
-                        "sha256 mismatch: sidecar says {}, content is {}",
-                        hex::encode(want),
-                        hex::encode(got)
-                    )));
-                }
+/// Checks `stream` against `expected` as its bytes pass: a task of the
+/// async runtime hashes each chunk on its way to the reader (so hashing runs
+/// beside decoding, not on the decode thread), and in place of the end of
+/// the stream yields an error when the digest differs, so a bad artifact
+/// never completes. Without a digest the stream is returned as it is.
+pub fn verified(stream: ByteStream, expected: Option<[u8; 32]>, handle: &Handle) -> ByteStream {
+    let Some(want) = expected else {
+        return stream;
+    };
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+    handle.spawn(async move {
+        let mut chunks = ReaderStream::with_capacity(stream, CHUNK);
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = chunks.next().await {
+            let failed = chunk.is_err();
+            if let Ok(c) = &chunk {
+                hasher.update(c);
             }
-            self.reached_end.store(true, Ordering::Relaxed);
+            // The reader is gone only when the run is over.
+            if tx.send(chunk).await.is_err() || failed {
+                return;
+            }
         }
-        Ok(0)
-    }
+        let got: [u8; 32] = hasher.finalize().into();
+        if got != want {
+            let _ = tx
+                .send(Err(super::SourceFailure::io(format!(
+                    "sha256 mismatch: sidecar says {}, content is {}",
+                    hex::encode(want),
+                    hex::encode(got)
+                ))))
+                .await;
+        }
+    });
+    Box::new(StreamReader::new(tokio_stream_from(rx)))
 }
+
+/// Bytes hashed at a time.
+const CHUNK: usize = 256 << 10;
 
 #[cfg(test)]
 mod tests {
@@ -101,16 +98,24 @@ mod tests {
         assert!(parse_sidecar(b"abcd  file").is_err());
     }
 
-    #[test]
-    fn mismatch_fails_at_end() {
-        let (mut v, done) = Verifier::new(&b"hello"[..], Some([0; 32]));
+    #[tokio::test]
+    async fn mismatch_fails_at_end() {
+        use tokio::io::AsyncReadExt;
+        let data = vec![7u8; 3 * CHUNK + 5];
+        let stream = |d: &[u8]| -> ByteStream { Box::new(std::io::Cursor::new(d.to_vec())) };
+        let handle = Handle::current();
         let mut out = Vec::new();
-        let e = v.read_to_end(&mut out).unwrap_err();
-        assert!(is_digest_error(&e));
-        assert!(!done.load(Ordering::Relaxed));
-        let want: [u8; 32] = Sha256::digest(b"hello").into();
-        let (mut v, done) = Verifier::new(&b"hello"[..], Some(want));
-        v.read_to_end(&mut out).unwrap();
-        assert!(done.load(Ordering::Relaxed));
+        let mut v = verified(stream(&data), Some([0; 32]), &handle);
+        let e = v.read_to_end(&mut out).await.unwrap_err();
+        assert!(is_digest_error(&e), "{e}");
+        // Every byte came through before the error.
+        assert_eq!(out, data);
+        let want: [u8; 32] = Sha256::digest(&data).into();
+        let mut out = Vec::new();
+        verified(stream(&data), Some(want), &handle)
+            .read_to_end(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, data);
     }
 }

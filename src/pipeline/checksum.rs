@@ -1,0 +1,65 @@
+//! SHA-256 of each tarball on a thread of its own: the fan-out hands every
+//! compressed chunk over (a shared buffer, no copy), so the tarballs of a
+//! run are hashed side by side instead of one after another on the fan-out
+//! task, which would otherwise be a serial stage as costly as decoding.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use super::stages::{Stage, Stages};
+
+/// Chunks queued for one tarball's hashing thread.
+const QUEUE: usize = 16;
+
+pub struct TarballSha {
+    tx: Option<mpsc::Sender<Bytes>>,
+    digest: Option<oneshot::Receiver<[u8; 32]>>,
+    hex: Option<String>,
+}
+
+impl TarballSha {
+    pub fn start(stages: Arc<Stages>) -> TarballSha {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
+        let (done, digest) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("sha256".into())
+            .spawn(move || {
+                let stage = stages.start(Stage::Checksum);
+                let mut sha = Sha256::new();
+                while let Some(chunk) = rx.blocking_recv() {
+                    sha.update(&chunk);
+                }
+                let digest: [u8; 32] = sha.finalize().into();
+                // Counted before the digest is handed over and the run ends.
+                drop(stage);
+                // Nobody waits when the run was aborted.
+                let _ = done.send(digest);
+            })
+            .expect("spawn a hashing thread");
+        TarballSha {
+            tx: Some(tx),
+            digest: Some(digest),
+            hex: None,
+        }
+    }
+
+    pub async fn update(&mut self, chunk: Bytes) {
+        if let Some(tx) = &self.tx {
+            // The thread lives until the sender is dropped.
+            let _ = tx.send(chunk).await;
+        }
+    }
+
+    /// The digest of everything passed to `update`, in hex.
+    pub async fn finish(&mut self) -> String {
+        self.tx.take();
+        if let Some(rx) = self.digest.take() {
+            let digest = rx.await.expect("the hashing thread ends with a digest");
+            self.hex = Some(hex::encode(digest));
+        }
+        self.hex.clone().unwrap_or_default()
+    }
+}
