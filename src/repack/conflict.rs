@@ -2,7 +2,7 @@
 //! path two artifacts share is written once per tarball, and a path they
 //! disagree about is handled by policy.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use sha2::{Digest, Sha256};
@@ -74,16 +74,19 @@ struct Version {
 /// digests instead of paths holds memory to about 60 bytes a path (the
 /// table lives for the whole run); a cryptographic digest keeps artifacts
 /// from choosing paths that collide.
-type PathKey = u128;
+pub(crate) type PathKey = u128;
 
-fn path_key(path: &[u8]) -> PathKey {
+/// A set of paths, by key.
+pub(crate) type PathSet = HashSet<PathKey, BuildHasherDefault<KeyHasher>>;
+
+pub(crate) fn path_key(path: &[u8]) -> PathKey {
     let digest = Sha256::digest(path);
     u128::from_le_bytes(digest[..16].try_into().expect("16 of 32 bytes"))
 }
 
 /// Keys are already uniform: hashing them again would only cost time.
 #[derive(Default)]
-struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
@@ -165,8 +168,8 @@ impl ConflictTable {
         artifact: usize,
         fp: Fingerprint,
         tarballs: &[usize],
-    ) -> Result<Vec<usize>, String> {
-        let mut emit = Vec::with_capacity(tarballs.len());
+    ) -> Result<SmallVec<[usize; 16]>, String> {
+        let mut emit = SmallVec::new();
         let key = path_key(path);
         if let Some(versions) = self.paths.get(&key) {
             for &t in tarballs {

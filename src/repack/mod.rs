@@ -8,7 +8,6 @@ mod piece;
 pub mod tar_reader;
 pub mod tarfmt;
 
-use std::collections::HashSet;
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ pub use conflict::{ConflictPolicy, ConflictTable};
 pub use piece::{BlockOut, Mask, PieceWriter};
 
 use crate::error::{Error, Result};
-use conflict::Fingerprint;
+use conflict::{path_key, Fingerprint, PathSet};
 use flatten::{
     check_relative, check_symlink_target, kind_of, output_mode, Manifest, MANIFEST_NAME,
     MAX_MANIFEST,
@@ -79,7 +78,7 @@ impl Repacker {
             index,
             name,
             tar: TarReader::new(input),
-            files: HashSet::new(),
+            files: PathSet::default(),
             stats: ArtifactStats::default(),
         };
         run.all(&mut pieces)?;
@@ -93,8 +92,8 @@ struct ArtifactRun<'a, R> {
     index: usize,
     name: &'a str,
     tar: TarReader<R>,
-    /// Flattened paths of regular files seen so far: hardlink targets.
-    files: HashSet<Vec<u8>>,
+    /// Flattened paths (keys) of regular files seen so far: hardlink targets.
+    files: PathSet,
     stats: ArtifactStats,
 }
 
@@ -113,9 +112,16 @@ impl<R: BufRead> ArtifactRun<'_, R> {
 
     fn all(&mut self, out: &mut PieceWriter<'_>) -> Result<()> {
         let manifest = self.manifest()?;
-        while let Some(m) = self.next()? {
+        // Reused for every member: nothing is allocated per entry.
+        let mut m = tar_reader::Member::default();
+        let mut names = Names::default();
+        while self
+            .tar
+            .next_member_into(&mut m)
+            .map_err(|e| self.tar_err(e))?
+        {
             self.stats.members += 1;
-            self.member(&manifest, m, out)?;
+            self.member(&manifest, &m, &mut names, out)?;
         }
         Ok(())
     }
@@ -155,24 +161,31 @@ impl<R: BufRead> ArtifactRun<'_, R> {
     fn member(
         &mut self,
         manifest: &Manifest,
-        m: tar_reader::Member,
+        m: &tar_reader::Member,
+        names: &mut Names,
         out: &mut PieceWriter<'_>,
     ) -> Result<()> {
         let path = m.path.as_slice();
-        let kind = kind_of(&m).map_err(|e| self.err(Some(path), e))?;
+        let kind = kind_of(m).map_err(|e| self.err(Some(path), e))?;
         check_relative(path).map_err(|e| self.err(Some(path), e))?;
         let rel = match manifest.strip(path).map_err(|e| self.err(Some(path), e))? {
             Some(rel) => rel,
             None if kind == Kind::Dir => return Ok(()),
             None => return Err(self.err(Some(path), "a manifest prefix must be a directory")),
         };
-        let out_path = [b"./", rel].concat();
+        names.path.clear();
+        names.path.extend_from_slice(b"./");
+        names.path.extend_from_slice(rel);
+        if kind == Kind::Dir && !names.path.ends_with(b"/") {
+            // As the tar header writes it (saves it a copy).
+            names.path.push(b'/');
+        }
         let mtime = match self.rp.mtime_clamp {
             Some(c) => m.mtime.min(c),
             None => m.mtime,
         };
         let mut header = Header {
-            path: &out_path,
+            path: &names.path,
             kind,
             mode: output_mode(m.mode),
             size: m.size,
@@ -196,7 +209,6 @@ impl<R: BufRead> ArtifactRun<'_, R> {
                 ),
             ));
         }
-        let link_buf;
         let fp = match kind {
             Kind::Dir => Fingerprint::dir(),
             Kind::Symlink => {
@@ -206,13 +218,15 @@ impl<R: BufRead> ArtifactRun<'_, R> {
             }
             Kind::Hardlink => {
                 let target = self.hardlink_target(manifest, path, &m.link)?;
-                link_buf = [b"./", target.as_slice()].concat();
-                header.link = &link_buf;
-                self.files.insert(rel.to_vec());
-                Fingerprint::link(kind, &target)
+                names.link.clear();
+                names.link.extend_from_slice(b"./");
+                names.link.extend_from_slice(target);
+                header.link = &names.link;
+                self.files.insert(path_key(rel));
+                Fingerprint::link(kind, target)
             }
             Kind::File => {
-                self.files.insert(rel.to_vec());
+                self.files.insert(path_key(rel));
                 return self.file(rel, &header, &tarballs, out);
             }
         };
@@ -232,11 +246,16 @@ impl<R: BufRead> ArtifactRun<'_, R> {
         Ok(if emit.len() == tarballs.len() {
             tarballs.clone()
         } else {
-            Mask::from(emit)
+            Mask(Arc::from(&emit[..]))
         })
     }
 
-    fn hardlink_target(&self, manifest: &Manifest, path: &[u8], link: &[u8]) -> Result<Vec<u8>> {
+    fn hardlink_target<'l>(
+        &self,
+        manifest: &Manifest,
+        path: &[u8],
+        link: &'l [u8],
+    ) -> Result<&'l [u8]> {
         check_relative(link).map_err(|e| self.err(Some(path), format!("hardlink target: {e}")))?;
         let target = manifest
             .strip(link)
@@ -247,7 +266,7 @@ impl<R: BufRead> ArtifactRun<'_, R> {
                 )
             })?
             .ok_or_else(|| self.err(Some(path), "hardlink to a prefix directory"))?;
-        if !self.files.contains(target) {
+        if !self.files.contains(&path_key(target)) {
             return Err(self.err(
                 Some(path),
                 format!(
@@ -256,7 +275,7 @@ impl<R: BufRead> ArtifactRun<'_, R> {
                 ),
             ));
         }
-        Ok(target.to_vec())
+        Ok(target)
     }
 
     fn file(
@@ -329,6 +348,14 @@ impl<R: BufRead> ArtifactRun<'_, R> {
         }
         Ok(())
     }
+}
+
+/// A member's output path and link target: buffers reused from member to
+/// member.
+#[derive(Default)]
+struct Names {
+    path: Vec<u8>,
+    link: Vec<u8>,
 }
 
 /// Convenience for masks built from plain vectors.

@@ -65,18 +65,43 @@ pub struct TarReader<R> {
     /// Unread data bytes of the current member, then its padding.
     remaining: u64,
     padding: usize,
+    /// The current member's path, for messages.
     current: Vec<u8>,
     finished: bool,
+    /// Reused across members (no allocation per entry): the records of an
+    /// extended header, and what they say about the next member.
+    ext: Vec<u8>,
+    pending: Pending,
 }
 
+/// What extended headers said about the next member. The buffers are kept
+/// from member to member; the flags say which were set.
 #[derive(Default)]
 struct Pending {
-    path: Option<Vec<u8>>,
-    link: Option<Vec<u8>>,
+    path: Vec<u8>,
+    has_path: bool,
+    link: Vec<u8>,
+    has_link: bool,
     size: Option<u64>,
     mtime: Option<i64>,
     from_pax: bool,
     from_gnu: bool,
+}
+
+impl Pending {
+    fn reset(&mut self) {
+        self.path.clear();
+        self.link.clear();
+        (self.has_path, self.has_link) = (false, false);
+        (self.size, self.mtime) = (None, None);
+        (self.from_pax, self.from_gnu) = (false, false);
+    }
+}
+
+fn set(buf: &mut Vec<u8>, flag: &mut bool, value: &[u8]) {
+    buf.clear();
+    buf.extend_from_slice(value);
+    *flag = true;
 }
 
 impl<R: Read> TarReader<R> {
@@ -87,25 +112,29 @@ impl<R: Read> TarReader<R> {
             padding: 0,
             current: Vec::new(),
             finished: false,
+            ext: Vec::new(),
+            pending: Pending::default(),
         }
     }
 
     /// The next member, or None after the end-of-archive marker. The
     /// previous member's unread data is skipped.
     pub fn next_member(&mut self) -> Result<Option<Member>, TarError> {
+        let mut m = Member::default();
+        Ok(self.next_member_into(&mut m)?.then_some(m))
+    }
+
+    /// `next_member` into `m`, reusing its buffers: false after the
+    /// end-of-archive marker.
+    pub fn next_member_into(&mut self, m: &mut Member) -> Result<bool, TarError> {
         if self.finished {
-            return Ok(None);
+            return Ok(false);
         }
         self.skip_rest()?;
-        let mut pending = Pending::default();
+        self.pending.reset();
         loop {
             let mut block = [0u8; BLOCK];
-            let last = self.current.clone();
-            let after = if last.is_empty() {
-                None
-            } else {
-                Some(last.as_slice())
-            };
+            let after = (!self.current.is_empty()).then_some(self.current.as_slice());
             match read_full(&mut self.inner, &mut block) {
                 Ok(true) => {}
                 Ok(false) => {
@@ -117,7 +146,7 @@ impl<R: Read> TarReader<R> {
                 Err(e) => return Err(TarError::new(after, format!("read error: {e}"))),
             }
             if block.iter().all(|&b| b == 0) {
-                if pending.from_pax || pending.from_gnu {
+                if self.pending.from_pax || self.pending.from_gnu {
                     return Err(TarError::new(
                         after,
                         "extended header is not followed by a member",
@@ -135,14 +164,14 @@ impl<R: Read> TarReader<R> {
                 }
                 self.finished = true;
                 self.drain_padding()?;
-                return Ok(None);
+                return Ok(false);
             }
-            let raw_name = cstr(&block[0..100]).to_vec();
-            verify_checksum(&block).map_err(|m| TarError::new(Some(&raw_name), m))?;
+            let raw_name = cstr(&block[0..100]);
+            verify_checksum(&block).map_err(|m| TarError::new(Some(raw_name), m))?;
             let magic = &block[257..265];
             if magic != b"ustar\x0000" && magic != b"ustar  \x00" {
                 return Err(TarError::new(
-                    Some(&raw_name),
+                    Some(raw_name),
                     "not a ustar/pax header (old or unknown tar format)",
                 ));
             }
@@ -151,67 +180,70 @@ impl<R: Read> TarReader<R> {
             // tarfile prepends them. Readers would disagree on the path.
             if magic == b"ustar  \x00" && block[345] != 0 {
                 return Err(TarError::new(
-                    Some(&raw_name),
+                    Some(raw_name),
                     "GNU header with data where ustar keeps the name prefix (readers disagree on the path)",
                 ));
             }
             let typeflag = block[156];
             let header_size = parse_numeric(&block[124..136])
-                .map_err(|m| TarError::new(Some(&raw_name), format!("size field: {m}")))?;
+                .map_err(|m| TarError::new(Some(raw_name), format!("size field: {m}")))?;
             match typeflag {
                 b'x' => {
-                    if pending.from_pax {
+                    let p = &self.pending;
+                    if p.from_pax {
                         return Err(TarError::new(
-                            Some(&raw_name),
+                            Some(raw_name),
                             "two PAX headers for one member",
                         ));
                     }
-                    if pending.from_gnu {
+                    if p.from_gnu {
                         return Err(TarError::new(
-                            Some(&raw_name),
+                            Some(raw_name),
                             "a PAX header follows a GNU long-name entry",
                         ));
                     }
-                    let data = self.read_extended(header_size, &raw_name)?;
-                    apply_pax(&data, &mut pending)
-                        .map_err(|m| TarError::new(Some(&raw_name), m))?;
-                    pending.from_pax = true;
+                    self.read_extended(header_size, raw_name)?;
+                    apply_pax(&self.ext, &mut self.pending)
+                        .map_err(|m| TarError::new(Some(raw_name), m))?;
+                    self.pending.from_pax = true;
                 }
                 b'g' => {
                     return Err(TarError::new(
-                        Some(&raw_name),
+                        Some(raw_name),
                         "global PAX headers are not supported",
                     ))
                 }
                 b'L' | b'K' => {
-                    if pending.from_pax {
+                    if self.pending.from_pax {
                         return Err(TarError::new(
-                            Some(&raw_name),
+                            Some(raw_name),
                             "a GNU long-name entry follows a PAX header (ambiguous name)",
                         ));
                     }
-                    let slot = if typeflag == b'L' {
-                        &mut pending.path
+                    let twice = if typeflag == b'L' {
+                        self.pending.has_path
                     } else {
-                        &mut pending.link
+                        self.pending.has_link
                     };
-                    if slot.is_some() {
+                    if twice {
                         return Err(TarError::new(
-                            Some(&raw_name),
+                            Some(raw_name),
                             "two GNU long-name entries for one member",
                         ));
                     }
-                    let mut data = self.read_extended(header_size, &raw_name)?;
-                    while data.last() == Some(&0) {
-                        data.pop();
+                    self.read_extended(header_size, raw_name)?;
+                    let name = cstr_end(&self.ext);
+                    let p = &mut self.pending;
+                    if typeflag == b'L' {
+                        set(&mut p.path, &mut p.has_path, name);
+                    } else {
+                        set(&mut p.link, &mut p.has_link, name);
                     }
-                    *slot = Some(data);
-                    pending.from_gnu = true;
+                    p.from_gnu = true;
                 }
                 _ => {
-                    return self
-                        .finish_member(&block, typeflag, header_size, pending)
-                        .map(Some)
+                    self.finish_member(&block, typeflag, header_size, m)?;
+                    return Ok(true);
                 }
             }
         }
@@ -222,24 +254,30 @@ impl<R: Read> TarReader<R> {
         block: &[u8; BLOCK],
         typeflag: u8,
         header_size: u64,
-        p: Pending,
-    ) -> Result<Member, TarError> {
-        let mut path = match p.path {
-            Some(path) => path,
-            None => {
-                let name = cstr(&block[0..100]);
-                let prefix = cstr(&block[345..500]);
-                if prefix.is_empty() {
-                    name.to_vec()
-                } else {
-                    [prefix, b"/", name].concat()
-                }
+        m: &mut Member,
+    ) -> Result<(), TarError> {
+        let p = &self.pending;
+        m.path.clear();
+        if p.has_path {
+            m.path.extend_from_slice(&p.path);
+        } else {
+            let name = cstr(&block[0..100]);
+            let prefix = cstr(&block[345..500]);
+            if !prefix.is_empty() {
+                m.path.extend_from_slice(prefix);
+                m.path.push(b'/');
             }
-        };
-        let link = p.link.unwrap_or_else(|| cstr(&block[157..257]).to_vec());
+            m.path.extend_from_slice(name);
+        }
+        m.link.clear();
+        m.link.extend_from_slice(if p.has_link {
+            &p.link
+        } else {
+            cstr(&block[157..257])
+        });
         let err = |path: &[u8], m: String| TarError::new(Some(path), m);
-        if path.contains(&0) || link.contains(&0) {
-            return Err(err(&path, "NUL byte in a name".into()));
+        if m.path.contains(&0) || m.link.contains(&0) {
+            return Err(err(&m.path, "NUL byte in a name".into()));
         }
         let size = match p.size {
             // Python and GNU tar write 0 (or the same value) in the ustar
@@ -247,7 +285,7 @@ impl<R: Read> TarReader<R> {
             // to make readers disagree on where the next header starts.
             Some(pax) if header_size != 0 && header_size != pax => {
                 return Err(err(
-                    &path,
+                    &m.path,
                     format!("PAX size {pax} disagrees with header size {header_size}"),
                 ));
             }
@@ -255,38 +293,34 @@ impl<R: Read> TarReader<R> {
             None => header_size,
         };
         let mode = parse_numeric(&block[100..108])
-            .map_err(|m| err(&path, format!("mode field: {m}")))? as u32;
+            .map_err(|e| err(&m.path, format!("mode field: {e}")))? as u32;
         let mtime = match p.mtime {
-            Some(m) => m,
+            Some(t) => t,
             None => parse_numeric(&block[136..148])
-                .map_err(|m| err(&path, format!("mtime field: {m}")))? as i64,
+                .map_err(|e| err(&m.path, format!("mtime field: {e}")))? as i64,
         };
         let carries_data = matches!(typeflag, b'0' | 0 | b'7');
         if !carries_data && size != 0 {
             return Err(err(
-                &path,
+                &m.path,
                 format!("a {} member with {size} bytes of data", type_name(typeflag)),
             ));
         }
         if typeflag == b'5' {
-            while path.len() > 1 && path.last() == Some(&b'/') {
-                path.pop();
+            while m.path.len() > 1 && m.path.last() == Some(&b'/') {
+                m.path.pop();
             }
         }
+        (m.typeflag, m.mode, m.size, m.mtime) = (typeflag, mode, size, mtime);
         self.remaining = size;
         self.padding = super::tarfmt::padding(size);
-        self.current = path.clone();
-        Ok(Member {
-            path,
-            link,
-            typeflag,
-            mode,
-            size,
-            mtime,
-        })
+        self.current.clear();
+        self.current.extend_from_slice(&m.path);
+        Ok(())
     }
 
-    fn read_extended(&mut self, size: u64, name: &[u8]) -> Result<Vec<u8>, TarError> {
+    /// Reads an extended header's records into `self.ext`.
+    fn read_extended(&mut self, size: u64, name: &[u8]) -> Result<(), TarError> {
         if size > MAX_EXTENDED_HEADER {
             return Err(TarError::new(
                 Some(name),
@@ -298,27 +332,19 @@ impl<R: Read> TarReader<R> {
         // Name the member before the extended header: the one it describes
         // is not known yet.
         let at = if self.current.is_empty() {
-            name.to_vec()
+            name
         } else {
-            self.current.clone()
+            &self.current
         };
-        let mut data = vec![0u8; size as usize];
-        self.read_exact_or(&mut data, &at)?;
-        let mut pad = vec![0u8; super::tarfmt::padding(size)];
-        self.read_exact_or(&mut pad, &at)?;
-        Ok(data)
-    }
-
-    fn read_exact_or(&mut self, buf: &mut [u8], name: &[u8]) -> Result<(), TarError> {
-        self.inner.read_exact(buf).map_err(|e| {
-            // A decoder's own error (it carries a message) says more than ours.
-            let msg = if e.kind() == io::ErrorKind::UnexpectedEof && e.get_ref().is_none() {
-                "archive truncated inside a member".to_string()
-            } else {
-                format!("read error: {e}")
-            };
-            TarError::new(Some(name), msg)
-        })
+        self.ext.clear();
+        self.ext.resize(size as usize, 0);
+        read_exact_or(&mut self.inner, &mut self.ext, at)?;
+        let mut pad = [0u8; BLOCK];
+        read_exact_or(
+            &mut self.inner,
+            &mut pad[..super::tarfmt::padding(size)],
+            at,
+        )
     }
 
     /// Reads the current member's data.
@@ -346,9 +372,8 @@ impl<R: Read> TarReader<R> {
             self.read_data(&mut buf)?;
         }
         if self.padding > 0 {
-            let mut pad = vec![0u8; self.padding];
-            let name = self.current.clone();
-            self.read_exact_or(&mut pad, &name)?;
+            let mut pad = [0u8; BLOCK];
+            read_exact_or(&mut self.inner, &mut pad[..self.padding], &self.current)?;
             self.padding = 0;
         }
         Ok(())
@@ -401,6 +426,24 @@ impl<R: BufRead> TarReader<R> {
         self.inner.consume(n);
         self.remaining -= n as u64;
     }
+}
+
+fn read_exact_or(inner: &mut impl Read, buf: &mut [u8], name: &[u8]) -> Result<(), TarError> {
+    inner.read_exact(buf).map_err(|e| {
+        // A decoder's own error (it carries a message) says more than ours.
+        let msg = if e.kind() == io::ErrorKind::UnexpectedEof && e.get_ref().is_none() {
+            "archive truncated inside a member".to_string()
+        } else {
+            format!("read error: {e}")
+        };
+        TarError::new(Some(name), msg)
+    })
+}
+
+/// A NUL-padded name: up to its trailing NULs.
+fn cstr_end(data: &[u8]) -> &[u8] {
+    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &data[..end]
 }
 
 fn truncated(member: &[u8], remaining: u64) -> TarError {
@@ -477,8 +520,7 @@ fn parse_numeric(field: &[u8]) -> Result<u64, String> {
         }
         return Ok(v);
     }
-    let s: Vec<u8> = field.iter().copied().take_while(|&b| b != 0).collect();
-    let s = std::str::from_utf8(&s)
+    let s = std::str::from_utf8(cstr(field))
         .map_err(|_| "not ASCII".to_string())?
         .trim();
     if s.is_empty() {
@@ -511,8 +553,8 @@ fn apply_pax(mut data: &[u8], p: &mut Pending) -> Result<(), String> {
             std::str::from_utf8(value).map_err(|_| format!("PAX {what} is not text"))
         };
         match key {
-            b"path" => p.path = Some(value.to_vec()),
-            b"linkpath" => p.link = Some(value.to_vec()),
+            b"path" => set(&mut p.path, &mut p.has_path, value),
+            b"linkpath" => set(&mut p.link, &mut p.has_link, value),
             b"size" => {
                 p.size = Some(
                     num("size")?

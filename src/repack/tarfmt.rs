@@ -222,17 +222,22 @@ fn encode_ustar(out: &mut Vec<u8>, h: &Header<'_>, (prefix, name): (&[u8], &[u8]
     b[345..345 + prefix.len()].copy_from_slice(prefix);
     let sum: u32 = b.iter().map(|&x| x as u32).sum();
     // Checksum: six octal digits, NUL, space (as GNU tar writes it).
-    let s = format!("{sum:06o}\0 ");
-    b[148..156].copy_from_slice(s.as_bytes());
+    octal(&mut b[148..155], sum as u64);
+    b[155] = b' ';
     out.extend_from_slice(&b);
 }
 
-/// Writes `v` as zero-padded octal digits followed by a NUL.
-fn octal(field: &mut [u8], v: u64) {
-    let digits = field.len() - 1;
-    let s = format!("{v:0digits$o}");
-    field[..digits].copy_from_slice(&s.as_bytes()[s.len() - digits..]);
-    field[digits] = 0;
+/// Writes the low digits of `v` in octal, zero-padded, followed by a NUL
+/// (by hand: this runs for every entry, and formatting would allocate).
+fn octal(field: &mut [u8], mut v: u64) {
+    let (last, digits) = field
+        .split_last_mut()
+        .expect("a field of at least one byte");
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v & 7) as u8;
+        v >>= 3;
+    }
+    *last = 0;
 }
 
 #[cfg(test)]
