@@ -455,6 +455,67 @@ fn stalled_body_is_timed_out_and_resumed() {
     assert_resumed(&server.faults, key, &[n]);
 }
 
+/// An error stops the run at once, even while the same artifact's download
+/// is stalled: the repack thread refuses a member that arrived just before
+/// the stall (by then the decode stage is waiting on the stalled body), and
+/// the decode stage gives up its wait instead of sitting out the stall
+/// timeout (60 s, then retries: over the test's `LIMIT`).
+#[test]
+fn error_before_a_stalled_download_stops_the_run_at_once() {
+    use rockpack::fixtures::{compress, raw_tar, Member};
+    use rockpack::plan::Compression;
+    use sha2::{Digest, Sha256};
+
+    let run = Run::copy();
+    let (key, _) = big(0);
+    let name = file_name(key);
+    // Data that does not compress, so stored offsets follow tar offsets.
+    let noise = |n: usize, seed: u64| {
+        let mut v = vec![0u8; n];
+        fastrand::Rng::with_seed(seed).fill(&mut v);
+        v
+    };
+    let tar = raw_tar(
+        Some(&["bad/stage"]),
+        &[
+            Member::dir("bad/stage"),
+            Member::file("bad/stage/before.bin", noise(1 << 20, 5)),
+            Member::symlink("bad/stage/escape", "/etc/passwd"),
+            Member::file("bad/stage/after.bin", noise(512 << 10, 6)),
+        ],
+    );
+    let refused = tar
+        .windows(16)
+        .position(|w| w == b"bad/stage/escape")
+        .unwrap() as u64;
+    let stored = compress(&tar, Compression::Zst);
+    fs::write(run.run.join(key), &stored).unwrap();
+    let digest = hex::encode(Sha256::digest(&stored));
+    fs::write(
+        run.run.join(format!("{key}.sha256sum")),
+        format!("{digest}  {name}\n"),
+    )
+    .unwrap();
+    let server = HttpServer::start(&run.root);
+    shield_sidecars(&server.faults);
+    // Past the end of the zstd block (128 KiB) that holds the refused
+    // member, inside the next one.
+    let at = refused + (192 << 10);
+    assert!(at < stored.len() as u64);
+    server
+        .faults
+        .add(artifact_get(key, Action::StallAfter(at, Duration::from_secs(300))).always());
+    let start = Instant::now();
+    let (_t, dest, out) = pack_http(&server.url("run/"));
+    assert_fails_with(&out, &[name, "escape", "absolute"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the run sat out the stall: {:?}",
+        start.elapsed()
+    );
+    assert_nothing_published(&dest);
+}
+
 #[test]
 fn sidecar_mismatch_fails_and_publishes_nothing() {
     let run = Run::copy();

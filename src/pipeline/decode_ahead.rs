@@ -1,9 +1,11 @@
 //! The decode stage: a thread of its own opens the artifacts in plan order
-//! (a few ahead, so their downloads start early), checks each one's SHA-256
-//! as its stored bytes pass, decodes it, and queues the decoded bytes for
-//! the repack thread in a few fixed buffers. Decoding runs beside repacking
-//! instead of inside it, so the serial part of a run costs the slower of
-//! the two stages, not their sum.
+//! (a few ahead, so their downloads start early), has each one's SHA-256
+//! checked as its stored bytes pass, decodes it, and queues the decoded
+//! bytes for the repack thread in a few fixed buffers. Decoding runs beside
+//! repacking instead of inside it, so the serial part of a run costs the
+//! slower of the two stages, not their sum. When the repack thread stops
+//! (an error), the stage stops at once, even in the middle of a stalled
+//! download.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
@@ -11,9 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
+use tokio::io::AsyncReadExt;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
-use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{expected_digest, stages::Stage, RunOptions, Stages};
 use crate::error::{Error, Result};
@@ -47,6 +50,8 @@ pub struct Decoded {
     rx: Receiver<Msg>,
     free: Sender<Vec<u8>>,
     thread: Option<JoinHandle<()>>,
+    /// Stops the stage's waits on the network when dropped.
+    _stop: DropGuard,
 }
 
 /// Starts decoding `plan`'s artifacts, in order.
@@ -60,8 +65,12 @@ pub fn start(
 ) -> Decoded {
     let (tx, rx) = unbounded();
     let (free, free_rx) = unbounded();
+    let stop = CancellationToken::new();
     let thread = handle.spawn_blocking({
-        let handle = handle.clone();
+        let wait = Wait {
+            handle: handle.clone(),
+            stop: stop.clone(),
+        };
         move || {
             let stage = stages.start(Stage::Decode);
             let stream = Stream {
@@ -70,7 +79,7 @@ pub fn start(
                 spare: Vec::new(),
                 made: 0,
             };
-            decode_all(&plan, source, &opts, &handle, &progress, stream);
+            decode_all(&plan, source, &opts, &wait, &progress, stream);
             drop(stage);
         }
     });
@@ -78,6 +87,7 @@ pub fn start(
         rx,
         free,
         thread: Some(thread),
+        _stop: stop.drop_guard(),
     }
 }
 
@@ -219,11 +229,49 @@ impl Stream {
     }
 }
 
+/// Blocks the decode thread on async work (opening, sidecars, reading)
+/// until it is done or the repack thread has gone.
+#[derive(Clone)]
+struct Wait {
+    handle: Handle,
+    stop: CancellationToken,
+}
+
+impl Wait {
+    fn on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.handle.block_on(async {
+            tokio::select! {
+                r = work => r,
+                _ = self.stop.cancelled() => Err(Error::Other("the run stopped".into())),
+            }
+        })
+    }
+}
+
+/// A stored byte stream read from the decode thread (as `SyncIoBridge`
+/// does, but a read gives up as soon as the run stops).
+struct Blocking {
+    stream: ByteStream,
+    wait: Wait,
+}
+
+impl Read for Blocking {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Blocking { stream, wait } = self;
+        wait.handle.block_on(async {
+            tokio::select! {
+                r = stream.read(buf) => r,
+                _ = wait.stop.cancelled() => Err(io::Error::other("the run stopped")),
+            }
+        })
+    }
+}
+
 fn decode_all(
     plan: &Plan,
     source: Arc<dyn Source>,
     opts: &RunOptions,
-    handle: &Handle,
+    wait: &Wait,
     progress: &Arc<Progress>,
     mut out: Stream,
 ) {
@@ -233,13 +281,13 @@ fn decode_all(
     for (i, a) in plan.artifacts.iter().enumerate() {
         while next_to_open < plan.artifacts.len() && next_to_open <= i + budget.read_ahead {
             let artifact = &plan.artifacts[next_to_open];
-            opened.push_back(handle.block_on(source.open(artifact, budget.download_buffer)));
+            opened.push_back(wait.on(source.open(artifact, budget.download_buffer)));
             next_to_open += 1;
         }
         let name = a.name.file_name();
         let stream = opened.pop_front().expect("opened in order");
         let ready = stream.and_then(|stream| {
-            let expected = handle.block_on(expected_digest(source.as_ref(), a, opts.verify))?;
+            let expected = wait.on(expected_digest(source.as_ref(), a, opts.verify))?;
             Ok((stream, expected))
         });
         let (stream, expected) = match ready {
@@ -250,9 +298,12 @@ fn decode_all(
             }
         };
         progress.start_artifact(i);
-        let stream = verified(stream, expected, handle);
+        let stream = verified(stream, expected, &wait.handle);
         let counted = Counting {
-            inner: SyncIoBridge::new_with_handle(stream, handle.clone()),
+            inner: Blocking {
+                stream,
+                wait: wait.clone(),
+            },
             progress: progress.clone(),
         };
         let complete = Arc::new(AtomicBool::new(false));
@@ -278,42 +329,39 @@ fn decode_all(
         }
         loop {
             let Some(mut buf) = out.buffer() else { return };
-            let (n, error) = fill(&mut decoder, &mut buf);
-            // Bytes decoded before an error go first, so the error is
-            // reported at the member it cut.
-            if n == 0 {
-                out.spare.push(buf);
-            } else if !out.send(Msg::Data(buf, n)) {
-                return;
-            }
-            if let Some(e) = error {
-                out.send(Msg::ReadError(e));
-                return;
-            }
-            if n == 0 {
-                let complete = complete.load(Ordering::Relaxed);
-                if !out.send(Msg::End { complete }) {
+            // What one read gives goes on at once (never waiting to fill
+            // the buffer), so bytes that arrived before a slow or stalled
+            // download are repacked, and their errors reported, meanwhile.
+            match read(&mut decoder, &mut buf) {
+                Ok(0) => {
+                    out.spare.push(buf);
+                    let complete = complete.load(Ordering::Relaxed);
+                    if !out.send(Msg::End { complete }) {
+                        return;
+                    }
+                    break;
+                }
+                Ok(n) => {
+                    if !out.send(Msg::Data(buf, n)) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    out.send(Msg::ReadError(e));
                     return;
                 }
-                break;
             }
         }
     }
 }
 
-/// Reads until `buf` is full or the input ends (0 bytes: it had ended),
-/// or an error, returned with the bytes read before it.
-fn fill(r: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
+fn read(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (n, Some(e)),
+            other => return other,
         }
     }
-    (n, None)
 }
 
 /// Notes when its input has been read to the end (and, with a sidecar,
