@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::decode_ahead;
 use crate::repack::decode::MAX_WINDOW_LOG;
 use crate::repack::COMPARE_BUFFER as MAX_COMPARE_BUFFER;
+use crate::source::verify;
 
 const MIB: u64 = 1 << 20;
 
@@ -105,9 +106,9 @@ impl Budget {
             .clamp(MIN_WINDOW_LOG, MAX_WINDOW_LOG);
         let window = 1u64 << window_log_max;
         let compare_buffer = (avail / 16).clamp(MIB, MAX_COMPARE_BUFFER);
-        // Besides the threads: one download, the decoded bytes queued for
-        // the repack thread, one part uploading.
-        let decoded = (decode_ahead::CHUNK * decode_ahead::CHUNKS) as u64;
+        // Besides the threads: one download (and its digest check), the
+        // decoded bytes queued for the repack thread, one part uploading.
+        let decoded = (decode_ahead::CHUNK * decode_ahead::CHUNKS + verify::BUFFERED) as u64;
         let fixed =
             window + compare_buffer + partials + largest_part + MIN_DOWNLOAD_BUFFER + decoded;
 

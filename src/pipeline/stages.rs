@@ -1,6 +1,6 @@
 //! CPU time per pipeline stage, measured on the stage's own threads, so a
-//! run can tell which stage bounds it: the serial ones (decode, repack,
-//! fan-out) cap how many compression threads a machine can keep busy.
+//! run can tell which stage bounds it: the serial ones (decode, repack) cap
+//! how many compression threads a machine can keep busy.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,7 +8,8 @@ use crate::cpu_time::thread_cpu_ns;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Stage {
-    /// Downloads, SHA-256 of the stored bytes, decoding (one thread).
+    /// Reading the stored bytes and decoding them (one thread; downloads
+    /// and their SHA-256 run on the async runtime).
     Decode,
     /// Tar parsing, flattening, conflict fingerprints, blocks (one thread).
     Repack,

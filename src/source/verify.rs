@@ -51,7 +51,7 @@ pub fn verified(stream: ByteStream, expected: Option<[u8; 32]>, handle: &Handle)
     let Some(want) = expected else {
         return stream;
     };
-    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(QUEUE);
     handle.spawn(async move {
         let mut chunks = ReaderStream::with_capacity(stream, CHUNK);
         let mut hasher = Sha256::new();
@@ -79,8 +79,13 @@ pub fn verified(stream: ByteStream, expected: Option<[u8; 32]>, handle: &Handle)
     Box::new(StreamReader::new(tokio_stream_from(rx)))
 }
 
-/// Bytes hashed at a time.
+/// Bytes hashed at a time, and chunks queued for the reader.
 const CHUNK: usize = 256 << 10;
+const QUEUE: usize = 4;
+
+/// What the check of one artifact holds at most: the queued chunks and the
+/// one being read.
+pub const BUFFERED: usize = (QUEUE + 1) * CHUNK;
 
 #[cfg(test)]
 mod tests {
