@@ -31,6 +31,7 @@ use tokio::task::{JoinError, JoinSet};
 use super::{sidecar_text, Sink, TarballWriter};
 use crate::aws::{error_text, is_transient};
 use crate::error::{Error, Result};
+use crate::source::fetch::{with_retries, GetError, RetryPolicy};
 
 #[derive(Clone, Debug, Default)]
 pub struct S3SinkOptions {
@@ -643,9 +644,14 @@ impl PartJob {
         })?;
         let checksum = checksum_text(crc);
         let timeout = PART_TIMEOUT_BASE + Duration::from_secs(self.len / MIB);
-        let mut tries = 0;
-        loop {
-            tries += 1;
+        let what = format!("UploadPart {} part {}", self.url, self.number);
+        let policy = RetryPolicy {
+            max_attempts: PART_TRIES,
+            base_delay: BACKOFF_BASE,
+            max_delay: BACKOFF_MAX,
+            ..Default::default()
+        };
+        let sent = with_retries(&policy, &what, || async {
             let send = self
                 .client
                 .upload_part()
@@ -662,40 +668,29 @@ impl PartJob {
                     aws_sdk_s3::config::Builder::new().retry_config(RetryConfig::disabled()),
                 )
                 .send();
-            let (why, retry) = match tokio::time::timeout(timeout, send).await {
-                Ok(Ok(out)) => match out.e_tag() {
-                    Some(etag) => {
-                        return Ok(CompletedPart::builder()
-                            .part_number(self.number)
-                            .e_tag(etag)
-                            .checksum_crc32_c(checksum)
-                            .build())
-                    }
-                    None => ("the answer has no ETag".to_string(), true),
-                },
-                Ok(Err(e)) => (error_text(&e), is_transient(&e)),
-                Err(_) => (format!("no answer within {}s", timeout.as_secs()), true),
-            };
-            if !retry || tries >= PART_TRIES {
-                let tried = if tries > 1 {
-                    format!(" (gave up after {tries} tries)")
-                } else {
-                    String::new()
-                };
-                return Err(Error::Other(format!(
-                    "UploadPart {} part {}: {why}{tried}",
-                    self.url, self.number
-                )));
+            match tokio::time::timeout(timeout, send).await {
+                Ok(Ok(out)) => out
+                    .e_tag()
+                    .map(str::to_string)
+                    .ok_or_else(|| GetError::Retry("the answer has no ETag".into())),
+                Ok(Err(e)) if is_transient(&e) => Err(GetError::Retry(error_text(&e))),
+                Ok(Err(e)) => Err(GetError::Fatal(error_text(&e))),
+                Err(_) => Err(GetError::Retry(format!(
+                    "no answer within {}s",
+                    timeout.as_secs()
+                ))),
             }
-            let wait = backoff(tries);
-            tracing::warn!(
-                "UploadPart {} part {}: {why}; try {} of {PART_TRIES} in {:.1}s",
-                self.url,
-                self.number,
-                tries + 1,
-                wait.as_secs_f64()
-            );
-            tokio::time::sleep(wait).await;
+        })
+        .await;
+        match sent {
+            Ok(etag) => Ok(CompletedPart::builder()
+                .part_number(self.number)
+                .e_tag(etag)
+                .checksum_crc32_c(checksum)
+                .build()),
+            Err(GetError::Retry(m) | GetError::Changed(m) | GetError::Fatal(m)) => {
+                Err(Error::Other(format!("{what}: {m}")))
+            }
         }
     }
 }
@@ -710,17 +705,6 @@ fn part_body(chunks: Arc<[Bytes]>) -> ByteStream {
         );
         SdkBody::from_body_1_x(reqwest::Body::wrap_stream(stream))
     }))
-}
-
-/// Exponential backoff with jitter before try `tries + 1` (the sources'
-/// policy, with the sink's bounds).
-fn backoff(tries: u32) -> Duration {
-    let policy = crate::source::fetch::RetryPolicy {
-        base_delay: BACKOFF_BASE,
-        max_delay: BACKOFF_MAX,
-        ..Default::default()
-    };
-    policy.backoff(tries)
 }
 
 /// Whether a failed request may still have taken effect: no clean answer

@@ -54,6 +54,44 @@ impl RetryPolicy {
     }
 }
 
+/// Runs a whole request until it succeeds or fails for good: while it fails
+/// with [`GetError::Retry`], waits the policy's backoff and tries again, up
+/// to `policy.max_attempts` tries in all, logging each retry as a warning
+/// that names `what`. The one retry loop for whole requests (listing pages,
+/// sizes, sidecars, S3 parts); downloads resume instead ([`download`]).
+pub async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, GetError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, GetError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(GetError::Retry(e)) => {
+                if tries >= policy.max_attempts {
+                    return Err(GetError::Retry(format!(
+                        "giving up after {tries} tries: {e}"
+                    )));
+                }
+                let wait = policy.backoff(tries);
+                tracing::warn!(
+                    "{what}: {e}; try {} of {} in {:.1}s",
+                    tries + 1,
+                    policy.max_attempts,
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The answer to one ranged GET.
 pub struct Ranged {
     /// The body from the requested offset on.
@@ -62,6 +100,8 @@ pub struct Ranged {
     pub validator: Option<String>,
 }
 
+/// How a request failed: a ranged GET, or any whole request retried by
+/// [`with_retries`].
 #[derive(Debug)]
 pub enum GetError {
     /// Worth another try: connect error, timeout, 5xx, throttling.

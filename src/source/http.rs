@@ -84,12 +84,12 @@ impl HttpSource {
         }
     }
 
-    async fn retry<T, F, Fut>(&self, attempt: F) -> Result<T, GetError>
+    async fn retry<T, F, Fut>(&self, what: &Url, attempt: F) -> Result<T, GetError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, GetError>>,
     {
-        with_retries(&self.policy, attempt).await
+        fetch::with_retries(&self.policy, what.as_str(), attempt).await
     }
 
     /// (key, size) of every object below the prefix, or None when the host
@@ -100,7 +100,7 @@ impl HttpSource {
             let mut out = Vec::new();
             loop {
                 let url = list_url(&endpoint, &prefix, token.as_deref());
-                let page = match self.retry(|| self.http.fetch(&url, MAX_PAGE)).await {
+                let page = match self.retry(&url, || self.http.fetch(&url, MAX_PAGE)).await {
                     Ok(p) if p.status.is_success() => p,
                     // Not S3 here (an HTML page, an error, too large): try the next way.
                     Ok(_) | Err(GetError::Fatal(_)) if token.is_none() => break,
@@ -146,7 +146,7 @@ impl HttpSource {
                 .http
                 .url(&dir)
                 .map_err(|e| self.list_error(&self.http.base, e))?;
-            let page = match self.retry(|| self.http.fetch(&url, MAX_PAGE)).await {
+            let page = match self.retry(&url, || self.http.fetch(&url, MAX_PAGE)).await {
                 Ok(p) if p.status.is_success() => p,
                 Ok(p) => return Err(self.list_error(&url, format!("HTTP {}", p.status))),
                 Err(e) => return Err(self.list_error(&url, message(e))),
@@ -172,7 +172,7 @@ impl HttpSource {
                     .http
                     .url(&key)
                     .map_err(|e| self.list_error(&self.http.base, e))?;
-                match self.retry(|| self.http.size(&url)).await {
+                match self.retry(&url, || self.http.size(&url)).await {
                     Ok(size) => Ok((key, size)),
                     Err(e) => Err(self.list_error(&url, format!("sizing: {}", message(e)))),
                 }
@@ -225,7 +225,7 @@ impl Source for HttpSource {
             return Ok(None);
         }
         let url = self.http.url(key).map_err(Error::Other)?;
-        match self.retry(|| self.http.fetch(&url, limit)).await {
+        match self.retry(&url, || self.http.fetch(&url, limit)).await {
             Ok(p) if p.status.is_success() => Ok(Some(p.body.to_vec())),
             Ok(p) if matches!(p.status.as_u16(), 404 | 410) => Ok(None),
             Ok(p) => Err(Error::Other(format!("{url}: HTTP {}", p.status))),
@@ -382,30 +382,6 @@ impl RangedGet for Http {
             body: skip_bytes(body, skip),
             validator: now,
         })
-    }
-}
-
-/// Retries `attempt` while it says `Retry`, with the policy's backoff.
-async fn with_retries<T, F, Fut>(policy: &RetryPolicy, mut attempt: F) -> Result<T, GetError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, GetError>>,
-{
-    let mut failures = 0;
-    loop {
-        match attempt().await {
-            Err(GetError::Retry(e)) => {
-                failures += 1;
-                if failures >= policy.max_attempts {
-                    return Err(GetError::Retry(format!(
-                        "giving up after {failures} tries: {e}"
-                    )));
-                }
-                tracing::debug!("retrying: {e}");
-                tokio::time::sleep(policy.backoff(failures)).await;
-            }
-            other => return other,
-        }
     }
 }
 

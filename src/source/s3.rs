@@ -147,67 +147,39 @@ impl Source for S3Source {
     async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         let full = self.full_key(key);
         let url = self.url(&full);
-        let mut failures = 0u32;
-        let mut last_error = String::new();
-        loop {
-            if failures > 0 {
-                if failures >= self.policy.max_attempts {
-                    return Err(Error::Other(format!(
-                        "{url}: giving up after {failures} failed tries: {last_error}"
-                    )));
-                }
-                tokio::time::sleep(self.policy.backoff(failures)).await;
-            }
+        let read = fetch::with_retries(&self.policy, &url, || async {
             let out = match self.getter.get_object(&full, 0, None).await {
                 Ok(out) => out,
                 Err(e) if is_no_such_key(&e) => return Ok(None),
-                Err(e) => match classify(&e) {
-                    GetError::Retry(m) => {
-                        tracing::debug!(key = %full, "retrying: {m}");
-                        last_error = m;
-                        failures += 1;
-                        continue;
-                    }
-                    GetError::Changed(m) | GetError::Fatal(m) => {
-                        return Err(Error::Other(format!("{url}: {m}")))
-                    }
-                },
+                Err(e) => return Err(classify(&e)),
             };
+            let too_large =
+                |len: String| GetError::Fatal(format!("larger than {limit} bytes{len}"));
             if let Some(len) = out.content_length() {
                 if len.max(0) as u64 > limit {
-                    return Err(Error::Other(format!(
-                        "{url} is larger than {limit} bytes ({len})"
-                    )));
+                    return Err(too_large(format!(" ({len})")));
                 }
             }
             let mut body = out.body;
             let mut buf = Vec::new();
-            let mut broken = None;
             while let Some(chunk) = body.next().await {
-                match chunk {
-                    Ok(chunk) => {
-                        buf.extend_from_slice(&chunk);
-                        if buf.len() as u64 > limit {
-                            return Err(Error::Other(format!(
-                                "{url} is larger than {limit} bytes"
-                            )));
-                        }
-                    }
-                    Err(e) => {
-                        broken = Some(DisplayErrorContext(&e).to_string());
-                        break;
-                    }
+                // A broken body is retried as a whole.
+                let chunk = chunk.map_err(|e| {
+                    GetError::Retry(format!("broken body: {}", DisplayErrorContext(&e)))
+                })?;
+                buf.extend_from_slice(&chunk);
+                if buf.len() as u64 > limit {
+                    return Err(too_large(String::new()));
                 }
             }
-            match broken {
-                None => return Ok(Some(buf)),
-                Some(m) => {
-                    tracing::debug!(key = %full, "retrying a broken body: {m}");
-                    last_error = m;
-                    failures += 1;
-                }
+            Ok(Some(buf))
+        })
+        .await;
+        read.map_err(|e| match e {
+            GetError::Retry(m) | GetError::Changed(m) | GetError::Fatal(m) => {
+                Error::Other(format!("{url}: {m}"))
             }
-        }
+        })
     }
 }
 
