@@ -87,17 +87,6 @@ fn assert_ok(out: &Output, what: &str) {
     );
 }
 
-/// Every file in `dir` with its bytes, sorted by name.
-fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    files_in(dir)
-        .into_iter()
-        .map(|f| {
-            let data = std::fs::read(dir.join(&f)).unwrap();
-            (f, data)
-        })
-        .collect()
-}
-
 /// The selection every packing test uses.
 fn select() -> Vec<&'static str> {
     vec!["--families", FAMILIES, "--tests", "--format", "gz"]
@@ -109,7 +98,7 @@ fn pack_local(src: &Path) -> Vec<(String, Vec<u8>)> {
     let mut args = vec!["pack", "--source", s(src), "--dest", s(dest.path())];
     args.extend(select());
     rockpack_ok(&args);
-    let out = contents(dest.path());
+    let out = dir_contents(dest.path());
     assert_eq!(
         out.len(),
         12,
@@ -132,7 +121,7 @@ fn pack_s3(server: &S3Server, source: &[&str]) -> (Output, tempfile::TempDir) {
 }
 
 fn assert_same(local: &[(String, Vec<u8>)], dest: &Path) {
-    let got = contents(dest);
+    let got = dir_contents(dest);
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(names(&got), names(local));
     for ((name, a), (_, b)) in got.iter().zip(local) {

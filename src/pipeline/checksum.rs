@@ -17,7 +17,6 @@ const QUEUE: usize = 16;
 pub struct TarballSha {
     tx: Option<mpsc::Sender<Bytes>>,
     digest: Option<oneshot::Receiver<[u8; 32]>>,
-    hex: Option<String>,
 }
 
 impl TarballSha {
@@ -42,7 +41,6 @@ impl TarballSha {
         TarballSha {
             tx: Some(tx),
             digest: Some(digest),
-            hex: None,
         }
     }
 
@@ -53,13 +51,13 @@ impl TarballSha {
         }
     }
 
-    /// The digest of everything passed to `update`, in hex.
+    /// The digest of everything passed to `update`, in hex (once).
     pub async fn finish(&mut self) -> String {
         self.tx.take();
-        if let Some(rx) = self.digest.take() {
-            let digest = rx.await.expect("the hashing thread ends with a digest");
-            self.hex = Some(hex::encode(digest));
-        }
-        self.hex.clone().unwrap_or_default()
+        let rx = self
+            .digest
+            .take()
+            .expect("a tarball's digest is taken once");
+        hex::encode(rx.await.expect("the hashing thread ends with a digest"))
     }
 }

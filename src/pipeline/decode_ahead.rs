@@ -238,13 +238,22 @@ struct Wait {
 }
 
 impl Wait {
-    fn on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    /// `work`'s result, or `stopped()` once the run stops.
+    fn until<T, E>(
+        &self,
+        work: impl std::future::Future<Output = std::result::Result<T, E>>,
+        stopped: impl FnOnce() -> E,
+    ) -> std::result::Result<T, E> {
         self.handle.block_on(async {
             tokio::select! {
                 r = work => r,
-                _ = self.stop.cancelled() => Err(Error::Other("the run stopped".into())),
+                _ = self.stop.cancelled() => Err(stopped()),
             }
         })
+    }
+
+    fn on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.until(work, || Error::Other("the run stopped".into()))
     }
 }
 
@@ -258,12 +267,7 @@ struct Blocking {
 impl Read for Blocking {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Blocking { stream, wait } = self;
-        wait.handle.block_on(async {
-            tokio::select! {
-                r = stream.read(buf) => r,
-                _ = wait.stop.cancelled() => Err(io::Error::other("the run stopped")),
-            }
-        })
+        wait.until(stream.read(buf), || io::Error::other("the run stopped"))
     }
 }
 

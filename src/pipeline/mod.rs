@@ -132,14 +132,13 @@ pub async fn run(
         r = publish_all(&mut outputs) => r,
         s = shutdown.recv() => Err(interrupted(s)),
     };
-    if let Err(e) = published {
-        abort_all(&mut outputs).await;
-        return Err(e);
-    }
-    let mut digests = Vec::with_capacity(outputs.len());
-    for o in outputs.iter_mut() {
-        digests.push(o.sha.finish().await);
-    }
+    let digests = match published {
+        Ok(d) => d,
+        Err(e) => {
+            abort_all(&mut outputs).await;
+            return Err(e);
+        }
+    };
     let tarballs = plan
         .tarballs
         .iter()
@@ -314,15 +313,18 @@ async fn expected_digest(
     }
 }
 
-async fn publish_all(outputs: &mut [Output]) -> Result<()> {
+/// Publishes every tarball; returns their SHA-256 digests (hex).
+async fn publish_all(outputs: &mut [Output]) -> Result<Vec<String>> {
     for o in outputs.iter_mut() {
         o.writer.finish().await?;
     }
+    let mut digests = Vec::with_capacity(outputs.len());
     for o in outputs.iter_mut() {
         let sha = o.sha.finish().await;
         o.writer.publish(&sha).await?;
+        digests.push(sha);
     }
-    Ok(())
+    Ok(digests)
 }
 
 async fn abort_all(outputs: &mut [Output]) {
