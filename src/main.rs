@@ -15,7 +15,7 @@ use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::repack::ConflictPolicy;
 use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink, S3SinkOptions};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
-use rockpack::source::fetch::RetryPolicy;
+use rockpack::source::fetch::{Ranges, RetryPolicy};
 use rockpack::source::location::{Location, ReleaseType, RunRef};
 use rockpack::source::{
     dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
@@ -155,6 +155,13 @@ struct SelectArgs {
     /// Tries in a row without progress before a download gives up.
     #[arg(long, value_name = "N", default_value_t = 6)]
     retries: u32,
+    /// Ranged GETs in flight for one large artifact (1: one stream each);
+    /// as many as its download buffer (from --memory) holds ranges of --range-size.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    range_connections: usize,
+    /// Bytes per ranged GET of a large artifact.
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = budget::parse_size)]
+    range_size: u64,
     /// Build only these tarballs of the plan (repeatable): a label (family,
     /// target or multiarch) with its -tests variant, or `{label}-tests` alone.
     #[arg(long, value_name = "LABEL")]
@@ -307,6 +314,10 @@ impl SelectArgs {
             stall_timeout: std::time::Duration::from_secs(self.stall_timeout.max(1)),
             ..RetryPolicy::default()
         };
+        let ranges = Ranges {
+            connections: self.range_connections.max(1),
+            size: self.range_size.clamp(1, u32::MAX.into()) as usize,
+        };
         match self.location()? {
             Location::Dir(dir) => {
                 if !dir.is_dir() {
@@ -319,9 +330,9 @@ impl SelectArgs {
             }
             Location::S3 { bucket, prefix } => {
                 let client = aws::client(&self.s3.options()).await?;
-                S3Source::new(client, bucket, prefix, policy)
+                S3Source::new(client, bucket, prefix, policy, ranges)
             }
-            Location::Http(url) => HttpSource::new(url, policy),
+            Location::Http(url) => HttpSource::new(url, policy, ranges),
         }
     }
 }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use hyper::Method;
 use rockpack::fixtures::{FixtureSpec, Layout};
-use support::faults::{Action, Faults, Rule};
+use support::faults::{
+    assert_one_range_resumed, assert_read_in_ranges, Action, Faults, Rule, Seen,
+};
 use support::http_server::HttpServer;
 use support::s3_server::S3Server;
 use tempfile::TempDir;
@@ -118,12 +120,14 @@ fn pack_dir(run: &Path) -> TempDir {
     dest
 }
 
-/// Packs from `url` into a new directory (created by rockpack).
-fn pack_http(url: &str) -> (TempDir, PathBuf, Output) {
+/// Packs from `url` into a new directory (created by rockpack), with
+/// `extra` arguments.
+fn pack_http(url: &str, extra: &[&str]) -> (TempDir, PathBuf, Output) {
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("dest");
     let mut args = vec!["pack", "--source", url, "--dest", s(&dest)];
     args.extend_from_slice(SELECT);
+    args.extend_from_slice(extra);
     let out = run_bounded(&args);
     (tmp, dest, out)
 }
@@ -190,6 +194,20 @@ fn shield_sidecars(faults: &Faults) {
     );
 }
 
+/// Ranges small enough that the larger artifacts are read as several.
+const RANGE_SIZE: u64 = 64 << 10;
+const SMALL_RANGES: &[&str] = &["--range-size", "64K"];
+
+/// The GETs of `key` the server saw, in order.
+fn gets_of(faults: &Faults, key: &str) -> Vec<Seen> {
+    let path = format!("/run/{key}");
+    faults
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == Method::GET && s.uri == path)
+        .collect()
+}
+
 /// GETs of the artifact `key` of the run at /run/.
 fn artifact_get(key: &str, action: Action) -> Rule {
     Rule::new(action)
@@ -199,13 +217,7 @@ fn artifact_get(key: &str, action: Action) -> Rule {
 
 /// The `Range` headers of the GETs of `key`, in order.
 fn ranges(faults: &Faults, key: &str) -> Vec<Option<String>> {
-    let path = format!("/run/{key}");
-    faults
-        .seen()
-        .into_iter()
-        .filter(|s| s.method == Method::GET && s.uri == path)
-        .map(|s| s.range)
-        .collect()
+    gets_of(faults, key).into_iter().map(|s| s.range).collect()
 }
 
 /// Where the GETs of `key` after the first resumed (the first has no Range).
@@ -261,7 +273,7 @@ fn serve_shared() -> HttpServer {
 #[test]
 fn undisturbed_run_is_byte_identical() {
     let server = serve_shared();
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     assert_success(&out);
     assert_same_outputs(shared().expected.path(), &dest);
     let seen = server.faults.seen();
@@ -279,7 +291,7 @@ fn dropped_connection_is_resumed() {
     let n = size / 2;
     shield_sidecars(&server.faults);
     server.faults.add(artifact_get(key, Action::DropAfter(n)));
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     assert_success(&out);
     assert_same_outputs(shared().expected.path(), &dest);
     assert_resumed(&server.faults, key, &[n]);
@@ -296,7 +308,7 @@ fn several_drops_are_resumed() {
         .faults
         .add(artifact_get(a, Action::DropAfter(na)).times(2));
     server.faults.add(artifact_get(b, Action::DropAfter(nb)));
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     assert_success(&out);
     assert_same_outputs(shared().expected.path(), &dest);
     assert_resumed(&server.faults, a, &[na, na]);
@@ -318,7 +330,7 @@ fn server_errors_are_retried() {
     );
     f.add(artifact_get(a, Action::Status(500)).times(2));
     f.add(artifact_get(b, Action::Status(503)).times(3));
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     assert_success(&out);
     assert_same_outputs(shared().expected.path(), &dest);
     assert_eq!(ranges(f, a), vec![None; 3]);
@@ -336,10 +348,100 @@ fn resume_without_range_support_skips_forward() {
     server
         .faults
         .add(artifact_get(key, Action::DropAfter(size / 2)));
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     assert_success(&out);
     assert_same_outputs(shared().expected.path(), &dest);
     assert_resumed(&server.faults, key, &[size / 2]);
+}
+
+/// With ranges smaller than the artifacts, each larger artifact is read as
+/// several ranged GETs at once (the server holds each answer back a while,
+/// so overlapping requests show), and the outputs are the same bytes.
+#[test]
+fn large_artifacts_are_read_as_parallel_ranges() {
+    let server = serve_shared();
+    let (key, _) = big(0);
+    shield_sidecars(&server.faults);
+    server
+        .faults
+        .add(artifact_get(key, Action::Delay(Duration::from_millis(200))).always());
+    let (_t, dest, out) = pack_http(&server.url("run/"), SMALL_RANGES);
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+    for (key, size) in &shared().planned {
+        let gets = gets_of(&server.faults, key);
+        if *size > RANGE_SIZE {
+            assert_read_in_ranges(&gets, *size, RANGE_SIZE);
+        } else {
+            assert_eq!(ranges(&server.faults, key), vec![None], "{key}");
+        }
+    }
+    let gets = gets_of(&server.faults, key);
+    // The first range goes alone (its answer pins the version).
+    assert_eq!(gets[0].concurrent, 0, "{gets:#?}");
+    let most = gets.iter().map(|g| g.concurrent + 1).max().unwrap();
+    assert!(most >= 2, "never two GETs of {key} at once: {gets:#?}");
+    assert!(
+        most <= 4,
+        "more GETs at once than --range-connections: {gets:#?}"
+    );
+}
+
+/// A range whose connection drops is resumed within the range: from where
+/// it stopped, to the same end.
+#[test]
+fn a_dropped_range_is_resumed_within_it() {
+    let server = serve_shared();
+    let (key, size) = big(0);
+    assert!(size > 4 * RANGE_SIZE, "{key}: {size}");
+    let n = RANGE_SIZE / 3;
+    shield_sidecars(&server.faults);
+    // The third GET (a range after the first) drops.
+    server
+        .faults
+        .add(artifact_get(key, Action::DropAfter(n)).skip(2));
+    let (_t, dest, out) = pack_http(&server.url("run/"), SMALL_RANGES);
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+    let gets = gets_of(&server.faults, key);
+    assert_read_in_ranges(&gets, size, RANGE_SIZE);
+    assert_one_range_resumed(&gets, n);
+}
+
+/// A server that ignores Range answers the first range with the whole
+/// object: it is read on as one stream, once.
+#[test]
+fn server_without_range_support_is_read_in_one_stream() {
+    let server = serve_shared();
+    server.ignore_ranges();
+    let (_t, dest, out) = pack_http(&server.url("run/"), SMALL_RANGES);
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+    for (key, size) in &shared().planned {
+        let want = if *size > RANGE_SIZE {
+            Some(format!("bytes=0-{}", RANGE_SIZE - 1))
+        } else {
+            None
+        };
+        assert_eq!(ranges(&server.faults, key), vec![want], "{key}");
+    }
+}
+
+/// The object is replaced after its first range was read: a later range
+/// (pinned to the first one's ETag) refuses the new version.
+#[test]
+fn object_changed_between_ranges_is_an_error() {
+    let run = Run::copy();
+    let server = HttpServer::start(&run.root);
+    let (key, _) = big(0);
+    let path = format!("run/{key}");
+    let mut changed = fs::read(run.run.join(key)).unwrap();
+    changed[0] ^= 0xff;
+    server.replace_on_range(&path, 1, changed);
+    shield_sidecars(&server.faults);
+    let (_t, dest, out) = pack_http(&server.url("run/"), SMALL_RANGES);
+    assert_fails_with(&out, &[file_name(key), "changed"]);
+    assert_nothing_published(&dest);
 }
 
 /// An S3-compatible server at `http://host/bucket/prefix/`: listed with
@@ -360,7 +462,7 @@ fn s3_compatible_host_is_listed_with_list_objects_v2() {
             .method(Method::GET)
             .path(&format!("/bucket/run/{key}")),
     );
-    let (_t, dest, out) = pack_http(&format!("{}/bucket/run/", server.endpoint));
+    let (_t, dest, out) = pack_http(&format!("{}/bucket/run/", server.endpoint), &[]);
     assert_success(&out);
     assert_same_outputs(shared().expected.path(), &dest);
     let seen = server.faults.seen();
@@ -387,12 +489,12 @@ fn object_changed_during_resume_is_an_error() {
     let mut changed = fs::read(run.run.join(key)).unwrap();
     let last = changed.len() - 1;
     changed[last] ^= 0xff;
-    server.replace_on_resume(&path, changed);
+    server.replace_on_range(&path, 0, changed);
     shield_sidecars(&server.faults);
     server
         .faults
         .add(artifact_get(key, Action::DropAfter(size / 2)));
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     let name = file_name(key);
     assert_fails_with(&out, &[name, "changed"]);
     assert_nothing_published(&dest);
@@ -408,7 +510,7 @@ fn retries_run_out(i: usize, action: Action, needles: &[&str]) {
     shield_sidecars(&server.faults);
     server.faults.add(artifact_get(key, action).always());
     let start = Instant::now();
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     assert_within_a_minute(start);
     assert_fails_with(&out, &[&[file_name(key)], needles].concat());
     assert_nothing_published(&dest);
@@ -506,7 +608,7 @@ fn error_before_a_stalled_download_stops_the_run_at_once() {
         .faults
         .add(artifact_get(key, Action::StallAfter(at, Duration::from_secs(300))).always());
     let start = Instant::now();
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     assert_fails_with(&out, &[name, "escape", "absolute"]);
     assert!(
         start.elapsed() < Duration::from_secs(30),
@@ -524,7 +626,7 @@ fn sidecar_mismatch_fails_and_publishes_nothing() {
     let name = file_name(key);
     fs::write(&sidecar, format!("{}  {name}\n", "0".repeat(64))).unwrap();
     let server = HttpServer::start(&run.root);
-    let (_t, dest, out) = pack_http(&server.url("run/"));
+    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
     assert_fails_with(&out, &[name, "sha256 mismatch"]);
     assert_nothing_published(&dest);
 }
@@ -585,7 +687,7 @@ fn nested_index_listing() {
         let name = file_name(key);
         assert!(text.contains(name), "{name} not in the plan:\n{text}");
     }
-    let (_t, dest, out) = pack_http(&url);
+    let (_t, dest, out) = pack_http(&url, &[]);
     assert_success(&out);
     assert_same_outputs(shared().expected.path(), &dest);
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use hyper::Method;
 use rockpack::fixtures::{self, FixtureSpec, GeneratedArtifact, Layout};
-use support::faults::{Action, Rule};
+use support::faults::{assert_one_range_resumed, assert_read_in_ranges, Action, Rule};
 use support::s3_server::S3Server;
 
 const BUCKET: &str = "bucket";
@@ -338,6 +338,7 @@ fn listing_longer_than_one_page() {
 /// Packs with one fault rule set on the largest artifact and checks the
 /// output against the directory's.
 fn pack_with_faults(
+    extra: &[&str],
     rules: impl FnOnce(&S3Server, &GeneratedArtifact),
 ) -> (Setup, GeneratedArtifact) {
     let t = setup();
@@ -346,7 +347,9 @@ fn pack_with_faults(
     let local = pack_local(t.src.path());
     rules(&t.server, &big);
     let url = source_url();
-    let (out, dest) = pack_s3(&t.server, &["--source", &url]);
+    let mut source = vec!["--source", url.as_str()];
+    source.extend_from_slice(extra);
+    let (out, dest) = pack_s3(&t.server, &source);
     assert_ok(&out, "pack from S3 with faults");
     assert_same(&local, dest.path());
     (t, big)
@@ -354,7 +357,7 @@ fn pack_with_faults(
 
 #[test]
 fn dropped_body_resumes_with_range() {
-    let (t, big) = pack_with_faults(|server, big| {
+    let (t, big) = pack_with_faults(&[], |server, big| {
         assert!(
             big.size > 100_000,
             "{} is only {} bytes",
@@ -375,6 +378,28 @@ fn dropped_body_resumes_with_range() {
     assert!(from > 0 && from <= big.size / 3, "{gets:?}");
 }
 
+/// A large artifact is read as several ranged GETs at once (each pinned to
+/// the first one's ETag); a range whose body drops resumes within it.
+#[test]
+fn large_artifact_is_read_in_parallel_ranges() {
+    const RANGE: u64 = 64 << 10;
+    let n = RANGE / 3;
+    let (t, big) = pack_with_faults(&["--range-size", "64K"], |server, big| {
+        assert!(big.size > 4 * RANGE, "{}: {}", big.file_name, big.size);
+        let get = |action| Rule::new(action).method(Method::GET).path(&big.file_name);
+        // The third GET drops; every answer is held back a while, so GETs
+        // in flight together show.
+        server.faults.add(get(Action::DropAfter(n)).skip(2));
+        server
+            .faults
+            .add(get(Action::Delay(Duration::from_millis(200))).always());
+    });
+    let gets = artifact_gets(&t.server, &big.file_name);
+    assert_read_in_ranges(&gets, big.size, RANGE);
+    assert_one_range_resumed(&gets, n);
+    assert!(gets.iter().any(|g| g.concurrent > 0), "{gets:#?}");
+}
+
 /// N of a `Range: bytes=N-` request.
 fn range_start(seen: &support::faults::Seen) -> u64 {
     let r = seen
@@ -389,7 +414,7 @@ fn range_start(seen: &support::faults::Seen) -> u64 {
 
 #[test]
 fn body_dropped_several_times_resumes_each_time() {
-    let (t, big) = pack_with_faults(|server, big| {
+    let (t, big) = pack_with_faults(&[], |server, big| {
         // Each try gets a fifth of the object before the connection breaks.
         server.faults.add(
             Rule::new(Action::DropAfter(big.size / 5))
@@ -413,7 +438,7 @@ fn body_dropped_several_times_resumes_each_time() {
 #[test]
 fn stalled_body_is_dropped_and_resumed() {
     let started = Instant::now();
-    let (t, big) = pack_with_faults(|server, big| {
+    let (t, big) = pack_with_faults(&[], |server, big| {
         server.faults.add(
             Rule::new(Action::StallAfter(big.size / 2, Duration::from_secs(600)))
                 .method(Method::GET)
@@ -429,7 +454,7 @@ fn stalled_body_is_dropped_and_resumed() {
 
 #[test]
 fn server_errors_are_retried() {
-    let (t, big) = pack_with_faults(|server, big| {
+    let (t, big) = pack_with_faults(&[], |server, big| {
         for code in [500, 503, 500, 503] {
             server.faults.add(
                 Rule::new(Action::Status(code))

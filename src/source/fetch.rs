@@ -6,8 +6,11 @@
 //! jitter, times out a stalled body, and gives up with a clear error after a
 //! bounded number of tries.
 //!
-//! The download runs in its own task, ahead of the reader, into a bounded
+//! The download runs in its own tasks, ahead of the reader, into a bounded
 //! buffer: opening the next artifacts early is how the pipeline reads ahead.
+//! A large object is fetched as several ranged GETs in parallel (one
+//! connection often delivers a fraction of what a store can serve), each
+//! resumed on its own, and handed to the reader in order.
 
 use std::io;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::ByteStream;
 
@@ -96,6 +99,9 @@ where
 pub struct Ranged {
     /// The body from the requested offset on.
     pub body: BoxStream<'static, io::Result<Bytes>>,
+    /// Where the body stops (exclusive) when the server honoured a closed
+    /// range; None when it runs to the object's end.
+    pub end: Option<u64>,
     /// The object's version identity (ETag), to pin later resumes to.
     pub validator: Option<String>,
 }
@@ -114,9 +120,69 @@ pub enum GetError {
 
 #[async_trait]
 pub trait RangedGet: Send + Sync + 'static {
-    /// GET `key` from byte `from` on. With `validator`, the server must
-    /// answer only if the object still has it (If-Range / If-Match).
-    async fn get(&self, key: &str, from: u64, validator: Option<&str>) -> Result<Ranged, GetError>;
+    /// GET `key` from byte `from` on, up to byte `end` (exclusive) when
+    /// given. With `validator`, the server must answer only if the object
+    /// still has it (If-Range / If-Match).
+    async fn get(
+        &self,
+        key: &str,
+        from: u64,
+        end: Option<u64>,
+        validator: Option<&str>,
+    ) -> Result<Ranged, GetError>;
+}
+
+/// The `Range` header value for bytes `from` to `end` (exclusive, or the
+/// object's end), or None for the whole object.
+pub fn range_header(from: u64, end: Option<u64>) -> Option<String> {
+    match end {
+        Some(end) => Some(format!("bytes={from}-{}", end.saturating_sub(1))),
+        None if from > 0 => Some(format!("bytes={from}-")),
+        None => None,
+    }
+}
+
+/// A `Content-Range` value, `bytes A-B/TOTAL` (TOTAL may be `*`), as the
+/// first byte, the end (exclusive) and the total when known.
+pub fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (a, b) = range.split_once('-')?;
+    let start: u64 = a.trim().parse().ok()?;
+    let last: u64 = b.trim().parse().ok()?;
+    (last >= start).then_some((start, last + 1, total.trim().parse().ok()))
+}
+
+/// How a large object is split into parallel ranged GETs.
+#[derive(Clone, Copy, Debug)]
+pub struct Ranges {
+    /// Ranged GETs in flight for one object at most; 1 reads it as one
+    /// stream.
+    pub connections: usize,
+    /// Bytes per ranged GET.
+    pub size: usize,
+}
+
+impl Default for Ranges {
+    fn default() -> Self {
+        Ranges {
+            connections: 4,
+            size: 8 << 20,
+        }
+    }
+}
+
+impl Ranges {
+    /// Ranged GETs in flight for an object of `len` bytes read through a
+    /// buffer of `buffer` bytes: each range's bytes are held until the
+    /// reader reaches them, so the buffer must hold them all. Below 2 the
+    /// object is read as one stream.
+    pub fn in_flight(&self, len: Option<u64>, buffer: usize) -> usize {
+        let size = self.size.max(1);
+        match len {
+            Some(len) if len > size as u64 => self.connections.min(buffer / size),
+            _ => 1,
+        }
+    }
 }
 
 /// Starts downloading `key` (of `len` bytes, when known) and returns its
@@ -127,20 +193,37 @@ pub fn download(
     key: String,
     len: Option<u64>,
     policy: RetryPolicy,
+    ranges: Ranges,
     buffer: usize,
     what: String,
 ) -> ByteStream {
-    let (tx, rx) = mpsc::channel::<io::Result<(Bytes, OwnedSemaphorePermit)>>(64);
     let buffer = buffer.max(1);
-    let budget = Arc::new(Semaphore::new(buffer));
+    let (order_tx, order_rx) = mpsc::unbounded_channel();
+    let job = Job {
+        getter,
+        key: Arc::from(key),
+        len,
+        policy: Arc::new(policy),
+        budget: Arc::new(Semaphore::new(buffer)),
+        buffer,
+        what: Arc::from(what),
+    };
+    let parallel = ranges.in_flight(len, buffer);
     tokio::spawn(async move {
-        if let Err(e) = run(getter.as_ref(), &key, len, &policy, &tx, &budget, buffer).await {
-            let _ = tx
-                .send(Err(super::SourceFailure::io(format!("{what}: {e}"))))
-                .await;
+        match len {
+            Some(len) if parallel >= 2 => job.ranged(len, ranges.size, parallel, order_tx).await,
+            _ => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                if order_tx.send(rx).is_ok() {
+                    job.span(0, None, None, None, None, tx).await;
+                }
+            }
         }
     });
-    let stream = tokio_stream_from(rx).map(|item| item.map(|(chunk, _permit)| chunk));
+    // Ranges in order; each range's chunks in order.
+    let stream = unbounded_stream(order_rx)
+        .flat_map(unbounded_stream)
+        .map(|item| item.map(|(chunk, _permit)| chunk));
     Box::new(tokio_util::io::StreamReader::new(stream))
 }
 
@@ -151,104 +234,297 @@ pub(crate) fn tokio_stream_from<T: Send + 'static>(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
+fn unbounded_stream<T: Send + 'static>(
+    mut rx: mpsc::UnboundedReceiver<T>,
+) -> BoxStream<'static, T> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
 /// Resumes after progress are not counted as failures, but are bounded too.
 const MAX_RESUMES: u32 = 1000;
 
-type Tx = mpsc::Sender<io::Result<(Bytes, OwnedSemaphorePermit)>>;
+/// Bytes for the reader, each holding its share of the download buffer
+/// until the reader is done with it. The channels are unbounded: the
+/// buffer's permits bound what they hold.
+type Tx = mpsc::UnboundedSender<io::Result<(Bytes, OwnedSemaphorePermit)>>;
+type Rx = mpsc::UnboundedReceiver<io::Result<(Bytes, OwnedSemaphorePermit)>>;
 
-async fn run(
-    getter: &dyn RangedGet,
-    key: &str,
+/// What the first answer of the first range said.
+enum FirstAnswer {
+    /// The server honoured the range; later ranges are pinned to this
+    /// version.
+    Ranged(Option<String>),
+    /// It sent the whole object instead, which that range now reads on.
+    Whole,
+}
+
+/// One object's download, shared by the tasks fetching its ranges.
+#[derive(Clone)]
+struct Job {
+    getter: Arc<dyn RangedGet>,
+    key: Arc<str>,
     len: Option<u64>,
-    policy: &RetryPolicy,
-    tx: &Tx,
-    budget: &Arc<Semaphore>,
+    policy: Arc<RetryPolicy>,
+    /// Bytes fetched and not yet read, at most `buffer`.
+    budget: Arc<Semaphore>,
     buffer: usize,
-) -> Result<(), String> {
-    let mut offset: u64 = 0;
-    let mut validator: Option<String> = None;
-    let mut failures: u32 = 0;
-    let mut resumes: u32 = 0;
-    let mut last_error = String::new();
-    loop {
-        if resumes > MAX_RESUMES {
-            return Err(format!(
-                "giving up after {resumes} resumed connections at byte {offset}: {last_error}"
-            ));
+    what: Arc<str>,
+}
+
+impl Job {
+    /// Fetches `len` bytes as ranges of `size`, at most `parallel` at once,
+    /// handing each range's receiver to the reader in order. The first
+    /// range goes alone: its answer gives the version later ranges are
+    /// pinned to, and shows whether the server honours ranges at all.
+    async fn ranged(
+        self,
+        len: u64,
+        size: usize,
+        parallel: usize,
+        order: mpsc::UnboundedSender<Rx>,
+    ) {
+        let connections = Arc::new(Semaphore::new(parallel));
+        let mut validator = None;
+        let mut from = 0;
+        while from < len {
+            let end = (from + size as u64).min(len);
+            // The whole range's share of the buffer is taken before it
+            // starts, so a range never waits on the reader while the one
+            // the reader waits for cannot get room.
+            let (Ok(reserved), Ok(connection)) = (
+                self.budget
+                    .clone()
+                    .acquire_many_owned((end - from) as u32)
+                    .await,
+                connections.clone().acquire_owned().await,
+            ) else {
+                return;
+            };
+            let (tx, rx) = mpsc::unbounded_channel();
+            if order.send(rx).is_err() {
+                return; // the reader is gone
+            }
+            let job = self.clone();
+            if from == 0 {
+                let (first_tx, first_rx) = oneshot::channel();
+                tokio::spawn(async move {
+                    job.span(0, Some(end), None, Some(reserved), Some(first_tx), tx)
+                        .await;
+                    drop(connection);
+                });
+                match first_rx.await {
+                    Ok(FirstAnswer::Ranged(v)) => validator = v,
+                    // The first range reads the whole object, or failed
+                    // and says so to the reader.
+                    Ok(FirstAnswer::Whole) | Err(_) => return,
+                }
+            } else {
+                let v = validator.clone();
+                tokio::spawn(async move {
+                    job.span(from, Some(end), v, Some(reserved), None, tx).await;
+                    drop(connection);
+                });
+            }
+            from = end;
         }
-        if failures > 0 {
-            if failures >= policy.max_attempts {
+    }
+
+    /// Fetches bytes `from` to `end` (or the object's end) into `tx`,
+    /// resuming a dropped body where it stopped. `first` marks the first
+    /// range of a ranged download: its first answer is reported, and if the
+    /// server sent the whole object the range reads on to the end.
+    /// `reserved` is the buffer share taken for the range beforehand.
+    async fn span(
+        self,
+        from: u64,
+        end: Option<u64>,
+        validator: Option<String>,
+        reserved: Option<OwnedSemaphorePermit>,
+        first: Option<oneshot::Sender<FirstAnswer>>,
+        tx: Tx,
+    ) {
+        let mut span = Span {
+            job: &self,
+            offset: from,
+            end,
+            validator,
+            reserved,
+            first,
+            tx: &tx,
+        };
+        if let Err(e) = span.run().await {
+            let _ = tx.send(Err(super::SourceFailure::io(format!("{}: {e}", self.what))));
+        }
+    }
+}
+
+/// The state of one range's download.
+struct Span<'a> {
+    job: &'a Job,
+    /// The next byte to fetch.
+    offset: u64,
+    /// Where the range stops (exclusive); None: the object's end.
+    end: Option<u64>,
+    validator: Option<String>,
+    reserved: Option<OwnedSemaphorePermit>,
+    first: Option<oneshot::Sender<FirstAnswer>>,
+    tx: &'a Tx,
+}
+
+impl Span<'_> {
+    async fn run(&mut self) -> Result<(), String> {
+        let job = self.job;
+        let policy = &*job.policy;
+        let mut failures: u32 = 0;
+        let mut resumes: u32 = 0;
+        let mut last_error = String::new();
+        loop {
+            if resumes > MAX_RESUMES {
                 return Err(format!(
-                    "giving up after {failures} failed tries at byte {offset}: {last_error}"
+                    "giving up after {resumes} resumed connections at byte {}: {last_error}",
+                    self.offset
                 ));
             }
-            tokio::time::sleep(policy.backoff(failures)).await;
+            if failures > 0 {
+                if failures >= policy.max_attempts {
+                    return Err(format!(
+                        "giving up after {failures} failed tries at byte {}: {last_error}",
+                        self.offset
+                    ));
+                }
+                tokio::time::sleep(policy.backoff(failures)).await;
+            }
+            let resp = match job
+                .getter
+                .get(&job.key, self.offset, self.end, self.validator.as_deref())
+                .await
+            {
+                Ok(r) => r,
+                Err(GetError::Retry(e)) => {
+                    tracing::debug!(key = &*job.key, offset = self.offset, "retrying: {e}");
+                    last_error = e;
+                    failures += 1;
+                    continue;
+                }
+                Err(GetError::Changed(e)) => {
+                    return Err(format!(
+                        "the object changed while it was being read ({e}); its bytes are not mixed"
+                    ))
+                }
+                Err(GetError::Fatal(e)) => return Err(e),
+            };
+            match (&self.validator, &resp.validator) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(format!(
+                        "the object changed while it was being read (ETag {a} became {b})"
+                    ));
+                }
+                (None, v) => self.validator = v.clone(),
+                _ => {}
+            }
+            if let Some(first) = self.first.take() {
+                // A closed range, even a shorter one (the rest is resumed).
+                let answer = if resp.end.is_some() {
+                    FirstAnswer::Ranged(self.validator.clone())
+                } else {
+                    self.end = None;
+                    FirstAnswer::Whole
+                };
+                let _ = first.send(answer);
+            }
+            let before = self.offset;
+            let outcome = match self.read_body(resp.body).await? {
+                Some(outcome) => outcome,
+                None => return Ok(()), // the range is complete, or the reader is gone
+            };
+            last_error = outcome;
+            tracing::debug!(
+                key = &*job.key,
+                offset = self.offset,
+                "resuming: {last_error}"
+            );
+            resumes += 1;
+            failures = if self.offset > before {
+                1
+            } else {
+                failures + 1
+            };
         }
-        let resp = match getter.get(key, offset, validator.as_deref()).await {
-            Ok(r) => r,
-            Err(GetError::Retry(e)) => {
-                tracing::debug!(key, offset, "retrying: {e}");
-                last_error = e;
-                failures += 1;
+    }
+
+    /// Passes the body on up to the range's end. Ok(None) when the range
+    /// is complete or the reader is gone; Ok(Some(why)) when the body
+    /// stopped early and is worth resuming.
+    async fn read_body(
+        &mut self,
+        mut body: BoxStream<'static, io::Result<Bytes>>,
+    ) -> Result<Option<String>, String> {
+        let policy = &*self.job.policy;
+        let len = self.job.len;
+        let target = self.end.or(len);
+        loop {
+            let chunk = match tokio::time::timeout(policy.stall_timeout, body.next()).await {
+                Err(_) => return Ok(Some(format!("no data for {:?}", policy.stall_timeout))),
+                Ok(Some(Err(e))) => return Ok(Some(e.to_string())),
+                Ok(None) => {
+                    return Ok(match target {
+                        Some(t) if self.offset < t => Some(match len {
+                            Some(l) => format!("connection closed at byte {} of {l}", self.offset),
+                            None => format!("connection closed at byte {} of {t}", self.offset),
+                        }),
+                        _ => None,
+                    })
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            if chunk.is_empty() {
                 continue;
             }
-            Err(GetError::Changed(e)) => {
-                return Err(format!(
-                    "the object changed while it was being read ({e}); its bytes are not mixed"
-                ))
+            let mut chunk = chunk;
+            let next = self.offset + chunk.len() as u64;
+            if let Some(l) = len.filter(|&l| next > l) {
+                return Err(format!("the object is larger than the {l} bytes listed"));
             }
-            Err(GetError::Fatal(e)) => return Err(e),
-        };
-        match (&validator, &resp.validator) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(format!(
-                    "the object changed while it was being read (ETag {a} became {b})"
-                ));
-            }
-            (None, v) => validator = v.clone(),
-            _ => {}
-        }
-        let before = offset;
-        let mut body = resp.body;
-        let outcome = loop {
-            match tokio::time::timeout(policy.stall_timeout, body.next()).await {
-                Err(_) => break Some(format!("no data for {:?}", policy.stall_timeout)),
-                Ok(None) => break None,
-                Ok(Some(Err(e))) => break Some(e.to_string()),
-                Ok(Some(Ok(chunk))) => {
-                    if chunk.is_empty() {
-                        continue;
-                    }
-                    offset += chunk.len() as u64;
-                    if len.is_some_and(|l| offset > l) {
-                        return Err(format!(
-                            "the object is larger than the {} bytes listed",
-                            len.unwrap()
-                        ));
-                    }
-                    for piece in split(chunk, buffer) {
-                        let permit = budget
-                            .clone()
-                            .acquire_many_owned(piece.len() as u32)
-                            .await
-                            .expect("budget semaphore is never closed");
-                        if tx.send(Ok((piece, permit))).await.is_err() {
-                            return Ok(()); // the reader is gone: the run is over
-                        }
-                    }
+            // A server that sent more than the range asked for: the rest
+            // belongs to later ranges.
+            let done = match self.end {
+                Some(end) if next >= end => {
+                    chunk.truncate((end - self.offset) as usize);
+                    true
+                }
+                _ => false,
+            };
+            self.offset += chunk.len() as u64;
+            for piece in split(chunk, self.job.buffer) {
+                let permit = self.permit(piece.len()).await;
+                if self.tx.send(Ok((piece, permit))).is_err() {
+                    return Ok(None); // the reader is gone: the run is over
                 }
             }
-        };
-        match (outcome, len) {
-            (None, Some(l)) if offset < l => {
-                last_error = format!("connection closed at byte {offset} of {l}");
+            if done {
+                return Ok(None);
             }
-            (None, _) => return Ok(()),
-            (Some(e), _) => last_error = e,
         }
-        tracing::debug!(key, offset, "resuming: {last_error}");
-        resumes += 1;
-        failures = if offset > before { 1 } else { failures + 1 };
+    }
+
+    /// `n` bytes' share of the buffer: from the range's reservation while
+    /// it lasts, else from the buffer (a first range reading the whole
+    /// object).
+    async fn permit(&mut self, n: usize) -> OwnedSemaphorePermit {
+        if let Some(reserved) = self.reserved.as_mut() {
+            if reserved.num_permits() >= n {
+                if let Some(p) = reserved.split(n) {
+                    return p;
+                }
+            }
+            self.reserved = None;
+        }
+        self.job
+            .budget
+            .clone()
+            .acquire_many_owned(n as u32)
+            .await
+            .expect("budget semaphore is never closed")
     }
 }
 
@@ -262,4 +538,48 @@ fn split(chunk: Bytes, max: usize) -> Vec<Bytes> {
         .step_by(max)
         .map(|s| chunk.slice(s..(s + max).min(chunk.len())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_headers() {
+        assert_eq!(range_header(0, None), None);
+        assert_eq!(range_header(10, None).as_deref(), Some("bytes=10-"));
+        assert_eq!(range_header(0, Some(100)).as_deref(), Some("bytes=0-99"));
+        assert_eq!(
+            range_header(100, Some(200)).as_deref(),
+            Some("bytes=100-199")
+        );
+        assert_eq!(
+            parse_content_range("bytes 100-199/1000"),
+            Some((100, 200, Some(1000)))
+        );
+        assert_eq!(parse_content_range("bytes 0-0/*"), Some((0, 1, None)));
+        assert_eq!(parse_content_range("bytes 9-8/10"), None);
+        assert_eq!(parse_content_range("bytes */10"), None);
+    }
+
+    #[test]
+    fn ranges_in_flight_fit_the_buffer() {
+        let r = Ranges {
+            connections: 4,
+            size: 8 << 20,
+        };
+        let mib = |n: u64| n << 20;
+        // Small or unsized objects, or a buffer for one range: one stream.
+        assert_eq!(r.in_flight(None, 32 << 20), 1);
+        assert_eq!(r.in_flight(Some(mib(8)), 32 << 20), 1);
+        assert_eq!(r.in_flight(Some(mib(100)), 8 << 20), 1);
+        assert_eq!(r.in_flight(Some(mib(100)), 16 << 20), 2);
+        assert_eq!(r.in_flight(Some(mib(100)), 32 << 20), 4);
+        assert_eq!(r.in_flight(Some(mib(100)), 64 << 20), 4);
+        let one = Ranges {
+            connections: 1,
+            ..r
+        };
+        assert_eq!(one.in_flight(Some(mib(100)), 64 << 20), 1);
+    }
 }

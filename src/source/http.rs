@@ -23,7 +23,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Client, StatusCode};
 use url::Url;
 
-use super::fetch::{self, GetError, Ranged, RangedGet, RetryPolicy};
+use super::fetch::{self, GetError, Ranged, RangedGet, Ranges, RetryPolicy};
 use super::location::{decode_key, encode_key};
 use super::{collect, ByteStream, Listing, Source};
 use crate::error::{Error, Result};
@@ -41,6 +41,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct HttpSource {
     http: Arc<Http>,
     policy: RetryPolicy,
+    ranges: Ranges,
     /// Every key the listing saw: `read_small` of another key is None without
     /// a request (some servers answer 403 for a missing object).
     listed: OnceLock<HashSet<String>>,
@@ -49,7 +50,7 @@ pub struct HttpSource {
 impl HttpSource {
     /// The source as main.rs uses it (behind `dyn Source`).
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(base: Url, policy: RetryPolicy) -> Result<Arc<dyn Source>> {
+    pub fn new(base: Url, policy: RetryPolicy, ranges: Ranges) -> Result<Arc<dyn Source>> {
         let mut base = base;
         base.set_query(None);
         base.set_fragment(None);
@@ -70,6 +71,7 @@ impl HttpSource {
         Ok(Arc::new(HttpSource {
             http: Arc::new(Http { client, base }),
             policy,
+            ranges,
             listed: OnceLock::new(),
         }))
     }
@@ -215,6 +217,7 @@ impl Source for HttpSource {
             artifact.key.clone(),
             Some(artifact.size),
             self.policy.clone(),
+            self.ranges,
             buffer,
             url.to_string(),
         ))
@@ -322,7 +325,7 @@ impl Http {
             .map_err(send_error)?;
         let total = match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
-                content_range(resp.headers()).and_then(|(_, total)| total)
+                content_range(resp.headers()).and_then(|(_, _, total)| total)
             }
             StatusCode::OK => content_length(resp.headers()),
             s => return Err(status_error(s)),
@@ -333,11 +336,17 @@ impl Http {
 
 #[async_trait]
 impl RangedGet for Http {
-    async fn get(&self, key: &str, from: u64, validator: Option<&str>) -> Result<Ranged, GetError> {
+    async fn get(
+        &self,
+        key: &str,
+        from: u64,
+        end: Option<u64>,
+        validator: Option<&str>,
+    ) -> Result<Ranged, GetError> {
         let url = self.url(key).map_err(GetError::Fatal)?;
         let mut req = self.client.get(url.clone());
-        if from > 0 {
-            req = req.header(header::RANGE, format!("bytes={from}-"));
+        if let Some(range) = fetch::range_header(from, end) {
+            req = req.header(header::RANGE, range);
             // A weak ETag never matches If-Range; it is still compared below.
             if let Some(v) = validator.filter(|v| !v.starts_with("W/")) {
                 req = req.header(header::IF_RANGE, v);
@@ -346,11 +355,11 @@ impl RangedGet for Http {
         let resp = req.send().await.map_err(send_error)?;
         let status = resp.status();
         let now = validator_of(resp.headers());
-        let skip = match status {
+        let (skip, body_end) = match status {
             StatusCode::PARTIAL_CONTENT => match content_range(resp.headers()) {
-                Some((start, _)) if start == from => 0,
+                Some((start, stop, _)) if start == from => (0, Some(stop)),
                 other => {
-                    let got = other.map_or("no Content-Range".to_string(), |(s, _)| {
+                    let got = other.map_or("no Content-Range".to_string(), |(s, _, _)| {
                         format!("bytes from {s}")
                     });
                     return Err(GetError::Fatal(format!(
@@ -358,14 +367,14 @@ impl RangedGet for Http {
                     )));
                 }
             },
-            StatusCode::OK if from == 0 => 0,
+            StatusCode::OK if from == 0 => (0, None),
             // The whole object instead of the range: If-Range did not match,
             // or the server ignores Range. The same version is skipped
             // forward (as is any answer when no validator is known: the
             // sha256 sidecar still checks the bytes); another is an error.
             StatusCode::OK => match (validator, now.as_deref()) {
-                (None, _) => from,
-                (Some(v), Some(n)) if v == n => from,
+                (None, _) => (from, None),
+                (Some(v), Some(n)) if v == n => (from, None),
                 (Some(v), n) => {
                     return Err(GetError::Changed(format!(
                     "asked for bytes from {from} of version {v}, the server sent all of version {}",
@@ -380,6 +389,7 @@ impl RangedGet for Http {
             .map_err(|e| io::Error::other(chain(&e.without_url())));
         Ok(Ranged {
             body: skip_bytes(body, skip),
+            end: body_end,
             validator: now,
         })
     }
@@ -456,11 +466,8 @@ fn content_length(h: &HeaderMap) -> Option<u64> {
 }
 
 /// `Content-Range: bytes START-END/TOTAL` as (START, TOTAL unless `*`).
-fn content_range(h: &HeaderMap) -> Option<(u64, Option<u64>)> {
-    let v = h.get(header::CONTENT_RANGE)?.to_str().ok()?;
-    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
-    let start = range.split_once('-')?.0.trim().parse().ok()?;
-    Some((start, total.trim().parse().ok()))
+fn content_range(h: &HeaderMap) -> Option<(u64, u64, Option<u64>)> {
+    fetch::parse_content_range(h.get(header::CONTENT_RANGE)?.to_str().ok()?)
 }
 
 /// What pins a download to one version: a strong ETag, else Last-Modified,
@@ -838,9 +845,7 @@ mod tests {
     fn headers() {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_RANGE, "bytes 100-199/1000".parse().unwrap());
-        assert_eq!(content_range(&h), Some((100, Some(1000))));
-        h.insert(header::CONTENT_RANGE, "bytes 0-0/*".parse().unwrap());
-        assert_eq!(content_range(&h), Some((0, None)));
+        assert_eq!(content_range(&h), Some((100, 200, Some(1000))));
         h.insert(header::ETAG, "W/\"weak\"".parse().unwrap());
         assert_eq!(validator_of(&h).as_deref(), Some("W/\"weak\""));
         h.insert(
@@ -919,7 +924,7 @@ mod tests {
             stall_timeout: Duration::from_millis(300),
             ..RetryPolicy::default()
         };
-        let source = HttpSource::new(url(&base), policy).unwrap();
+        let source = HttpSource::new(url(&base), policy, Ranges::default()).unwrap();
         let artifact = SourceArtifact {
             name: crate::plan::ArtifactName::parse("x_lib_generic.tar.zst")
                 .unwrap()

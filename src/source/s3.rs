@@ -17,7 +17,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use futures_util::StreamExt;
 
-use super::fetch::{self, GetError, Ranged, RangedGet, RetryPolicy};
+use super::fetch::{self, GetError, Ranged, RangedGet, Ranges, RetryPolicy};
 use super::{collect, ByteStream, Listing, Source};
 use crate::aws::{error_text, is_transient, status};
 use crate::error::{Error, Result};
@@ -28,6 +28,7 @@ pub struct S3Source {
     /// No leading or trailing slash; may be empty.
     prefix: String,
     policy: RetryPolicy,
+    ranges: Ranges,
     getter: Arc<S3Getter>,
 }
 
@@ -39,6 +40,7 @@ impl S3Source {
         bucket: String,
         prefix: String,
         policy: RetryPolicy,
+        ranges: Ranges,
     ) -> Result<Arc<dyn Source>> {
         if bucket.is_empty() {
             return Err(Error::Usage("an S3 source needs a bucket name".into()));
@@ -52,6 +54,7 @@ impl S3Source {
             bucket,
             prefix,
             policy,
+            ranges,
             getter,
         }))
     }
@@ -139,6 +142,7 @@ impl Source for S3Source {
             key,
             Some(artifact.size),
             self.policy.clone(),
+            self.ranges,
             buffer,
             what,
         ))
@@ -148,7 +152,7 @@ impl Source for S3Source {
         let full = self.full_key(key);
         let url = self.url(&full);
         let read = fetch::with_retries(&self.policy, &url, || async {
-            let out = match self.getter.get_object(&full, 0, None).await {
+            let out = match self.getter.get_object(&full, 0, None, None).await {
                 Ok(out) => out,
                 Err(e) if is_no_such_key(&e) => return Ok(None),
                 Err(e) => return Err(classify(&e)),
@@ -194,11 +198,12 @@ impl S3Getter {
         &self,
         key: &str,
         from: u64,
+        end: Option<u64>,
         validator: Option<&str>,
     ) -> Result<GetObjectOutput, SdkError<GetObjectError, HttpResponse>> {
         let mut req = self.client.get_object().bucket(&self.bucket).key(key);
-        if from > 0 {
-            req = req.range(format!("bytes={from}-"));
+        if let Some(range) = fetch::range_header(from, end) {
+            req = req.range(range);
         }
         if let Some(etag) = validator {
             req = req.if_match(etag);
@@ -209,23 +214,29 @@ impl S3Getter {
 
 #[async_trait]
 impl RangedGet for S3Getter {
-    async fn get(&self, key: &str, from: u64, validator: Option<&str>) -> Result<Ranged, GetError> {
+    async fn get(
+        &self,
+        key: &str,
+        from: u64,
+        end: Option<u64>,
+        validator: Option<&str>,
+    ) -> Result<Ranged, GetError> {
         let out = self
-            .get_object(key, from, validator)
+            .get_object(key, from, end, validator)
             .await
             .map_err(|e| classify(&e))?;
-        if from > 0 {
-            // A server that ignores Range would hand back byte 0 again.
-            let expected = format!("bytes {from}-");
-            match out.content_range() {
-                Some(r) if r.starts_with(&expected) => {}
-                other => {
-                    return Err(GetError::Fatal(format!(
-                        "asked for bytes from {from} on, the server answered with Content-Range {other:?}"
-                    )))
-                }
+        let range = out.content_range().and_then(fetch::parse_content_range);
+        let body_end = match range {
+            Some((start, stop, _)) if start == from => Some(stop),
+            // A server that ignores Range hands back byte 0 again.
+            _ if from > 0 => {
+                return Err(GetError::Fatal(format!(
+                    "asked for bytes from {from} on, the server answered with Content-Range {:?}",
+                    out.content_range()
+                )))
             }
-        }
+            _ => None,
+        };
         let validator = out.e_tag().map(String::from);
         let body = futures_util::stream::unfold(out.body, |mut body| async move {
             let item = body.next().await?;
@@ -235,7 +246,11 @@ impl RangedGet for S3Getter {
             ))
         })
         .boxed();
-        Ok(Ranged { body, validator })
+        Ok(Ranged {
+            body,
+            end: body_end,
+            validator,
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! by rule, answers with an error status, drops the connection after N body
 //! bytes, stalls, or delays, and records every request it saw.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -150,12 +151,107 @@ pub struct Seen {
     pub uri: String,
     pub range: Option<String>,
     pub faulted: bool,
+    /// What the rule that fired did.
+    pub action: Option<Action>,
+    /// Other requests for the same path being handled when it arrived
+    /// (until their answer's headers).
+    pub concurrent: usize,
+}
+
+impl Seen {
+    /// The bytes a `Range: bytes=A-B` request asked for, as [A, B + 1).
+    pub fn closed_range(&self) -> Option<(u64, u64)> {
+        let (a, b) = self
+            .range
+            .as_deref()?
+            .strip_prefix("bytes=")?
+            .split_once('-')?;
+        Some((a.parse().ok()?, b.parse::<u64>().ok()? + 1))
+    }
+}
+
+/// Checks that `gets` (the GETs of one object of `size` bytes) read it as
+/// ranges of `range_size`: every GET asked for a closed range, and the
+/// first GET of each range (the others resumed it: same end, later start)
+/// tile the object in order. Returns the ranges, in order.
+pub fn assert_read_in_ranges(gets: &[Seen], size: u64, range_size: u64) -> Vec<(u64, u64)> {
+    let mut firsts: Vec<(u64, u64)> = Vec::new();
+    for g in gets {
+        let (from, end) = g
+            .closed_range()
+            .unwrap_or_else(|| panic!("not a closed range: {g:?} in {gets:#?}"));
+        match firsts.iter_mut().find(|(_, e)| *e == end) {
+            Some(first) => assert!(from > first.0, "{gets:#?}"),
+            None => firsts.push((from, end)),
+        }
+    }
+    firsts.sort();
+    let want: Vec<(u64, u64)> = (0..size)
+        .step_by(range_size as usize)
+        .map(|a| (a, (a + range_size).min(size)))
+        .collect();
+    assert_eq!(firsts, want, "{gets:#?}");
+    firsts
+}
+
+/// Checks that of `gets` (the GETs of one object read in ranges) exactly
+/// one was cut (`DropAfter(n)`), in a range after the first, and that it
+/// was resumed once: to the same end, from where it stopped.
+pub fn assert_one_range_resumed(gets: &[Seen], n: u64) {
+    let cut: Vec<(u64, u64)> = gets
+        .iter()
+        .filter(|g| matches!(g.action, Some(Action::DropAfter(m)) if m == n))
+        .filter_map(Seen::closed_range)
+        .collect();
+    assert_eq!(cut.len(), 1, "{gets:#?}");
+    let (from, end) = cut[0];
+    assert!(from > 0, "{gets:#?}");
+    let resumed: Vec<u64> = gets
+        .iter()
+        .filter_map(Seen::closed_range)
+        .filter(|&(a, e)| e == end && a != from)
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(resumed.len(), 1, "{gets:#?}");
+    assert!(resumed[0] > from && resumed[0] <= from + n, "{gets:#?}");
 }
 
 #[derive(Clone, Default)]
 pub struct Faults {
     rules: Arc<Mutex<Vec<Rule>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Requests between arrival and their answer's headers, by path.
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Counts a request for a path as in flight while it lives.
+struct InFlight {
+    paths: Arc<Mutex<HashMap<String, usize>>>,
+    path: String,
+}
+
+impl InFlight {
+    /// Counts a request for `path` in; returns it with the count of the
+    /// others.
+    fn start(paths: &Arc<Mutex<HashMap<String, usize>>>, path: &str) -> (InFlight, usize) {
+        let mut map = paths.lock().unwrap();
+        let n = map.entry(path.to_string()).or_default();
+        *n += 1;
+        let others = *n - 1;
+        let guard = InFlight {
+            paths: paths.clone(),
+            path: path.to_string(),
+        };
+        (guard, others)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(n) = self.paths.lock().unwrap().get_mut(&self.path) {
+            *n -= 1;
+        }
+    }
 }
 
 impl Faults {
@@ -173,7 +269,7 @@ impl Faults {
         self.seen().iter().filter(|s| s.faulted).count()
     }
 
-    fn pick<B>(&self, req: &Request<B>) -> Option<Action> {
+    fn pick<B>(&self, req: &Request<B>, concurrent: usize) -> Option<Action> {
         let mut rules = self.rules.lock().unwrap();
         let mut chosen = None;
         for r in rules.iter_mut() {
@@ -200,6 +296,8 @@ impl Faults {
             uri: req.uri().to_string(),
             range,
             faulted: chosen.is_some(),
+            action: chosen.clone(),
+            concurrent,
         });
         chosen
     }
@@ -216,7 +314,8 @@ impl Faults {
         B: Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: Into<BoxError>,
     {
-        let action = self.pick(&req);
+        let (_in_flight, concurrent) = InFlight::start(&self.in_flight, req.uri().path());
+        let action = self.pick(&req, concurrent);
         if let Some(Action::Status(code)) = action {
             let status = StatusCode::from_u16(code).unwrap();
             let code_name = if code == 503 {

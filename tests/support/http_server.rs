@@ -34,9 +34,9 @@ pub struct HttpServer {
 
 struct State {
     root: PathBuf,
-    /// URL path → content that replaces the file just before the first
-    /// ranged request for it is answered.
-    on_resume: Mutex<HashMap<String, Vec<u8>>>,
+    /// URL path → (ranged requests still let through, content that then
+    /// replaces the file just before the next ranged request is answered).
+    on_range: Mutex<HashMap<String, (usize, Vec<u8>)>>,
     /// Answer every request whole, as servers without Range support do.
     ignore_ranges: AtomicBool,
 }
@@ -48,7 +48,7 @@ impl HttpServer {
         let faults = Faults::default();
         let state = Arc::new(State {
             root: root.to_path_buf(),
-            on_resume: Mutex::default(),
+            on_range: Mutex::default(),
             ignore_ranges: AtomicBool::new(false),
         });
         let st = state.clone();
@@ -81,12 +81,16 @@ impl HttpServer {
         replace_file(&self.state.root.join(path.trim_start_matches('/')), content);
     }
 
-    /// Replaces a file's content just before the first `Range` request for
-    /// it is answered: "the object changed while it was being downloaded",
-    /// without racing the client.
-    pub fn replace_on_resume(&self, path: &str, content: Vec<u8>) {
+    /// Replaces a file's content just before the `Range` request for it
+    /// that follows `skip` others is answered: "the object changed while it
+    /// was being downloaded", without racing the client.
+    pub fn replace_on_range(&self, path: &str, skip: usize, content: Vec<u8>) {
         let key = format!("/{}", path.trim_start_matches('/'));
-        self.state.on_resume.lock().unwrap().insert(key, content);
+        self.state
+            .on_range
+            .lock()
+            .unwrap()
+            .insert(key, (skip, content));
     }
 }
 
@@ -117,9 +121,14 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
     let (mut range, if_range) = (header("range"), header("if-range"));
     let mut fs_path = state.root.join(&url_path[1..]);
     if range.is_some() {
-        let pending = state.on_resume.lock().unwrap().remove(&url_path);
-        if let Some(content) = pending {
-            replace_file(&fs_path, &content);
+        let mut pending = state.on_range.lock().unwrap();
+        match pending.get_mut(&url_path) {
+            Some((0, _)) => {
+                let (_, content) = pending.remove(&url_path).unwrap();
+                replace_file(&fs_path, &content);
+            }
+            Some((skip, _)) => *skip -= 1,
+            None => {}
         }
     }
     let Ok(meta) = tokio::fs::metadata(&fs_path).await else {
