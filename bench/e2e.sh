@@ -15,6 +15,10 @@
 # ROCKPACK_E2E_KEEP=1 keeps the work dir; ROCKPACK_E2E_PLAIN=0 skips the plain
 # way (rockpack alone, e.g. to check that its peak RSS stays flat at 8G);
 # ROCKPACK_E2E_MEMORY="192M 1G" adds a rockpack run per --memory budget.
+# ROCKPACK_E2E_THROTTLE=16M adds runs of the largest tarball (zstd) from a
+# second server instance whose connections each send at most 16 MiB/s, read
+# with one GET per artifact (--range-connections 1) and with parallel ranged
+# GETs (the default), alternated twice.
 set -euo pipefail
 
 SIZE_ARG=${1:-1G}
@@ -38,12 +42,13 @@ jobs=$(nproc)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-e2e.XXXXXX")
 root=
-server_pid=
+server_pids=()
 cleanup() {
-    if [[ -n $server_pid ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "${server_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [[ ${ROCKPACK_E2E_KEEP:-} == 1 ]]; then
         echo "kept $work${root:+ and $root}" >&2
     else
@@ -81,17 +86,26 @@ echo "S3 server storage: $storage" >&2
 python3 "$here/e2e_util.py" seed "$root" "$BUCKET" run
 du -sh "$root/$BUCKET/run" >&2
 
+# start_server NAME [ARGS...]: starts an S3 server on $root with ARGS; sets
+# server_pid and endpoint.
+start_server() {
+    local name=$1
+    shift
+    "$server_bin" --root "$root" --bucket "$BUCKET" --anonymous "$@" \
+        --port-file "$work/$name.endpoint" >"$work/$name.out" 2>"$work/$name.log" &
+    server_pid=$!
+    server_pids+=("$server_pid")
+    for _ in $(seq 100); do
+        [[ -s $work/$name.endpoint ]] && break
+        kill -0 "$server_pid" 2>/dev/null || { cat "$work/$name.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    endpoint=$(cat "$work/$name.endpoint")
+    echo "listening on $endpoint" >&2
+}
+
 say "starting the S3 server"
-"$server_bin" --root "$root" --bucket "$BUCKET" --anonymous \
-    --port-file "$work/endpoint" >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-for _ in $(seq 100); do
-    [[ -s $work/endpoint ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-    sleep 0.1
-done
-endpoint=$(cat "$work/endpoint")
-echo "listening on $endpoint" >&2
+start_server server
 
 export AWS_ACCESS_KEY_ID=rockpack-bench-key
 export AWS_SECRET_ACCESS_KEY=rockpack-bench-secret
@@ -168,6 +182,25 @@ print(json.dumps({
 EOF2
 rm -f "$work/unique.tar"
 
+ranges=()
+if [[ -n ${ROCKPACK_E2E_THROTTLE:-} ]]; then
+    main_endpoint=$endpoint main_pid=$server_pid
+    say "the largest tarball (zstd) from a server sending ${ROCKPACK_E2E_THROTTLE}/s per connection"
+    start_server throttled --throttle "$ROCKPACK_E2E_THROTTLE"
+    throttled_args=("${select_args[@]}")
+    throttled_args[3]=$endpoint # --endpoint-url
+    for i in 1 2; do
+        for c in 1 4; do
+            python3 "$here/measure.py" --json "$work/ranges-$c-$i.json" --server-pid "$server_pid" \
+                --stdout /dev/null --stderr "$work/ranges-$c-$i.log" -- \
+                "$rockpack" pack "${throttled_args[@]}" --only multiarch-tests --format zst \
+                --dest - --range-connections "$c"
+            ranges+=(--ranges "$c=$work/ranges-$c-$i.json")
+        done
+    done
+    endpoint=$main_endpoint server_pid=$main_pid
+fi
+
 if [[ ${ROCKPACK_E2E_PLAIN:-1} != 0 ]]; then
     say "plain way: download, extract and flatten, tar czf, upload"
     python3 "$here/measure.py" --json "$work/plain.json" --server-pid "$server_pid" -- \
@@ -185,9 +218,9 @@ report=${TMPDIR:-/tmp}/rockpack-e2e-$SIZE_ARG.md
 python3 "$here/e2e_util.py" report \
     --rockpack "$work/rockpack.json" --plain "$work/plain.json" \
     --largest "$work/largest.json" --largest-bytes "$largest_bytes" \
-    --largest-zst "$work/largest-zst.json" --largest-zst-summary "$work/largest-zst-summary.json" --limits "$work/limits.json" "${budgets[@]}" \
+    --largest-zst "$work/largest-zst.json" --largest-zst-summary "$work/largest-zst-summary.json" --limits "$work/limits.json" "${budgets[@]}" "${ranges[@]}" \
     --phases "$work/phases.json" --summary "$work/summary.json" --plan "$work/plan.json" \
     --rockpack-out "$root/$BUCKET/out-rockpack" --plain-out "$root/$BUCKET/out-plain" \
     --check "$work/check.txt" --server-storage "$storage" \
-    --size-label "$SIZE_ARG" --command "$([[ ${ROCKPACK_E2E_PLAIN:-1} == 0 ]] && printf 'ROCKPACK_E2E_PLAIN=0 ')bench/e2e.sh $SIZE_ARG" --out "$report"
+    --size-label "$SIZE_ARG" --command "$([[ ${ROCKPACK_E2E_PLAIN:-1} == 0 ]] && printf 'ROCKPACK_E2E_PLAIN=0 ')$([[ -n ${ROCKPACK_E2E_THROTTLE:-} ]] && printf 'ROCKPACK_E2E_THROTTLE=%s ' "$ROCKPACK_E2E_THROTTLE")bench/e2e.sh $SIZE_ARG" --throttle "${ROCKPACK_E2E_THROTTLE:-}" --out "$report"
 echo "(also in $report)" >&2

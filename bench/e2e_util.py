@@ -303,6 +303,26 @@ def report(a):
         lrow("gzip, level 6", lim["codec_gz"], one, lim["rockpack_gz_bytes"], lim["gzip6_bytes"])
         lrow("zstd, level 3", lim["codec_zst"], zst, lim["rockpack_zst_bytes"], lim["zstd3_bytes"])
         w("")
+    if a.ranges:
+        runs = {}
+        for spec in a.ranges:
+            c, path = spec.split("=", 1)
+            runs.setdefault(int(c), []).append(json.load(open(path)))
+        w(
+            f"Parallel ranged GETs: the largest tarball as zstd, S3 → `/dev/null`, from a server "
+            f"instance whose connections each send at most {a.throttle}/s (as one connection to S3 "
+            "gets a fraction of what S3 serves); runs alternated."
+        )
+        w("")
+        w("| `--range-connections` | wall s (each run) | CPU s (each run) | wall vs 1 connection |")
+        w("| ---: | ---: | ---: | ---: |")
+        base = min(r["wall_s"] for r in runs.get(1, [{"wall_s": float("nan")}]))
+        for c, rs in sorted(runs.items()):
+            walls = ", ".join(fmt(r["wall_s"]) for r in rs)
+            cpus = ", ".join(fmt(r["cpu_s"]) for r in rs)
+            best = min(r["wall_s"] for r in rs)
+            w(f"| {c} | {walls} | {cpus} | {best / base:.2f}x |")
+        w("")
     w(f"Reproduce: `{a.command}`")
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
@@ -335,6 +355,8 @@ def main():
     r.add_argument("--largest-zst")
     r.add_argument("--limits")
     r.add_argument("--budget", action="append", default=[], help="SIZE=measure.json of a --memory run")
+    r.add_argument("--ranges", action="append", default=[], help="N=measure.json of a --range-connections N run")
+    r.add_argument("--throttle", default="")
     r.add_argument("--phases")
     r.add_argument("--summary")
     r.add_argument("--largest-zst-summary")

@@ -16,11 +16,21 @@
 //! put, multipart): the plain-way baseline of the benchmark uses them with
 //! Python's standard library alone.
 //!
+//! With `--throttle RATE`, every connection sends at most RATE bytes per
+//! second (as one connection to S3 gets a fraction of what S3 serves), so
+//! benchmarks can show what parallel ranged GETs gain.
+//!
 //! On start it prints one line, `http://127.0.0.1:PORT`, to stdout (and to
 //! `--port-file` when given), then serves until SIGINT or SIGTERM.
 
+use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -31,13 +41,14 @@ pub const ACCESS_KEY: &str = "rockpack-bench-key";
 pub const SECRET_KEY: &str = "rockpack-bench-secret";
 
 const USAGE: &str =
-    "usage: s3_server --root DIR [--port N] [--bucket NAME]... [--anonymous] [--port-file FILE]
+    "usage: s3_server --root DIR [--port N] [--bucket NAME]... [--anonymous] [--port-file FILE] [--throttle RATE]
 
   --root DIR        where s3s-fs keeps buckets (directories) and objects (files); created if missing
   --port N          port on 127.0.0.1 (default 0: any free port)
   --bucket NAME     create this bucket (repeatable)
   --anonymous       let unsigned requests do everything, not only signed ones
   --port-file FILE  also write the endpoint URL here once listening
+  --throttle RATE   send at most RATE bytes per second on each connection (e.g. 16M)
 
 credentials: AWS_ACCESS_KEY_ID=rockpack-bench-key AWS_SECRET_ACCESS_KEY=rockpack-bench-secret";
 
@@ -47,6 +58,8 @@ struct Args {
     buckets: Vec<String>,
     anonymous: bool,
     port_file: Option<PathBuf>,
+    /// Bytes per second each connection may send.
+    throttle: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
     let mut buckets = Vec::new();
     let mut anonymous = false;
     let mut port_file = None;
+    let mut throttle = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -68,6 +82,11 @@ fn parse_args() -> Result<Args, String> {
             "--bucket" => buckets.push(value("--bucket")?),
             "--anonymous" => anonymous = true,
             "--port-file" => port_file = Some(PathBuf::from(value("--port-file")?)),
+            "--throttle" => {
+                let rate = rockpack::budget::parse_size(&value("--throttle")?)
+                    .map_err(|e| format!("--throttle: {e}"))?;
+                throttle = Some(rate.max(1));
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -81,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         buckets,
         anonymous,
         port_file,
+        throttle,
     })
 }
 
@@ -137,6 +157,7 @@ async fn serve(args: Args) {
     println!("{endpoint}");
     let _ = std::io::stdout().flush();
 
+    let throttle = args.throttle;
     let accept = async {
         loop {
             let Ok((socket, _)) = listener.accept().await else {
@@ -157,6 +178,7 @@ async fn serve(args: Args) {
                         }
                     }
                 });
+                let socket = Paced::new(socket, throttle);
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(socket), svc)
                     .await;
@@ -175,5 +197,74 @@ async fn serve(args: Args) {
     tokio::select! {
         _ = accept => {},
         _ = stop => {},
+    }
+}
+
+/// A connection that sends at most `rate` bytes per second (None: as fast
+/// as it can), reads unpaced.
+struct Paced<S> {
+    inner: S,
+    rate: Option<u64>,
+    /// When the next bytes may go out; an idle connection earns no credit.
+    next: tokio::time::Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Paced<S> {
+    fn new(inner: S, rate: Option<u64>) -> Self {
+        Paced {
+            inner,
+            rate,
+            next: tokio::time::Instant::now(),
+            sleep: None,
+        }
+    }
+}
+
+/// Bytes written at once when paced: small enough to keep the rate smooth.
+const PACE_STEP: usize = 16 << 10;
+
+impl<S: AsyncRead + Unpin> AsyncRead for Paced<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Paced<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let Some(rate) = self.rate else {
+            return Pin::new(&mut self.inner).poll_write(cx, buf);
+        };
+        loop {
+            if let Some(sleep) = self.sleep.as_mut() {
+                ready!(sleep.as_mut().poll(cx));
+                self.sleep = None;
+            }
+            if self.next <= tokio::time::Instant::now() {
+                break;
+            }
+            self.sleep = Some(Box::pin(tokio::time::sleep_until(self.next)));
+        }
+        let n = buf.len().min(PACE_STEP);
+        let written = ready!(Pin::new(&mut self.inner).poll_write(cx, &buf[..n]))?;
+        let now = tokio::time::Instant::now();
+        self.next = self.next.max(now) + Duration::from_secs_f64(written as f64 / rate as f64);
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
