@@ -215,7 +215,7 @@ pub fn download(
             _ => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 if order_tx.send(rx).is_ok() {
-                    job.span(0, None, None, None, None, tx).await;
+                    Span::new(job, 0, None, tx).fetch().await;
                 }
             }
         }
@@ -304,76 +304,76 @@ impl Job {
             if order.send(rx).is_err() {
                 return; // the reader is gone
             }
-            let job = self.clone();
-            if from == 0 {
+            let mut span = Span::new(self.clone(), from, Some(end), tx);
+            span.reserved = Some(reserved);
+            span.validator = validator.clone();
+            let first = (from == 0).then(|| {
                 let (first_tx, first_rx) = oneshot::channel();
-                tokio::spawn(async move {
-                    job.span(0, Some(end), None, Some(reserved), Some(first_tx), tx)
-                        .await;
-                    drop(connection);
-                });
-                match first_rx.await {
+                span.first = Some(first_tx);
+                first_rx
+            });
+            tokio::spawn(async move {
+                span.fetch().await;
+                drop(connection);
+            });
+            if let Some(first) = first {
+                match first.await {
                     Ok(FirstAnswer::Ranged(v)) => validator = v,
                     // The first range reads the whole object, or failed
                     // and says so to the reader.
                     Ok(FirstAnswer::Whole) | Err(_) => return,
                 }
-            } else {
-                let v = validator.clone();
-                tokio::spawn(async move {
-                    job.span(from, Some(end), v, Some(reserved), None, tx).await;
-                    drop(connection);
-                });
             }
             from = end;
         }
     }
-
-    /// Fetches bytes `from` to `end` (or the object's end) into `tx`,
-    /// resuming a dropped body where it stopped. `first` marks the first
-    /// range of a ranged download: its first answer is reported, and if the
-    /// server sent the whole object the range reads on to the end.
-    /// `reserved` is the buffer share taken for the range beforehand.
-    async fn span(
-        self,
-        from: u64,
-        end: Option<u64>,
-        validator: Option<String>,
-        reserved: Option<OwnedSemaphorePermit>,
-        first: Option<oneshot::Sender<FirstAnswer>>,
-        tx: Tx,
-    ) {
-        let mut span = Span {
-            job: &self,
-            offset: from,
-            end,
-            validator,
-            reserved,
-            first,
-            tx: &tx,
-        };
-        if let Err(e) = span.run().await {
-            let _ = tx.send(Err(super::SourceFailure::io(format!("{}: {e}", self.what))));
-        }
-    }
 }
 
-/// The state of one range's download.
-struct Span<'a> {
-    job: &'a Job,
+/// The state of one range's download: bytes `offset` to `end` (or the
+/// object's end) go to `tx`.
+struct Span {
+    job: Job,
     /// The next byte to fetch.
     offset: u64,
     /// Where the range stops (exclusive); None: the object's end.
     end: Option<u64>,
+    /// The version to pin to (a later range: the first range's).
     validator: Option<String>,
+    /// The buffer share taken for the range before it started.
     reserved: Option<OwnedSemaphorePermit>,
+    /// Set on the first range of a ranged download: its first answer is
+    /// reported, and if the server sent the whole object the range reads
+    /// on to the end.
     first: Option<oneshot::Sender<FirstAnswer>>,
-    tx: &'a Tx,
+    tx: Tx,
 }
 
-impl Span<'_> {
+impl Span {
+    fn new(job: Job, offset: u64, end: Option<u64>, tx: Tx) -> Span {
+        Span {
+            job,
+            offset,
+            end,
+            validator: None,
+            reserved: None,
+            first: None,
+            tx,
+        }
+    }
+
+    /// Fetches the span, resuming a dropped body where it stopped; a
+    /// failure reaches the reader in place of the bytes that are missing.
+    async fn fetch(mut self) {
+        if let Err(e) = self.run().await {
+            let what = &self.job.what;
+            let _ = self
+                .tx
+                .send(Err(super::SourceFailure::io(format!("{what}: {e}"))));
+        }
+    }
+
     async fn run(&mut self) -> Result<(), String> {
-        let job = self.job;
+        let job = self.job.clone();
         let policy = &*job.policy;
         let mut failures: u32 = 0;
         let mut resumes: u32 = 0;
@@ -459,19 +459,20 @@ impl Span<'_> {
         &mut self,
         mut body: BoxStream<'static, io::Result<Bytes>>,
     ) -> Result<Option<String>, String> {
-        let policy = &*self.job.policy;
+        let stall = self.job.policy.stall_timeout;
         let len = self.job.len;
         let target = self.end.or(len);
         loop {
-            let chunk = match tokio::time::timeout(policy.stall_timeout, body.next()).await {
-                Err(_) => return Ok(Some(format!("no data for {:?}", policy.stall_timeout))),
+            let mut chunk = match tokio::time::timeout(stall, body.next()).await {
+                Err(_) => return Ok(Some(format!("no data for {stall:?}"))),
                 Ok(Some(Err(e))) => return Ok(Some(e.to_string())),
                 Ok(None) => {
                     return Ok(match target {
-                        Some(t) if self.offset < t => Some(match len {
-                            Some(l) => format!("connection closed at byte {} of {l}", self.offset),
-                            None => format!("connection closed at byte {} of {t}", self.offset),
-                        }),
+                        Some(t) if self.offset < t => Some(format!(
+                            "connection closed at byte {} of {}",
+                            self.offset,
+                            len.unwrap_or(t)
+                        )),
                         _ => None,
                     })
                 }
@@ -480,7 +481,6 @@ impl Span<'_> {
             if chunk.is_empty() {
                 continue;
             }
-            let mut chunk = chunk;
             let next = self.offset + chunk.len() as u64;
             if let Some(l) = len.filter(|&l| next > l) {
                 return Err(format!("the object is larger than the {l} bytes listed"));
@@ -512,10 +512,8 @@ impl Span<'_> {
     /// object).
     async fn permit(&mut self, n: usize) -> OwnedSemaphorePermit {
         if let Some(reserved) = self.reserved.as_mut() {
-            if reserved.num_permits() >= n {
-                if let Some(p) = reserved.split(n) {
-                    return p;
-                }
+            if let Some(p) = reserved.split(n) {
+                return p;
             }
             self.reserved = None;
         }
