@@ -30,11 +30,15 @@ fn control_unmodified_run_packs() {
 
 // --- Selection errors (exit 3) -------------------------------------------
 
+/// A family whose tarball would hold nothing: the run has no artifact of
+/// its targets and no generic artifacts. (With generic artifacts it gets a
+/// generic-only tarball and a warning, as TheRock builds it: tests/cli.rs.)
 #[test]
-fn family_matching_no_artifact() {
-    let f = Fixture::new(false);
+fn family_selecting_nothing() {
+    let f = Fixture::empty();
+    named(&f, "blas_lib_gfx942.tar.zst");
     let r = f.pack_raw(
-        "family_matching_no_artifact",
+        "family_selecting_nothing",
         &[
             "--families",
             "gfx120X-all",
@@ -46,7 +50,7 @@ fn family_matching_no_artifact() {
         3,
         &[
             "gfx120X-all",
-            "matches no artifact",
+            "selects nothing",
             "targets in this run",
             "gfx942",
             "known families",
@@ -54,11 +58,14 @@ fn family_matching_no_artifact() {
     );
 }
 
+/// A name the family table lacks matches artifacts of that exact target,
+/// as in TheRock; none here, and no generic artifacts either.
 #[test]
-fn unknown_family() {
-    let f = Fixture::new(false);
+fn unknown_family_selecting_nothing() {
+    let f = Fixture::empty();
+    named(&f, "blas_lib_gfx942.tar.zst");
     let r = f.pack_raw(
-        "unknown_family",
+        "unknown_family_selecting_nothing",
         &[
             "--families",
             "gfx999X",
@@ -66,7 +73,7 @@ fn unknown_family() {
             &f.dest.display().to_string(),
         ],
     );
-    r.assert_failed(3, &["unknown family", "gfx999X", "known families"]);
+    r.assert_failed(3, &["gfx999X", "selects nothing", "known families"]);
 }
 
 #[test]
@@ -86,22 +93,37 @@ fn named(f: &Fixture, name: &str) {
     );
 }
 
-#[test]
-fn malformed_name_extra_underscore() {
+/// Like TheRock's listing, a `.tar.zst` not named
+/// `{name}_{component}_{target}` is not an artifact: skipped, never read,
+/// and named with the reason at `-v`.
+fn skipped_name(case: &str, name: &str, why: &str) {
     let f = Fixture::new(false);
-    let name = "foo_bar_lib_generic.tar.zst";
     named(&f, name);
-    let r = f.pack("malformed_name_extra_underscore", &[]);
-    r.assert_failed(3, &[name, "malformed name"]);
+    let r = f.pack(case, &["-v"]);
+    r.assert_ok();
+    assert!(
+        r.stderr.contains("skipped") && r.stderr.contains(name) && r.stderr.contains(why),
+        "case {case}: stderr:\n{}",
+        r.stderr
+    );
 }
 
 #[test]
-fn malformed_name_unknown_component() {
-    let f = Fixture::new(false);
-    let name = "foo_blob_generic.tar.zst";
-    named(&f, name);
-    let r = f.pack("malformed_name_unknown_component", &[]);
-    r.assert_failed(3, &[name, "malformed name", "blob"]);
+fn malformed_name_extra_underscore_is_skipped() {
+    skipped_name(
+        "malformed_name_extra_underscore_is_skipped",
+        "foo_bar_lib_generic.tar.zst",
+        "4 underscore-separated fields",
+    );
+}
+
+#[test]
+fn malformed_name_unknown_component_is_skipped() {
+    skipped_name(
+        "malformed_name_unknown_component_is_skipped",
+        "foo_blob_generic.tar.zst",
+        "unknown component \"blob\"",
+    );
 }
 
 // --- Hostile or malformed archives (exit 1) -------------------------------

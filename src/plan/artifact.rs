@@ -32,8 +32,9 @@ pub struct ArtifactName {
 
 impl ArtifactName {
     /// Parses a file name (no directory part). Returns `Ok(None)` for files
-    /// that are not artifact archives at all (sidecars, manifests, indexes),
-    /// and an error for archives whose name does not follow the convention.
+    /// that are not archives at all (sidecars, manifests, indexes), and for
+    /// archives whose name does not follow the convention an error saying
+    /// how (`logs/**/ccache_logs.tar.zst` is one: a source skips them).
     pub fn parse(file_name: &str) -> Result<Option<ArtifactName>, String> {
         let (stem, compression) = if let Some(s) = file_name.strip_suffix(".tar.zst") {
             (s, Compression::Zst)
@@ -44,7 +45,7 @@ impl ArtifactName {
         };
         let bad = |why: &str| {
             Err(format!(
-                "artifact {file_name:?}: malformed name ({why}); expected {{name}}_{{component}}_{{target}}.tar.zst with component one of {}",
+                "not named {{name}}_{{component}}_{{target}} with component one of {} ({why})",
                 COMPONENTS.join(", ")
             ))
         };

@@ -8,7 +8,10 @@ pub const MAX_MANIFEST: u64 = 1 << 20;
 
 pub const MANIFEST_NAME: &[u8] = b"artifact_manifest.txt";
 
-/// The prefixes an artifact's manifest lists.
+/// The prefixes an artifact's manifest lists. TheRock writes a manifest
+/// with no prefix (a lone newline, or 0 bytes from its kpack splitter) for
+/// a component its descriptor leaves empty: such an artifact holds nothing
+/// else and contributes nothing.
 pub struct Manifest {
     prefixes: Vec<Vec<u8>>,
 }
@@ -27,10 +30,12 @@ impl Manifest {
                 .map_err(|e| format!("artifact_manifest.txt line {line:?}: {e}"))?;
             prefixes.push(line.as_bytes().to_vec());
         }
-        if prefixes.is_empty() {
-            return Err("artifact_manifest.txt lists no path prefixes".into());
-        }
         Ok(Manifest { prefixes })
+    }
+
+    /// Whether the manifest lists no prefix (every member is then outside).
+    pub fn is_empty(&self) -> bool {
+        self.prefixes.is_empty()
     }
 
     /// The member's path with its prefix stripped; `Ok(None)` for a prefix
@@ -159,7 +164,11 @@ mod tests {
         assert_eq!(m.strip(b"a/stage").unwrap(), None);
         assert!(m.strip(b"a/stagex/y").is_err());
         assert!(m.strip(b"c/y").is_err());
-        assert!(Manifest::parse(b"\n").is_err());
+        for empty in [&b"\n"[..], b"", b"\r\n\n"] {
+            let m = Manifest::parse(empty).unwrap();
+            assert!(m.is_empty());
+            assert!(m.strip(b"lib/x").is_err());
+        }
         assert!(Manifest::parse(b"../x\n").is_err());
     }
 

@@ -112,6 +112,12 @@ impl<R: BufRead> ArtifactRun<'_, R> {
 
     fn all(&mut self, out: &mut PieceWriter<'_>) -> Result<()> {
         let manifest = self.manifest()?;
+        if manifest.is_empty() {
+            tracing::debug!(
+                artifact = self.name,
+                "artifact_manifest.txt lists no prefix: the artifact contributes nothing"
+            );
+        }
         // Reused for every member: nothing is allocated per entry.
         let mut m = tar_reader::Member::default();
         let mut names = Names::default();

@@ -36,7 +36,7 @@ impl Source for DirSource {
             .await
             .map_err(|e| Error::Other(format!("listing failed: {e}")))?
             .map_err(|e| Error::io(format!("listing {}", self.root.display()), e))?;
-        collect(&entries)
+        Ok(collect(&entries))
     }
 
     async fn open(&self, artifact: &SourceArtifact, _buffer: usize) -> Result<ByteStream> {

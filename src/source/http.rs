@@ -206,7 +206,7 @@ impl Source for HttpSource {
         let _ = self
             .listed
             .set(entries.iter().map(|(k, _)| k.clone()).collect());
-        collect(&entries)
+        Ok(collect(&entries))
     }
 
     async fn open(&self, artifact: &SourceArtifact, buffer: usize) -> Result<ByteStream> {

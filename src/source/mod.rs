@@ -70,6 +70,32 @@ pub struct Listing {
     /// Keys of `therock_manifest.json` files under `manifests/`, the
     /// top-level one first.
     pub run_manifests: Vec<String>,
+    /// Files that are neither artifacts, their sidecars nor run manifests
+    /// (logs, index pages, `python/`, `tarballs/`, ...), with why each is
+    /// not an artifact, in key order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A listed file that is not an artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub key: String,
+    pub why: String,
+}
+
+impl Listing {
+    /// Logs the skipped files at debug level (`-v`), one line each.
+    pub fn log_skipped(&self) {
+        for s in &self.skipped {
+            tracing::debug!(key = %s.key.escape_debug(), "skipped: {}", s.why);
+        }
+        if !self.skipped.is_empty() {
+            tracing::debug!(
+                "{} files at the source are not artifacts and were skipped",
+                self.skipped.len()
+            );
+        }
+    }
 }
 
 /// Key of the run manifest TheRock publishes beside the artifacts (newer
@@ -77,35 +103,60 @@ pub struct Listing {
 pub const RUN_MANIFEST_KEY: &str = "manifests/therock_manifest.json";
 
 /// Turns listed keys (relative to the root) with their sizes into a
-/// listing: artifacts are recognised by their basename, and paired with
-/// their `.sha256sum` sidecars.
-pub fn collect(entries: &[(String, u64)]) -> Result<Listing> {
+/// listing: artifacts are recognised by their basename, at any depth, and
+/// paired with their `.sha256sum` sidecars. Like TheRock's own listing,
+/// only files named `{name}_{component}_{target}.tar.{zst,xz}` are
+/// artifacts: everything else a run prefix holds (`logs/**/ccache_logs.tar.zst`,
+/// index pages, `python/`, `tarballs/`) is skipped, never an error.
+pub fn collect(entries: &[(String, u64)]) -> Listing {
+    let mut artifacts = Vec::new();
+    let mut rest = Vec::new();
+    for (key, size) in entries {
+        let file_name = key.rsplit('/').next().unwrap_or(key);
+        match ArtifactName::parse(file_name) {
+            Ok(Some(name)) => artifacts.push(SourceArtifact {
+                name,
+                key: key.clone(),
+                size: *size,
+                sha256_key: None,
+            }),
+            Ok(None) => rest.push(Skipped {
+                key: key.clone(),
+                why: "not an artifact archive (*.tar.zst or *.tar.xz)".into(),
+            }),
+            Err(why) => rest.push(Skipped {
+                key: key.clone(),
+                why,
+            }),
+        }
+    }
+    let mut used = std::collections::HashSet::new();
     let keys: std::collections::HashSet<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+    for a in &mut artifacts {
+        let sidecar = format!("{}.sha256sum", a.key);
+        if keys.contains(sidecar.as_str()) {
+            used.insert(sidecar.clone());
+            a.sha256_key = Some(sidecar);
+        }
+    }
     let mut run_manifests: Vec<String> = entries
         .iter()
         .map(|(k, _)| k.clone())
         .filter(|k| k.starts_with("manifests/") && k.ends_with("therock_manifest.json"))
         .collect();
     run_manifests.sort_by_key(|k| (k != RUN_MANIFEST_KEY, k.clone()));
-    let mut out = Vec::new();
-    for (key, size) in entries {
-        let file_name = key.rsplit('/').next().unwrap_or(key);
-        let Some(name) = ArtifactName::parse(file_name).map_err(Error::Selection)? else {
-            continue;
-        };
-        let sidecar = format!("{key}.sha256sum");
-        out.push(SourceArtifact {
-            name,
-            key: key.clone(),
-            size: *size,
-            sha256_key: keys.contains(sidecar.as_str()).then_some(sidecar),
-        });
-    }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(Listing {
-        artifacts: out,
+    used.extend(run_manifests.iter().cloned());
+    let mut skipped: Vec<Skipped> = rest
+        .into_iter()
+        .filter(|s| !used.contains(&s.key))
+        .collect();
+    skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    artifacts.sort_by(|a, b| a.key.cmp(&b.key));
+    Listing {
+        artifacts,
         run_manifests,
-    })
+        skipped,
+    }
 }
 
 /// Whether the run manifest says the artifacts are kpack-split.

@@ -130,7 +130,7 @@ impl Source for S3Source {
             )));
         }
         entries.sort();
-        collect(&entries)
+        Ok(collect(&entries))
     }
 
     async fn open(&self, artifact: &SourceArtifact, buffer: usize) -> Result<ByteStream> {

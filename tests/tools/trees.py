@@ -20,6 +20,16 @@ Commands
       Describe an existing directory (symlinks are not followed).
   compare A.json B.json
       Exit 0 if identical, else print a short diff (<= 50 lines) and exit 1.
+  select --table CMAKE --families 'A;B' [--include-tests] [--platform P]
+         [--version V] --out OUT.json RUN_DIR
+      Which artifacts of a run directory go into which tarball, the way
+      TheRock's release step chooses them (packaging/archives/build_tarballs.py
+      calling artifact_manager.py fetch --expand-family-to-targets): per
+      family "generic", the family name and its targets from the family table
+      (CMAKE, TheRock's cmake/therock_amdgpu_targets.cmake), matched by base
+      arch; base tarballs leave out the test component and fftw3; a multiarch
+      tarball when base_lib_generic's therock_manifest.json says
+      KPACK_SPLIT_ARTIFACTS. Writes {tarball file name: [artifact paths]}.
 
 Tree description (JSON object, sorted keys, indent=1), path -> entry:
   {"type": "dir", "mode": "0755"}
@@ -41,6 +51,7 @@ import io
 import json
 import lzma
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -274,8 +285,8 @@ def flatten_artifact(path: str):
             if why:
                 raise Fail(f"artifact {art}: bad manifest prefix {line!r}: {why}")
             prefixes.append(p)
-        if not prefixes:
-            raise Fail(f"artifact {art}: artifact_manifest.txt lists no prefixes")
+        # No prefix (a lone newline, or 0 bytes): TheRock's writer for an empty
+        # component. The artifact contributes nothing; any member is outside.
 
         seen_files: set[str] = set()  # in-archive names of regular files / hardlinks
         for m in members:
@@ -642,6 +653,109 @@ def cmd_compare(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+# select: TheRock's choice of artifacts
+
+
+ARTIFACT_RE = re.compile(r"^([^_]+)_([^_]+)_([^_]+)\.tar\.(zst|xz)$")
+COMPONENTS = ["lib", "run", "dev", "dbg", "doc", "test"]
+
+
+def family_table(path: str) -> dict[str, list[str]]:
+    """Family (and target) name -> targets, from the CMake file's
+    therock_add_amdgpu_target(TARGET "product" ... FAMILY f1 f2 ...) calls."""
+    with open(path, encoding="utf-8") as f:
+        text = "\n".join(line.split("#", 1)[0] for line in f.read().splitlines())
+    table: dict[str, list[str]] = {}
+    for m in re.finditer(r"(?<![A-Za-z_(])therock_add_amdgpu_target\(([^)]*)\)", text):
+        args = re.findall(r'"[^"]*"|[^\s"]+', m.group(1))
+        if not args or not args[0].startswith("gfx"):
+            continue
+        target, fams, on = args[0], [], False
+        for a in args[2:]:
+            if a in ("FAMILY", "EXCLUDE_TARGET_PROJECTS"):
+                on = a == "FAMILY"
+            elif on:
+                fams.append(a)
+        for fam in [target, *fams]:
+            table.setdefault(fam, [])
+            if target not in table[fam]:
+                table[fam].append(target)
+    if not table:
+        raise Fail(f"{path}: no therock_add_amdgpu_target(...) calls")
+    return table
+
+
+def base_arch(target: str) -> str:
+    return target.split(":")[0] or target
+
+
+def run_artifacts(run_dir: str) -> dict[str, str]:
+    """Artifact file name -> path, for files named like artifacts at any
+    depth (TheRock lists a run prefix recursively by basename)."""
+    found: dict[str, str] = {}
+    for root, dirs, files in os.walk(run_dir):
+        dirs.sort()
+        for name in sorted(files):
+            m = ARTIFACT_RE.match(name)
+            if m and m.group(2) in COMPONENTS:
+                found.setdefault(name, os.path.join(root, name))
+    return found
+
+
+def fetch(available: dict[str, str], table: dict[str, list[str]], families: list[str],
+          exclude_components: set[str], exclude_artifacts: set[str]) -> list[str]:
+    """artifact_manager.py fetch --expand-family-to-targets: generic, the
+    family names and their targets; base-arch match; .tar.zst over .tar.xz."""
+    wanted = {"generic", *families}
+    for fam in families:
+        wanted.update(table.get(fam, []))
+    bases = {base_arch(t) for t in wanted}
+    chosen: dict[tuple[str, str, str], str] = {}
+    for name in sorted(available, key=lambda n: (n.rsplit(".tar", 1)[0], not n.endswith(".tar.zst"))):
+        a, comp, target, _ = ARTIFACT_RE.match(name).groups()
+        if comp in exclude_components or a in exclude_artifacts:
+            continue
+        if base_arch(target) not in bases:
+            continue
+        chosen.setdefault((a, comp, target), name)
+    return sorted(available[n] for n in chosen.values())
+
+
+def kpack_split(available: dict[str, str]) -> bool:
+    """KPACK_SPLIT_ARTIFACTS from share/therock/therock_manifest.json in
+    base_lib_generic, where build_tarballs.py reads it after flattening."""
+    path = available.get("base_lib_generic.tar.zst") or available.get("base_lib_generic.tar.xz")
+    if path is None:
+        return False
+    for flat, kind, payload in flatten_artifact(path):
+        if flat == "share/therock/therock_manifest.json" and kind == "file":
+            return bool(json.loads(payload[1]).get("flags", {}).get("KPACK_SPLIT_ARTIFACTS", False))
+    return False
+
+
+def cmd_select(args) -> int:
+    table = family_table(args.table)
+    families = [f.strip() for f in args.families.split(";") if f.strip()]
+    if not families:
+        raise Fail("no families")
+    available = run_artifacts(args.run_dir)
+    base = ({"test"}, {"fftw3"})
+    nothing: tuple[set[str], set[str]] = (set(), set())
+    name = lambda label, tests: (
+        f"therock-dist-{args.platform}-{label}{'-tests' if tests else ''}-{args.version}.tar.gz")
+    out: dict[str, list[str]] = {}
+    labels = [(f, [f]) for f in families]
+    if kpack_split(available):
+        labels.append(("multiarch", families))
+    for label, fams in labels:
+        out[name(label, False)] = fetch(available, table, fams, *base)
+        if args.include_tests:
+            out[name(label, True)] = fetch(available, table, fams, *nothing)
+    write_json(out, args.out)
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # CLI
 
 
@@ -679,6 +793,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, metavar="OUT.json")
     d.add_argument("dir", metavar="DIR")
     d.set_defaults(func=cmd_dir)
+
+    sel = sub.add_parser("select", help="choose each tarball's artifacts as TheRock does")
+    sel.add_argument("--table", required=True, metavar="CMAKE")
+    sel.add_argument("--families", required=True, metavar="A;B")
+    sel.add_argument("--include-tests", action="store_true")
+    sel.add_argument("--platform", default="linux")
+    sel.add_argument("--version", default="0.0.0")
+    sel.add_argument("--out", required=True, metavar="OUT.json")
+    sel.add_argument("run_dir", metavar="RUN_DIR")
+    sel.set_defaults(func=cmd_select)
 
     c = sub.add_parser("compare", help="compare two tree descriptions")
     c.add_argument("a", metavar="A.json")

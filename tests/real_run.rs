@@ -1,0 +1,266 @@
+//! Runs laid out like real TheRock release prefixes (empty-manifest
+//! artifacts, logs with `ccache_logs.tar.zst`, per-group manifests, index
+//! pages, `python/`, `packages/`, `tarballs/` leftovers, targets only the
+//! current family table knows), packed with the flags TheRock's release
+//! step passes, from a directory, over HTTP and from S3 by `--run-id`: the
+//! tarballs must be exactly the ones TheRock's script builds. Which
+//! artifacts each tarball holds comes from the oracle's own reading of
+//! TheRock's rules (`trees.py select`), what each holds from its flatten.
+
+mod common;
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use rockpack::fixtures::{self, FixtureSpec, Layout};
+use support::http_server::HttpServer;
+use support::s3_server::S3Server;
+
+const VERSION: &str = "7.13.0.dev0+abc123";
+const RUN_ID: &str = "24104028483";
+
+/// TheRock's family table as the tests keep it (the built-in one's source).
+fn table() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/therock_amdgpu_targets.cmake")
+        .display()
+        .to_string()
+}
+
+fn generate(layout: Layout, families: &[&str], dir: &Path) {
+    let spec = FixtureSpec {
+        layout,
+        families: families.iter().map(|s| s.to_string()).collect(),
+        seed: 11,
+        large_bytes: 256 << 10,
+        sidecars: true,
+    };
+    fixtures::generate(&spec, dir).expect("generate run");
+}
+
+/// The release step's own flags (`build_tarballs.py`), after `source`.
+fn release_args<'a>(source: &[&'a str], families: &'a str, dest: &'a str) -> Vec<&'a str> {
+    let mut v = vec!["pack"];
+    v.extend_from_slice(source);
+    v.extend_from_slice(&[
+        "--dist-amdgpu-families",
+        families,
+        "--platform",
+        "linux",
+        "--package-version",
+        VERSION,
+        "--include-test-tarballs",
+        "--output-dir",
+        dest,
+    ]);
+    v
+}
+
+/// rockpack with `env` added and nothing of the GitHub Actions environment
+/// inherited (it would change bucket resolution).
+fn rockpack_env(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rockpack"));
+    cmd.args(args);
+    for k in [
+        "GITHUB_REPOSITORY",
+        "GITHUB_RUN_ID",
+        "RELEASE_TYPE",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_EVENT_NAME",
+        "GITHUB_EVENT_PATH",
+        "IS_PR_FROM_FORK",
+    ] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let out = cmd.output().expect("run rockpack");
+    assert!(
+        out.status.success(),
+        "rockpack {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// DEST holds exactly the tarballs (and sidecars) the oracle selects for
+/// `families` from `run`, each extracting to the oracle's flattened tree.
+fn assert_as_therock_builds(run: &Path, families: &str, dest: &Path) -> Vec<String> {
+    let work = tempfile::tempdir().unwrap();
+    let sel = work.path().join("select.json");
+    trees(&[
+        "select",
+        "--table",
+        &table(),
+        "--families",
+        families,
+        "--include-tests",
+        "--version",
+        VERSION,
+        "--out",
+        s(&sel),
+        s(run),
+    ]);
+    let selected: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&sel).unwrap()).unwrap();
+    let mut want: Vec<String> = selected
+        .keys()
+        .flat_map(|n| [n.clone(), format!("{n}.sha256sum")])
+        .collect();
+    want.sort();
+    assert_eq!(files_in(dest), want, "tarballs in {}", dest.display());
+    for (name, artifacts) in &selected {
+        let a = work.path().join(format!("{name}.want.json"));
+        let b = work.path().join(format!("{name}.got.json"));
+        let mut flatten = vec!["flatten", "--out", s(&a)];
+        flatten.extend(
+            artifacts
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap()),
+        );
+        trees(&flatten);
+        trees(&["gnutar", "--out", s(&b), s(&dest.join(name))]);
+        trees(&["compare", s(&a), s(&b)]);
+    }
+    selected.keys().cloned().collect()
+}
+
+const FAMILIES: &str = "gfx94X-dcgpu;gfx110X-all;gfx103X-all";
+
+#[test]
+fn release_step_from_a_directory() {
+    let run = tempfile::tempdir().unwrap();
+    generate(
+        Layout::Kpack,
+        &FAMILIES.split(';').collect::<Vec<_>>(),
+        run.path(),
+    );
+    let dest = tempfile::tempdir().unwrap();
+    rockpack_env(
+        &release_args(&["--source", s(run.path())], FAMILIES, s(dest.path())),
+        &[],
+    );
+    let built = assert_as_therock_builds(run.path(), FAMILIES, dest.path());
+    assert_eq!(built.len(), 8, "{built:?}");
+    // gfx103X-all holds the targets only the current table knows.
+    let gfx103 = format!("therock-dist-linux-gfx103X-all-{VERSION}.tar.gz");
+    let listing = Command::new("tar")
+        .args(["tzf", s(&dest.path().join(&gfx103))])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for t in ["gfx1031", "gfx1033", "gfx1034"] {
+        assert!(
+            listing.contains(&format!("Kernels_{t}.hsaco")),
+            "{t} missing from {gfx103}"
+        );
+    }
+}
+
+#[test]
+fn release_step_over_http() {
+    let run = tempfile::tempdir().unwrap();
+    generate(
+        Layout::Kpack,
+        &FAMILIES.split(';').collect::<Vec<_>>(),
+        run.path(),
+    );
+    let server = HttpServer::start(run.path());
+    let url = format!("{}/", server.base);
+    let dest = tempfile::tempdir().unwrap();
+    rockpack_env(
+        &release_args(&["--source", &url], FAMILIES, s(dest.path())),
+        &[],
+    );
+    assert_as_therock_builds(run.path(), FAMILIES, dest.path());
+    // The run manifests were found through the index pages.
+    assert!(server.faults.seen().iter().any(|r| r
+        .uri
+        .ends_with("/manifests/gfx94X-dcgpu/therock_manifest.json")
+        || r.uri.ends_with("/manifests/therock_manifest.json")));
+}
+
+#[test]
+fn release_step_from_s3_by_run_id() {
+    let run = tempfile::tempdir().unwrap();
+    generate(
+        Layout::Kpack,
+        &FAMILIES.split(';').collect::<Vec<_>>(),
+        run.path(),
+    );
+    let server = S3Server::start(&["therock-ci-artifacts"]);
+    server.upload_dir(
+        run.path(),
+        "therock-ci-artifacts",
+        &format!("{RUN_ID}-linux"),
+    );
+    let dest = tempfile::tempdir().unwrap();
+    let mut args = release_args(&["--run-id", RUN_ID], FAMILIES, s(dest.path()));
+    args.extend_from_slice(&["--endpoint-url", &server.endpoint]);
+    rockpack_env(&args, &server.env());
+    assert_as_therock_builds(run.path(), FAMILIES, dest.path());
+}
+
+/// TheRock builds the multiarch tarball for any kpack-split run, one
+/// family included (its upload step fails without it).
+#[test]
+fn kpack_run_of_one_family_gets_multiarch() {
+    let run = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu"], run.path());
+    let dest = tempfile::tempdir().unwrap();
+    rockpack_env(
+        &release_args(&["--source", s(run.path())], "gfx94X-dcgpu", s(dest.path())),
+        &[],
+    );
+    let built = assert_as_therock_builds(run.path(), "gfx94X-dcgpu", dest.path());
+    assert!(
+        built.iter().any(|n| n.contains("-multiarch-tests-")),
+        "{built:?}"
+    );
+}
+
+/// Without kpack splitting there is no multiarch tarball, and families
+/// share device-code paths, each in its own tarball.
+#[test]
+fn plain_run_has_no_multiarch() {
+    let run = tempfile::tempdir().unwrap();
+    let families = "gfx94X-dcgpu;gfx110X-all";
+    generate(Layout::Plain, &["gfx94X-dcgpu", "gfx110X-all"], run.path());
+    let dest = tempfile::tempdir().unwrap();
+    rockpack_env(
+        &release_args(&["--source", s(run.path())], families, s(dest.path())),
+        &[],
+    );
+    let built = assert_as_therock_builds(run.path(), families, dest.path());
+    assert_eq!(built.len(), 4, "{built:?}");
+}
+
+/// `list` counts the files that are not artifacts; `-v` names them.
+#[test]
+fn list_counts_and_names_skipped_files() {
+    let run = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu"], run.path());
+    let out = rockpack_env(&["list", "--source", s(run.path()), "-v"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stdout.lines().next().unwrap_or_default();
+    // logs: 2 folders x (build.log, ccache_logs.tar.zst) + index.html;
+    // python, packages: a file + index.html; tarballs: a tarball, its
+    // sidecar + index.html; manifests/index.html (the run manifests
+    // themselves are used).
+    assert!(first.contains("; 13 other files skipped"), "{first}");
+    for key in [
+        "logs/math-libs/gfx94X-dcgpu/ccache_logs.tar.zst",
+        "logs/index.html",
+        "tarballs/therock-dist-linux-multiarch-7.0.0rc0.tar.gz",
+        "python/rocm_sdk_core-7.0.0rc0-py3-none-linux_x86_64.whl",
+    ] {
+        assert!(stderr.contains(key), "-v does not name {key}:\n{stderr}");
+    }
+    // Empty-manifest artifacts are artifacts.
+    assert!(stdout.contains("host-blas"), "{stdout}");
+}
