@@ -109,15 +109,49 @@ build("bad_link_generic.tar", ["x/stage"], [
 ])
 with tarfile.open(os.path.join(out, "bad_nomanifest_generic.tar"), "w", format=tarfile.PAX_FORMAT) as tf:
     ti = tarfile.TarInfo("x/stage/file"); ti.size = 1; tf.addfile(ti, io.BytesIO(b"x"))
+
+# TheRock's empty components: a manifest of a lone newline, or of 0 bytes
+# (its kpack splitter); nothing else. A member after one is outside.
+build("rand_run_generic.tar", [], [])
+with tarfile.open(os.path.join(out, "rand_lib_gfx942.tar"), "w", format=tarfile.PAX_FORMAT) as tf:
+    ti = tarfile.TarInfo("artifact_manifest.txt"); ti.size = 0; tf.addfile(ti, io.BytesIO(b""))
+build("bad_afterempty_generic.tar", [], [("x/stage/file", "file", b"x\n", 0o644)])
+
+# A run directory for `select`: TheRock's names, a kpack-split manifest in
+# base_lib_generic, a stale .tar.xz twin, an xnack-suffixed target, a test
+# component, fftw3, and files that are not artifacts.
+run = os.path.join(out, "run")
+os.makedirs(os.path.join(run, "logs", "math-libs", "gfx94X-dcgpu"))
+man = b'{"flags": {"KPACK_SPLIT_ARTIFACTS": true}}\n'
+build("run/base_lib_generic.tar", ["base/stage"], [
+    ("base/stage/share", "dir", None, 0o755),
+    ("base/stage/share/therock", "dir", None, 0o755),
+    ("base/stage/share/therock/therock_manifest.json", "file", man, 0o644),
+])
+for name in ["base_run_generic.tar", "fftw3_lib_generic.tar", "blas_lib_gfx942.tar",
+             "blas_lib_gfx942:xnack+.tar", "blas_test_gfx942.tar", "blas_lib_gfx1100.tar",
+             "blas_lib_gfx1201.tar", "blas_blob_generic.tar", "logs/math-libs/gfx94X-dcgpu/ccache_logs.tar"]:
+    stem = os.path.basename(name).split(".")[0]
+    build(os.path.join("run", name), [f"{stem}/stage"], [(f"{stem}/stage/{stem}.txt", "file", b"x\n", 0o644)])
+with open(os.path.join(out, "table.cmake"), "w") as f:
+    f.write('function(therock_add_amdgpu_target gfx_target product_name)\nendfunction()\n'
+            'therock_add_amdgpu_target(gfx942 "MI300" FAMILY dcgpu-all gfx94X-dcgpu)\n'
+            'therock_add_amdgpu_target(gfx1100 "RX 7900" FAMILY dgpu-all gfx110X-all # comment\n'
+            '  EXCLUDE_TARGET_PROJECTS hipBLASLt)\n'
+            'therock_add_amdgpu_target(gfx1201 "RX 9070" FAMILY dgpu-all gfx120X-all)\n')
 PY
 
 cd "$work"
 zstd -q --rm blas_lib_generic.tar
 xz -q core_dev_generic.tar            # an .tar.xz input too
 for f in other_lib_generic bad_outside_generic bad_dotdot_generic bad_fifo_generic \
-         bad_link_generic bad_nomanifest_generic; do
+         bad_link_generic bad_nomanifest_generic rand_run_generic rand_lib_gfx942 \
+         bad_afterempty_generic; do
     zstd -q --rm "$f.tar"
 done
+find run -name '*.tar' ! -name 'base_run_generic.tar' -exec zstd -q --rm {} \;
+cp run/base_run_generic.tar run/base_run_generic.tar.bak && xz -q run/base_run_generic.tar
+mv run/base_run_generic.tar.bak run/base_run_generic.tar && zstd -q --rm run/base_run_generic.tar
 arts=(blas_lib_generic.tar.zst core_dev_generic.tar.xz)
 
 # ------------------------------------------------------- the four views agree
@@ -186,6 +220,42 @@ expect_fail "x/stage/early" python3 "$trees" flatten --out x.json bad_link_gener
 expect_fail "artifact_manifest.txt" python3 "$trees" flatten --out x.json bad_nomanifest_generic.tar.zst
 mkdir -p notempty && touch notempty/f
 expect_fail "not empty" python3 "$trees" flatten --extract-to notempty --out x.json "${arts[@]}"
+
+# ------------------------------------------------------- empty manifests
+python3 "$trees" flatten --out empty.json rand_run_generic.tar.zst rand_lib_gfx942.tar.zst
+[ "$(tr -d ' \n' <empty.json)" = "{}" ] || { cat empty.json; fail "empty manifests contribute nothing"; }
+python3 "$trees" flatten --out with-empty.json "${arts[@]}" rand_run_generic.tar.zst
+python3 "$trees" compare oracle.json with-empty.json || fail "an empty artifact changed the tree"
+expect_fail "not under any manifest prefix" python3 "$trees" flatten --out x.json bad_afterempty_generic.tar.zst
+
+# ------------------------------------------------------------------ select
+python3 "$trees" select --table table.cmake --families 'gfx94X-dcgpu;gfx110X-all' \
+    --include-tests --version 7.0 --out select.json run
+python3 - select.json <<'PY'
+import json, os, sys
+got = {k: [os.path.basename(p) for p in v] for k, v in json.load(open(sys.argv[1])).items()}
+base = ["base_lib_generic.tar.zst", "base_run_generic.tar.zst"]
+want = {
+    "therock-dist-linux-gfx94X-dcgpu-7.0.tar.gz":
+        base + ["blas_lib_gfx942.tar.zst", "blas_lib_gfx942:xnack+.tar.zst"],
+    "therock-dist-linux-gfx94X-dcgpu-tests-7.0.tar.gz":
+        base + ["blas_lib_gfx942.tar.zst", "blas_lib_gfx942:xnack+.tar.zst",
+                "blas_test_gfx942.tar.zst", "fftw3_lib_generic.tar.zst"],
+    "therock-dist-linux-gfx110X-all-7.0.tar.gz": base + ["blas_lib_gfx1100.tar.zst"],
+    "therock-dist-linux-gfx110X-all-tests-7.0.tar.gz":
+        base + ["blas_lib_gfx1100.tar.zst", "fftw3_lib_generic.tar.zst"],
+    "therock-dist-linux-multiarch-7.0.tar.gz":
+        base + ["blas_lib_gfx1100.tar.zst", "blas_lib_gfx942.tar.zst", "blas_lib_gfx942:xnack+.tar.zst"],
+    "therock-dist-linux-multiarch-tests-7.0.tar.gz":
+        base + ["blas_lib_gfx1100.tar.zst", "blas_lib_gfx942.tar.zst", "blas_lib_gfx942:xnack+.tar.zst",
+                "blas_test_gfx942.tar.zst", "fftw3_lib_generic.tar.zst"],
+}
+got = {k: sorted(v) for k, v in got.items()}
+want = {k: sorted(v) for k, v in want.items()}
+if got != want:
+    raise SystemExit(f"trees selfcheck: FAIL: select\n got  {got}\n want {want}")
+PY
+expect_fail "no therock_add_amdgpu_target" python3 "$trees" select --table oracle.json --families x --out x.json run
 
 # ------------------------------------------------------------- bad tarballs
 tar czf owned.tar.gz -C "$work/plain" --owner=1001 --group=1001 --numeric-owner .
