@@ -15,8 +15,9 @@ use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::repack::ConflictPolicy;
 use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink, S3SinkOptions};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
+use rockpack::source::buckets::{Buckets, CiEnv, ReleaseType, RunRef};
 use rockpack::source::fetch::{Ranges, RetryPolicy};
-use rockpack::source::location::{Location, ReleaseType, RunRef};
+use rockpack::source::location::Location;
 use rockpack::source::{
     dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
 };
@@ -106,12 +107,15 @@ struct SelectArgs {
     /// A TheRock workflow run: reads s3://{bucket}/{prefix} as TheRock resolves it.
     #[arg(long, conflicts_with = "source")]
     run_id: Option<String>,
-    /// The repository of --run-id (owner/repo); other than ROCm/TheRock uses the external bucket.
+    /// The repository of --run-id [default: $GITHUB_REPOSITORY, else ROCm/TheRock].
     #[arg(long, value_name = "OWNER/REPO")]
     run_github_repo: Option<String>,
-    /// Which TheRock bucket family --run-id uses.
-    #[arg(long, value_enum, default_value = "ci")]
-    release_type: ReleaseType,
+    /// Which TheRock artifacts bucket --run-id and --upload use [default: $RELEASE_TYPE, else ci; empty: unset].
+    #[arg(long, value_parser = release_type_values())]
+    release_type: Option<String>,
+    /// A TheRock bucket registry (JSON) [default: $THEROCK_S3_BUCKETS_FILE].
+    #[arg(long, value_name = "FILE")]
+    bucket_config_file: Option<PathBuf>,
     #[command(flatten)]
     s3: S3Args,
     /// GPU families, separated by ';' or ',': one tarball each.
@@ -131,7 +135,7 @@ struct SelectArgs {
     /// Also build the `-tests` variant of every tarball.
     #[arg(long, alias = "include-test-tarballs")]
     tests: bool,
-    /// The all-families tarball: auto builds it for kpack-split runs with more than one family.
+    /// The all-families tarball: auto builds it for kpack-split runs, as TheRock does.
     #[arg(long, value_enum, default_value = "auto")]
     multiarch: MultiarchMode,
     /// Output compression.
@@ -194,9 +198,12 @@ struct PackArgs {
         required_unless_present = "upload"
     )]
     dest: Option<String>,
-    /// Upload to the run's {prefix}/tarballs/ (with --run-id and --release-type).
-    #[arg(long, requires = "run_id")]
+    /// Upload to {run prefix}/tarballs/ of the run doing the packing (--upload-run-id), as TheRock's upload_tarballs.py does.
+    #[arg(long)]
     upload: bool,
+    /// The run --upload writes to [default: $GITHUB_RUN_ID in $GITHUB_REPOSITORY, else --run-id].
+    #[arg(long, requires = "upload", value_name = "RUN_ID")]
+    upload_run_id: Option<String>,
     /// Compression level (gz: 0-9, default 6; zst: 1-22, default 3).
     #[arg(long)]
     level: Option<i32>,
@@ -235,6 +242,16 @@ struct PackArgs {
     summary: Option<PathBuf>,
 }
 
+/// `--release-type`'s values: TheRock's release types, and a hidden empty
+/// one (a workflow input left blank), which means unset.
+fn release_type_values() -> clap::builder::PossibleValuesParser {
+    let hidden_empty = clap::builder::PossibleValue::new("").hide(true);
+    let names = ReleaseType::ALL
+        .iter()
+        .map(|t| clap::builder::PossibleValue::new(t.name()));
+    clap::builder::PossibleValuesParser::new(std::iter::once(hidden_empty).chain(names))
+}
+
 fn split_list(s: &str, seps: &[char]) -> Vec<String> {
     s.split(|c| seps.contains(&c))
         .map(str::trim)
@@ -271,6 +288,7 @@ impl SelectArgs {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
                 FamilyTable::parse_cmake(&text)
+                    .map(|t| t.with_origin(format!("the family table {}", p.display())))
                     .map_err(|e| Error::Usage(format!("{}: {e}", p.display())))
             }
         }
@@ -280,6 +298,7 @@ impl SelectArgs {
     /// base_lib_generic to find the run manifest.
     async fn plan(&self, source: &Arc<dyn Source>, peek: bool) -> Result<Plan> {
         let listing = source.list().await?;
+        listing.log_skipped();
         let opts = self.options();
         let needs_kpack =
             opts.multiarch == MultiarchMode::Auto || opts.per_target || !opts.targets.is_empty();
@@ -291,19 +310,29 @@ impl SelectArgs {
         build_plan(listing.artifacts, &opts, &self.table()?, kpack)?.only(&self.only)
     }
 
-    fn run_ref(&self) -> Option<RunRef> {
-        self.run_id.as_ref().map(|id| RunRef {
-            run_id: id.clone(),
-            github_repo: self.run_github_repo.clone().filter(|r| !r.is_empty()),
-            release_type: self.release_type,
-            platform: self.platform.clone(),
-        })
+    /// The --run-id run, if any.
+    fn run_ref(&self, env: &CiEnv) -> Result<Option<RunRef>> {
+        self.run_id
+            .as_deref()
+            .map(|id| RunRef::source(id, self.run_github_repo.as_deref(), &self.platform, env))
+            .transpose()
+    }
+
+    /// How --run-id and --upload find TheRock's buckets in this environment.
+    fn buckets(&self, env: &CiEnv) -> Result<Buckets> {
+        let release_type = self
+            .release_type
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .and_then(ReleaseType::parse);
+        Buckets::resolve(release_type, self.bucket_config_file.as_deref(), env)
     }
 
     fn location(&self) -> Result<Location> {
-        match (&self.source, self.run_ref()) {
+        let env = CiEnv::from_process();
+        match (&self.source, self.run_ref(&env)?) {
             (Some(s), _) => Location::parse(s),
-            (None, Some(run)) => run.location(),
+            (None, Some(run)) => run_root(&self.buckets(&env)?, &run, "reading"),
             (None, None) => Err(Error::Usage("pass --source or --run-id".into())),
         }
     }
@@ -384,8 +413,8 @@ impl PackArgs {
     }
 }
 
-/// Where the tarballs go: --dest (None: standard output), or the run's
-/// tarballs/ prefix with --upload.
+/// Where the tarballs go: --dest (None: standard output), or with --upload
+/// the tarballs/ folder of the packing run's root.
 fn destination(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Option<Location>> {
     Ok(Some(match (&args.dest, args.upload) {
         (Some(_), true) => {
@@ -405,12 +434,36 @@ fn destination(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Opti
             return Ok(None);
         }
         (Some(d), false) => Location::parse(d)?,
-        (None, _) => select
-            .run_ref()
-            .ok_or_else(|| Error::Usage("--upload needs --run-id".into()))?
-            .location()?
-            .join("tarballs"),
+        (None, _) => {
+            let env = CiEnv::from_process();
+            let source = select.run_ref(&env)?;
+            let run = RunRef::upload(
+                args.upload_run_id.as_deref(),
+                source.as_ref(),
+                &select.platform,
+                &env,
+            )?;
+            run_root(&select.buckets(&env)?, &run, "uploading to")?.join("tarballs")
+        }
     }))
+}
+
+/// A run's root, logged with what decided it (TheRock logs the same).
+fn run_root(buckets: &Buckets, run: &RunRef, what: &str) -> Result<Location> {
+    let root = buckets.run_root(run)?;
+    tracing::info!(
+        "{what} run {} of {} (release type {}{}): {}",
+        run.run_id,
+        run.github_repo,
+        buckets.release_type.name(),
+        if buckets.is_pr_from_fork {
+            ", pull request from a fork"
+        } else {
+            ""
+        },
+        root.describe()
+    );
+    Ok(root)
 }
 
 /// The run's budget: S3 destinations buffer a part per tarball.
@@ -488,6 +541,7 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
     );
     let progress = Progress::new(&plan);
     let renderer = Renderer::start(progress.clone(), plan.clone(), display);
+    let warnings = plan.warnings.clone();
     let result = pipeline::run(plan, source, sink.as_ref(), &opts, progress).await;
     renderer.finish().await;
     let summary = result?;
@@ -497,8 +551,13 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
         .endpoint_url
         .clone()
         .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-    report::write_ci_outputs(&summary, args.summary.as_deref(), endpoint.as_deref())
-        .map_err(|e| Error::io("writing the run summary", e))
+    report::write_ci_outputs(
+        &summary,
+        &warnings,
+        args.summary.as_deref(),
+        endpoint.as_deref(),
+    )
+    .map_err(|e| Error::io("writing the run summary", e))
 }
 
 async fn main_async(cli: Cli) -> Result<()> {
@@ -529,6 +588,7 @@ async fn main_async(cli: Cli) -> Result<()> {
         Command::List { select, json } => {
             let source = select.source().await?;
             let listing = source.list().await?;
+            listing.log_skipped();
             if json {
                 println!(
                     "{}",
@@ -537,7 +597,11 @@ async fn main_async(cli: Cli) -> Result<()> {
             } else {
                 print!(
                     "{}",
-                    report::listing_text(&listing.artifacts, &source.describe())
+                    report::listing_text(
+                        &listing.artifacts,
+                        listing.skipped.len(),
+                        &source.describe()
+                    )
                 );
             }
             Ok(())

@@ -170,11 +170,19 @@ pub fn tarball_urls(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
     serde_json::Value::Object(map)
 }
 
-/// A Markdown table for `$GITHUB_STEP_SUMMARY`.
-pub fn step_summary_markdown(summary: &RunSummary, endpoint: Option<&str>) -> String {
-    let mut s = String::from(
-        "### rockpack\n\n| tarball | size | sha256 | time |\n| --- | ---: | --- | ---: |\n",
-    );
+/// A Markdown table for `$GITHUB_STEP_SUMMARY`, after the plan's
+/// `warnings` as GitHub alerts (a log line is easy to miss; a tarball of
+/// generic artifacts only should not be).
+pub fn step_summary_markdown(
+    summary: &RunSummary,
+    warnings: &[String],
+    endpoint: Option<&str>,
+) -> String {
+    let mut s = String::from("### rockpack\n\n");
+    for w in warnings {
+        let _ = writeln!(s, "> [!WARNING]\n> {w}\n");
+    }
+    s.push_str("| tarball | size | sha256 | time |\n| --- | ---: | --- | ---: |\n");
     for t in &summary.tarballs {
         let name = match public_url(&t.location, endpoint) {
             Some(url) => format!("[{}]({url})", t.file_name),
@@ -199,15 +207,19 @@ pub fn step_summary_markdown(summary: &RunSummary, endpoint: Option<&str>) -> St
     s
 }
 
-/// Writes the CI outputs: `--summary`, `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`.
+/// Writes the CI outputs: `--summary`, `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`;
+/// `warnings` are the plan's.
 pub fn write_ci_outputs(
     summary: &RunSummary,
+    warnings: &[String],
     summary_file: Option<&std::path::Path>,
     endpoint: Option<&str>,
 ) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(path) = summary_file {
-        let text = serde_json::to_string_pretty(&summary_json(summary, endpoint)).expect("JSON");
+        let mut json = summary_json(summary, endpoint);
+        json["warnings"] = serde_json::json!(warnings);
+        let text = serde_json::to_string_pretty(&json).expect("JSON");
         std::fs::write(path, text + "\n")?;
     }
     let append = |var: &str, text: &str| -> std::io::Result<()> {
@@ -226,13 +238,19 @@ pub fn write_ci_outputs(
     )?;
     append(
         "GITHUB_STEP_SUMMARY",
-        &step_summary_markdown(summary, endpoint),
+        &step_summary_markdown(summary, warnings, endpoint),
     )?;
     Ok(())
 }
 
-/// `rockpack list`: artifacts grouped by name, then component, then target.
-pub fn listing_text(artifacts: &[crate::plan::SourceArtifact], source: &str) -> String {
+/// `rockpack list`: artifacts grouped by name, then component, then target,
+/// after a line that counts them and the `skipped` files that are not
+/// artifacts.
+pub fn listing_text(
+    artifacts: &[crate::plan::SourceArtifact],
+    skipped: usize,
+    source: &str,
+) -> String {
     use std::collections::BTreeMap;
     let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&crate::plan::SourceArtifact>>> =
         BTreeMap::new();
@@ -248,7 +266,7 @@ pub fn listing_text(artifacts: &[crate::plan::SourceArtifact], source: &str) -> 
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "source {source}: {} artifacts, {}",
+        "source {source}: {} artifacts, {}; {skipped} other files skipped (-v lists them)",
         artifacts.len(),
         human_bytes(total)
     );

@@ -25,10 +25,7 @@ fn build_tarballs_flags_give_the_same_file_names() {
         "--output-dir",
         s(&dest),
     ]);
-    let tarballs: Vec<String> = files_in(&dest)
-        .into_iter()
-        .filter(|f| f.ends_with(".tar.gz"))
-        .collect();
+    let tarballs: Vec<String> = gz_tarballs_in(&dest);
     assert_eq!(
         tarballs,
         [
@@ -177,4 +174,111 @@ fn memory_budget_changes_nothing_but_memory() {
     let out = pack(&dest, &["--memory", "lots"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("expected a size such as"));
+}
+
+/// A family without device code in the run is built from the generic
+/// artifacts, as TheRock builds it, with a warning on the log, in
+/// `plan --json`, in `--summary` and in the GitHub step summary.
+#[test]
+fn generic_only_family_warns_everywhere() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu"], src.path());
+    let out = tempfile::tempdir().unwrap();
+    let (dest, step, summary) = (
+        out.path().join("dist"),
+        out.path().join("step.md"),
+        out.path().join("summary.json"),
+    );
+    let select = [
+        "--source",
+        s(src.path()),
+        "--families",
+        "gfx94X-dcgpu;gfx120X-all",
+    ];
+    let plan = plan_json(&select);
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains("family \"gfx120X-all\" (targets gfx1200, gfx1201)")
+            && warning.contains("generic artifacts only"),
+        "{warning}"
+    );
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_rockpack"))
+        .arg("pack")
+        .args(select)
+        .args(["--dest", s(&dest), "--summary", s(&summary)])
+        .env("GITHUB_STEP_SUMMARY", &step)
+        .env_remove("GITHUB_OUTPUT")
+        .output()
+        .unwrap();
+    let err = stderr(&run);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("WARN") && err.contains(warning), "{err}");
+    // Kpack-split: the multiarch tarball too, as TheRock builds it.
+    let tarballs: Vec<String> = gz_tarballs_in(&dest);
+    assert_eq!(
+        tarballs,
+        [
+            "therock-dist-linux-gfx120X-all-0.0.0.tar.gz",
+            "therock-dist-linux-gfx94X-dcgpu-0.0.0.tar.gz",
+            "therock-dist-linux-multiarch-0.0.0.tar.gz",
+        ]
+    );
+    let md = std::fs::read_to_string(&step).unwrap();
+    assert!(md.contains(&format!("> [!WARNING]\n> {warning}\n")), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(json["warnings"][0].as_str(), Some(warning));
+}
+
+/// A table without the run's targets (here: one that predates gfx942)
+/// warns, naming the targets, the table file and --family-table; one family
+/// of a kpack-split run still gets its multiarch tarball.
+#[test]
+fn stale_family_table_warns_and_single_family_gets_multiarch() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu"], src.path());
+    let table = src.path().join("old_targets.cmake");
+    std::fs::write(
+        &table,
+        "therock_add_amdgpu_target(gfx1100 \"AMD RX 7900 XTX\" FAMILY gfx110X-all)\n",
+    )
+    .unwrap();
+    let plan = plan_json(&[
+        "--source",
+        s(src.path()),
+        "--families",
+        "gfx1100",
+        "--family-table",
+        s(&table),
+    ]);
+    let warnings: Vec<&str> = plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let stale = warnings
+        .iter()
+        .find(|w| w.contains("does not know"))
+        .unwrap_or_else(|| panic!("no stale-table warning in {warnings:?}"));
+    assert!(
+        stale.contains("gfx942")
+            && stale.contains(&format!("the family table {}", table.display()))
+            && stale.contains("--family-table"),
+        "{stale}"
+    );
+    let labels: Vec<&str> = plan["tarballs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["gfx1100", "multiarch"]);
+
+    // The built-in table knows the run's targets: no warning; still multiarch.
+    let plan = plan_json(&["--source", s(src.path()), "--families", "gfx94X-dcgpu"]);
+    assert_eq!(plan["warnings"].as_array().unwrap().len(), 0, "{plan}");
+    assert_eq!(plan["tarballs"].as_array().unwrap().len(), 2, "{plan}");
 }

@@ -199,7 +199,9 @@ fn release_step_from_s3_by_run_id() {
         &format!("{RUN_ID}-linux"),
     );
     let dest = tempfile::tempdir().unwrap();
-    let mut args = release_args(&["--run-id", RUN_ID], FAMILIES, s(dest.path()));
+    // As TheRock's workflow passes them: blank inputs mean "unset".
+    let source = ["--run-id", RUN_ID, "--run-github-repo=", "--release-type="];
+    let mut args = release_args(&source, FAMILIES, s(dest.path()));
     args.extend_from_slice(&["--endpoint-url", &server.endpoint]);
     rockpack_env(&args, &server.env());
     assert_as_therock_builds(run.path(), FAMILIES, dest.path());

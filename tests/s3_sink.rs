@@ -1078,12 +1078,7 @@ fn ci_outputs_describe_every_tarball() {
     for k in ["decode", "repack", "compress", "checksum"] {
         assert!(stage(k) > 0.0, "{k}: {cpu}");
     }
-    let gh = std::fs::read_to_string(&gh_output).unwrap();
-    let line = gh
-        .lines()
-        .find(|l| l.starts_with("tarball_urls="))
-        .expect("tarball_urls output");
-    let urls: serde_json::Value = serde_json::from_str(&line["tarball_urls=".len()..]).unwrap();
+    let urls = common::tarball_urls(&gh_output);
     let multiarch = urls["multiarch"].as_str().expect("multiarch URL");
     assert!(
         multiarch.ends_with("therock-dist-linux-multiarch-7.0.0rc1%2Babc.tar.gz"),

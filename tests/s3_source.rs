@@ -725,3 +725,88 @@ fn run_id_of_an_external_repository() {
         seen.iter().map(|r| &r.uri).collect::<Vec<_>>()
     );
 }
+
+/// `--upload` writes to the `tarballs/` folder of the run doing the packing,
+/// as TheRock's `upload_tarballs.py --run-id ${{ github.run_id }}` does:
+/// without `$GITHUB_RUN_ID` that is the `--run-id` run itself; with it, that
+/// run in `$GITHUB_REPOSITORY`'s bucket (here another repository's, so the
+/// shared external bucket under `{owner}-{repo}/`). `tarball_urls` names the
+/// multiarch tarball where it landed.
+#[test]
+fn upload_goes_to_the_packing_runs_tarballs_folder() {
+    let src = tempfile::tempdir().unwrap();
+    generate_run(src.path());
+    let local = pack_local(src.path());
+    let server = S3Server::start(&["therock-ci-artifacts", "therock-ci-artifacts-external"]);
+    server.upload_dir(src.path(), "therock-ci-artifacts", "123-linux");
+    let outputs = tempfile::tempdir().unwrap();
+    /// Environment, then the bucket and prefix the tarballs must land in.
+    type Case<'a> = (&'a [(&'static str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 3] = [
+        (&[], "therock-ci-artifacts", "123-linux/tarballs"),
+        (
+            &[("GITHUB_RUN_ID", "456")],
+            "therock-ci-artifacts",
+            "456-linux/tarballs",
+        ),
+        (
+            &[
+                ("GITHUB_RUN_ID", "789"),
+                ("GITHUB_REPOSITORY", "me/TheRock"),
+            ],
+            "therock-ci-artifacts-external",
+            "me-TheRock/789-linux/tarballs",
+        ),
+    ];
+    for (i, (vars, bucket, prefix)) in cases.into_iter().enumerate() {
+        let gh_output = outputs.path().join(format!("github_output_{i}"));
+        let mut env = server.env();
+        env.extend(vars.iter().map(|(k, v)| (*k, v.to_string())));
+        env.push(("GITHUB_OUTPUT", s(&gh_output).to_string()));
+        let mut args = vec![
+            "pack",
+            "--run-id",
+            "123",
+            "--run-github-repo",
+            "ROCm/TheRock",
+            "--platform",
+            "linux",
+            "--upload",
+        ];
+        args.extend(select());
+        let out = run_env(&env, &with_endpoint(&server, &args), CHILD_TIMEOUT);
+        assert_ok(&out, &format!("pack --upload with {vars:?}"));
+
+        // The generated run already has a tarballs/ folder of its own
+        // (an index and an older tarball), which stays as it is.
+        let keys = server.keys(bucket);
+        for (name, data) in &local {
+            let key = format!("{prefix}/{name}");
+            assert!(keys.contains(&key), "{key} missing: {keys:?}");
+            assert!(server.get(bucket, &key) == *data, "{key} differs");
+        }
+
+        let urls = tarball_urls(&gh_output);
+        assert_eq!(
+            urls["multiarch"].as_str().unwrap(),
+            format!(
+                "{}/{bucket}/{prefix}/therock-dist-linux-multiarch-0.0.0.tar.gz",
+                server.endpoint.trim_end_matches('/')
+            ),
+            "{urls}"
+        );
+    }
+
+    // With neither --run-id nor $GITHUB_RUN_ID there is no run to upload to.
+    let args = [
+        "pack",
+        "--source",
+        s(src.path()),
+        "--upload",
+        "--families",
+        FAMILIES,
+    ];
+    let out = run(&server, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--upload-run-id"), "{}", stderr(&out));
+}

@@ -54,6 +54,10 @@ pub struct Plan {
     pub format: Format,
     /// Whether the run is kpack-split, when known.
     pub kpack_split: Option<bool>,
+    /// What the user should know about the selection (a name the family
+    /// table lacks, a tarball of generic artifacts only, a stale table);
+    /// logged when the plan is built, and repeated in the step summary.
+    pub warnings: Vec<String>,
 }
 
 impl Plan {

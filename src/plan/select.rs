@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum MultiarchMode {
-    /// Build it when the run is kpack-split and more than one label is requested.
+    /// Build it when the run is kpack-split, even for a single family: TheRock
+    /// does, and its upload step expects one.
     Auto,
     Always,
     Never,
@@ -73,6 +74,9 @@ pub fn build_plan(
         .filter(|t| *t != "generic")
         .collect();
     let present = || {
+        if present_targets.is_empty() {
+            return "none (generic only)".to_string();
+        }
         present_targets
             .iter()
             .copied()
@@ -98,18 +102,32 @@ pub fn build_plan(
         )));
     }
 
-    // Resolve labels: families, then per-target and extra targets.
+    let mut warnings: Vec<String> = Vec::new();
+    let known_families = || {
+        let groups: Vec<&str> = table
+            .family_names()
+            .filter(|f| !table.is_target(f))
+            .collect();
+        format!("{} (and each target)", groups.join(", "))
+    };
+
+    // Resolve labels: families, then per-target and extra targets. A name
+    // the table does not know stands for itself, as in TheRock's fetch
+    // (`expand_families(strict=False)` skips it, and the name itself is
+    // still matched against artifact targets).
     let mut labels: Vec<Label> = Vec::new();
+    let mut unknown: Vec<&str> = Vec::new();
     for fam in &opts.families {
-        let targets = table.targets_of(fam).ok_or_else(|| {
-            Error::Selection(format!(
-                "unknown family {fam:?}; known families: {}",
-                table.family_names().collect::<Vec<_>>().join(", ")
-            ))
-        })?;
+        let targets = match table.targets_of(fam) {
+            Some(targets) => targets.to_vec(),
+            None => {
+                unknown.push(fam);
+                vec![fam.clone()]
+            }
+        };
         labels.push(Label {
             name: fam.clone(),
-            targets: targets.to_vec(),
+            targets,
         });
     }
     let mut single: Vec<String> = Vec::new();
@@ -138,23 +156,75 @@ pub fn build_plan(
             });
         }
     }
+    // A label without device code of its own still gets a tarball of the
+    // generic artifacts, as TheRock builds it; only a tarball of nothing
+    // at all is an error.
     for l in &labels {
-        if !available.iter().any(|a| l.matches_specific(&a.name.target)) {
+        let kind = if opts.families.contains(&l.name) {
+            "family"
+        } else {
+            "target"
+        };
+        if !available.iter().any(|a| l.matches(&a.name.target)) {
             return Err(Error::Selection(format!(
-                "{} {:?} (targets {}) matches no artifact; targets in this run: {}; known families: {}",
-                if opts.families.contains(&l.name) { "family" } else { "target" },
+                "{kind} {:?} selects nothing: no artifact of this run has its targets ({}) and the run has no generic artifacts; targets in this run: {}; known families: {}",
                 l.name,
                 l.targets.join(", "),
                 present(),
-                table.family_names().collect::<Vec<_>>().join(", ")
+                known_families()
             )));
         }
+        let specific = available.iter().any(|a| l.matches_specific(&a.name.target));
+        let is_unknown = unknown.contains(&l.name.as_str());
+        let warning = match (is_unknown, specific) {
+            (true, true) => format!(
+                "family {:?} is not in {}: it selects only artifacts whose target is {:?}, as TheRock does for a name its table lacks; if it is a family, pass --family-table with a therock_amdgpu_targets.cmake that has it",
+                l.name,
+                table.origin(),
+                l.name
+            ),
+            (true, false) => format!(
+                "family {:?} is not in {} and no artifact of this run has target {:?}: its tarball holds generic artifacts only (TheRock builds the same); check the name, or pass --family-table with a therock_amdgpu_targets.cmake that has it; targets in this run: {}; known families: {}",
+                l.name,
+                table.origin(),
+                l.name,
+                present(),
+                known_families()
+            ),
+            (false, false) => format!(
+                "{kind} {:?} (targets {}) matches no device-specific artifact of this run: its tarball holds generic artifacts only, as TheRock builds it; targets in this run: {}",
+                l.name,
+                l.targets.join(", "),
+                present()
+            ),
+            (false, true) => continue,
+        };
+        warnings.push(warning);
+    }
+
+    // The safety net for a stale table: per-target artifacts no family of
+    // the table selects would be left out of every family's tarball
+    // without a word (how gfx103X-all once lost gfx1031/1033/1034).
+    let strangers: Vec<&str> = present_targets
+        .iter()
+        .copied()
+        .filter(|t| !table.knows(t))
+        .collect();
+    if !strangers.is_empty() {
+        warnings.push(format!(
+            "this run has artifacts for {} that {} does not know: no family selects them, only a request by that exact name; pass --family-table with the run's therock_amdgpu_targets.cmake",
+            strangers.join(", "),
+            table.origin()
+        ));
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
     }
 
     let multiarch = match opts.multiarch {
         MultiarchMode::Always => true,
         MultiarchMode::Never => false,
-        MultiarchMode::Auto => kpack && labels.len() > 1,
+        MultiarchMode::Auto => kpack,
     };
 
     // Global order: generic non-test, each label's non-test, generic test,
@@ -240,6 +310,7 @@ pub fn build_plan(
         tarballs,
         format: opts.format,
         kpack_split,
+        warnings,
     })
 }
 
@@ -348,18 +419,167 @@ mod tests {
         assert!(!plan.artifacts.iter().any(|a| a.name.target == "gfx1201"));
     }
 
+    fn labels(plan: &Plan) -> Vec<String> {
+        plan.tarballs
+            .iter()
+            .map(|t| format!("{}{}", t.label, if t.tests { "-tests" } else { "" }))
+            .collect()
+    }
+
     #[test]
     fn errors_name_what_is_available() {
+        let table = FamilyTable::builtin();
+        let e = build_plan(vec![], &opts(&["gfx94X-dcgpu"]), &table, None).unwrap_err();
+        assert!(e.to_string().contains("no artifacts"), "{e}");
+        // No generic artifacts and none of the family's: a tarball of nothing.
+        let listed = ["blas_lib_gfx942.tar.zst"].map(art).to_vec();
+        let e = build_plan(listed, &opts(&["gfx110X-all"]), &table, Some(false)).unwrap_err();
+        let e = e.to_string();
+        for needle in [
+            "\"gfx110X-all\" selects nothing",
+            "targets in this run: gfx942",
+            "known families",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    /// A family without device code in the run gets the generic artifacts,
+    /// as TheRock builds it, and a warning saying so.
+    #[test]
+    fn family_without_device_code_is_generic_only() {
         let listed = ["base_lib_generic.tar.zst", "blas_lib_gfx942.tar.zst"]
             .map(art)
             .to_vec();
         let table = FamilyTable::builtin();
-        let e =
-            build_plan(listed.clone(), &opts(&["gfx110X-all"]), &table, Some(false)).unwrap_err();
-        assert!(e.to_string().contains("targets in this run: gfx942"), "{e}");
-        let e = build_plan(listed, &opts(&["gfx999X"]), &table, Some(false)).unwrap_err();
-        assert!(e.to_string().contains("known families"), "{e}");
-        let e = build_plan(vec![], &opts(&["gfx94X-dcgpu"]), &table, None).unwrap_err();
-        assert!(e.to_string().contains("no artifacts"), "{e}");
+        let plan = build_plan(listed, &opts(&["gfx110X-all"]), &table, Some(false)).unwrap();
+        assert_eq!(labels(&plan), ["gfx110X-all", "gfx110X-all-tests"]);
+        assert_eq!(names(&plan, 0), ["base_lib_generic"]);
+        assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+        let w = &plan.warnings[0];
+        for needle in [
+            "family \"gfx110X-all\" (targets gfx1100, gfx1101, gfx1102, gfx1103)",
+            "matches no device-specific artifact",
+            "generic artifacts only",
+            "targets in this run: gfx942",
+        ] {
+            assert!(w.contains(needle), "{needle}: {w}");
+        }
+    }
+
+    /// A name the table lacks matches artifacts of exactly that target
+    /// (feature suffixes included, by base arch), as TheRock's fetch does.
+    #[test]
+    fn unknown_family_matches_its_own_name() {
+        let listed = [
+            "base_lib_generic.tar.zst",
+            "blas_lib_gfx1099.tar.zst",
+            "blas_lib_gfx1099:xnack+.tar.zst",
+            "blas_lib_gfx942.tar.zst",
+        ]
+        .map(art)
+        .to_vec();
+        let table = FamilyTable::builtin();
+        let plan = build_plan(listed.clone(), &opts(&["gfx1099"]), &table, Some(true)).unwrap();
+        assert_eq!(
+            names(&plan, 0),
+            [
+                "base_lib_generic",
+                "blas_lib_gfx1099",
+                "blas_lib_gfx1099:xnack+"
+            ]
+        );
+        let w = plan.warnings.join("\n");
+        for needle in [
+            "family \"gfx1099\" is not in the built-in family table (TheRock 89553ce3746e)",
+            "selects only artifacts whose target is \"gfx1099\"",
+            "--family-table",
+        ] {
+            assert!(w.contains(needle), "{needle}: {w}");
+        }
+        // The stale-table net names it too: no family of the table has it.
+        assert!(
+            w.contains("artifacts for gfx1099, gfx1099:xnack+ that"),
+            "{w}"
+        );
+
+        // Unknown and absent: generic only, and the loudest warning.
+        let plan = build_plan(listed, &opts(&["gfx999X"]), &table, Some(true)).unwrap();
+        assert_eq!(names(&plan, 0), ["base_lib_generic"]);
+        let w = &plan.warnings[0];
+        for needle in [
+            "family \"gfx999X\" is not in the built-in family table",
+            "no artifact of this run has target \"gfx999X\"",
+            "generic artifacts only",
+            "check the name",
+            "--family-table",
+            "targets in this run: gfx1099, gfx1099:xnack+, gfx942",
+            "known families: dcgpu-all",
+        ] {
+            assert!(w.contains(needle), "{needle}: {w}");
+        }
+    }
+
+    /// Per-target artifacts no table entry knows: a warning names them and
+    /// --family-table (an old table's gfx103X-all lacked gfx1031).
+    #[test]
+    fn stale_table_warns_about_unknown_targets() {
+        let old = FamilyTable::parse_cmake(
+            "therock_add_amdgpu_target(gfx1030 \"RX 6800\" FAMILY gfx103X-all)\n\
+             therock_add_amdgpu_target(gfx1032 \"RX 6600\" FAMILY gfx103X-all)\n",
+        )
+        .unwrap()
+        .with_origin("the family table old.cmake");
+        let listed = [
+            "base_lib_generic.tar.zst",
+            "blas_lib_gfx1030.tar.zst",
+            "blas_lib_gfx1031.tar.zst",
+            "blas_lib_gfx1032:xnack-.tar.zst",
+            "blas_lib_gfx1034.tar.zst",
+        ]
+        .map(art)
+        .to_vec();
+        let plan = build_plan(listed.clone(), &opts(&["gfx103X-all"]), &old, Some(true)).unwrap();
+        assert!(!names(&plan, 0).contains(&"blas_lib_gfx1031".to_string()));
+        assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+        let w = &plan.warnings[0];
+        for needle in [
+            "artifacts for gfx1031, gfx1034 that the family table old.cmake does not know",
+            "--family-table",
+        ] {
+            assert!(w.contains(needle), "{needle}: {w}");
+        }
+        // The current table knows them all: no warning, all in the tarball.
+        let plan = build_plan(
+            listed,
+            &opts(&["gfx103X-all"]),
+            &FamilyTable::builtin(),
+            Some(true),
+        )
+        .unwrap();
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        assert_eq!(names(&plan, 0).len(), 5);
+    }
+
+    /// `--multiarch auto` builds it for every kpack-split run, one family
+    /// included, and for no other.
+    #[test]
+    fn multiarch_auto_follows_kpack_split() {
+        let listed = ["base_lib_generic.tar.zst", "blas_lib_gfx942.tar.zst"]
+            .map(art)
+            .to_vec();
+        let table = FamilyTable::builtin();
+        let mut o = opts(&["gfx94X-dcgpu"]);
+        o.tests = false;
+        let plan = build_plan(listed.clone(), &o, &table, Some(true)).unwrap();
+        assert_eq!(labels(&plan), ["gfx94X-dcgpu", "multiarch"]);
+        assert_eq!(names(&plan, 1), names(&plan, 0));
+        for kpack in [Some(false), None] {
+            let plan = build_plan(listed.clone(), &o, &table, kpack).unwrap();
+            assert_eq!(labels(&plan), ["gfx94X-dcgpu"], "{kpack:?}");
+        }
+        o.multiarch = MultiarchMode::Never;
+        let plan = build_plan(listed, &o, &table, Some(true)).unwrap();
+        assert_eq!(labels(&plan), ["gfx94X-dcgpu"]);
     }
 }

@@ -1,5 +1,5 @@
-//! Where a run lives: `--source` parsing, and TheRock's bucket layout for
-//! `--run-id` (as its `_retrieve_bucket_info` resolves it).
+//! Where a run lives: `--source` parsing and object-key encoding. Where
+//! `--run-id` and `--upload` point is `buckets`' job.
 
 use std::path::PathBuf;
 
@@ -89,99 +89,9 @@ pub fn decode_key(path: &str) -> String {
         .into_owned()
 }
 
-/// `--release-type`: which family of TheRock buckets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReleaseType {
-    Ci,
-    Dev,
-    Nightly,
-    Prerelease,
-}
-
-/// A TheRock workflow run.
-#[derive(Clone, Debug)]
-pub struct RunRef {
-    pub run_id: String,
-    /// `owner/repo`; ROCm/TheRock when absent.
-    pub github_repo: Option<String>,
-    pub release_type: ReleaseType,
-    pub platform: String,
-}
-
-impl RunRef {
-    /// The run's artifact location: bucket `therock-ci-artifacts` for
-    /// ROCm/TheRock, `therock-ci-artifacts-external` with an
-    /// `{owner}-{repo}/` prefix for other repositories, and
-    /// `therock-{type}-artifacts` for the other release types.
-    pub fn location(&self) -> Result<Location> {
-        if self.run_id.is_empty() || !self.run_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(Error::Usage(format!(
-                "--run-id {:?}: expected a number",
-                self.run_id
-            )));
-        }
-        let repo = self.github_repo.as_deref().unwrap_or("ROCm/TheRock");
-        let (owner, name) = repo
-            .split_once('/')
-            .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
-            .ok_or_else(|| {
-                Error::Usage(format!("--run-github-repo {repo:?}: expected owner/repo"))
-            })?;
-        let external = !(owner == "ROCm" && name == "TheRock");
-        let external_prefix = if external {
-            format!("{owner}-{name}/")
-        } else {
-            String::new()
-        };
-        let bucket = match self.release_type {
-            ReleaseType::Ci if external => "therock-ci-artifacts-external".to_string(),
-            ReleaseType::Ci => "therock-ci-artifacts".to_string(),
-            ReleaseType::Dev => "therock-dev-artifacts".to_string(),
-            ReleaseType::Nightly => "therock-nightly-artifacts".to_string(),
-            ReleaseType::Prerelease => "therock-prerelease-artifacts".to_string(),
-        };
-        Ok(Location::S3 {
-            bucket,
-            prefix: format!("{external_prefix}{}-{}", self.run_id, self.platform),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run(repo: Option<&str>, t: ReleaseType) -> String {
-        RunRef {
-            run_id: "123".into(),
-            github_repo: repo.map(String::from),
-            release_type: t,
-            platform: "linux".into(),
-        }
-        .location()
-        .unwrap()
-        .describe()
-    }
-
-    #[test]
-    fn therock_buckets() {
-        assert_eq!(
-            run(None, ReleaseType::Ci),
-            "s3://therock-ci-artifacts/123-linux/"
-        );
-        assert_eq!(
-            run(Some("ROCm/TheRock"), ReleaseType::Ci),
-            "s3://therock-ci-artifacts/123-linux/"
-        );
-        assert_eq!(
-            run(Some("me/TheRock"), ReleaseType::Ci),
-            "s3://therock-ci-artifacts-external/me-TheRock/123-linux/"
-        );
-        assert_eq!(
-            run(None, ReleaseType::Nightly),
-            "s3://therock-nightly-artifacts/123-linux/"
-        );
-    }
 
     #[test]
     fn parses_sources() {

@@ -1,6 +1,7 @@
 //! Where artifacts come from. A source lists artifacts and opens each as a
 //! byte stream; everything downstream is the same for every source.
 
+pub mod buckets;
 pub mod dir;
 pub mod fetch;
 #[cfg(feature = "net")]

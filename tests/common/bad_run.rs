@@ -97,8 +97,10 @@ impl Fixture {
         self.bad_tar(&raw_tar(prefixes, members));
     }
 
-    /// `rockpack pack --source SRC --families gfx94X-dcgpu --dest DEST` plus
-    /// `extra`, for the case `case`.
+    /// `rockpack pack --source SRC --families gfx94X-dcgpu --multiarch never
+    /// --dest DEST` plus `extra`, for the case `case`. (The run is
+    /// kpack-split, so `auto` would add a multiarch tarball of the same
+    /// artifacts; one tarball is all these cases need.)
     pub fn pack(&self, case: &str, extra: &[&str]) -> Outcome {
         run(case, &self.pack_args(extra), self.tmp.path(), &self.dest)
     }
@@ -115,7 +117,20 @@ impl Fixture {
 
     fn pack_args(&self, extra: &[&str]) -> Vec<String> {
         let dest = self.dest.display().to_string();
-        self.raw_args(&[&["--families", FAMILY, "--dest", &dest][..], extra].concat())
+        self.raw_args(
+            &[
+                &[
+                    "--families",
+                    FAMILY,
+                    "--multiarch",
+                    "never",
+                    "--dest",
+                    &dest,
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
     }
 
     fn raw_args(&self, args: &[&str]) -> Vec<String> {

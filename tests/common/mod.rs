@@ -119,6 +119,24 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
+/// The `.tar.gz` files in `dir`, sorted.
+pub fn gz_tarballs_in(dir: &Path) -> Vec<String> {
+    files_in(dir)
+        .into_iter()
+        .filter(|f| f.ends_with(".tar.gz"))
+        .collect()
+}
+
+/// The `tarball_urls` output rockpack wrote to a `$GITHUB_OUTPUT` file.
+pub fn tarball_urls(github_output: &Path) -> serde_json::Value {
+    let gh = std::fs::read_to_string(github_output).unwrap();
+    let line = gh
+        .lines()
+        .find(|l| l.starts_with("tarball_urls="))
+        .expect("tarball_urls output");
+    serde_json::from_str(&line["tarball_urls=".len()..]).unwrap()
+}
+
 /// Every file in `dir` with its bytes, sorted by name.
 pub fn dir_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files_in(dir)
