@@ -21,4 +21,9 @@ pub mod report;
 pub mod sink;
 pub mod source;
 
+/// The tests' one tar-listing helper (tests/common), for unit tests too.
+#[cfg(test)]
+#[path = "../tests/common/tar_listing.rs"]
+pub(crate) mod tar_listing;
+
 pub use error::{Error, Result};

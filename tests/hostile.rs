@@ -38,6 +38,12 @@ const EXTENDED_LIMIT: &str = "1048576-byte limit";
 
 // --- Positive controls -------------------------------------------------------
 
+/// The members of the packed gfx94X-dcgpu tarball.
+fn tarball_entries(f: &Fixture) -> Vec<common::tar_listing::TarEntry> {
+    let gz = fs::File::open(f.dest.join(TARBALL)).unwrap();
+    common::tar_listing::tar_entries(flate2::read::GzDecoder::new(gz))
+}
+
 #[test]
 fn control_valid_run_packs() {
     let f = Fixture::new(true);
@@ -65,21 +71,13 @@ fn control_in_tree_symlink_chain_packs() {
     f.pack("control_in_tree_symlink_chain_packs", &[])
         .assert_ok();
 
-    let gz = fs::File::open(f.dest.join(TARBALL)).unwrap();
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(gz));
-    let mut links = Vec::new();
-    let mut has_config = false;
-    for e in ar.entries().unwrap() {
-        let e = e.unwrap();
-        let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
-        if path == "./share/x/config.cmake" {
-            has_config = true;
-        }
-        if e.header().entry_type() == tar::EntryType::Symlink {
-            let target = String::from_utf8(e.link_name_bytes().unwrap().into_owned()).unwrap();
-            links.push((path, target));
-        }
-    }
+    let entries = tarball_entries(&f);
+    let has_config = entries.iter().any(|e| e.path == "./share/x/config.cmake");
+    let links: Vec<(String, String)> = entries
+        .into_iter()
+        .filter(|e| e.typeflag == b'2')
+        .map(|e| (e.path, e.link.unwrap()))
+        .collect();
     for want in [
         ("./lib/libfoo.so.1", "libfoo.so.1.2.3"),
         ("./lib/libfoo.so", "libfoo.so.1"),
@@ -121,16 +119,11 @@ fn control_setid_and_world_write_bits_dropped() {
     );
     f.pack("control_setid_and_world_write_bits_dropped", &[])
         .assert_ok();
-    let gz = fs::File::open(f.dest.join(TARBALL)).unwrap();
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(gz));
-    let mut modes = Vec::new();
-    for e in ar.entries().unwrap() {
-        let e = e.unwrap();
-        let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
-        if ["./bin/suid", "./bin/sgid", "./bin/both"].contains(&path.as_str()) {
-            modes.push((path, e.header().mode().unwrap()));
-        }
-    }
+    let mut modes: Vec<(String, u32)> = tarball_entries(&f)
+        .into_iter()
+        .filter(|e| ["./bin/suid", "./bin/sgid", "./bin/both"].contains(&e.path.as_str()))
+        .map(|e| (e.path, e.mode))
+        .collect();
     modes.sort();
     assert_eq!(
         modes,

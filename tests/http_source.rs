@@ -4,7 +4,9 @@
 //! identical to packing the same run from the local directory.
 
 mod common;
-mod support;
+// The servers are a part of tests/common compiled only where needed.
+#[path = "common/servers/mod.rs"]
+mod servers;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,11 +17,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use hyper::Method;
 use rockpack::fixtures::{FixtureSpec, Layout};
-use support::faults::{
+use servers::faults::{
     assert_one_range_resumed, assert_read_in_ranges, Action, Faults, Rule, Seen,
 };
-use support::http_server::HttpServer;
-use support::s3_server::S3Server;
+use servers::http_server::HttpServer;
+use servers::s3_server::S3Server;
 use tempfile::TempDir;
 
 const FAMILY: &str = "gfx94X-dcgpu";

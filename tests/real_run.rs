@@ -8,15 +8,17 @@
 //! TheRock's rules (`trees.py select`), what each holds from its flatten.
 
 mod common;
-mod support;
+// The servers are a part of tests/common compiled only where needed.
+#[path = "common/servers/mod.rs"]
+mod servers;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
 use rockpack::fixtures::{self, FixtureSpec, Layout};
-use support::http_server::HttpServer;
-use support::s3_server::S3Server;
+use servers::http_server::HttpServer;
+use servers::s3_server::S3Server;
 
 const VERSION: &str = "7.13.0.dev0+abc123";
 const RUN_ID: &str = "24104028483";

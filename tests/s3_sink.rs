@@ -18,7 +18,9 @@
 //! that s3s-fs cannot do, are skipped and named on stderr.
 
 mod common;
-mod support;
+// The servers are a part of tests/common compiled only where needed.
+#[path = "common/servers/mod.rs"]
+mod servers;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,9 +31,9 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use rockpack::fixtures::{self, write_artifact, FixtureSpec, Layout};
 use rockpack::plan::Compression;
+use servers::faults::{Action, Faults, Rule};
+use servers::s3_server::{child_env, s3_client, Recorder, S3Proxy, S3Server};
 use sha2::{Digest, Sha256};
-use support::faults::{Action, Faults, Rule};
-use support::s3_server::{child_env, s3_client, Recorder, S3Proxy, S3Server};
 use tempfile::TempDir;
 
 const PREFIX: &str = "some/prefix";
@@ -267,7 +269,7 @@ impl Backend {
 
     /// Every UploadPart request that reached the server (not those the
     /// fault layer answered).
-    fn upload_parts(&self) -> Vec<support::s3_server::Recorded> {
+    fn upload_parts(&self) -> Vec<servers::s3_server::Recorded> {
         self.recorder
             .matching("PUT", "partNumber=")
             .into_iter()

@@ -5,7 +5,9 @@
 //! object that changes mid-read, or retries that run out, fail cleanly.
 
 mod common;
-mod support;
+// The servers are a part of tests/common compiled only where needed.
+#[path = "common/servers/mod.rs"]
+mod servers;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -14,8 +16,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use hyper::Method;
 use rockpack::fixtures::{self, FixtureSpec, GeneratedArtifact, Layout};
-use support::faults::{assert_one_range_resumed, assert_read_in_ranges, Action, Rule};
-use support::s3_server::S3Server;
+use servers::faults::{assert_one_range_resumed, assert_read_in_ranges, Action, Rule};
+use servers::s3_server::S3Server;
 
 const BUCKET: &str = "bucket";
 const PREFIX: &str = "123-linux";
@@ -155,7 +157,7 @@ fn source_url() -> String {
 }
 
 /// GETs of `name` (not of its sidecar) the server saw.
-fn artifact_gets(server: &S3Server, name: &str) -> Vec<support::faults::Seen> {
+fn artifact_gets(server: &S3Server, name: &str) -> Vec<servers::faults::Seen> {
     let needle = format!("/{name}");
     server
         .faults
@@ -401,7 +403,7 @@ fn large_artifact_is_read_in_parallel_ranges() {
 }
 
 /// N of a `Range: bytes=N-` request.
-fn range_start(seen: &support::faults::Seen) -> u64 {
+fn range_start(seen: &servers::faults::Seen) -> u64 {
     let r = seen
         .range
         .as_deref()

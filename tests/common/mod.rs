@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bad_run;
+pub mod tar_listing;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
