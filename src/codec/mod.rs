@@ -12,11 +12,12 @@ mod zstd;
 use bytes::Bytes;
 
 /// Output compression.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Format {
-    #[value(name = "gz")]
+    #[cfg_attr(feature = "cli", value(name = "gz"))]
     Gzip,
-    #[value(name = "zst")]
+    #[cfg_attr(feature = "cli", value(name = "zst"))]
     Zstd,
 }
 

@@ -6,7 +6,8 @@ use super::{artifact::base_arch, tarball_name, FamilyTable, Plan, SourceArtifact
 use crate::codec::Format;
 use crate::error::{Error, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum MultiarchMode {
     /// Build it when the run is kpack-split, even for a single family: TheRock
     /// does, and its upload step expects one.

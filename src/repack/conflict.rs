@@ -10,7 +10,8 @@ use smallvec::SmallVec;
 
 use super::tarfmt::Kind;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ConflictPolicy {
     /// Stop the run, naming the path and both artifacts.
     Error,

@@ -13,7 +13,8 @@ use super::fetch::tokio_stream_from;
 use super::ByteStream;
 
 /// `--verify`: what to do about `.sha256sum` sidecars.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum VerifyMode {
     /// Check a sidecar where one exists.
     Auto,
