@@ -29,9 +29,10 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 
 use super::{sidecar_text, Sink, TarballWriter};
-use crate::aws::{error_text, is_transient};
 use crate::error::{Error, Result};
-use crate::source::fetch::{with_retries, GetError, RetryPolicy};
+use crate::net::aws::{error_text, is_transient};
+use crate::net::keys::encode_component;
+use crate::net::{with_retries, RequestError, RetryPolicy};
 
 #[derive(Clone, Debug, Default)]
 pub struct S3SinkOptions {
@@ -219,22 +220,9 @@ pub fn tagging(tags: &[(String, String)]) -> Result<Option<String>> {
         if !seen.insert(k.as_str()) {
             return Err(bad("the key is given twice"));
         }
-        out.push(format!("{}={}", percent_encode(k), percent_encode(v)));
+        out.push(format!("{}={}", encode_component(k), encode_component(v)));
     }
     Ok(Some(out.join("&")))
-}
-
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 pub struct S3Sink {
@@ -672,10 +660,10 @@ impl PartJob {
                 Ok(Ok(out)) => out
                     .e_tag()
                     .map(str::to_string)
-                    .ok_or_else(|| GetError::Retry("the answer has no ETag".into())),
-                Ok(Err(e)) if is_transient(&e) => Err(GetError::Retry(error_text(&e))),
-                Ok(Err(e)) => Err(GetError::Fatal(error_text(&e))),
-                Err(_) => Err(GetError::Retry(format!(
+                    .ok_or_else(|| RequestError::Retry("the answer has no ETag".into())),
+                Ok(Err(e)) if is_transient(&e) => Err(RequestError::Retry(error_text(&e))),
+                Ok(Err(e)) => Err(RequestError::Fatal(error_text(&e))),
+                Err(_) => Err(RequestError::Retry(format!(
                     "no answer within {}s",
                     timeout.as_secs()
                 ))),
@@ -688,9 +676,7 @@ impl PartJob {
                 .e_tag(etag)
                 .checksum_crc32_c(checksum)
                 .build()),
-            Err(GetError::Retry(m) | GetError::Changed(m) | GetError::Fatal(m)) => {
-                Err(Error::Other(format!("{what}: {m}")))
-            }
+            Err(e) => Err(Error::Other(format!("{what}: {e}"))),
         }
     }
 }

@@ -23,10 +23,10 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Client, StatusCode};
 use url::Url;
 
-use super::fetch::{self, GetError, Ranged, RangedGet, Ranges, RetryPolicy};
-use super::location::{decode_key, encode_key};
+use super::fetch::{self, Ranged, RangedGet, Ranges};
 use super::{collect, ByteStream, Listing, Source};
 use crate::error::{Error, Result};
+use crate::net::{decode_key, encode_key, with_retries, RequestError, RetryPolicy};
 use crate::plan::SourceArtifact;
 
 /// Largest listing page (XML or HTML) read.
@@ -86,12 +86,12 @@ impl HttpSource {
         }
     }
 
-    async fn retry<T, F, Fut>(&self, what: &Url, attempt: F) -> Result<T, GetError>
+    async fn retry<T, F, Fut>(&self, what: &Url, attempt: F) -> Result<T, RequestError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, GetError>>,
+        Fut: Future<Output = Result<T, RequestError>>,
     {
-        fetch::with_retries(&self.policy, what.as_str(), attempt).await
+        with_retries(&self.policy, what.as_str(), attempt).await
     }
 
     /// (key, size) of every object below the prefix, or None when the host
@@ -105,9 +105,9 @@ impl HttpSource {
                 let page = match self.retry(&url, || self.http.fetch(&url, MAX_PAGE)).await {
                     Ok(p) if p.status.is_success() => p,
                     // Not S3 here (an HTML page, an error, too large): try the next way.
-                    Ok(_) | Err(GetError::Fatal(_)) if token.is_none() => break,
+                    Ok(_) | Err(RequestError::Fatal(_)) if token.is_none() => break,
                     Ok(p) => return Err(self.list_error(&url, format!("HTTP {}", p.status))),
-                    Err(e) => return Err(self.list_error(&url, message(e))),
+                    Err(e) => return Err(self.list_error(&url, e.to_string())),
                 };
                 let parsed = match parse_list_page(&page.body) {
                     Ok(Some(p)) => p,
@@ -151,7 +151,7 @@ impl HttpSource {
             let page = match self.retry(&url, || self.http.fetch(&url, MAX_PAGE)).await {
                 Ok(p) if p.status.is_success() => p,
                 Ok(p) => return Err(self.list_error(&url, format!("HTTP {}", p.status))),
-                Err(e) => return Err(self.list_error(&url, message(e))),
+                Err(e) => return Err(self.list_error(&url, e.to_string())),
             };
             let html = String::from_utf8_lossy(&page.body);
             for (key, is_dir) in links_below(&page.url, &html, &self.http.base) {
@@ -176,7 +176,7 @@ impl HttpSource {
                     .map_err(|e| self.list_error(&self.http.base, e))?;
                 match self.retry(&url, || self.http.size(&url)).await {
                     Ok(size) => Ok((key, size)),
-                    Err(e) => Err(self.list_error(&url, format!("sizing: {}", message(e)))),
+                    Err(e) => Err(self.list_error(&url, format!("sizing: {e}"))),
                 }
             })
             .buffered(HEADS_IN_FLIGHT)
@@ -232,7 +232,7 @@ impl Source for HttpSource {
             Ok(p) if p.status.is_success() => Ok(Some(p.body.to_vec())),
             Ok(p) if matches!(p.status.as_u16(), 404 | 410) => Ok(None),
             Ok(p) => Err(Error::Other(format!("{url}: HTTP {}", p.status))),
-            Err(e) => Err(Error::Other(format!("{url}: {}", message(e)))),
+            Err(e) => Err(Error::Other(format!("{url}: {e}"))),
         }
     }
 }
@@ -260,7 +260,7 @@ impl Http {
 
     /// GETs `url` whole. Throttling and 5xx are `Retry`; other statuses are
     /// for the caller; a body over `limit` is `Fatal`.
-    async fn fetch(&self, url: &Url, limit: u64) -> Result<Page, GetError> {
+    async fn fetch(&self, url: &Url, limit: u64) -> Result<Page, RequestError> {
         let mut resp = self
             .client
             .get(url.clone())
@@ -269,7 +269,7 @@ impl Http {
             .map_err(send_error)?;
         let status = resp.status();
         if retryable(status) {
-            return Err(GetError::Retry(format!("HTTP {status}")));
+            return Err(RequestError::Retry(format!("HTTP {status}")));
         }
         let page_url = resp.url().clone();
         if !status.is_success() {
@@ -279,7 +279,7 @@ impl Http {
                 body: Bytes::new(),
             });
         }
-        let too_large = || GetError::Fatal(format!("larger than {limit} bytes"));
+        let too_large = || RequestError::Fatal(format!("larger than {limit} bytes"));
         if content_length(resp.headers()).is_some_and(|n| n > limit) {
             return Err(too_large());
         }
@@ -287,7 +287,7 @@ impl Http {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| GetError::Retry(chain(&e.without_url())))?
+            .map_err(|e| RequestError::Retry(chain(&e.without_url())))?
         {
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(too_large());
@@ -302,7 +302,7 @@ impl Http {
     }
 
     /// The object's size: HEAD's Content-Length, else a one-byte ranged GET.
-    async fn size(&self, url: &Url) -> Result<u64, GetError> {
+    async fn size(&self, url: &Url) -> Result<u64, RequestError> {
         let resp = self
             .client
             .head(url.clone())
@@ -330,7 +330,7 @@ impl Http {
             StatusCode::OK => content_length(resp.headers()),
             s => return Err(status_error(s)),
         };
-        total.ok_or_else(|| GetError::Fatal("the server does not say how large it is".into()))
+        total.ok_or_else(|| RequestError::Fatal("the server does not say how large it is".into()))
     }
 }
 
@@ -342,8 +342,8 @@ impl RangedGet for Http {
         from: u64,
         end: Option<u64>,
         validator: Option<&str>,
-    ) -> Result<Ranged, GetError> {
-        let url = self.url(key).map_err(GetError::Fatal)?;
+    ) -> Result<Ranged, RequestError> {
+        let url = self.url(key).map_err(RequestError::Fatal)?;
         let mut req = self.client.get(url.clone());
         if let Some(range) = fetch::range_header(from, end) {
             req = req.header(header::RANGE, range);
@@ -362,7 +362,7 @@ impl RangedGet for Http {
                     let got = other.map_or("no Content-Range".to_string(), |(s, _, _)| {
                         format!("bytes from {s}")
                     });
-                    return Err(GetError::Fatal(format!(
+                    return Err(RequestError::Fatal(format!(
                         "asked for bytes from {from}, got {got}"
                     )));
                 }
@@ -376,7 +376,7 @@ impl RangedGet for Http {
                 (None, _) => (from, None),
                 (Some(v), Some(n)) if v == n => (from, None),
                 (Some(v), n) => {
-                    return Err(GetError::Changed(format!(
+                    return Err(RequestError::Changed(format!(
                     "asked for bytes from {from} of version {v}, the server sent all of version {}",
                     n.unwrap_or("(none)")
                 )))
@@ -416,29 +416,23 @@ fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429) || status.is_server_error()
 }
 
-fn status_error(status: StatusCode) -> GetError {
+fn status_error(status: StatusCode) -> RequestError {
     let msg = format!("HTTP {status}");
     if retryable(status) {
-        GetError::Retry(msg)
+        RequestError::Retry(msg)
     } else {
-        GetError::Fatal(msg)
+        RequestError::Fatal(msg)
     }
 }
 
 /// Messages leave the URL out: callers name it once.
-fn send_error(e: reqwest::Error) -> GetError {
+fn send_error(e: reqwest::Error) -> RequestError {
     let fatal = e.is_redirect() || e.is_builder();
     let msg = chain(&e.without_url());
     if fatal {
-        GetError::Fatal(msg)
+        RequestError::Fatal(msg)
     } else {
-        GetError::Retry(msg)
-    }
-}
-
-fn message(e: GetError) -> String {
-    match e {
-        GetError::Retry(m) | GetError::Fatal(m) | GetError::Changed(m) => m,
+        RequestError::Retry(msg)
     }
 }
 
@@ -830,15 +824,6 @@ mod tests {
             &base,
         );
         assert_eq!(links, vec![("sub/x.tar.xz".to_string(), false)]);
-    }
-
-    #[test]
-    fn keys_round_trip_through_urls() {
-        let key = "sub dir/foo_lib_gfx942:xnack+.tar.zst";
-        let enc = encode_key(key);
-        assert_eq!(enc, "sub%20dir/foo_lib_gfx942%3Axnack%2B.tar.zst");
-        assert_eq!(decode_key(&enc), key);
-        assert_eq!(decode_key("100%"), "100%");
     }
 
     #[test]
