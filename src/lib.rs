@@ -6,13 +6,12 @@
 //! into tar blocks, [`codec`] compresses blocks into segments and frames
 //! tarballs, [`sink`] stores them, and [`pipeline`] drives a run.
 
-#[cfg(feature = "net")]
-pub mod aws;
 pub mod budget;
 pub mod codec;
 pub mod cpu_time;
 pub mod error;
 pub mod fixtures;
+pub mod net;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;

@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use rockpack::budget::{self, Budget, Needs};
 use rockpack::codec::{Codec, Format};
 use rockpack::error::{Error, Result};
+use rockpack::net::aws;
+use rockpack::net::RetryPolicy;
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::plan::{build_plan, FamilyTable, MultiarchMode, Plan, PlanOptions};
 use rockpack::progress::{Display, Progress, Renderer};
@@ -16,12 +18,12 @@ use rockpack::repack::ConflictPolicy;
 use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink, S3SinkOptions};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
 use rockpack::source::buckets::{Buckets, CiEnv, ReleaseType, RunRef};
-use rockpack::source::fetch::{Ranges, RetryPolicy};
+use rockpack::source::fetch::Ranges;
 use rockpack::source::location::Location;
 use rockpack::source::{
     dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
 };
-use rockpack::{aws, fixtures, report};
+use rockpack::{fixtures, report};
 
 #[derive(Parser)]
 #[command(

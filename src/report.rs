@@ -105,7 +105,7 @@ pub fn summary_text(summary: &RunSummary) -> String {
 pub fn public_url(location: &str, endpoint: Option<&str>) -> Option<String> {
     let rest = location.strip_prefix("s3://")?;
     let (bucket, key) = rest.split_once('/')?;
-    let quoted = crate::source::location::encode_key(key);
+    let quoted = crate::net::encode_key(key);
     Some(match endpoint {
         Some(ep) => format!("{}/{bucket}/{quoted}", ep.trim_end_matches('/')),
         None => format!("https://{bucket}.s3.amazonaws.com/{quoted}"),

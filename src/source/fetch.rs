@@ -4,7 +4,8 @@
 //! object's ETag, so bytes of two versions are never mixed), retries
 //! connect errors, timeouts, 5xx and throttling with exponential backoff and
 //! jitter, times out a stalled body, and gives up with a clear error after a
-//! bounded number of tries.
+//! bounded number of tries. The policy and the error type are
+//! [`crate::net::retry`]'s, shared with whole requests and the S3 sink.
 //!
 //! The download runs in its own tasks, ahead of the reader, into a bounded
 //! buffer: opening the next artifacts early is how the pipeline reads ahead.
@@ -14,7 +15,6 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -23,77 +23,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::ByteStream;
-
-/// How hard a download tries.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Tries in a row that deliver no byte before giving up.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// A body that delivers nothing for this long is dropped and resumed.
-    pub stall_timeout: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(20),
-            stall_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Exponential backoff, jittered to 50-100%, before try `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.min(16).saturating_sub(1));
-        let cap = exp.min(self.max_delay);
-        cap.mul_f64(0.5 + fastrand::f64() * 0.5)
-    }
-}
-
-/// Runs a whole request until it succeeds or fails for good: while it fails
-/// with [`GetError::Retry`], waits the policy's backoff and tries again, up
-/// to `policy.max_attempts` tries in all, logging each retry as a warning
-/// that names `what`. The one retry loop for whole requests (listing pages,
-/// sizes, sidecars, S3 parts); downloads resume instead ([`download`]).
-pub async fn with_retries<T, F, Fut>(
-    policy: &RetryPolicy,
-    what: &str,
-    mut attempt: F,
-) -> Result<T, GetError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, GetError>>,
-{
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match attempt().await {
-            Err(GetError::Retry(e)) => {
-                if tries >= policy.max_attempts {
-                    return Err(GetError::Retry(format!(
-                        "giving up after {tries} tries: {e}"
-                    )));
-                }
-                let wait = policy.backoff(tries);
-                tracing::warn!(
-                    "{what}: {e}; try {} of {} in {:.1}s",
-                    tries + 1,
-                    policy.max_attempts,
-                    wait.as_secs_f64()
-                );
-                tokio::time::sleep(wait).await;
-            }
-            other => return other,
-        }
-    }
-}
+use crate::net::{RequestError, RetryPolicy};
 
 /// The answer to one ranged GET.
 pub struct Ranged {
@@ -104,18 +34,6 @@ pub struct Ranged {
     pub end: Option<u64>,
     /// The object's version identity (ETag), to pin later resumes to.
     pub validator: Option<String>,
-}
-
-/// How a request failed: a ranged GET, or any whole request retried by
-/// [`with_retries`].
-#[derive(Debug)]
-pub enum GetError {
-    /// Worth another try: connect error, timeout, 5xx, throttling.
-    Retry(String),
-    /// The object changed since the first byte was read.
-    Changed(String),
-    /// Not worth another try: missing object, access denied, bad request.
-    Fatal(String),
 }
 
 #[async_trait]
@@ -129,7 +47,7 @@ pub trait RangedGet: Send + Sync + 'static {
         from: u64,
         end: Option<u64>,
         validator: Option<&str>,
-    ) -> Result<Ranged, GetError>;
+    ) -> Result<Ranged, RequestError>;
 }
 
 /// The `Range` header value for bytes `from` to `end` (exclusive, or the
@@ -400,18 +318,18 @@ impl Span {
                 .await
             {
                 Ok(r) => r,
-                Err(GetError::Retry(e)) => {
+                Err(RequestError::Retry(e)) => {
                     tracing::debug!(key = &*job.key, offset = self.offset, "retrying: {e}");
                     last_error = e;
                     failures += 1;
                     continue;
                 }
-                Err(GetError::Changed(e)) => {
+                Err(RequestError::Changed(e)) => {
                     return Err(format!(
                         "the object changed while it was being read ({e}); its bytes are not mixed"
                     ))
                 }
-                Err(GetError::Fatal(e)) => return Err(e),
+                Err(RequestError::Fatal(e)) => return Err(e),
             };
             match (&self.validator, &resp.validator) {
                 (Some(a), Some(b)) if a != b => {

@@ -1,5 +1,5 @@
-//! Where a run lives: `--source` parsing and object-key encoding. Where
-//! `--run-id` and `--upload` point is `buckets`' job.
+//! Where a run lives: `--source` parsing. Where `--run-id` and `--upload`
+//! point is `buckets`' job; how keys are quoted in URLs is `net::keys`'.
 
 use std::path::PathBuf;
 
@@ -66,27 +66,6 @@ impl Location {
             Location::Http(u) => Location::Http(u.join(&format!("{sub}/")).expect("relative URL")),
         }
     }
-}
-
-/// Everything but RFC 3986 unreserved characters is escaped in a key
-/// (Python's `urllib.parse.quote`, as TheRock quotes URLs: `+` is `%2B`).
-const KEY_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-
-/// Percent-encodes an object key for a URL path, keeping '/'.
-pub fn encode_key(key: &str) -> String {
-    percent_encoding::utf8_percent_encode(key, KEY_ESCAPES).to_string()
-}
-
-/// Decodes a percent-encoded URL path (invalid escapes are kept as is).
-pub fn decode_key(path: &str) -> String {
-    percent_encoding::percent_decode_str(path)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]

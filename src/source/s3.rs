@@ -4,7 +4,7 @@
 //! resumes from the byte where it stopped, pinned to the object's ETag.
 //!
 //! The client (credentials, region, endpoint, anonymous access) comes from
-//! [`crate::aws::client`]; the SDK's own retries of whole requests stay as
+//! [`crate::net::aws::client`]; the SDK's own retries of whole requests stay as
 //! configured there, and everything after the response headers (the body) is
 //! fetch.rs's business.
 
@@ -17,10 +17,11 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use futures_util::StreamExt;
 
-use super::fetch::{self, GetError, Ranged, RangedGet, Ranges, RetryPolicy};
+use super::fetch::{self, Ranged, RangedGet, Ranges};
 use super::{collect, ByteStream, Listing, Source};
-use crate::aws::{error_text, is_transient, status};
 use crate::error::{Error, Result};
+use crate::net::aws::{error_text, is_transient, status};
+use crate::net::{with_retries, RequestError, RetryPolicy};
 use crate::plan::SourceArtifact;
 
 pub struct S3Source {
@@ -151,14 +152,14 @@ impl Source for S3Source {
     async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         let full = self.full_key(key);
         let url = self.url(&full);
-        let read = fetch::with_retries(&self.policy, &url, || async {
+        let read = with_retries(&self.policy, &url, || async {
             let out = match self.getter.get_object(&full, 0, None, None).await {
                 Ok(out) => out,
                 Err(e) if is_no_such_key(&e) => return Ok(None),
                 Err(e) => return Err(classify(&e)),
             };
             let too_large =
-                |len: String| GetError::Fatal(format!("larger than {limit} bytes{len}"));
+                |len: String| RequestError::Fatal(format!("larger than {limit} bytes{len}"));
             if let Some(len) = out.content_length() {
                 if len.max(0) as u64 > limit {
                     return Err(too_large(format!(" ({len})")));
@@ -169,7 +170,7 @@ impl Source for S3Source {
             while let Some(chunk) = body.next().await {
                 // A broken body is retried as a whole.
                 let chunk = chunk.map_err(|e| {
-                    GetError::Retry(format!("broken body: {}", DisplayErrorContext(&e)))
+                    RequestError::Retry(format!("broken body: {}", DisplayErrorContext(&e)))
                 })?;
                 buf.extend_from_slice(&chunk);
                 if buf.len() as u64 > limit {
@@ -179,11 +180,7 @@ impl Source for S3Source {
             Ok(Some(buf))
         })
         .await;
-        read.map_err(|e| match e {
-            GetError::Retry(m) | GetError::Changed(m) | GetError::Fatal(m) => {
-                Error::Other(format!("{url}: {m}"))
-            }
-        })
+        read.map_err(|e| Error::Other(format!("{url}: {e}")))
     }
 }
 
@@ -220,7 +217,7 @@ impl RangedGet for S3Getter {
         from: u64,
         end: Option<u64>,
         validator: Option<&str>,
-    ) -> Result<Ranged, GetError> {
+    ) -> Result<Ranged, RequestError> {
         let out = self
             .get_object(key, from, end, validator)
             .await
@@ -230,7 +227,7 @@ impl RangedGet for S3Getter {
             Some((start, stop, _)) if start == from => Some(stop),
             // A server that ignores Range hands back byte 0 again.
             _ if from > 0 => {
-                return Err(GetError::Fatal(format!(
+                return Err(RequestError::Fatal(format!(
                     "asked for bytes from {from} on, the server answered with Content-Range {:?}",
                     out.content_range()
                 )))
@@ -262,13 +259,13 @@ fn is_no_such_key(e: &SdkError<GetObjectError, HttpResponse>) -> bool {
 }
 
 /// Retry, changed or fatal, with a message naming the S3 error code.
-fn classify(e: &SdkError<GetObjectError, HttpResponse>) -> GetError {
+fn classify(e: &SdkError<GetObjectError, HttpResponse>) -> RequestError {
     let text = error_text(e);
     if e.code() == Some("PreconditionFailed") || status(e) == Some(412) {
-        GetError::Changed(text)
+        RequestError::Changed(text)
     } else if is_transient(e) {
-        GetError::Retry(text)
+        RequestError::Retry(text)
     } else {
-        GetError::Fatal(text)
+        RequestError::Fatal(text)
     }
 }

@@ -108,7 +108,7 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
         Method::HEAD => true,
         _ => return text(StatusCode::METHOD_NOT_ALLOWED, "GET and HEAD only"),
     };
-    let url_path = rockpack::source::location::decode_key(req.uri().path());
+    let url_path = rockpack::net::decode_key(req.uri().path());
     if !url_path.starts_with('/') || url_path.split('/').any(|s| s == ".." || s == ".") {
         return text(StatusCode::BAD_REQUEST, "bad path");
     }

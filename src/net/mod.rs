@@ -1,0 +1,16 @@
+//! The network layer the sources and the S3 sink share, so neither stage
+//! reaches into the other for it: how hard a request tries and how it
+//! fails ([`retry`]), how object keys are quoted in URLs ([`keys`]), and
+//! the one S3 client set-up and what S3 errors mean ([`aws`]).
+//!
+//! Only [`aws`] needs the AWS SDK, so only it sits behind the `net`
+//! feature; retries and key quoting are used without it (by the download
+//! engine in `source::fetch`, the report and the fixtures).
+
+#[cfg(feature = "net")]
+pub mod aws;
+pub mod keys;
+pub mod retry;
+
+pub use keys::{decode_key, encode_key};
+pub use retry::{with_retries, RequestError, RetryPolicy};

@@ -1,0 +1,103 @@
+//! How hard a network request tries: the retry policy (tries, exponential
+//! backoff with jitter, the stall timeout), the one loop that retries a
+//! whole request, and the error every request reports (retry, changed or
+//! fatal). Sources' ranged downloads resume instead of retrying whole
+//! (`source::fetch`), but count their failed tries with the same policy.
+//! Free of the AWS SDK and reqwest, so always compiled.
+
+use std::time::Duration;
+
+/// How hard a request, or a download, tries.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Tries in a row that deliver no byte before giving up.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A body that delivers nothing for this long is dropped and resumed.
+    pub stall_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+            stall_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff, jittered to 50-100%, before try `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16).saturating_sub(1));
+        let cap = exp.min(self.max_delay);
+        cap.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+/// How a request failed: a ranged GET, or any whole request retried by
+/// [`with_retries`].
+#[derive(Debug)]
+pub enum RequestError {
+    /// Worth another try: connect error, timeout, 5xx, throttling.
+    Retry(String),
+    /// The object changed since the first byte was read.
+    Changed(String),
+    /// Not worth another try: missing object, access denied, bad request.
+    Fatal(String),
+}
+
+/// The message alone: callers say which request it was.
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Retry(m) | RequestError::Changed(m) | RequestError::Fatal(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+/// Runs a whole request until it succeeds or fails for good: while it fails
+/// with [`RequestError::Retry`], waits the policy's backoff and tries again,
+/// up to `policy.max_attempts` tries in all, logging each retry as a warning
+/// that names `what`. The one retry loop for whole requests (listing pages,
+/// sizes, sidecars, S3 parts); downloads resume instead
+/// (`source::fetch::download`).
+pub async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, RequestError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RequestError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(RequestError::Retry(e)) => {
+                if tries >= policy.max_attempts {
+                    return Err(RequestError::Retry(format!(
+                        "giving up after {tries} tries: {e}"
+                    )));
+                }
+                let wait = policy.backoff(tries);
+                tracing::warn!(
+                    "{what}: {e}; try {} of {} in {:.1}s",
+                    tries + 1,
+                    policy.max_attempts,
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
