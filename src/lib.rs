@@ -5,6 +5,8 @@
 //! [`source`] yields artifact bytes, [`repack`] decodes and flattens them
 //! into tar blocks, [`codec`] compresses blocks into segments and frames
 //! tarballs, [`sink`] stores them, and [`pipeline`] drives a run.
+//! [`kpack`] finds whether a run is kpack-split before it is planned.
+//! Below them all: [`error`], [`units`] (sizes) and [`budget`] (`--memory`).
 
 #[cfg(feature = "net")]
 pub mod aws;
@@ -13,6 +15,7 @@ pub mod codec;
 pub mod cpu_time;
 pub mod error;
 pub mod fixtures;
+pub mod kpack;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
@@ -20,5 +23,6 @@ pub mod repack;
 pub mod report;
 pub mod sink;
 pub mod source;
+pub mod units;
 
 pub use error::{Error, Result};
