@@ -138,6 +138,12 @@ mod tests {
         (dir, source)
     }
 
+    /// `base_lib_generic`'s tar, holding `json` as its run manifest.
+    fn base_holding(json: &[u8]) -> Vec<u8> {
+        let path = "base/share/therock/therock_manifest.json";
+        raw_tar(Some(&["base"]), &[Member::file(path, json)])
+    }
+
     async fn detect_in(source: &Arc<dyn Source>) -> Result<Option<bool>> {
         let listing = source.list().await?;
         detect(source, &listing, true).await
@@ -154,14 +160,7 @@ mod tests {
 
     #[tokio::test]
     async fn peeks_into_base_lib_generic() {
-        let tar = raw_tar(
-            Some(&["base"]),
-            &[Member::file(
-                "base/share/therock/therock_manifest.json",
-                KPACK,
-            )],
-        );
-        let (_dir, source) = run_with_base(&tar);
+        let (_dir, source) = run_with_base(&base_holding(KPACK));
         assert_eq!(detect_in(&source).await.unwrap(), Some(true));
         let listing = source.list().await.unwrap();
         assert_eq!(detect(&source, &listing, false).await.unwrap(), None);
@@ -172,14 +171,7 @@ mod tests {
     #[tokio::test]
     async fn oversized_run_manifest_is_refused() {
         let big = vec![b' '; MAX_RUN_MANIFEST as usize + 1];
-        let tar = raw_tar(
-            Some(&["base"]),
-            &[Member::file(
-                "base/share/therock/therock_manifest.json",
-                big,
-            )],
-        );
-        let (_dir, source) = run_with_base(&tar);
+        let (_dir, source) = run_with_base(&base_holding(&big));
         let e = detect_in(&source).await.unwrap_err().to_string();
         assert!(
             e.contains("therock_manifest.json is 1048577 bytes, over the 1 MiB limit"),
