@@ -5,7 +5,8 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rockpack::codec::{pool::Pool, Block, Codec, Format};
+use rockpack::codec::{pool::Pool, Block, Codec};
+use rockpack::plan::Format;
 
 /// Tar-like data: headers, text and some incompressible bytes.
 fn corpus(len: usize) -> Vec<u8> {

@@ -25,10 +25,10 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use rockpack::budget::{Budget, Needs, DEFAULT_MEMORY};
-use rockpack::codec::{Codec, Format};
+use rockpack::codec::Codec;
 use rockpack::fixtures::{generate, FixtureSpec, Layout};
 use rockpack::pipeline::{self, RunOptions};
-use rockpack::plan::{build_plan, FamilyTable, MultiarchMode, Plan, PlanOptions};
+use rockpack::plan::{build_plan, FamilyTable, Format, MultiarchMode, Plan, PlanOptions};
 use rockpack::progress::Progress;
 use rockpack::repack::{decode, ConflictPolicy};
 use rockpack::sink::{Sink, TarballWriter};

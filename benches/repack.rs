@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rockpack::codec::{Block, Format};
+use rockpack::codec::Block;
 use rockpack::fixtures::{compress, plan_of, raw_tar, Member, MemberKind};
-use rockpack::plan::{Compression, Plan};
+use rockpack::plan::{Compression, Format, Plan};
 use rockpack::repack::{decode, BlockOut, ConflictPolicy, Mask, Repacker};
 
 /// Whether criterion measures (`cargo bench`) rather than runs each

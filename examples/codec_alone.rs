@@ -13,7 +13,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use rockpack::codec::{pool::Pool, Block, Codec, Compressed, Format, TarballContent};
+use rockpack::codec::{pool::Pool, Block, Codec, Compressed, TarballContent};
+use rockpack::plan::Format;
+use rockpack::repack::tarfmt::END_OF_ARCHIVE;
 use rockpack::repack::{BlockOut, Mask, PieceWriter};
 use tokio::sync::oneshot;
 
@@ -87,7 +89,7 @@ fn main() {
     while !out.pending.is_empty() {
         out.take_one();
     }
-    out.bytes += codec.trailer(&out.content).len() as u64;
+    out.bytes += codec.trailer(&out.content, &END_OF_ARCHIVE).len() as u64;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{{\"seconds\": {seconds:.3}, \"input_bytes\": {}, \"output_bytes\": {}, \"jobs\": {jobs}, \"level\": {}}}",

@@ -83,7 +83,7 @@ fn parse_args() -> Result<Args, String> {
             "--anonymous" => anonymous = true,
             "--port-file" => port_file = Some(PathBuf::from(value("--port-file")?)),
             "--throttle" => {
-                let rate = rockpack::budget::parse_size(&value("--throttle")?)
+                let rate = rockpack::units::parse_size(&value("--throttle")?)
                     .map_err(|e| format!("--throttle: {e}"))?;
                 throttle = Some(rate.max(1));
             }

@@ -7,14 +7,13 @@
 //! parts uploading at once and compressed blocks queued for the sinks, each
 //! capped at the point where more stops helping.
 
-use crate::codec::{Codec, Format};
+use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::pipeline::decode_ahead;
+use crate::plan::Format;
 use crate::repack::decode::MAX_WINDOW_LOG;
 use crate::repack::COMPARE_BUFFER as MAX_COMPARE_BUFFER;
 use crate::source::verify;
-
-const MIB: u64 = 1 << 20;
+use crate::units::{whole_mib, MIB};
 
 /// Default `--memory`.
 pub const DEFAULT_MEMORY: u64 = 512 * MIB;
@@ -85,11 +84,14 @@ fn codec_state(codec: Codec) -> u64 {
     }
 }
 
-fn mib(bytes: u64) -> String {
-    format!("{} MiB", bytes.div_ceil(MIB))
-}
-
 impl Budget {
+    /// Bytes in one buffer of decoded artifact bytes queued for the repack
+    /// thread: the decode stage's unit of work.
+    pub const DECODED_CHUNK: usize = 256 << 10;
+    /// Such buffers in all: what the decode stage may hold ahead of the
+    /// repack thread (2 MiB).
+    pub const DECODED_CHUNKS: usize = 8;
+
     pub fn new(n: &Needs) -> Result<Budget> {
         // A block held as input and output; per thread, the codec's state,
         // plus one block queued for each thread and one being filled.
@@ -108,7 +110,7 @@ impl Budget {
         let compare_buffer = (avail / 16).clamp(MIB, MAX_COMPARE_BUFFER);
         // Besides the threads: one download (and its digest check), the
         // decoded bytes queued for the repack thread, one part uploading.
-        let decoded = (decode_ahead::CHUNK * decode_ahead::CHUNKS + verify::BUFFERED) as u64;
+        let decoded = (Self::DECODED_CHUNK * Self::DECODED_CHUNKS + verify::BUFFERED) as u64;
         let fixed =
             window + compare_buffer + partials + largest_part + MIN_DOWNLOAD_BUFFER + decoded;
 
@@ -122,27 +124,27 @@ impl Budget {
             let need = RUNTIME + fixed + threads(jobs);
             let mut parts = format!(
                 "the decoder window ({}), {jobs} compression thread(s) ({} each)",
-                mib(window),
-                mib(state + block)
+                whole_mib(window),
+                whole_mib(state + block)
             );
             if partials > 0 {
                 parts += &format!(
                     ", and an S3 part being filled for each tarball ({} tarball(s), {} in all)",
                     n.part_sizes.len(),
-                    mib(partials)
+                    whole_mib(partials)
                 );
             }
             return Err(Error::Usage(format!(
                 "--memory {}: too small for this run, which needs at least {} for {parts}; raise --memory{}",
-                mib(n.memory),
-                mib(need),
+                whole_mib(n.memory),
+                whole_mib(need),
                 if n.jobs.is_some() { " or lower --jobs" } else { "" }
             )));
         }
         if jobs < wanted {
             tracing::info!(
                 "--memory {} allows {jobs} of {wanted} compression threads",
-                mib(n.memory)
+                whole_mib(n.memory)
             );
         }
 
@@ -169,36 +171,6 @@ impl Budget {
             upload_bytes,
         })
     }
-}
-
-/// Parses a byte count with an optional binary suffix: `512M`, `1.5G`,
-/// `64MiB`, `4096`.
-pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => {
-            return Err(format!(
-                "{text:?}: expected a size such as 4096, 512M or 2G"
-            ))
-        }
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a size such as 4096, 512M or 2G"))?;
-    let bytes = value * scale as f64;
-    if !(0.0..1.8e19).contains(&bytes) {
-        return Err(format!("{text:?}: out of range"));
-    }
-    Ok(bytes as u64)
 }
 
 #[cfg(test)]
@@ -298,17 +270,5 @@ mod tests {
         let e = Budget::new(&n).unwrap_err().to_string();
         assert!(e.contains("(20 tarball(s), 320 MiB in all)"), "{e}");
         assert!(e.contains("raise --memory"), "{e}");
-    }
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("512M"), Ok(512 << 20));
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
-        assert_eq!(parse_size(" 2 gb "), Ok(2 << 30));
-        assert!(parse_size("12X").is_err());
-        assert!(parse_size("").is_err());
-        assert!(parse_size("-1").is_err());
     }
 }

@@ -5,12 +5,16 @@
 //! [`source`] yields artifact bytes, [`repack`] decodes and flattens them
 //! into tar blocks, [`codec`] compresses blocks into segments and frames
 //! tarballs, [`sink`] stores them, and [`pipeline`] drives a run.
+//! [`kpack`] finds whether a run is kpack-split before it is planned.
+//! Below them all: [`error`], [`units`] (sizes), [`net`] (what sources and
+//! sinks share on the network) and [`budget`] (`--memory`).
 
 pub mod budget;
 pub mod codec;
 pub mod cpu_time;
 pub mod error;
 pub mod fixtures;
+pub mod kpack;
 pub mod net;
 pub mod pipeline;
 pub mod plan;
@@ -19,6 +23,7 @@ pub mod repack;
 pub mod report;
 pub mod sink;
 pub mod source;
+pub mod units;
 
 /// The tests' one tar-listing helper (tests/common), for unit tests too.
 #[cfg(test)]

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use rockpack::budget::{self, Budget, Needs};
-use rockpack::codec::{Codec, Format};
+use rockpack::budget::{Budget, Needs};
+use rockpack::codec::Codec;
 use rockpack::error::{Error, Result};
 use rockpack::net::aws;
 use rockpack::net::RetryPolicy;
 use rockpack::pipeline::{self, RunOptions};
-use rockpack::plan::{build_plan, FamilyTable, MultiarchMode, Plan, PlanOptions};
+use rockpack::plan::{build_plan, FamilyTable, Format, MultiarchMode, Plan, PlanOptions};
 use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::repack::ConflictPolicy;
 use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink, S3SinkOptions};
@@ -23,7 +23,7 @@ use rockpack::source::location::Location;
 use rockpack::source::{
     dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
 };
-use rockpack::{fixtures, report};
+use rockpack::{fixtures, kpack, report, units};
 
 #[derive(Parser)]
 #[command(
@@ -91,7 +91,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Approximate bytes of large-file content (e.g. 512M, 2G).
-        #[arg(long, default_value = "0", value_parser = budget::parse_size)]
+        #[arg(long, default_value = "0", value_parser = units::parse_size)]
         large_bytes: u64,
     },
 }
@@ -166,7 +166,7 @@ struct SelectArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     range_connections: usize,
     /// Bytes per ranged GET of a large artifact.
-    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = budget::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = units::parse_size)]
     range_size: u64,
     /// Build only these tarballs of the plan (repeatable): a label (family,
     /// target or multiarch) with its -tests variant, or `{label}-tests` alone.
@@ -213,7 +213,7 @@ struct PackArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Memory budget for buffers, read-ahead and compression (e.g. 512M, 2G).
-    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = budget::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = units::parse_size)]
     memory: u64,
     /// What to do when two artifacts of one tarball hold different content at one path.
     #[arg(long, value_enum, default_value = "error")]
@@ -222,7 +222,7 @@ struct PackArgs {
     #[arg(long, value_name = "EPOCH")]
     mtime: Option<i64>,
     /// S3 multipart part size (default: from the size bound, at least 5 MiB).
-    #[arg(long, value_name = "SIZE", value_parser = budget::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     part_size: Option<u64>,
     /// S3 storage class of uploaded tarballs.
     #[arg(long)]
@@ -237,7 +237,7 @@ struct PackArgs {
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     tags: Vec<String>,
     /// Stop when one artifact decompresses to more than this many bytes.
-    #[arg(long, value_name = "SIZE", default_value = "256G", value_parser = budget::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "256G", value_parser = units::parse_size)]
     max_unpacked_size: u64,
     /// Write a JSON summary (keys, URLs, sizes, sha256, timings) here.
     #[arg(long, value_name = "FILE")]
@@ -302,10 +302,8 @@ impl SelectArgs {
         let listing = source.list().await?;
         listing.log_skipped();
         let opts = self.options();
-        let needs_kpack =
-            opts.multiarch == MultiarchMode::Auto || opts.per_target || !opts.targets.is_empty();
-        let kpack = if needs_kpack {
-            pipeline::detect_kpack(source, &listing, peek).await?
+        let kpack = if kpack::needed(&opts) {
+            kpack::detect(source, &listing, peek).await?
         } else {
             None
         };

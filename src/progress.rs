@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::plan::Plan;
-use crate::report::human_bytes;
+use crate::units::human_bytes;
 
 /// Counters shared by the pipeline (writer) and the renderer (reader).
 pub struct Progress {

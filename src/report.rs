@@ -4,22 +4,7 @@ use std::fmt::Write as _;
 
 use crate::pipeline::RunSummary;
 use crate::plan::Plan;
-
-/// Human-readable sizes in binary units.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+use crate::units::human_bytes;
 
 /// The plan: each tarball with its artifacts in order and its input size.
 pub fn plan_text(plan: &Plan, source: &str) -> String {

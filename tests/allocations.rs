@@ -9,8 +9,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use rockpack::codec::{Block, Format};
+use rockpack::codec::Block;
 use rockpack::fixtures::{plan_of, raw_tar, Member};
+use rockpack::plan::Format;
 use rockpack::repack::{BlockOut, ConflictPolicy, Mask, Repacker};
 
 struct Counting;

@@ -21,7 +21,7 @@ pub mod check;
 
 use std::io::Read;
 
-use rockpack::codec::Format;
+use rockpack::plan::Format;
 use rockpack::fixtures::{plan_of, MemoryOut};
 use rockpack::plan::Compression;
 use rockpack::repack::{decode, ConflictPolicy, Repacker};

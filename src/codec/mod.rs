@@ -11,55 +11,8 @@ mod zstd;
 
 use bytes::Bytes;
 
-/// Output compression.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-pub enum Format {
-    #[cfg_attr(feature = "cli", value(name = "gz"))]
-    Gzip,
-    #[cfg_attr(feature = "cli", value(name = "zst"))]
-    Zstd,
-}
-
-impl Format {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Gzip => "tar.gz",
-            Format::Zstd => "tar.zst",
-        }
-    }
-
-    pub fn default_level(self) -> i32 {
-        match self {
-            Format::Gzip => 6,
-            Format::Zstd => 3,
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Gzip => "application/gzip",
-            Format::Zstd => "application/zstd",
-        }
-    }
-
-    /// Uncompressed bytes per block. Fixed per format (never derived from
-    /// the thread count) so that output is identical whatever `--jobs` is.
-    pub fn block_size(self) -> usize {
-        match self {
-            Format::Gzip => 1 << 20,
-            Format::Zstd => 4 << 20,
-        }
-    }
-
-    /// How much of the previous block a block may use as history.
-    pub fn dictionary_size(self) -> usize {
-        match self {
-            Format::Gzip => 32 << 10,
-            Format::Zstd => 0,
-        }
-    }
-}
+use crate::error::{Error, Result};
+use crate::plan::Format;
 
 /// Compression settings, shared by every worker.
 #[derive(Clone, Copy, Debug)]
@@ -84,14 +37,14 @@ pub struct Compressed {
 }
 
 impl Codec {
-    pub fn new(format: Format, level: Option<i32>) -> crate::error::Result<Self> {
+    pub fn new(format: Format, level: Option<i32>) -> Result<Self> {
         let level = level.unwrap_or(format.default_level());
         let ok = match format {
             Format::Gzip => (0..=9).contains(&level),
             Format::Zstd => (1..=22).contains(&level),
         };
         if !ok {
-            return Err(crate::error::Error::Usage(format!(
+            return Err(Error::Usage(format!(
                 "--level {level} is out of range for {} (gz: 0-9, zst: 1-22)",
                 format.extension()
             )));
@@ -122,18 +75,19 @@ impl Codec {
         }
     }
 
-    /// Bytes that close a tarball: the tar end-of-archive blocks, and for
-    /// gzip the final deflate block plus the CRC32 and length of everything.
-    pub fn trailer(&self, content: &TarballContent) -> Bytes {
-        let eoa = &crate::repack::tarfmt::END_OF_ARCHIVE;
+    /// Bytes that close a tarball: `tail` (the uncompressed bytes that end
+    /// its content: for a tar, the end-of-archive blocks, which the caller
+    /// knows and the codec need not), compressed, and for gzip the CRC32
+    /// and length of everything.
+    pub fn trailer(&self, content: &TarballContent, tail: &[u8]) -> Bytes {
         match self.format {
             Format::Gzip => {
                 let mut crc = content.crc.clone();
-                crc.update(eoa);
-                let len = content.len + eoa.len() as u64;
-                gzip::trailer(self.level, eoa, crc.finalize(), len)
+                crc.update(tail);
+                let len = content.len + tail.len() as u64;
+                gzip::trailer(self.level, tail, crc.finalize(), len)
             }
-            Format::Zstd => zstd::compress_frame(self.level, eoa),
+            Format::Zstd => zstd::compress_frame(self.level, tail),
         }
     }
 }
@@ -176,7 +130,8 @@ mod tests {
                 prev = Some(Bytes::copy_from_slice(&chunk[chunk.len() - keep..]));
             }
         }
-        out.extend_from_slice(&codec.trailer(&content));
+        // The tar end-of-archive blocks, as the pipeline passes them.
+        out.extend_from_slice(&codec.trailer(&content, &[0; 1024]));
         out
     }
 

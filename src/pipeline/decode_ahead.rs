@@ -18,18 +18,20 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{expected_digest, stages::Stage, RunOptions, Stages};
+use super::{stages::Stage, RunOptions, Stages};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::progress::{Counting, Progress};
 use crate::repack::decode;
-use crate::source::verify::verified;
+use crate::source::verify::{expected_digest, verified};
 use crate::source::{ByteStream, Source};
 
 /// Bytes in one queued buffer, and buffers in all: what the stage may hold
-/// ahead of the repack thread.
-pub const CHUNK: usize = 256 << 10;
-pub const CHUNKS: usize = 8;
+/// ahead of the repack thread (the budget counts them among a run's fixed
+/// needs, so they are its to set).
+const CHUNK: usize = Budget::DECODED_CHUNK;
+const CHUNKS: usize = Budget::DECODED_CHUNKS;
 
 enum Msg {
     /// The next artifact is open and decoding.

@@ -2,9 +2,18 @@
 //! compressed once, in plan order, and each compressed block goes to every
 //! tarball that contains it. Any error, Ctrl-C or SIGTERM aborts every
 //! tarball; tarballs are published only when all of them are complete.
+//!
+//! Read in order: [`run`] creates the outputs and ends with them published
+//! or aborted; `produce` writes each tarball's header, fans the compressed
+//! blocks out and writes the trailers; `repack_all` (a blocking thread)
+//! repacks what the decode stage (`decode_ahead`) hands it and feeds the
+//! compression pool; `publish_all` makes the finished tarballs visible.
+//! Signals (`signals`), per-stage CPU time (`stages`) and the tarballs'
+//! digests (`checksum`) have modules of their own.
 
 mod checksum;
 pub(crate) mod decode_ahead;
+mod signals;
 pub mod stages;
 
 use std::sync::atomic::Ordering;
@@ -14,22 +23,22 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::io::SyncIoBridge;
 
 use crate::budget::Budget;
 use crate::codec::{pool::Pool, Block, Codec, Compressed, TarballContent};
 use crate::error::{Error, Result};
-use crate::plan::{Plan, SourceArtifact};
+use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::repack::{
-    decode, flatten, tar_reader::TarReader, BlockOut, ConflictPolicy, Mask, Repacker,
-};
+use crate::repack::{tarfmt::END_OF_ARCHIVE, BlockOut, ConflictPolicy, Mask, Repacker};
 use crate::sink::{Sink, TarballWriter};
-use crate::source::verify::{parse_sidecar, VerifyMode};
-use crate::source::{kpack_flag, Listing, Source, RUN_MANIFEST_KEY};
+use crate::source::verify::VerifyMode;
+use crate::source::Source;
 use checksum::TarballSha;
+use signals::{interrupted, Shutdown};
 use stages::{Stage, StageSeconds, Stages};
 
+/// How a run packs, besides its plan: compression, conflicts, mtimes,
+/// verification and the memory budget.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub codec: Codec,
@@ -42,6 +51,7 @@ pub struct RunOptions {
     pub budget: Budget,
 }
 
+/// One tarball a run published.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TarballResult {
     pub file_name: String,
@@ -57,6 +67,7 @@ pub struct TarballResult {
     pub seconds: f64,
 }
 
+/// What a run did: its tarballs, input and time.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunSummary {
     pub tarballs: Vec<TarballResult>,
@@ -66,9 +77,6 @@ pub struct RunSummary {
     /// CPU seconds per stage.
     pub cpu: StageSeconds,
 }
-
-const MAX_SIDECAR: u64 = 4096;
-const MAX_RUN_MANIFEST: u64 = 1 << 20;
 
 /// One tarball being written.
 struct Output {
@@ -89,6 +97,8 @@ impl Output {
 
 type Queue = mpsc::Sender<(oneshot::Receiver<Compressed>, Mask)>;
 
+/// Builds every tarball of `plan` from `source` into `sink`: all of them
+/// published, or none (any error, Ctrl-C or SIGTERM aborts every one).
 pub async fn run(
     plan: Arc<Plan>,
     source: Arc<dyn Source>,
@@ -211,7 +221,7 @@ async fn produce(
     fanout?;
     repacked?;
     for o in outputs.iter_mut() {
-        let trailer = opts.codec.trailer(&o.content);
+        let trailer = opts.codec.trailer(&o.content, &END_OF_ARCHIVE);
         o.put(trailer).await?;
         o.done_at = Some(started.elapsed().as_secs_f64());
     }
@@ -234,6 +244,8 @@ impl BlockOut for PoolOut<'_> {
     }
 }
 
+/// The repack thread: starts the decode stage and the compression pool,
+/// repacks every artifact in plan order, then stops both.
 fn repack_all(
     plan: Arc<Plan>,
     source: Arc<dyn Source>,
@@ -262,6 +274,7 @@ fn repack_all(
     repacked
 }
 
+/// Repacks each decoded artifact in turn, sending its blocks to the pool.
 fn repack_decoded(
     plan: &Plan,
     opts: &RunOptions,
@@ -288,31 +301,6 @@ fn repack_decoded(
     Ok(())
 }
 
-async fn expected_digest(
-    source: &dyn Source,
-    a: &SourceArtifact,
-    mode: VerifyMode,
-) -> Result<Option<[u8; 32]>> {
-    let name = a.name.file_name();
-    match (&a.sha256_key, mode) {
-        (_, VerifyMode::Off) => Ok(None),
-        (None, VerifyMode::Require) => Err(Error::artifact(
-            &name,
-            None,
-            "no .sha256sum sidecar, and --verify require is set",
-        )),
-        (None, VerifyMode::Auto) => Ok(None),
-        (Some(key), _) => {
-            let text = source.read_small(key, MAX_SIDECAR).await?.ok_or_else(|| {
-                Error::artifact(&name, None, format!("sidecar {key} disappeared"))
-            })?;
-            parse_sidecar(&text)
-                .map(Some)
-                .map_err(|e| Error::artifact(&name, None, e))
-        }
-    }
-}
-
 /// Publishes every tarball; returns their SHA-256 digests (hex).
 async fn publish_all(outputs: &mut [Output]) -> Result<Vec<String>> {
     for o in outputs.iter_mut() {
@@ -327,142 +315,9 @@ async fn publish_all(outputs: &mut [Output]) -> Result<Vec<String>> {
     Ok(digests)
 }
 
+/// Aborts every tarball (an error or a signal).
 async fn abort_all(outputs: &mut [Output]) {
     for o in outputs.iter_mut() {
         o.writer.abort().await;
     }
-}
-
-fn interrupted(signal: &str) -> Error {
-    Error::Other(format!("interrupted by {signal}; every output was aborted"))
-}
-
-/// Ctrl-C and SIGTERM, listened for from the moment of `install` (tokio's
-/// `ctrl_c()` would only listen once first polled).
-struct Shutdown {
-    #[cfg(unix)]
-    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
-}
-
-impl Shutdown {
-    fn install() -> Shutdown {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let signals = signal(SignalKind::interrupt())
-                .ok()
-                .zip(signal(SignalKind::terminate()).ok());
-            Shutdown { signals }
-        }
-        #[cfg(not(unix))]
-        Shutdown {}
-    }
-
-    /// Resolves on the next signal, naming it.
-    async fn recv(&mut self) -> &'static str {
-        #[cfg(unix)]
-        {
-            match self.signals.as_mut() {
-                Some((int, term)) => tokio::select! {
-                    _ = int.recv() => "Ctrl-C",
-                    _ = term.recv() => "SIGTERM",
-                },
-                None => std::future::pending().await,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
-        }
-    }
-}
-
-/// Whether the run is kpack-split: from `manifests/therock_manifest.json`
-/// when published, else (when `peek` is set) from the copy inside
-/// `base_lib_generic`, reading that archive only up to that member.
-pub async fn detect_kpack(
-    source: &Arc<dyn Source>,
-    listing: &Listing,
-    peek: bool,
-) -> Result<Option<bool>> {
-    // Published manifests: the top-level one, else any artifact group's
-    // (every group of one run has the same flags).
-    let keys =
-        std::iter::once(RUN_MANIFEST_KEY).chain(listing.run_manifests.iter().map(String::as_str));
-    for key in keys {
-        if let Some(json) = source.read_small(key, MAX_RUN_MANIFEST).await? {
-            return kpack_flag(&json).map(Some);
-        }
-    }
-    let listed = &listing.artifacts;
-    if !peek {
-        return Ok(None);
-    }
-    let Some(base) = listed
-        .iter()
-        .filter(|a| a.name.name == "base" && a.name.component == "lib" && a.name.is_generic())
-        .min_by_key(|a| a.name.compression)
-    else {
-        return Ok(None);
-    };
-    // Read straight through: nothing else downloads meanwhile.
-    let stream = source.open(base, 8 << 20).await?;
-    let (base, handle) = (base.clone(), Handle::current());
-    let json = tokio::task::spawn_blocking(move || find_run_manifest(&base, stream, handle))
-        .await
-        .map_err(|e| Error::Other(format!("manifest reader failed: {e}")))??;
-    json.map(|j| kpack_flag(&j)).transpose()
-}
-
-fn find_run_manifest(
-    a: &SourceArtifact,
-    stream: crate::source::ByteStream,
-    handle: Handle,
-) -> Result<Option<Vec<u8>>> {
-    let name = a.name.file_name();
-    let fail = |member: Option<&[u8]>, m: String| Error::artifact(&name, member, m);
-    let decoded = decode::decoder(
-        a.name.compression,
-        SyncIoBridge::new_with_handle(stream, handle),
-        decode::DEFAULT_MAX_UNPACKED,
-    )
-    .map_err(|e| fail(None, e.to_string()))?;
-    let mut tar = TarReader::new(decoded);
-    let first = tar
-        .next_member()
-        .map_err(|e| fail(e.member.as_deref(), e.message))?;
-    let Some(first) = first.filter(|m| m.path == flatten::MANIFEST_NAME) else {
-        return Err(fail(
-            None,
-            "the first member must be artifact_manifest.txt".into(),
-        ));
-    };
-    let mut text = vec![0; first.size.min(flatten::MAX_MANIFEST) as usize];
-    read_all(&mut tar, &mut text).map_err(|e| fail(e.member.as_deref(), e.message))?;
-    let manifest = flatten::Manifest::parse(&text).map_err(|e| fail(None, e))?;
-    while let Some(m) = tar
-        .next_member()
-        .map_err(|e| fail(e.member.as_deref(), e.message))?
-    {
-        if let Ok(Some(rel)) = manifest.strip(&m.path) {
-            if rel == b"share/therock/therock_manifest.json" && m.size <= MAX_RUN_MANIFEST {
-                let mut json = vec![0; m.size as usize];
-                read_all(&mut tar, &mut json).map_err(|e| fail(e.member.as_deref(), e.message))?;
-                return Ok(Some(json));
-            }
-        }
-    }
-    Ok(None)
-}
-
-fn read_all<R: std::io::Read>(
-    tar: &mut TarReader<R>,
-    mut dst: &mut [u8],
-) -> Result<(), crate::repack::tar_reader::TarError> {
-    while !dst.is_empty() {
-        let n = tar.read_data(dst)?;
-        dst = &mut dst[n..];
-    }
-    Ok(())
 }

@@ -3,13 +3,13 @@
 
 pub mod artifact;
 pub mod families;
+mod format;
 mod select;
 
 pub use artifact::{ArtifactName, Compression};
 pub use families::FamilyTable;
+pub use format::Format;
 pub use select::{build_plan, MultiarchMode, PlanOptions};
-
-use crate::codec::Format;
 
 /// An artifact as a source lists it.
 #[derive(Clone, Debug, serde::Serialize)]

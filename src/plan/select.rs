@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{artifact::base_arch, tarball_name, FamilyTable, Plan, SourceArtifact, TarballPlan};
-use crate::codec::Format;
+use super::{
+    artifact::base_arch, tarball_name, FamilyTable, Format, Plan, SourceArtifact, TarballPlan,
+};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

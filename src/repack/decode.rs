@@ -4,6 +4,7 @@ use std::io::{self, Read};
 
 use crate::plan::Compression;
 use crate::source::SourceFailure;
+use crate::units::exact_bytes;
 
 /// Default `--max-unpacked-size`: far above any real artifact, low enough
 /// to stop a decompression bomb before it costs hours.
@@ -108,7 +109,7 @@ impl Guarded<'_> {
                     io::ErrorKind::InvalidData,
                     format!(
                         "xz stream needs a dictionary over {} to decode; refusing (memory)",
-                        window_size(self.window_log_max)
+                        exact_bytes(1 << self.window_log_max)
                     ),
                 );
             }
@@ -122,15 +123,6 @@ impl Guarded<'_> {
                 format!("corrupt or truncated {name} stream ({why})"),
             )
         })
-    }
-}
-
-/// 2^`log` bytes, for messages: "128 MiB".
-fn window_size(log: u32) -> String {
-    match log {
-        30.. => format!("{} GiB", 1u64 << (log - 30)),
-        20.. => format!("{} MiB", 1u64 << (log - 20)),
-        _ => format!("{} KiB", 1u64 << log.saturating_sub(10)),
     }
 }
 

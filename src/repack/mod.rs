@@ -8,13 +8,14 @@ mod piece;
 pub mod tar_reader;
 pub mod tarfmt;
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 pub use conflict::{ConflictPolicy, ConflictTable};
 pub use piece::{BlockOut, Mask, PieceWriter};
 
 use crate::error::{Error, Result};
+use crate::units::exact_bytes;
 use conflict::{path_key, Fingerprint, PathSet};
 use flatten::{
     check_relative, check_symlink_target, kind_of, output_mode, Manifest, MANIFEST_NAME,
@@ -27,6 +28,69 @@ use tarfmt::{Header, Kind};
 /// size (by default) so their content can be compared before their header
 /// is written.
 pub const COMPARE_BUFFER: u64 = 32 << 20;
+
+/// Reads an artifact's first member, which must be the regular file
+/// `artifact_manifest.txt` of at most [`MAX_MANIFEST`] bytes, and parses
+/// it. The one reader of artifact manifests: repacking and the run's kpack
+/// detection (which peeks into `base_lib_generic`) refuse the same inputs.
+pub fn read_manifest<R: Read>(tar: &mut TarReader<R>, artifact: &str) -> Result<Manifest> {
+    let m = tar
+        .next_member()
+        .map_err(|e| Error::artifact(artifact, e.member.as_deref(), e.message))?
+        .ok_or_else(|| {
+            Error::artifact(
+                artifact,
+                None,
+                "empty archive: artifact_manifest.txt missing",
+            )
+        })?;
+    if m.path != MANIFEST_NAME || kind_of(&m) != Ok(Kind::File) {
+        return Err(Error::artifact(
+            artifact,
+            Some(&m.path),
+            "the first member must be the regular file artifact_manifest.txt",
+        ));
+    }
+    let text = read_small_member(tar, artifact, &m, MAX_MANIFEST)?;
+    Manifest::parse(&text).map_err(|e| Error::artifact(artifact, Some(MANIFEST_NAME), e))
+}
+
+/// The data of `m`, the member just read, whole; one of more than `limit`
+/// bytes is refused (a small file a crafted archive could make huge).
+pub fn read_small_member<R: Read>(
+    tar: &mut TarReader<R>,
+    artifact: &str,
+    m: &tar_reader::Member,
+    limit: u64,
+) -> Result<Vec<u8>> {
+    if m.size > limit {
+        let file = m.path.rsplit(|&b| b == b'/').next().unwrap_or(&m.path);
+        return Err(Error::artifact(
+            artifact,
+            Some(&m.path),
+            format!(
+                "{} is {} bytes, over the {} limit",
+                String::from_utf8_lossy(file),
+                m.size,
+                exact_bytes(limit)
+            ),
+        ));
+    }
+    let mut data = vec![0u8; m.size as usize];
+    read_data(tar, artifact, &mut data)?;
+    Ok(data)
+}
+
+/// Fills `dst` from the current member's data.
+fn read_data<R: Read>(tar: &mut TarReader<R>, artifact: &str, mut dst: &mut [u8]) -> Result<()> {
+    while !dst.is_empty() {
+        let n = tar
+            .read_data(dst)
+            .map_err(|e| Error::artifact(artifact, e.member.as_deref(), e.message))?;
+        dst = &mut dst[n..];
+    }
+    Ok(())
+}
 
 /// State that lives across the artifacts of one run.
 pub struct Repacker {
@@ -70,7 +134,7 @@ impl Repacker {
         name: &str,
         input: R,
         out: &mut dyn BlockOut,
-        format: crate::codec::Format,
+        format: crate::plan::Format,
     ) -> Result<ArtifactStats> {
         let mut pieces = PieceWriter::new(out, format);
         let mut run = ArtifactRun {
@@ -106,10 +170,6 @@ impl<R: BufRead> ArtifactRun<'_, R> {
         Error::artifact(self.name, e.member.as_deref(), e.message)
     }
 
-    fn next(&mut self) -> Result<Option<tar_reader::Member>> {
-        self.tar.next_member().map_err(|e| self.tar_err(e))
-    }
-
     fn all(&mut self, out: &mut PieceWriter<'_>) -> Result<()> {
         let manifest = self.manifest()?;
         if manifest.is_empty() {
@@ -133,35 +193,11 @@ impl<R: BufRead> ArtifactRun<'_, R> {
     }
 
     fn manifest(&mut self) -> Result<Manifest> {
-        let m = self
-            .next()?
-            .ok_or_else(|| self.err(None, "empty archive: artifact_manifest.txt missing"))?;
-        if m.path != MANIFEST_NAME || kind_of(&m) != Ok(Kind::File) {
-            return Err(self.err(
-                Some(&m.path),
-                "the first member must be the regular file artifact_manifest.txt",
-            ));
-        }
-        if m.size > MAX_MANIFEST {
-            return Err(self.err(
-                Some(&m.path),
-                format!(
-                    "artifact_manifest.txt is {} bytes, over the 1 MiB limit",
-                    m.size
-                ),
-            ));
-        }
-        let mut text = vec![0u8; m.size as usize];
-        self.read_exact(&mut text)?;
-        Manifest::parse(&text).map_err(|e| self.err(Some(MANIFEST_NAME), e))
+        read_manifest(&mut self.tar, self.name)
     }
 
-    fn read_exact(&mut self, mut dst: &mut [u8]) -> Result<()> {
-        while !dst.is_empty() {
-            let n = self.tar.read_data(dst).map_err(|e| self.tar_err(e))?;
-            dst = &mut dst[n..];
-        }
-        Ok(())
+    fn read_exact(&mut self, dst: &mut [u8]) -> Result<()> {
+        read_data(&mut self.tar, self.name, dst)
     }
 
     fn member(

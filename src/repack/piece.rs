@@ -11,8 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::tarfmt::{self, Header};
-use crate::codec::{Block, Format};
+use crate::codec::Block;
 use crate::error::Result;
+use crate::plan::Format;
 
 /// The tarballs (indices into the plan) that a block goes to.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ pub mod verify;
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan::{ArtifactName, SourceArtifact};
 
 pub type ByteStream = Box<dyn AsyncRead + Send + Unpin>;
@@ -68,8 +68,8 @@ impl SourceFailure {
 #[derive(Clone, Debug, Default)]
 pub struct Listing {
     pub artifacts: Vec<SourceArtifact>,
-    /// Keys of `therock_manifest.json` files under `manifests/`, the
-    /// top-level one first.
+    /// Keys of `therock_manifest.json` files under `manifests/`, in key
+    /// order (`kpack` reads the top-level one first).
     pub run_manifests: Vec<String>,
     /// Files that are neither artifacts, their sidecars nor run manifests
     /// (logs, index pages, `python/`, `tarballs/`, ...), with why each is
@@ -98,10 +98,6 @@ impl Listing {
         }
     }
 }
-
-/// Key of the run manifest TheRock publishes beside the artifacts (newer
-/// runs put one per artifact group under `manifests/{group}/`).
-pub const RUN_MANIFEST_KEY: &str = "manifests/therock_manifest.json";
 
 /// Turns listed keys (relative to the root) with their sizes into a
 /// listing: artifacts are recognised by their basename, at any depth, and
@@ -145,7 +141,7 @@ pub fn collect(entries: &[(String, u64)]) -> Listing {
         .map(|(k, _)| k.clone())
         .filter(|k| k.starts_with("manifests/") && k.ends_with("therock_manifest.json"))
         .collect();
-    run_manifests.sort_by_key(|k| (k != RUN_MANIFEST_KEY, k.clone()));
+    run_manifests.sort();
     used.extend(run_manifests.iter().cloned());
     let mut skipped: Vec<Skipped> = rest
         .into_iter()
@@ -158,14 +154,4 @@ pub fn collect(entries: &[(String, u64)]) -> Listing {
         run_manifests,
         skipped,
     }
-}
-
-/// Whether the run manifest says the artifacts are kpack-split.
-pub fn kpack_flag(manifest_json: &[u8]) -> Result<bool> {
-    let v: serde_json::Value = serde_json::from_slice(manifest_json)
-        .map_err(|e| Error::Other(format!("therock_manifest.json is not valid JSON: {e}")))?;
-    Ok(v.get("flags")
-        .and_then(|f| f.get("KPACK_SPLIT_ARTIFACTS"))
-        .and_then(|b| b.as_bool())
-        .unwrap_or(false))
 }

@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 use tokio_util::io::{ReaderStream, StreamReader};
 
 use super::fetch::tokio_stream_from;
-use super::ByteStream;
+use super::{ByteStream, Source};
+use crate::error::{Error, Result};
+use crate::plan::SourceArtifact;
 
 /// `--verify`: what to do about `.sha256sum` sidecars.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -24,7 +26,7 @@ pub enum VerifyMode {
 }
 
 /// Parses a sidecar: the hex digest is the first word of the first line.
-pub fn parse_sidecar(text: &[u8]) -> Result<[u8; 32], String> {
+pub fn parse_sidecar(text: &[u8]) -> std::result::Result<[u8; 32], String> {
     let text =
         std::str::from_utf8(text).map_err(|_| "sha256sum sidecar is not text".to_string())?;
     let word = text
@@ -36,6 +38,36 @@ pub fn parse_sidecar(text: &[u8]) -> Result<[u8; 32], String> {
     bytes
         .try_into()
         .map_err(|_| format!("sha256sum sidecar: {word:?} is not a 64-digit SHA-256 digest"))
+}
+
+/// Largest `.sha256sum` sidecar read: one digest and a file name.
+const MAX_SIDECAR: u64 = 4096;
+
+/// The digest `a` must have, from its sidecar at `source`, as `mode`
+/// asks: None when there is nothing to check.
+pub async fn expected_digest(
+    source: &dyn Source,
+    a: &SourceArtifact,
+    mode: VerifyMode,
+) -> Result<Option<[u8; 32]>> {
+    let name = a.name.file_name();
+    match (&a.sha256_key, mode) {
+        (_, VerifyMode::Off) => Ok(None),
+        (None, VerifyMode::Require) => Err(Error::artifact(
+            &name,
+            None,
+            "no .sha256sum sidecar, and --verify require is set",
+        )),
+        (None, VerifyMode::Auto) => Ok(None),
+        (Some(key), _) => {
+            let text = source.read_small(key, MAX_SIDECAR).await?.ok_or_else(|| {
+                Error::artifact(&name, None, format!("sidecar {key} disappeared"))
+            })?;
+            parse_sidecar(&text)
+                .map(Some)
+                .map_err(|e| Error::artifact(&name, None, e))
+        }
+    }
 }
 
 /// True for the error a `Verifier` raises on a mismatch.

@@ -147,7 +147,7 @@ impl Sink for S3Sink {
 
 /// Upload allowance is counted in KiB (semaphore permits are u32).
 fn kib(bytes: u64) -> u32 {
-    bytes.div_ceil(1024).clamp(1, u32::MAX as u64) as u32
+    bytes.div_ceil(crate::units::KIB).clamp(1, u32::MAX as u64) as u32
 }
 
 fn s3_error<E>(op: &str, url: &str, e: &SdkError<E, HttpResponse>) -> Error

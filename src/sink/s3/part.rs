@@ -13,12 +13,11 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::net::aws::{error_text, is_transient};
 use crate::net::{with_retries, RequestError, RetryPolicy};
-
-const MIB: u64 = 1 << 20;
+use crate::units::{GIB, MIB};
 /// S3's smallest part (except the last one).
 pub const MIN_PART_SIZE: u64 = 5 * MIB;
 /// S3's largest part.
-pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
+pub const MAX_PART_SIZE: u64 = 5 * GIB;
 /// S3's most parts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
 /// The size bound is spread over this many parts; the rest are a reserve
