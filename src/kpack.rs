@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio_util::io::SyncIoBridge;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::plan::{MultiarchMode, PlanOptions, SourceArtifact};
 use crate::repack::tar_reader::TarReader;
 use crate::repack::{decode, read_manifest, read_small_member};
@@ -74,14 +74,18 @@ pub async fn detect(
     let (base, handle) = (base.clone(), Handle::current());
     let json = tokio::task::spawn_blocking(move || find_run_manifest(&base, stream, handle))
         .await
-        .map_err(|e| Error::Other(format!("manifest reader failed: {e}")))??;
+        .map_err(|e| Error::internal(format!("manifest reader failed: {e}")))??;
     json.map(|j| kpack_flag(&j)).transpose()
 }
 
 /// Whether the run manifest says the artifacts are kpack-split.
 pub fn kpack_flag(manifest_json: &[u8]) -> Result<bool> {
-    let v: serde_json::Value = serde_json::from_slice(manifest_json)
-        .map_err(|e| Error::Other(format!("therock_manifest.json is not valid JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(manifest_json).map_err(|e| {
+        Error::failed(
+            Kind::Malformed,
+            format!("therock_manifest.json is not valid JSON: {e}"),
+        )
+    })?;
     Ok(v.get("flags")
         .and_then(|f| f.get("KPACK_SPLIT_ARTIFACTS"))
         .and_then(|b| b.as_bool())
@@ -104,10 +108,7 @@ fn find_run_manifest(
     .map_err(|e| Error::artifact(&name, None, e.to_string()))?;
     let mut tar = TarReader::new(decoded);
     let manifest = read_manifest(&mut tar, &name)?;
-    while let Some(m) = tar
-        .next_member()
-        .map_err(|e| Error::artifact(&name, e.member.as_deref(), e.message))?
-    {
+    while let Some(m) = tar.next_member().map_err(|e| e.into_error(&name))? {
         if let Ok(Some(rel)) = manifest.strip(&m.path) {
             if rel == IN_ARCHIVE {
                 return read_small_member(&mut tar, &name, &m, MAX_RUN_MANIFEST).map(Some);

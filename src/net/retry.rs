@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use crate::error::{Error, Kind};
+
 /// How hard a request, or a download, tries.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -53,6 +55,23 @@ pub enum RequestError {
 }
 
 /// The message alone: callers say which request it was.
+impl RequestError {
+    /// The kind of failure this is once retrying is over: a retryable error
+    /// that is still an error means rockpack gave up.
+    pub fn kind(&self) -> Kind {
+        match self {
+            RequestError::Retry(_) => Kind::GaveUp,
+            RequestError::Changed(_) => Kind::ObjectChanged,
+            RequestError::Fatal(_) => Kind::Remote,
+        }
+    }
+
+    /// The run's error for this failure of `what` (a request, an object).
+    pub fn into_error(self, what: &str) -> Error {
+        Error::failed(self.kind(), format!("{what}: {self}"))
+    }
+}
+
 impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

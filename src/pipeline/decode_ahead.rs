@@ -105,10 +105,10 @@ impl Decoded {
                 state: State::Reading,
             }),
             Ok(Msg::Failed(e)) => Err(e),
-            Ok(_) => Err(Error::Other(
-                "decode stage out of step with the repack thread".into(),
+            Ok(_) => Err(Error::internal(
+                "decode stage out of step with the repack thread",
             )),
-            Err(_) => Err(Error::Other("the decode thread stopped".into())),
+            Err(_) => Err(Error::internal("the decode thread stopped")),
         }
     }
 
@@ -255,7 +255,7 @@ impl Wait {
     }
 
     fn on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        self.until(work, || Error::Other("the run stopped".into()))
+        self.until(work, || Error::internal("the run stopped"))
     }
 }
 

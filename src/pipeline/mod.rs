@@ -203,7 +203,7 @@ async fn produce(
         while let Some((block, mask)) = rx.recv().await {
             let c: Compressed = block
                 .await
-                .map_err(|_| Error::Other("a compression thread failed".into()))?;
+                .map_err(|_| Error::internal("a compression thread failed"))?;
             for &t in mask.iter() {
                 outputs[t].content.append(&c);
                 outputs[t].put(c.bytes.clone()).await?;
@@ -217,7 +217,7 @@ async fn produce(
     drop(rx);
     let repacked = repack
         .await
-        .map_err(|e| Error::Other(format!("repack thread failed: {e}")))?;
+        .map_err(|e| Error::internal(format!("repack thread failed: {e}")))?;
     fanout?;
     repacked?;
     for o in outputs.iter_mut() {
@@ -240,7 +240,7 @@ impl BlockOut for PoolOut<'_> {
         let rx = self.pool.submit(block);
         self.queue
             .blocking_send((rx, mask))
-            .map_err(|_| Error::Other("output stopped".into()))
+            .map_err(|_| Error::internal("output stopped"))
     }
 }
 

@@ -3,11 +3,14 @@
 //! one half-uploaded. Kept apart from the run itself, which only selects on
 //! [`Shutdown::recv`].
 
-use crate::error::Error;
+use crate::error::{Error, Kind};
 
 /// The error a run stopped by `signal` ends with.
 pub(super) fn interrupted(signal: &str) -> Error {
-    Error::Other(format!("interrupted by {signal}; every output was aborted"))
+    Error::failed(
+        Kind::Interrupted,
+        format!("interrupted by {signal}; every output was aborted"),
+    )
 }
 
 /// Ctrl-C and SIGTERM, listened for from the moment of `install` (tokio's

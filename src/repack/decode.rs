@@ -2,8 +2,8 @@
 
 use std::io::{self, Read};
 
+use crate::error::{Kind, SourceFailure};
 use crate::plan::Compression;
-use crate::source::SourceFailure;
 use crate::units::exact_bytes;
 
 /// Default `--max-unpacked-size`: far above any real artifact, low enough
@@ -77,8 +77,8 @@ impl Read for Guarded<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.read_inner(buf)?;
         if n as u64 > self.left {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
+            return Err(SourceFailure::io(
+                Kind::TooLarge,
                 format!(
                     "decompresses to more than {} bytes (--max-unpacked-size); refusing a possible decompression bomb",
                     self.limit

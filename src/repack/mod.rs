@@ -36,7 +36,7 @@ pub const COMPARE_BUFFER: u64 = 32 << 20;
 pub fn read_manifest<R: Read>(tar: &mut TarReader<R>, artifact: &str) -> Result<Manifest> {
     let m = tar
         .next_member()
-        .map_err(|e| Error::artifact(artifact, e.member.as_deref(), e.message))?
+        .map_err(|e| e.into_error(artifact))?
         .ok_or_else(|| {
             Error::artifact(
                 artifact,
@@ -84,9 +84,7 @@ pub fn read_small_member<R: Read>(
 /// Fills `dst` from the current member's data.
 fn read_data<R: Read>(tar: &mut TarReader<R>, artifact: &str, mut dst: &mut [u8]) -> Result<()> {
     while !dst.is_empty() {
-        let n = tar
-            .read_data(dst)
-            .map_err(|e| Error::artifact(artifact, e.member.as_deref(), e.message))?;
+        let n = tar.read_data(dst).map_err(|e| e.into_error(artifact))?;
         dst = &mut dst[n..];
     }
     Ok(())
@@ -167,7 +165,7 @@ impl<R: BufRead> ArtifactRun<'_, R> {
     }
 
     fn tar_err(&self, e: TarError) -> Error {
-        Error::artifact(self.name, e.member.as_deref(), e.message)
+        e.into_error(self.name)
     }
 
     fn all(&mut self, out: &mut PieceWriter<'_>) -> Result<()> {
@@ -362,7 +360,7 @@ impl<R: BufRead> ArtifactRun<'_, R> {
             // Straight from the decoded chunk into the block: one copy.
             let data = match self.tar.data_buf() {
                 Ok(data) => data,
-                Err(e) => return Err(Error::artifact(self.name, e.member.as_deref(), e.message)),
+                Err(e) => return Err(e.into_error(self.name)),
             };
             hasher.update(data);
             out.data(data)?;

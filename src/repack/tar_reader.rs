@@ -9,6 +9,7 @@
 use std::io::{self, BufRead, Read};
 
 use super::tarfmt::BLOCK;
+use crate::error::{Error, Kind, SourceFailure};
 
 /// Largest PAX or GNU long-name record set buffered for one member.
 pub const MAX_EXTENDED_HEADER: u64 = 1 << 20;
@@ -49,6 +50,10 @@ impl Member {
 pub struct TarError {
     pub member: Option<Vec<u8>>,
     pub message: String,
+    /// [`Kind::Malformed`], or the kind of a failure below the reader (a
+    /// download given up, a digest mismatch, a stream over its limit) that
+    /// surfaced as a read error.
+    pub kind: Kind,
 }
 
 impl TarError {
@@ -56,6 +61,20 @@ impl TarError {
         TarError {
             member: member.map(<[u8]>::to_vec),
             message: message.into(),
+            kind: Kind::Malformed,
+        }
+    }
+
+    /// The run's error for this problem in `artifact`.
+    pub fn into_error(self, artifact: &str) -> Error {
+        Error::artifact_kind(self.kind, artifact, self.member.as_deref(), self.message)
+    }
+
+    /// A read error of the stream below, keeping its kind.
+    fn read(member: Option<&[u8]>, e: &io::Error) -> Self {
+        TarError {
+            kind: SourceFailure::kind_of(e).unwrap_or(Kind::Malformed),
+            ..TarError::new(member, format!("read error: {e}"))
         }
     }
 }
@@ -143,7 +162,7 @@ impl<R: Read> TarReader<R> {
                         "archive ends without the end-of-archive marker (truncated?)",
                     ));
                 }
-                Err(e) => return Err(TarError::new(after, format!("read error: {e}"))),
+                Err(e) => return Err(TarError::read(after, &e)),
             }
             if block.iter().all(|&b| b == 0) {
                 if self.pending.from_pax || self.pending.from_gnu {
@@ -160,7 +179,7 @@ impl<R: Read> TarReader<R> {
                         return Err(TarError::new(after, "a zero block is followed by data"));
                     }
                     Ok(_) => {}
-                    Err(e) => return Err(TarError::new(after, format!("read error: {e}"))),
+                    Err(e) => return Err(TarError::read(after, &e)),
                 }
                 self.finished = true;
                 self.drain_padding()?;
@@ -358,7 +377,7 @@ impl<R: Read> TarReader<R> {
         let n = self
             .inner
             .read(&mut buf[..want])
-            .map_err(|e| TarError::new(Some(&self.current), format!("read error: {e}")))?;
+            .map_err(|e| TarError::read(Some(&self.current), &e))?;
         if n == 0 {
             return Err(truncated(&self.current, self.remaining));
         }
@@ -384,11 +403,9 @@ impl<R: Read> TarReader<R> {
     fn drain_padding(&mut self) -> Result<(), TarError> {
         let mut buf = [0u8; 8192];
         loop {
-            let n = self.inner.read(&mut buf).map_err(|e| {
-                TarError::new(
-                    None,
-                    format!("read error after the end-of-archive marker: {e}"),
-                )
+            let n = self.inner.read(&mut buf).map_err(|e| TarError {
+                message: format!("read error after the end-of-archive marker: {e}"),
+                ..TarError::read(None, &e)
             })?;
             if n == 0 {
                 return Ok(());
@@ -416,7 +433,7 @@ impl<R: BufRead> TarReader<R> {
         match self.inner.fill_buf() {
             Ok([]) => Err(truncated(current, remaining)),
             Ok(buf) => Ok(&buf[..buf.len().min(remaining.min(usize::MAX as u64) as usize)]),
-            Err(e) => Err(TarError::new(Some(current), format!("read error: {e}"))),
+            Err(e) => Err(TarError::read(Some(current), &e)),
         }
     }
 
@@ -431,12 +448,11 @@ impl<R: BufRead> TarReader<R> {
 fn read_exact_or(inner: &mut impl Read, buf: &mut [u8], name: &[u8]) -> Result<(), TarError> {
     inner.read_exact(buf).map_err(|e| {
         // A decoder's own error (it carries a message) says more than ours.
-        let msg = if e.kind() == io::ErrorKind::UnexpectedEof && e.get_ref().is_none() {
-            "archive truncated inside a member".to_string()
+        if e.kind() == io::ErrorKind::UnexpectedEof && e.get_ref().is_none() {
+            TarError::new(Some(name), "archive truncated inside a member")
         } else {
-            format!("read error: {e}")
-        };
-        TarError::new(Some(name), msg)
+            TarError::read(Some(name), &e)
+        }
     })
 }
 

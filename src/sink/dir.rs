@@ -29,12 +29,12 @@ impl Sink for DirSink {
     async fn create(&self, file_name: &str, _size_bound: u64) -> Result<Box<dyn TarballWriter>> {
         tokio::fs::create_dir_all(&self.root)
             .await
-            .map_err(|e| Error::io(format!("creating {}", self.root.display()), e))?;
+            .map_err(|e| Error::write(format!("creating {}", self.root.display()), e))?;
         let final_path = self.root.join(file_name);
         let partial = self.root.join(format!("{file_name}.partial"));
         let file = tokio::fs::File::create(&partial)
             .await
-            .map_err(|e| Error::io(format!("creating {}", partial.display()), e))?;
+            .map_err(|e| Error::write(format!("creating {}", partial.display()), e))?;
         Ok(Box::new(DirWriter {
             file: Some(tokio::io::BufWriter::with_capacity(1 << 20, file)),
             partial,
@@ -60,34 +60,34 @@ impl TarballWriter for DirWriter {
         let f = self.file.as_mut().expect("write after finish");
         f.write_all(&chunk)
             .await
-            .map_err(|e| Error::io(format!("writing {}", self.partial.display()), e))
+            .map_err(|e| Error::write(format!("writing {}", self.partial.display()), e))
     }
 
     async fn finish(&mut self) -> Result<()> {
         let mut f = self.file.take().expect("finish once");
         let ctx = || format!("writing {}", self.partial.display());
-        f.flush().await.map_err(|e| Error::io(ctx(), e))?;
+        f.flush().await.map_err(|e| Error::write(ctx(), e))?;
         f.get_ref()
             .sync_all()
             .await
-            .map_err(|e| Error::io(ctx(), e))?;
+            .map_err(|e| Error::write(ctx(), e))?;
         Ok(())
     }
 
     async fn publish(&mut self, sha256_hex: &str) -> Result<()> {
         tokio::fs::rename(&self.partial, &self.final_path)
             .await
-            .map_err(|e| Error::io(format!("renaming {}", self.partial.display()), e))?;
+            .map_err(|e| Error::write(format!("renaming {}", self.partial.display()), e))?;
         self.published.push(self.final_path.clone());
         let sidecar = self.root_join(&format!("{}.sha256sum", self.file_name));
         let tmp = self.root_join(&format!("{}.sha256sum.partial", self.file_name));
         let ctx = || format!("writing {}", tmp.display());
         tokio::fs::write(&tmp, sidecar_text(sha256_hex, &self.file_name))
             .await
-            .map_err(|e| Error::io(ctx(), e))?;
+            .map_err(|e| Error::write(ctx(), e))?;
         tokio::fs::rename(&tmp, &sidecar)
             .await
-            .map_err(|e| Error::io(ctx(), e))?;
+            .map_err(|e| Error::write(ctx(), e))?;
         self.published.push(sidecar);
         Ok(())
     }

@@ -33,14 +33,14 @@ impl TarballWriter for StdoutWriter {
         self.out
             .write_all(&chunk)
             .await
-            .map_err(|e| Error::io("writing to standard output", e))
+            .map_err(|e| Error::write("writing to standard output", e))
     }
 
     async fn finish(&mut self) -> Result<()> {
         self.out
             .flush()
             .await
-            .map_err(|e| Error::io("writing to standard output", e))
+            .map_err(|e| Error::write("writing to standard output", e))
     }
 
     async fn publish(&mut self, _sha256_hex: &str) -> Result<()> {

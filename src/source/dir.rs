@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 
 use super::{collect, ByteStream, Listing, Source};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::plan::SourceArtifact;
 
 pub struct DirSource {
@@ -34,7 +34,7 @@ impl Source for DirSource {
         let root = self.root.clone();
         let entries = tokio::task::spawn_blocking(move || walk(&root))
             .await
-            .map_err(|e| Error::Other(format!("listing failed: {e}")))?
+            .map_err(|e| Error::internal(format!("listing failed: {e}")))?
             .map_err(|e| Error::io(format!("listing {}", self.root.display()), e))?;
         Ok(collect(&entries))
     }
@@ -64,10 +64,10 @@ async fn read_small_file(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
         .await
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if buf.len() as u64 > limit {
-        return Err(Error::Other(format!(
-            "{} is larger than {limit} bytes",
-            path.display()
-        )));
+        return Err(Error::failed(
+            Kind::Malformed,
+            format!("{} is larger than {limit} bytes", path.display()),
+        ));
     }
     Ok(Some(buf))
 }

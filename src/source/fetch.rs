@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::ByteStream;
+use crate::error::{Kind, SourceFailure};
 use crate::net::{RequestError, RetryPolicy};
 
 /// The answer to one ranged GET.
@@ -282,15 +283,16 @@ impl Span {
     /// Fetches the span, resuming a dropped body where it stopped; a
     /// failure reaches the reader in place of the bytes that are missing.
     async fn fetch(mut self) {
-        if let Err(e) = self.run().await {
+        if let Err((kind, e)) = self.run().await {
             let what = &self.job.what;
             let _ = self
                 .tx
-                .send(Err(super::SourceFailure::io(format!("{what}: {e}"))));
+                .send(Err(SourceFailure::io(kind, format!("{what}: {e}"))));
         }
     }
 
-    async fn run(&mut self) -> Result<(), String> {
+    /// Fetches the span; an error says what kind of failure ended it.
+    async fn run(&mut self) -> Result<(), (Kind, String)> {
         let job = self.job.clone();
         let policy = &*job.policy;
         let mut failures: u32 = 0;
@@ -298,16 +300,22 @@ impl Span {
         let mut last_error = String::new();
         loop {
             if resumes > MAX_RESUMES {
-                return Err(format!(
-                    "giving up after {resumes} resumed connections at byte {}: {last_error}",
-                    self.offset
+                return Err((
+                    Kind::GaveUp,
+                    format!(
+                        "giving up after {resumes} resumed connections at byte {}: {last_error}",
+                        self.offset
+                    ),
                 ));
             }
             if failures > 0 {
                 if failures >= policy.max_attempts {
-                    return Err(format!(
-                        "giving up after {failures} failed tries at byte {}: {last_error}",
-                        self.offset
+                    return Err((
+                        Kind::GaveUp,
+                        format!(
+                            "giving up after {failures} failed tries at byte {}: {last_error}",
+                            self.offset
+                        ),
                     ));
                 }
                 tokio::time::sleep(policy.backoff(failures)).await;
@@ -325,16 +333,20 @@ impl Span {
                     continue;
                 }
                 Err(RequestError::Changed(e)) => {
-                    return Err(format!(
+                    return Err((
+                        Kind::ObjectChanged,
+                        format!(
                         "the object changed while it was being read ({e}); its bytes are not mixed"
+                    ),
                     ))
                 }
-                Err(RequestError::Fatal(e)) => return Err(e),
+                Err(RequestError::Fatal(e)) => return Err((Kind::Remote, e)),
             };
             match (&self.validator, &resp.validator) {
                 (Some(a), Some(b)) if a != b => {
-                    return Err(format!(
-                        "the object changed while it was being read (ETag {a} became {b})"
+                    return Err((
+                        Kind::ObjectChanged,
+                        format!("the object changed while it was being read (ETag {a} became {b})"),
                     ));
                 }
                 (None, v) => self.validator = v.clone(),
@@ -376,7 +388,7 @@ impl Span {
     async fn read_body(
         &mut self,
         mut body: BoxStream<'static, io::Result<Bytes>>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, (Kind, String)> {
         let stall = self.job.policy.stall_timeout;
         let len = self.job.len;
         let target = self.end.or(len);
@@ -401,7 +413,10 @@ impl Span {
             }
             let next = self.offset + chunk.len() as u64;
             if let Some(l) = len.filter(|&l| next > l) {
-                return Err(format!("the object is larger than the {l} bytes listed"));
+                return Err((
+                    Kind::ObjectChanged,
+                    format!("the object is larger than the {l} bytes listed"),
+                ));
             }
             // A server that sent more than the range asked for: the rest
             // belongs to later ranges.

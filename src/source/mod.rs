@@ -39,31 +39,6 @@ pub trait Source: Send + Sync {
     async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>>;
 }
 
-/// An I/O error raised by a source below the decoder (a download that gave
-/// up, a digest mismatch): decoders pass it through unchanged, so it is not
-/// mistaken for a corrupt archive.
-#[derive(Debug)]
-pub struct SourceFailure(pub String);
-
-impl std::fmt::Display for SourceFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for SourceFailure {}
-
-impl SourceFailure {
-    pub fn io(message: String) -> std::io::Error {
-        std::io::Error::other(SourceFailure(message))
-    }
-
-    /// Whether `e` (or the error inside it) is a source failure.
-    pub fn is(e: &std::io::Error) -> bool {
-        e.get_ref().is_some_and(|i| i.is::<SourceFailure>())
-    }
-}
-
 /// What a source holds. Keys are relative to the source's root.
 #[derive(Clone, Debug, Default)]
 pub struct Listing {

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 
 use super::fetch::{self, Ranged, RangedGet, Ranges};
 use super::{collect, ByteStream, Listing, Source};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, is_transient, status};
 use crate::net::{with_retries, RequestError, RetryPolicy};
 use crate::plan::SourceArtifact;
@@ -100,7 +100,10 @@ impl Source for S3Source {
         let mut page_count = 0usize;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
-                Error::Other(format!("listing {}: {}", self.describe(), error_text(&e)))
+                Error::failed(
+                    Kind::Remote,
+                    format!("listing {}: {}", self.describe(), error_text(&e)),
+                )
             })?;
             page_count += 1;
             for object in page.contents() {
@@ -180,7 +183,7 @@ impl Source for S3Source {
             Ok(Some(buf))
         })
         .await;
-        read.map_err(|e| Error::Other(format!("{url}: {e}")))
+        read.map_err(|e| e.into_error(&url))
     }
 }
 

@@ -11,7 +11,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 use super::fetch::tokio_stream_from;
 use super::{ByteStream, Source};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result, SourceFailure};
 use crate::plan::SourceArtifact;
 
 /// `--verify`: what to do about `.sha256sum` sidecars.
@@ -72,7 +72,7 @@ pub async fn expected_digest(
 
 /// True for the error a `Verifier` raises on a mismatch.
 pub fn is_digest_error(e: &io::Error) -> bool {
-    super::SourceFailure::is(e) && e.to_string().starts_with("sha256 mismatch")
+    SourceFailure::kind_of(e) == Some(Kind::DigestMismatch)
 }
 
 /// Checks `stream` against `expected` as its bytes pass: a task of the
@@ -101,11 +101,14 @@ pub fn verified(stream: ByteStream, expected: Option<[u8; 32]>, handle: &Handle)
         let got: [u8; 32] = hasher.finalize().into();
         if got != want {
             let _ = tx
-                .send(Err(super::SourceFailure::io(format!(
-                    "sha256 mismatch: sidecar says {}, content is {}",
-                    hex::encode(want),
-                    hex::encode(got)
-                ))))
+                .send(Err(SourceFailure::io(
+                    Kind::DigestMismatch,
+                    format!(
+                        "sha256 mismatch: sidecar says {}, content is {}",
+                        hex::encode(want),
+                        hex::encode(got)
+                    ),
+                )))
                 .await;
         }
     });

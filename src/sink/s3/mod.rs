@@ -30,7 +30,7 @@ use aws_sdk_s3::types::ChecksumAlgorithm;
 use tokio::sync::Semaphore;
 
 use super::{Sink, TarballWriter};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::net::aws::error_text;
 use options::Settings;
 pub use options::{check_part_size, S3SinkOptions, DEFAULT_UPLOAD_BYTES};
@@ -128,9 +128,10 @@ impl Sink for S3Sink {
             .upload_id()
             .filter(|id| !id.is_empty())
             .ok_or_else(|| {
-                Error::Other(format!(
-                    "CreateMultipartUpload {url}: the answer has no upload id"
-                ))
+                Error::failed(
+                    Kind::Remote,
+                    format!("CreateMultipartUpload {url}: the answer has no upload id"),
+                )
             })?
             .to_string();
         tracing::debug!(%url, %upload_id, base_part, "multipart upload started");
@@ -154,5 +155,5 @@ fn s3_error<E>(op: &str, url: &str, e: &SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    Error::Other(format!("{op} {url}: {}", error_text(e)))
+    Error::failed(Kind::Remote, format!("{op} {url}: {}", error_text(e)))
 }

@@ -83,7 +83,7 @@ impl PartJob {
         })
         .await
         .map_err(|e| {
-            Error::Other(format!(
+            Error::internal(format!(
                 "UploadPart {}: checksum task failed: {e}",
                 self.url
             ))
@@ -134,7 +134,7 @@ impl PartJob {
                 .e_tag(etag)
                 .checksum_crc32_c(checksum)
                 .build()),
-            Err(e) => Err(Error::Other(format!("{what}: {e}"))),
+            Err(e) => Err(e.into_error(&what)),
         }
     }
 }

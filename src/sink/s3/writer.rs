@@ -15,7 +15,7 @@ use tokio::task::{JoinError, JoinSet};
 
 use super::part::{capacity, checksum_text, crc32c, part_size, PartJob, MAX_PARTS};
 use super::{kib, s3_error, Shared};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::sink::{sidecar_text, TarballWriter};
 
 /// Parts uploading at once for one tarball, so that one tarball cannot
@@ -52,7 +52,7 @@ pub(super) struct S3Writer {
     /// Parts uploaded.
     parts: Vec<CompletedPart>,
     /// The first failure, returned again by every later call.
-    failed: Option<String>,
+    failed: Option<(Kind, String)>,
     state: State,
     /// Keys made visible (tarball, sidecar), deleted again on abort.
     published: Vec<String>,
@@ -90,10 +90,10 @@ impl S3Writer {
 
     fn check(&self, call: &str, want: State) -> Result<()> {
         if let Some(f) = &self.failed {
-            return Err(Error::Other(f.clone()));
+            return Err(Error::failed(f.0, f.1.clone()));
         }
         if self.state != want {
-            return Err(Error::Other(format!(
+            return Err(Error::internal(format!(
                 "{}: {call} called in state {:?}",
                 self.url, self.state
             )));
@@ -113,12 +113,12 @@ impl S3Writer {
                 return Ok(());
             }
             Ok(Err(e)) => e,
-            Err(e) => Error::Other(format!(
+            Err(e) => Error::internal(format!(
                 "UploadPart {}: the upload task failed: {e}",
                 self.url
             )),
         };
-        self.failed = Some(err.to_string());
+        self.failed = Some((err.kind(), err.to_string()));
         Err(err)
     }
 
@@ -175,12 +175,15 @@ impl TarballWriter for S3Writer {
         self.bytes += chunk.len() as u64;
         while !chunk.is_empty() {
             if self.next_part > MAX_PARTS {
-                let e = Error::Other(format!(
-                    "UploadPart {}: the tarball exceeds {} bytes, the most {MAX_PARTS} parts hold",
-                    self.url,
-                    capacity(self.base_part)
-                ));
-                self.failed = Some(e.to_string());
+                let e = Error::failed(
+                    Kind::TooLarge,
+                    format!(
+                        "UploadPart {}: the tarball exceeds {} bytes, the most {MAX_PARTS} parts hold",
+                        self.url,
+                        capacity(self.base_part)
+                    ),
+                );
+                self.failed = Some((e.kind(), e.to_string()));
                 return Err(e);
             }
             let room =

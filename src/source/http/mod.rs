@@ -24,7 +24,7 @@ use url::Url;
 
 use super::fetch::{self, RangedGet, Ranges};
 use super::{collect, ByteStream, Listing, Source};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::net::{with_retries, RequestError, RetryPolicy};
 use crate::plan::SourceArtifact;
 use listing::{links_below, list_url, parse_list_page, s3_candidates};
@@ -70,9 +70,9 @@ impl HttpSource {
     fn list_error(&self, url: &Url, msg: String) -> Error {
         let base = &self.http.base;
         if url == base {
-            Error::Other(format!("listing {base}: {msg}"))
+            Error::failed(Kind::Remote, format!("listing {base}: {msg}"))
         } else {
-            Error::Other(format!("listing {base}: {url}: {msg}"))
+            Error::failed(Kind::Remote, format!("listing {base}: {url}: {msg}"))
         }
     }
 
@@ -200,7 +200,7 @@ impl Source for HttpSource {
     }
 
     async fn open(&self, artifact: &SourceArtifact, buffer: usize) -> Result<ByteStream> {
-        let url = self.http.url(&artifact.key).map_err(Error::Other)?;
+        let url = self.http.url(&artifact.key).map_err(Error::Usage)?;
         let getter: Arc<dyn RangedGet> = self.http.clone();
         Ok(fetch::download(
             getter,
@@ -217,12 +217,15 @@ impl Source for HttpSource {
         if self.listed.get().is_some_and(|keys| !keys.contains(key)) {
             return Ok(None);
         }
-        let url = self.http.url(key).map_err(Error::Other)?;
+        let url = self.http.url(key).map_err(Error::Usage)?;
         match self.retry(&url, || self.http.fetch(&url, limit)).await {
             Ok(p) if p.status.is_success() => Ok(Some(p.body.to_vec())),
             Ok(p) if matches!(p.status.as_u16(), 404 | 410) => Ok(None),
-            Ok(p) => Err(Error::Other(format!("{url}: HTTP {}", p.status))),
-            Err(e) => Err(Error::Other(format!("{url}: {e}"))),
+            Ok(p) => Err(Error::failed(
+                Kind::Remote,
+                format!("{url}: HTTP {}", p.status),
+            )),
+            Err(e) => Err(e.into_error(url.as_str())),
         }
     }
 }

@@ -49,7 +49,7 @@ impl Http {
             .read_timeout(policy.stall_timeout)
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .build()
-            .map_err(|e| Error::Other(format!("HTTP client: {}", chain(&e))))?;
+            .map_err(|e| Error::internal(format!("HTTP client: {}", chain(&e))))?;
         Ok(Http { client, base })
     }
 

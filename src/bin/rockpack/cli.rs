@@ -1,29 +1,26 @@
-//! The rockpack command line.
+//! The command line: its arguments (clap) and what they mean for the
+//! library: plan options, sources, retry and S3 settings.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use rockpack::budget::{Budget, Needs};
-use rockpack::codec::Codec;
 use rockpack::error::{Error, Result};
 use rockpack::net::aws;
 use rockpack::net::RetryPolicy;
-use rockpack::pipeline::{self, RunOptions};
 use rockpack::plan::{build_plan, FamilyTable, Format, MultiarchMode, Plan, PlanOptions};
-use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::repack::ConflictPolicy;
-use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink, S3SinkOptions};
-use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
+use rockpack::sink::s3::S3SinkOptions;
 use rockpack::source::buckets::{Buckets, CiEnv, ReleaseType, RunRef};
 use rockpack::source::fetch::Ranges;
 use rockpack::source::location::Location;
 use rockpack::source::{
     dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
 };
-use rockpack::{fixtures, kpack, report, units};
+use rockpack::{kpack, units};
+
+use crate::setup::run_root;
 
 #[derive(Parser)]
 #[command(
@@ -31,29 +28,29 @@ use rockpack::{fixtures, kpack, report, units};
     version,
     about = "Build ROCm dist tarballs from TheRock artifacts in one streaming pass"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
     /// More detail in logs (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
+    pub(crate) verbose: u8,
     /// Only warnings and errors; no progress display.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
-    log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Show which tarballs a run would build, from which artifacts (reads no archive).
     Plan {
         #[command(flatten)]
@@ -98,100 +95,100 @@ enum Command {
 
 #[derive(Args)]
 #[command(next_help_heading = "Source and selection")]
-struct SelectArgs {
+pub(crate) struct SelectArgs {
     /// Where the run's artifacts are: a directory, s3://bucket/prefix, or https://host/prefix/.
     #[arg(
         long,
         value_name = "DIR|s3://…|https://…",
         required_unless_present = "run_id"
     )]
-    source: Option<String>,
+    pub(crate) source: Option<String>,
     /// A TheRock workflow run: reads s3://{bucket}/{prefix} as TheRock resolves it.
     #[arg(long, conflicts_with = "source")]
-    run_id: Option<String>,
+    pub(crate) run_id: Option<String>,
     /// The repository of --run-id [default: $GITHUB_REPOSITORY, else ROCm/TheRock].
     #[arg(long, value_name = "OWNER/REPO")]
-    run_github_repo: Option<String>,
+    pub(crate) run_github_repo: Option<String>,
     /// Which TheRock artifacts bucket --run-id and --upload use [default: $RELEASE_TYPE, else ci; empty: unset].
     #[arg(long, value_parser = release_type_values())]
-    release_type: Option<String>,
+    pub(crate) release_type: Option<String>,
     /// A TheRock bucket registry (JSON) [default: $THEROCK_S3_BUCKETS_FILE].
     #[arg(long, value_name = "FILE")]
-    bucket_config_file: Option<PathBuf>,
+    pub(crate) bucket_config_file: Option<PathBuf>,
     #[command(flatten)]
-    s3: S3Args,
+    pub(crate) s3: S3Args,
     /// GPU families, separated by ';' or ',': one tarball each.
     #[arg(long, alias = "dist-amdgpu-families", value_name = "'A;B'")]
-    families: Option<String>,
+    pub(crate) families: Option<String>,
     /// Extra single targets (comma-separated), one tarball each; kpack-split runs only.
     #[arg(long, value_name = "gfx942,gfx1100")]
-    targets: Option<String>,
+    pub(crate) targets: Option<String>,
     /// Also one tarball per target of every requested family; kpack-split runs only.
     #[arg(long)]
-    per_target: bool,
+    pub(crate) per_target: bool,
     #[arg(long, default_value = "linux", value_parser = ["linux", "windows"])]
-    platform: String,
+    pub(crate) platform: String,
     /// Version string in tarball names.
     #[arg(long = "version", alias = "package-version", default_value = "0.0.0")]
-    version: String,
+    pub(crate) version: String,
     /// Also build the `-tests` variant of every tarball.
     #[arg(long, alias = "include-test-tarballs")]
-    tests: bool,
+    pub(crate) tests: bool,
     /// The all-families tarball: auto builds it for kpack-split runs, as TheRock does.
     #[arg(long, value_enum, default_value = "auto")]
-    multiarch: MultiarchMode,
+    pub(crate) multiarch: MultiarchMode,
     /// Output compression.
     #[arg(long, value_enum, default_value = "gz")]
-    format: Format,
+    pub(crate) format: Format,
     /// Artifact names base tarballs leave out (comma-separated).
     #[arg(long, default_value = "fftw3", value_name = "NAMES")]
-    exclude_artifacts: String,
+    pub(crate) exclude_artifacts: String,
     /// Components base tarballs leave out (comma-separated).
     #[arg(long, default_value = "test", value_name = "COMPONENTS")]
-    exclude_components: String,
+    pub(crate) exclude_components: String,
     /// A newer TheRock cmake/therock_amdgpu_targets.cmake to read families from.
     #[arg(long, value_name = "FILE")]
-    family_table: Option<PathBuf>,
+    pub(crate) family_table: Option<PathBuf>,
     /// Check artifacts against their .sha256sum sidecars.
     #[arg(long, value_enum, default_value = "auto")]
-    verify: VerifyMode,
+    pub(crate) verify: VerifyMode,
     /// Seconds a download may deliver nothing before it is dropped and resumed.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
-    stall_timeout: u64,
+    pub(crate) stall_timeout: u64,
     /// Tries in a row without progress before a download gives up.
     #[arg(long, value_name = "N", default_value_t = 6)]
-    retries: u32,
+    pub(crate) retries: u32,
     /// Ranged GETs in flight for one large artifact (1: one stream each);
     /// as many as its download buffer (from --memory) holds ranges of --range-size.
     #[arg(long, value_name = "N", default_value_t = 4)]
-    range_connections: usize,
+    pub(crate) range_connections: usize,
     /// Bytes per ranged GET of a large artifact.
     #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = units::parse_size)]
-    range_size: u64,
+    pub(crate) range_size: u64,
     /// Build only these tarballs of the plan (repeatable): a label (family,
     /// target or multiarch) with its -tests variant, or `{label}-tests` alone.
     #[arg(long, value_name = "LABEL")]
-    only: Vec<String>,
+    pub(crate) only: Vec<String>,
 }
 
 /// How to reach S3, for sources and destinations alike.
 #[derive(Args)]
 #[command(next_help_heading = "S3 access")]
-struct S3Args {
+pub(crate) struct S3Args {
     /// An S3-compatible endpoint, with path-style addressing (also AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
     /// Anonymous requests, for public buckets.
     #[arg(long)]
-    no_sign_request: bool,
+    pub(crate) no_sign_request: bool,
     /// AWS region (default: the standard chain, else us-east-2).
     #[arg(long)]
-    region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 #[derive(Args)]
 #[command(next_help_heading = "Output and packing")]
-struct PackArgs {
+pub(crate) struct PackArgs {
     /// A directory, s3://bucket/prefix/, or '-' for standard output (plans of one tarball only).
     #[arg(
         long,
@@ -199,54 +196,54 @@ struct PackArgs {
         value_name = "DIR|s3://…|-",
         required_unless_present = "upload"
     )]
-    dest: Option<String>,
+    pub(crate) dest: Option<String>,
     /// Upload to {run prefix}/tarballs/ of the run doing the packing (--upload-run-id), as TheRock's upload_tarballs.py does.
     #[arg(long)]
-    upload: bool,
+    pub(crate) upload: bool,
     /// The run --upload writes to [default: $GITHUB_RUN_ID in $GITHUB_REPOSITORY, else --run-id].
     #[arg(long, requires = "upload", value_name = "RUN_ID")]
-    upload_run_id: Option<String>,
+    pub(crate) upload_run_id: Option<String>,
     /// Compression level (gz: 0-9, default 6; zst: 1-22, default 3).
     #[arg(long)]
-    level: Option<i32>,
+    pub(crate) level: Option<i32>,
     /// Compression threads (default: all cores, as many as --memory allows).
     #[arg(long)]
-    jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// Memory budget for buffers, read-ahead and compression (e.g. 512M, 2G).
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = units::parse_size)]
-    memory: u64,
+    pub(crate) memory: u64,
     /// What to do when two artifacts of one tarball hold different content at one path.
     #[arg(long, value_enum, default_value = "error")]
-    on_conflict: ConflictPolicy,
+    pub(crate) on_conflict: ConflictPolicy,
     /// Clamp entry mtimes to this Unix time (default: $SOURCE_DATE_EPOCH when set).
     #[arg(long, value_name = "EPOCH")]
-    mtime: Option<i64>,
+    pub(crate) mtime: Option<i64>,
     /// S3 multipart part size (default: from the size bound, at least 5 MiB).
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
-    part_size: Option<u64>,
+    pub(crate) part_size: Option<u64>,
     /// S3 storage class of uploaded tarballs.
     #[arg(long)]
-    storage_class: Option<String>,
+    pub(crate) storage_class: Option<String>,
     /// S3 server-side encryption: AES256 or aws:kms.
     #[arg(long, value_name = "ALGORITHM")]
-    sse: Option<String>,
+    pub(crate) sse: Option<String>,
     /// KMS key for --sse aws:kms.
     #[arg(long, value_name = "KEY_ID")]
-    sse_kms_key_id: Option<String>,
+    pub(crate) sse_kms_key_id: Option<String>,
     /// Object tag of uploaded tarballs (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE")]
-    tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Stop when one artifact decompresses to more than this many bytes.
     #[arg(long, value_name = "SIZE", default_value = "256G", value_parser = units::parse_size)]
-    max_unpacked_size: u64,
+    pub(crate) max_unpacked_size: u64,
     /// Write a JSON summary (keys, URLs, sizes, sha256, timings) here.
     #[arg(long, value_name = "FILE")]
-    summary: Option<PathBuf>,
+    pub(crate) summary: Option<PathBuf>,
 }
 
 /// `--release-type`'s values: TheRock's release types, and a hidden empty
 /// one (a workflow input left blank), which means unset.
-fn release_type_values() -> clap::builder::PossibleValuesParser {
+pub(crate) fn release_type_values() -> clap::builder::PossibleValuesParser {
     let hidden_empty = clap::builder::PossibleValue::new("").hide(true);
     let names = ReleaseType::ALL
         .iter()
@@ -254,7 +251,7 @@ fn release_type_values() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(std::iter::once(hidden_empty).chain(names))
 }
 
-fn split_list(s: &str, seps: &[char]) -> Vec<String> {
+pub(crate) fn split_list(s: &str, seps: &[char]) -> Vec<String> {
     s.split(|c| seps.contains(&c))
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -263,7 +260,7 @@ fn split_list(s: &str, seps: &[char]) -> Vec<String> {
 }
 
 impl SelectArgs {
-    fn options(&self) -> PlanOptions {
+    pub(crate) fn options(&self) -> PlanOptions {
         let list = |v: &Option<String>| {
             v.as_deref()
                 .map(|f| split_list(f, &[';', ',']))
@@ -283,7 +280,7 @@ impl SelectArgs {
         }
     }
 
-    fn table(&self) -> Result<FamilyTable> {
+    pub(crate) fn table(&self) -> Result<FamilyTable> {
         match &self.family_table {
             None => Ok(FamilyTable::builtin()),
             Some(p) => {
@@ -298,7 +295,7 @@ impl SelectArgs {
 
     /// Lists the source and builds the plan; `peek` allows reading
     /// base_lib_generic to find the run manifest.
-    async fn plan(&self, source: &Arc<dyn Source>, peek: bool) -> Result<Plan> {
+    pub(crate) async fn plan(&self, source: &Arc<dyn Source>, peek: bool) -> Result<Plan> {
         let listing = source.list().await?;
         listing.log_skipped();
         let opts = self.options();
@@ -311,7 +308,7 @@ impl SelectArgs {
     }
 
     /// The --run-id run, if any.
-    fn run_ref(&self, env: &CiEnv) -> Result<Option<RunRef>> {
+    pub(crate) fn run_ref(&self, env: &CiEnv) -> Result<Option<RunRef>> {
         self.run_id
             .as_deref()
             .map(|id| RunRef::source(id, self.run_github_repo.as_deref(), &self.platform, env))
@@ -319,7 +316,7 @@ impl SelectArgs {
     }
 
     /// How --run-id and --upload find TheRock's buckets in this environment.
-    fn buckets(&self, env: &CiEnv) -> Result<Buckets> {
+    pub(crate) fn buckets(&self, env: &CiEnv) -> Result<Buckets> {
         let release_type = self
             .release_type
             .as_deref()
@@ -328,7 +325,7 @@ impl SelectArgs {
         Buckets::resolve(release_type, self.bucket_config_file.as_deref(), env)
     }
 
-    fn location(&self) -> Result<Location> {
+    pub(crate) fn location(&self) -> Result<Location> {
         let env = CiEnv::from_process();
         match (&self.source, self.run_ref(&env)?) {
             (Some(s), _) => Location::parse(s),
@@ -337,7 +334,7 @@ impl SelectArgs {
         }
     }
 
-    async fn source(&self) -> Result<Arc<dyn Source>> {
+    pub(crate) async fn source(&self) -> Result<Arc<dyn Source>> {
         let policy = RetryPolicy {
             max_attempts: self.retries.max(1),
             stall_timeout: std::time::Duration::from_secs(self.stall_timeout.max(1)),
@@ -367,7 +364,7 @@ impl SelectArgs {
 }
 
 impl S3Args {
-    fn options(&self) -> aws::S3Options {
+    pub(crate) fn options(&self) -> aws::S3Options {
         aws::S3Options {
             endpoint_url: self.endpoint_url.clone(),
             region: self.region.clone(),
@@ -377,7 +374,7 @@ impl S3Args {
 }
 
 impl PackArgs {
-    fn s3_sink_options(&self, plan: &Plan, upload_bytes: u64) -> Result<S3SinkOptions> {
+    pub(crate) fn s3_sink_options(&self, plan: &Plan, upload_bytes: u64) -> Result<S3SinkOptions> {
         let tags = self
             .tags
             .iter()
@@ -398,7 +395,7 @@ impl PackArgs {
         })
     }
 
-    fn mtime_clamp(&self) -> Result<Option<i64>> {
+    pub(crate) fn mtime_clamp(&self) -> Result<Option<i64>> {
         if self.mtime.is_some() {
             return Ok(self.mtime);
         }
@@ -411,275 +408,4 @@ impl PackArgs {
             _ => Ok(None),
         }
     }
-}
-
-/// Where the tarballs go: --dest (None: standard output), or with --upload
-/// the tarballs/ folder of the packing run's root.
-fn destination(select: &SelectArgs, args: &PackArgs, plan: &Plan) -> Result<Option<Location>> {
-    Ok(Some(match (&args.dest, args.upload) {
-        (Some(_), true) => {
-            return Err(Error::Usage(
-                "--upload and --dest exclude each other".into(),
-            ))
-        }
-        (Some(d), false) if d == "-" => {
-            if plan.tarballs.len() != 1 {
-                let names: Vec<&str> = plan.tarballs.iter().map(|t| t.file_name.as_str()).collect();
-                return Err(Error::Usage(format!(
-                    "--dest - needs a plan of exactly one tarball, and this one has {}: {}",
-                    names.len(),
-                    names.join(", ")
-                )));
-            }
-            return Ok(None);
-        }
-        (Some(d), false) => Location::parse(d)?,
-        (None, _) => {
-            let env = CiEnv::from_process();
-            let source = select.run_ref(&env)?;
-            let run = RunRef::upload(
-                args.upload_run_id.as_deref(),
-                source.as_ref(),
-                &select.platform,
-                &env,
-            )?;
-            run_root(&select.buckets(&env)?, &run, "uploading to")?.join("tarballs")
-        }
-    }))
-}
-
-/// A run's root, logged with what decided it (TheRock logs the same).
-fn run_root(buckets: &Buckets, run: &RunRef, what: &str) -> Result<Location> {
-    let root = buckets.run_root(run)?;
-    tracing::info!(
-        "{what} run {} of {} (release type {}{}): {}",
-        run.run_id,
-        run.github_repo,
-        buckets.release_type.name(),
-        if buckets.is_pr_from_fork {
-            ", pull request from a fork"
-        } else {
-            ""
-        },
-        root.describe()
-    );
-    Ok(root)
-}
-
-/// The run's budget: S3 destinations buffer a part per tarball.
-fn budget(args: &PackArgs, plan: &Plan, codec: Codec, dest: Option<&Location>) -> Result<Budget> {
-    if let Some(p) = args.part_size {
-        check_part_size(p)?;
-    }
-    let part_sizes = match dest {
-        Some(Location::S3 { .. }) => plan
-            .tarballs
-            .iter()
-            .map(|t| {
-                args.part_size
-                    .unwrap_or_else(|| base_part_size(t.size_bound()))
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if args.jobs == Some(0) {
-        return Err(Error::Usage("--jobs must be at least 1".into()));
-    }
-    Budget::new(&Needs {
-        memory: args.memory,
-        jobs: args.jobs,
-        cores,
-        codec,
-        part_sizes,
-    })
-}
-
-async fn sink(
-    select: &SelectArgs,
-    args: &PackArgs,
-    plan: &Plan,
-    dest: Option<Location>,
-    budget: &Budget,
-) -> Result<Box<dyn Sink>> {
-    match dest {
-        None => Ok(Box::new(StdoutSink)),
-        Some(Location::Dir(dir)) => Ok(Box::new(DirSink::new(dir))),
-        Some(Location::S3 { bucket, prefix }) => {
-            let client = aws::client(&select.s3.options()).await?;
-            let options = args.s3_sink_options(plan, budget.upload_bytes)?;
-            S3Sink::new(client, bucket, prefix, options)
-        }
-        Some(Location::Http(u)) => Err(Error::Usage(format!(
-            "--dest {u}: HTTP destinations are not supported; use s3:// or a directory"
-        ))),
-    }
-}
-
-async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()> {
-    let source = select.source().await?;
-    let plan = Arc::new(select.plan(&source, true).await?);
-    let codec = Codec::new(plan.format, args.level)?;
-    let dest = destination(&select, &args, &plan)?;
-    let budget = budget(&args, &plan, codec, dest.as_ref())?;
-    tracing::debug!(?budget, "memory budget");
-    let sink = sink(&select, &args, &plan, dest, &budget).await?;
-    let opts = RunOptions {
-        codec,
-        on_conflict: args.on_conflict,
-        mtime_clamp: args.mtime_clamp()?,
-        verify: select.verify,
-        max_unpacked: args.max_unpacked_size,
-        budget,
-    };
-    tracing::info!(
-        "packing {} tarballs from {} artifacts at {} into {}",
-        plan.tarballs.len(),
-        plan.artifacts.len(),
-        source.describe(),
-        sink.describe()
-    );
-    let progress = Progress::new(&plan);
-    let renderer = Renderer::start(progress.clone(), plan.clone(), display);
-    let warnings = plan.warnings.clone();
-    let result = pipeline::run(plan, source, sink.as_ref(), &opts, progress).await;
-    renderer.finish().await;
-    let summary = result?;
-    eprint!("{}", report::summary_text(&summary));
-    let endpoint = select
-        .s3
-        .endpoint_url
-        .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-    report::write_ci_outputs(
-        &summary,
-        &warnings,
-        args.summary.as_deref(),
-        endpoint.as_deref(),
-    )
-    .map_err(|e| Error::io("writing the run summary", e))
-}
-
-async fn main_async(cli: Cli) -> Result<()> {
-    let display = if cli.quiet {
-        Display::Off
-    } else if std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && cli.log_format == LogFormat::Text
-    {
-        Display::Bars
-    } else {
-        Display::Log(std::time::Duration::from_secs(10))
-    };
-    match cli.command {
-        Command::Plan { select, json } => {
-            let source = select.source().await?;
-            let plan = select.plan(&source, false).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).expect("plan serialises")
-                );
-            } else {
-                print!("{}", report::plan_text(&plan, &source.describe()));
-            }
-            Ok(())
-        }
-        Command::Pack { select, pack: args } => pack(*select, *args, display).await,
-        Command::List { select, json } => {
-            let source = select.source().await?;
-            let listing = source.list().await?;
-            listing.log_skipped();
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&listing.artifacts).expect("listing serialises")
-                );
-            } else {
-                print!(
-                    "{}",
-                    report::listing_text(
-                        &listing.artifacts,
-                        listing.skipped.len(),
-                        &source.describe()
-                    )
-                );
-            }
-            Ok(())
-        }
-        Command::Generate {
-            dest,
-            layout,
-            families,
-            seed,
-            large_bytes,
-        } => {
-            let layout = match layout.as_str() {
-                "plain" => fixtures::Layout::Plain,
-                "kpack" => fixtures::Layout::Kpack,
-                other => {
-                    return Err(Error::Usage(format!(
-                        "--layout {other:?}: expected plain or kpack"
-                    )))
-                }
-            };
-            let spec = fixtures::FixtureSpec {
-                layout,
-                families: split_list(&families, &[';', ',']),
-                seed,
-                large_bytes,
-                sidecars: true,
-            };
-            let made = fixtures::generate(&spec, &dest)
-                .map_err(|e| Error::io(format!("generating into {}", dest.display()), e))?;
-            eprintln!("wrote {} artifacts to {}", made.len(), dest.display());
-            Ok(())
-        }
-    }
-}
-
-/// Logs go to stderr: plain text (colours only on a terminal) or JSON lines.
-/// `ROCKPACK_LOG` (an env-filter directive) overrides -v/-q.
-fn init_logging(cli: &Cli) {
-    let level = match (cli.quiet, cli.verbose) {
-        (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROCKPACK_LOG")
-        .unwrap_or_else(|_| format!("rockpack={level}").into());
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_target(false);
-    match cli.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .without_time()
-            .init(),
-    }
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(&cli);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let result = rt.block_on(main_async(cli));
-    let code = match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("rockpack: error: {e}");
-            if let Some(hint) = e.hint() {
-                eprintln!("rockpack: hint: {hint}");
-            }
-            e.exit_code()
-        }
-    };
-    // Do not wait for blocking threads still reading an aborted source.
-    rt.shutdown_background();
-    ExitCode::from(code as u8)
 }

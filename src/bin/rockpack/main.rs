@@ -1,0 +1,190 @@
+//! The rockpack command line: parses the arguments (`cli`), sets a run up
+//! (`setup`), runs it through the library and writes the CI outputs (`ci`).
+
+mod ci;
+mod cli;
+mod setup;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use rockpack::codec::Codec;
+use rockpack::error::{Error, Result};
+use rockpack::pipeline::{self, RunOptions};
+use rockpack::progress::{Display, Progress, Renderer};
+use rockpack::{fixtures, report};
+
+use cli::*;
+use setup::*;
+
+/// `rockpack pack`: plans the run, sets up its destination and budget,
+/// runs it and reports.
+async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()> {
+    let source = select.source().await?;
+    let plan = Arc::new(select.plan(&source, true).await?);
+    let codec = Codec::new(plan.format, args.level)?;
+    let dest = destination(&select, &args, &plan)?;
+    let budget = budget(&args, &plan, codec, dest.as_ref())?;
+    tracing::debug!(?budget, "memory budget");
+    let sink = sink(&select, &args, &plan, dest, &budget).await?;
+    let opts = RunOptions {
+        codec,
+        on_conflict: args.on_conflict,
+        mtime_clamp: args.mtime_clamp()?,
+        verify: select.verify,
+        max_unpacked: args.max_unpacked_size,
+        budget,
+    };
+    tracing::info!(
+        "packing {} tarballs from {} artifacts at {} into {}",
+        plan.tarballs.len(),
+        plan.artifacts.len(),
+        source.describe(),
+        sink.describe()
+    );
+    let progress = Progress::new(&plan);
+    let renderer = Renderer::start(progress.clone(), plan.clone(), display);
+    let warnings = plan.warnings.clone();
+    let result = pipeline::run(plan, source, sink.as_ref(), &opts, progress).await;
+    renderer.finish().await;
+    let summary = result?;
+    eprint!("{}", report::summary_text(&summary));
+    let endpoint = select
+        .s3
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    ci::write_ci_outputs(
+        &summary,
+        &warnings,
+        args.summary.as_deref(),
+        endpoint.as_deref(),
+    )
+    .map_err(|e| Error::write("writing the run summary", e))
+}
+
+async fn main_async(cli: Cli) -> Result<()> {
+    let display = if cli.quiet {
+        Display::Off
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && cli.log_format == LogFormat::Text
+    {
+        Display::Bars
+    } else {
+        Display::Log(std::time::Duration::from_secs(10))
+    };
+    match cli.command {
+        Command::Plan { select, json } => {
+            let source = select.source().await?;
+            let plan = select.plan(&source, false).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).expect("plan serialises")
+                );
+            } else {
+                print!("{}", report::plan_text(&plan, &source.describe()));
+            }
+            Ok(())
+        }
+        Command::Pack { select, pack: args } => pack(*select, *args, display).await,
+        Command::List { select, json } => {
+            let source = select.source().await?;
+            let listing = source.list().await?;
+            listing.log_skipped();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&listing.artifacts).expect("listing serialises")
+                );
+            } else {
+                print!(
+                    "{}",
+                    report::listing_text(
+                        &listing.artifacts,
+                        listing.skipped.len(),
+                        &source.describe()
+                    )
+                );
+            }
+            Ok(())
+        }
+        Command::Generate {
+            dest,
+            layout,
+            families,
+            seed,
+            large_bytes,
+        } => {
+            let layout = match layout.as_str() {
+                "plain" => fixtures::Layout::Plain,
+                "kpack" => fixtures::Layout::Kpack,
+                other => {
+                    return Err(Error::Usage(format!(
+                        "--layout {other:?}: expected plain or kpack"
+                    )))
+                }
+            };
+            let spec = fixtures::FixtureSpec {
+                layout,
+                families: split_list(&families, &[';', ',']),
+                seed,
+                large_bytes,
+                sidecars: true,
+            };
+            let made = fixtures::generate(&spec, &dest)
+                .map_err(|e| Error::write(format!("generating into {}", dest.display()), e))?;
+            eprintln!("wrote {} artifacts to {}", made.len(), dest.display());
+            Ok(())
+        }
+    }
+}
+
+/// Logs go to stderr: plain text (colours only on a terminal) or JSON lines.
+/// `ROCKPACK_LOG` (an env-filter directive) overrides -v/-q.
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROCKPACK_LOG")
+        .unwrap_or_else(|_| format!("rockpack={level}").into());
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .without_time()
+            .init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(main_async(cli));
+    let code = match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("rockpack: error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("rockpack: hint: {hint}");
+            }
+            e.exit_code()
+        }
+    };
+    // Do not wait for blocking threads still reading an aborted source.
+    rt.shutdown_background();
+    ExitCode::from(code as u8)
+}

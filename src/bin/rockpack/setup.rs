@@ -1,0 +1,127 @@
+//! What a `pack` run's flags set up before it starts: where the tarballs
+//! go (a directory, stdout, S3, or TheRock's run folder), the memory
+//! budget, and the sink.
+
+use rockpack::budget::{Budget, Needs};
+use rockpack::codec::Codec;
+use rockpack::error::{Error, Result};
+use rockpack::net::aws;
+use rockpack::plan::Plan;
+use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink};
+use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
+use rockpack::source::buckets::{Buckets, CiEnv, RunRef};
+use rockpack::source::location::Location;
+
+use crate::cli::{PackArgs, SelectArgs};
+
+/// Where the tarballs go: --dest (None: standard output), or with --upload
+/// the tarballs/ folder of the packing run's root.
+pub(crate) fn destination(
+    select: &SelectArgs,
+    args: &PackArgs,
+    plan: &Plan,
+) -> Result<Option<Location>> {
+    Ok(Some(match (&args.dest, args.upload) {
+        (Some(_), true) => {
+            return Err(Error::Usage(
+                "--upload and --dest exclude each other".into(),
+            ))
+        }
+        (Some(d), false) if d == "-" => {
+            if plan.tarballs.len() != 1 {
+                let names: Vec<&str> = plan.tarballs.iter().map(|t| t.file_name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "--dest - needs a plan of exactly one tarball, and this one has {}: {}",
+                    names.len(),
+                    names.join(", ")
+                )));
+            }
+            return Ok(None);
+        }
+        (Some(d), false) => Location::parse(d)?,
+        (None, _) => {
+            let env = CiEnv::from_process();
+            let source = select.run_ref(&env)?;
+            let run = RunRef::upload(
+                args.upload_run_id.as_deref(),
+                source.as_ref(),
+                &select.platform,
+                &env,
+            )?;
+            run_root(&select.buckets(&env)?, &run, "uploading to")?.join("tarballs")
+        }
+    }))
+}
+
+/// A run's root, logged with what decided it (TheRock logs the same).
+pub(crate) fn run_root(buckets: &Buckets, run: &RunRef, what: &str) -> Result<Location> {
+    let root = buckets.run_root(run)?;
+    tracing::info!(
+        "{what} run {} of {} (release type {}{}): {}",
+        run.run_id,
+        run.github_repo,
+        buckets.release_type.name(),
+        if buckets.is_pr_from_fork {
+            ", pull request from a fork"
+        } else {
+            ""
+        },
+        root.describe()
+    );
+    Ok(root)
+}
+
+/// The run's budget: S3 destinations buffer a part per tarball.
+pub(crate) fn budget(
+    args: &PackArgs,
+    plan: &Plan,
+    codec: Codec,
+    dest: Option<&Location>,
+) -> Result<Budget> {
+    if let Some(p) = args.part_size {
+        check_part_size(p)?;
+    }
+    let part_sizes = match dest {
+        Some(Location::S3 { .. }) => plan
+            .tarballs
+            .iter()
+            .map(|t| {
+                args.part_size
+                    .unwrap_or_else(|| base_part_size(t.size_bound()))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if args.jobs == Some(0) {
+        return Err(Error::Usage("--jobs must be at least 1".into()));
+    }
+    Budget::new(&Needs {
+        memory: args.memory,
+        jobs: args.jobs,
+        cores,
+        codec,
+        part_sizes,
+    })
+}
+
+pub(crate) async fn sink(
+    select: &SelectArgs,
+    args: &PackArgs,
+    plan: &Plan,
+    dest: Option<Location>,
+    budget: &Budget,
+) -> Result<Box<dyn Sink>> {
+    match dest {
+        None => Ok(Box::new(StdoutSink)),
+        Some(Location::Dir(dir)) => Ok(Box::new(DirSink::new(dir))),
+        Some(Location::S3 { bucket, prefix }) => {
+            let client = aws::client(&select.s3.options()).await?;
+            let options = args.s3_sink_options(plan, budget.upload_bytes)?;
+            S3Sink::new(client, bucket, prefix, options)
+        }
+        Some(Location::Http(u)) => Err(Error::Usage(format!(
+            "--dest {u}: HTTP destinations are not supported; use s3:// or a directory"
+        ))),
+    }
+}
