@@ -73,15 +73,19 @@ pub fn summary_text(summary: &RunSummary) -> String {
             t.seconds
         );
     }
-    let _ = writeln!(
-        s,
+    let _ = writeln!(s, "{}", totals(summary));
+    s
+}
+
+/// The run in one line: tarballs, artifacts, bytes read, wall time.
+pub fn totals(summary: &RunSummary) -> String {
+    format!(
         "{} tarballs from {} artifacts ({} in) in {:.1}s",
         summary.tarballs.len(),
         summary.artifacts,
         human_bytes(summary.input_bytes),
         summary.seconds
-    );
-    s
+    )
 }
 
 /// The public https URL of an object: the bucket's AWS endpoint, or the

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use rockpack::pipeline::RunSummary;
-use rockpack::report::{public_url, summary_json};
+use rockpack::report::{public_url, summary_json, totals};
 use rockpack::units::human_bytes;
 
 /// `tarball_urls` for `$GITHUB_OUTPUT`: base tarballs' URLs by label (the
@@ -53,14 +53,7 @@ pub(crate) fn step_summary_markdown(
             t.seconds
         );
     }
-    let _ = writeln!(
-        s,
-        "\n{} tarballs from {} artifacts ({}) in {:.1}s",
-        summary.tarballs.len(),
-        summary.artifacts,
-        human_bytes(summary.input_bytes),
-        summary.seconds
-    );
+    let _ = writeln!(s, "\n{}", totals(summary));
     s
 }
 
