@@ -5,12 +5,14 @@ use std::fmt;
 /// Compression of an artifact archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Compression {
+    /// `.tar.zst`, preferred when both exist.
     Zst,
+    /// `.tar.xz`.
     Xz,
 }
 
 impl Compression {
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             Compression::Zst => "tar.zst",
             Compression::Xz => "tar.xz",
@@ -24,9 +26,14 @@ pub const COMPONENTS: &[&str] = &["lib", "run", "dbg", "dev", "doc", "test"];
 /// A parsed artifact file name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct ArtifactName {
+    /// The artifact proper (`rocblas`, `base`); has no underscore.
     pub name: String,
+    /// One of [`COMPONENTS`].
     pub component: String,
+    /// `generic`, a family (`gfx110X-all`) or a target, possibly with a
+    /// feature suffix (`gfx942:xnack+`).
     pub target: String,
+    /// Which of the two archive formats this copy is.
     pub compression: Compression,
 }
 
@@ -85,15 +92,15 @@ impl ArtifactName {
         format!("{}_{}_{}", self.name, self.component, self.target)
     }
 
-    pub fn file_name(&self) -> String {
+    pub(crate) fn file_name(&self) -> String {
         format!("{}.{}", self.stem(), self.compression.extension())
     }
 
-    pub fn is_generic(&self) -> bool {
+    pub(crate) fn is_generic(&self) -> bool {
         self.target == "generic"
     }
 
-    pub fn is_test(&self) -> bool {
+    pub(crate) fn is_test(&self) -> bool {
         self.component == "test"
     }
 
@@ -103,7 +110,7 @@ impl ArtifactName {
     }
 }
 
-pub fn base_arch(target: &str) -> &str {
+pub(crate) fn base_arch(target: &str) -> &str {
     target.split(':').next().unwrap_or(target)
 }
 

@@ -14,6 +14,7 @@ pub use select::{build_plan, MultiarchMode, PlanOptions};
 /// An artifact as a source lists it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SourceArtifact {
+    /// What its file name says it is.
     pub name: ArtifactName,
     /// Where the source finds it (a path below the source root, or a key).
     pub key: String,
@@ -28,7 +29,10 @@ pub struct SourceArtifact {
 pub struct TarballPlan {
     /// Family, target or `multiarch`.
     pub label: String,
+    /// The `-tests` variant, which leaves nothing out; the base tarball
+    /// leaves out what [`PlanOptions`] excludes.
     pub tests: bool,
+    /// The tarball's name in the sink (see [`tarball_name`]).
     pub file_name: String,
     /// Indices into `Plan::artifacts`, ascending (= plan order).
     pub artifacts: Vec<usize>,
@@ -49,8 +53,14 @@ impl TarballPlan {
 /// The whole run: artifacts in processing order and the tarballs made of them.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Plan {
+    /// Every artifact some tarball needs, in processing order (generic before
+    /// device-specific, test components last, by name within a group);
+    /// tarballs refer to them by index.
     pub artifacts: Vec<SourceArtifact>,
+    /// The output tarballs: each label's base tarball and then its `-tests`
+    /// variant, labels in request order, `multiarch` last.
     pub tarballs: Vec<TarballPlan>,
+    /// Compression of every tarball of the run.
     pub format: Format,
     /// Whether the run is kpack-split, when known.
     pub kpack_split: Option<bool>,

@@ -7,30 +7,45 @@ use super::{
 };
 use crate::error::{Error, Result};
 
+/// Whether to build the `multiarch` tarball (the union over all requested
+/// families).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum MultiarchMode {
     /// Build it when the run is kpack-split, even for a single family: TheRock
     /// does, and its upload step expects one.
     Auto,
+    /// Build it whatever the run's manifest says.
     Always,
+    /// Never build it.
     Never,
 }
 
+/// What to select: the command line's selection flags (or a tarball set's
+/// preset), as [`build_plan`] takes them.
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
+    /// Family names, each its own tarball; a name the family table lacks
+    /// stands for itself.
     pub families: Vec<String>,
     /// Extra single targets, each its own tarball.
     pub targets: Vec<String>,
     /// One tarball per target of every requested family.
     pub per_target: bool,
+    /// `{platform}` of the tarball names (`linux`, `windows`).
     pub platform: String,
+    /// `{version}` of the tarball names.
     pub version: String,
+    /// Also build each tarball's `-tests` variant.
     pub tests: bool,
+    /// Whether the `multiarch` tarball is built.
     pub multiarch: MultiarchMode,
+    /// Compression of the output tarballs.
     pub format: Format,
-    /// What base tarballs leave out; `-tests` variants leave out nothing.
+    /// Artifact names (`fftw3`) base tarballs leave out; `-tests` variants
+    /// leave out nothing.
     pub exclude_artifacts: Vec<String>,
+    /// Components (`test`) base tarballs leave out, likewise.
     pub exclude_components: Vec<String>,
 }
 

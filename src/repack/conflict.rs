@@ -10,6 +10,8 @@ use smallvec::SmallVec;
 
 use super::tarfmt::Kind;
 
+/// What to do when two artifacts of one tarball hold different content at
+/// the same path (identical copies and directories are never conflicts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ConflictPolicy {
@@ -22,7 +24,7 @@ pub enum ConflictPolicy {
 /// Identity of an entry's content: kind, mode and a digest of the data or
 /// link target. Directories all compare equal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     kind: Kind,
     digest: [u8; 16],
 }
@@ -108,7 +110,10 @@ impl Hasher for KeyHasher {
 /// Most paths have one version: kept inline.
 type Versions = SmallVec<[Version; 1]>;
 
-pub struct ConflictTable {
+/// For each path (by key), the versions artifacts wrote and which tarballs
+/// hold them: decides per tarball whether an entry is written, skipped as
+/// a copy, or a conflict. Lives for the whole run.
+pub(crate) struct ConflictTable {
     paths: HashMap<PathKey, Versions, BuildHasherDefault<KeyHasher>>,
     /// membership[tarball][artifact]
     membership: Vec<Vec<bool>>,

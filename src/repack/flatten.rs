@@ -6,6 +6,7 @@ use super::tarfmt::Kind;
 /// Largest `artifact_manifest.txt` read into memory.
 pub const MAX_MANIFEST: u64 = 1 << 20;
 
+/// The member every artifact starts with: its path prefixes, one a line.
 pub const MANIFEST_NAME: &[u8] = b"artifact_manifest.txt";
 
 /// The prefixes an artifact's manifest lists. TheRock writes a manifest
@@ -17,6 +18,8 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Reads the manifest's lines as prefixes: trailing `/` and `\r`
+    /// dropped, blank lines skipped; each must be a plain relative path.
     pub fn parse(text: &[u8]) -> Result<Manifest, String> {
         let text = std::str::from_utf8(text)
             .map_err(|_| "artifact_manifest.txt is not UTF-8".to_string())?;

@@ -11,12 +11,12 @@ pub mod tarfmt;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
-pub use conflict::{ConflictPolicy, ConflictTable};
+pub use conflict::ConflictPolicy;
 pub use piece::{BlockOut, Mask, PieceWriter};
 
 use crate::error::{Error, Result};
 use crate::units::exact_bytes;
-use conflict::{path_key, Fingerprint, PathSet};
+use conflict::{path_key, ConflictTable, Fingerprint, PathSet};
 use flatten::{
     check_relative, check_symlink_target, kind_of, output_mode, Manifest, MANIFEST_NAME,
     MAX_MANIFEST,
@@ -92,7 +92,7 @@ fn read_data<R: Read>(tar: &mut TarReader<R>, artifact: &str, mut dst: &mut [u8]
 
 /// State that lives across the artifacts of one run.
 pub struct Repacker {
-    pub conflicts: ConflictTable,
+    pub(crate) conflicts: ConflictTable,
     /// For each artifact, the tarballs that contain it.
     containing: Vec<Mask>,
     mtime_clamp: Option<i64>,
@@ -103,11 +103,17 @@ pub struct Repacker {
 /// What repacking one artifact did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ArtifactStats {
+    /// Members after `artifact_manifest.txt`, prefix directories (not
+    /// stored) included.
     pub members: u64,
+    /// Bytes of regular-file data read, copies no tarball needed included.
     pub data_bytes: u64,
 }
 
 impl Repacker {
+    /// State for a run of `plan`: artifact indices given to
+    /// [`Repacker::repack`] are indices into `plan.artifacts`. `mtime_clamp`
+    /// (seconds since the epoch) caps every entry's mtime.
     pub fn new(plan: &crate::plan::Plan, policy: ConflictPolicy, mtime_clamp: Option<i64>) -> Self {
         Repacker {
             conflicts: ConflictTable::new(plan, policy),

@@ -28,9 +28,14 @@ impl Deref for Mask {
 
 /// Where finished blocks go (the compression pool, in order).
 pub trait BlockOut {
+    /// Takes the next block of the segment and the tarballs it goes to;
+    /// blocks arrive in tar order.
     fn send(&mut self, block: Block, mask: Mask) -> Result<()>;
 }
 
+/// Cuts one segment's tar bytes into blocks of the format's block size,
+/// starting a new piece (no history) whenever the mask changes, and passes
+/// them to a [`BlockOut`].
 pub struct PieceWriter<'a> {
     out: &'a mut dyn BlockOut,
     buf: Vec<u8>,
@@ -42,6 +47,8 @@ pub struct PieceWriter<'a> {
 }
 
 impl<'a> PieceWriter<'a> {
+    /// A writer for one segment, with blocks sized and dictionaries kept
+    /// for `format`; no tarball gets anything until [`PieceWriter::set_mask`].
     pub fn new(out: &'a mut dyn BlockOut, format: Format) -> Self {
         PieceWriter {
             out,
@@ -63,7 +70,7 @@ impl<'a> PieceWriter<'a> {
         Ok(())
     }
 
-    pub fn header(&mut self, h: &Header<'_>) -> Result<()> {
+    pub(crate) fn header(&mut self, h: &Header<'_>) -> Result<()> {
         let mut hb = std::mem::take(&mut self.header_buf);
         hb.clear();
         tarfmt::write_header(&mut hb, h, &[]);
@@ -72,6 +79,7 @@ impl<'a> PieceWriter<'a> {
         r
     }
 
+    /// Appends tar bytes for the current mask (dropped when it is empty).
     pub fn data(&mut self, mut data: &[u8]) -> Result<()> {
         if self.mask.is_empty() {
             return Ok(());

@@ -17,17 +17,23 @@ pub const MAX_EXTENDED_HEADER: u64 = 1 << 20;
 /// A member header with PAX records applied.
 #[derive(Debug, Default)]
 pub struct Member {
+    /// From PAX `path`, a GNU long name or ustar prefix and name; a
+    /// directory's trailing slashes removed.
     pub path: Vec<u8>,
+    /// Link target (PAX `linkpath` or GNU long link first); empty when none.
     pub link: Vec<u8>,
     /// The raw typeflag.
     pub typeflag: u8,
+    /// Mode bits as stored (set-id bits included).
     pub mode: u32,
+    /// Data size in bytes (PAX `size` first); 0 for all but regular files.
     pub size: u64,
+    /// Seconds since the epoch; a fractional PAX `mtime` is floored.
     pub mtime: i64,
 }
 
 impl Member {
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self.typeflag {
             b'0' | 0 | b'7' => "regular file",
             b'1' => "hardlink",
@@ -48,7 +54,9 @@ impl Member {
 /// A reader error: what went wrong and, when known, at which member.
 #[derive(Debug)]
 pub struct TarError {
+    /// Path of the member being read, when the error concerns one.
     pub member: Option<Vec<u8>>,
+    /// What is wrong, for messages.
     pub message: String,
     /// [`Kind::Malformed`], or the kind of a failure below the reader (a
     /// download given up, a digest mismatch, a stream over its limit) that
@@ -79,6 +87,8 @@ impl TarError {
     }
 }
 
+/// A streaming reader of one tar archive (ustar, PAX and GNU long names):
+/// members in order, each member's data read or skipped in place.
 pub struct TarReader<R> {
     inner: R,
     /// Unread data bytes of the current member, then its padding.
@@ -124,6 +134,7 @@ fn set(buf: &mut Vec<u8>, flag: &mut bool, value: &[u8]) {
 }
 
 impl<R: Read> TarReader<R> {
+    /// A reader positioned before the first member of `inner`.
     pub fn new(inner: R) -> Self {
         TarReader {
             inner,
@@ -416,6 +427,7 @@ impl<R: Read> TarReader<R> {
         }
     }
 
+    /// Gives back the underlying reader, wherever reading stopped.
     pub fn into_inner(self) -> R {
         self.inner
     }

@@ -11,9 +11,13 @@ pub const END_OF_ARCHIVE: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 /// Member types rockpack reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// A regular file (typeflag `0`).
     File,
+    /// A directory (`5`).
     Dir,
+    /// A symbolic link (`2`).
     Symlink,
+    /// A hard link to an earlier member of the same archive (`1`).
     Hardlink,
 }
 
@@ -27,7 +31,7 @@ impl Kind {
         }
     }
 
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::File => "file",
             Kind::Dir => "directory",
@@ -42,16 +46,24 @@ impl Kind {
 pub struct Header<'a> {
     /// Member path without a trailing slash; one is added for directories.
     pub path: &'a [u8],
+    /// Member type.
     pub kind: Kind,
+    /// Mode bits; only the low 12 (permissions, set-id, sticky) are written.
     pub mode: u32,
     /// Data size; ignored (written as 0) for anything but regular files.
     pub size: u64,
+    /// Seconds since the epoch; outside the ustar field's range it goes to
+    /// a PAX record.
     pub mtime: i64,
     /// Link target for symlinks and hardlinks.
     pub link: &'a [u8],
+    /// Owner's user id (a PAX record when over the ustar field).
     pub uid: u64,
+    /// Owner's group id, likewise.
     pub gid: u64,
+    /// Owner's user name; truncated to 31 bytes.
     pub uname: &'a str,
+    /// Owner's group name; truncated to 31 bytes.
     pub gname: &'a str,
 }
 
