@@ -5,6 +5,7 @@ pub mod conflict;
 pub mod decode;
 pub mod flatten;
 mod piece;
+mod tar_header;
 pub mod tar_reader;
 pub mod tarfmt;
 
