@@ -60,10 +60,13 @@ pub struct Budget {
 /// What a run needs to size its buffers.
 #[derive(Clone, Debug)]
 pub struct Needs {
+    /// `--memory`: the whole budget, in bytes.
     pub memory: u64,
     /// `--jobs`, when given; otherwise the core count, lowered to fit.
     pub jobs: Option<usize>,
+    /// Cores available to the process.
     pub cores: usize,
+    /// The tarballs' codec: sets the block size and each thread's state.
     pub codec: Codec,
     /// For each tarball, the bytes its sink buffers before writing them out
     /// (an S3 part; 0 for directories and standard output).
@@ -92,6 +95,8 @@ impl Budget {
     /// repack thread (2 MiB).
     pub const DECODED_CHUNKS: usize = 8;
 
+    /// Splits `n.memory` among the run's buffers; a usage error, saying
+    /// what the run needs at least, when it does not fit.
     pub fn new(n: &Needs) -> Result<Budget> {
         // A block held as input and output; per thread, the codec's state,
         // plus one block queued for each thread and one being filled.

@@ -26,6 +26,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Counters at zero for `plan`'s artifacts and tarballs.
     pub fn new(plan: &Plan) -> Arc<Progress> {
         let sizes: Vec<u64> = plan.artifacts.iter().map(|a| a.size).collect();
         let mut before = Vec::with_capacity(sizes.len() + 1);
@@ -45,7 +46,8 @@ impl Progress {
         })
     }
 
-    pub fn start_artifact(&self, index: usize) {
+    /// The repack stage moves on to artifact `index` (in plan order).
+    pub(crate) fn start_artifact(&self, index: usize) {
         self.current_read.store(0, Ordering::Relaxed);
         self.current.store(index, Ordering::Relaxed);
     }
@@ -60,7 +62,8 @@ impl Progress {
         self.before[i] + partial
     }
 
-    pub fn input_total(&self) -> u64 {
+    /// Stored bytes of all the run's artifacts.
+    fn input_total(&self) -> u64 {
         *self.before.last().unwrap_or(&0)
     }
 
@@ -78,13 +81,14 @@ impl Progress {
             .sum()
     }
 
-    pub fn written_total(&self) -> u64 {
+    /// Compressed bytes written, over all tarballs.
+    fn written_total(&self) -> u64 {
         self.written.iter().map(|w| w.load(Ordering::Relaxed)).sum()
     }
 }
 
 /// A reader that counts what passes into `Progress::current_read`.
-pub struct Counting<R> {
+pub(crate) struct Counting<R> {
     pub inner: R,
     pub progress: Arc<Progress>,
 }
@@ -106,6 +110,7 @@ pub enum Display {
     Bars,
     /// A log line every `Duration`.
     Log(Duration),
+    /// Nothing shown.
     Off,
 }
 
@@ -116,6 +121,7 @@ pub struct Renderer {
 }
 
 impl Renderer {
+    /// Starts showing `progress` on a task of the current runtime.
     pub fn start(progress: Arc<Progress>, plan: Arc<Plan>, display: Display) -> Renderer {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let task = match display {
@@ -149,6 +155,7 @@ impl Renderer {
         }
     }
 
+    /// Stops the display, after drawing the bars one last time.
     pub async fn finish(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

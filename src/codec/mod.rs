@@ -17,12 +17,15 @@ use crate::plan::Format;
 /// Compression settings, shared by every worker.
 #[derive(Clone, Copy, Debug)]
 pub struct Codec {
+    /// gzip or zstd.
     pub format: Format,
+    /// Compression level: gzip 0-9, zstd 1-22 (checked by [`Codec::new`]).
     pub level: i32,
 }
 
 /// Uncompressed input of one block.
 pub struct Block {
+    /// The bytes to compress: at most the format's block size.
     pub data: Bytes,
     /// History: the end of the previous block of the same piece.
     pub dictionary: Option<Bytes>,
@@ -31,12 +34,17 @@ pub struct Block {
 /// A compressed block with what the gzip trailer needs.
 #[derive(Clone, Debug)]
 pub struct Compressed {
+    /// The compressed bytes, as they go into the tarball.
     pub bytes: Bytes,
-    pub crc: u32,
-    pub len: u64,
+    /// CRC32 of the uncompressed block.
+    pub(crate) crc: u32,
+    /// Length of the uncompressed block.
+    pub(crate) len: u64,
 }
 
 impl Codec {
+    /// Checks `level` against the format's range; `None` takes the
+    /// format's default level.
     pub fn new(format: Format, level: Option<i32>) -> Result<Self> {
         let level = level.unwrap_or(format.default_level());
         let ok = match format {
@@ -96,10 +104,11 @@ impl Codec {
 #[derive(Clone, Default)]
 pub struct TarballContent {
     crc: crc32fast::Hasher,
-    pub len: u64,
+    pub(crate) len: u64,
 }
 
 impl TarballContent {
+    /// Adds a block's uncompressed CRC32 and length, in tarball order.
     pub fn append(&mut self, block: &Compressed) {
         self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
             block.crc, block.len,

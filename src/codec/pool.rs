@@ -17,6 +17,7 @@ struct Job {
     reply: oneshot::Sender<Compressed>,
 }
 
+/// Compression threads taking blocks from one queue.
 pub struct Pool {
     tx: Option<Sender<Job>>,
     threads: Vec<thread::JoinHandle<()>>,
@@ -25,6 +26,7 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// Starts `threads` threads (at least one) compressing with `codec`.
     pub fn new(codec: Codec, threads: usize) -> Self {
         let (tx, rx) = unbounded::<Job>();
         let cpu_ns = Arc::new(AtomicU64::new(0));
@@ -51,6 +53,7 @@ impl Pool {
         }
     }
 
+    /// Queues a block; the receiver gets it compressed.
     pub fn submit(&self, block: Block) -> oneshot::Receiver<Compressed> {
         let (reply, rx) = oneshot::channel();
         self.tx

@@ -11,16 +11,24 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::{Error, Result};
 
+/// How to reach S3: what `--endpoint-url`, `--region` and
+/// `--no-sign-request` say.
 #[derive(Clone, Debug, Default)]
 pub struct S3Options {
+    /// An S3-compatible endpoint, addressed path-style; else
+    /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, else AWS.
     pub endpoint_url: Option<String>,
+    /// Else the standard chain's region, else `us-east-2`.
     pub region: Option<String>,
+    /// Anonymous (unsigned) requests even when credentials exist.
     pub no_sign_request: bool,
 }
 
 /// TheRock's buckets live here; used when nothing else names a region.
 const DEFAULT_REGION: &str = "us-east-2";
 
+/// The S3 client for `opts`; anonymous when asked or when the credential
+/// chain finds nothing.
 pub async fn client(opts: &S3Options) -> Result<aws_sdk_s3::Client> {
     let mut anonymous = opts.no_sign_request;
     if !anonymous && !has_credentials(opts).await {

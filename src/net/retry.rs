@@ -14,7 +14,9 @@ use crate::error::{Error, Kind};
 pub struct RetryPolicy {
     /// Tries in a row that deliver no byte before giving up.
     pub max_attempts: u32,
+    /// The first backoff (before jitter); each one after doubles it.
     pub base_delay: Duration,
+    /// Backoff never grows past this (before jitter).
     pub max_delay: Duration,
     /// A body that delivers nothing for this long is dropped and resumed.
     pub stall_timeout: Duration,

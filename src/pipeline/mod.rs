@@ -41,9 +41,13 @@ use stages::{Stage, StageSeconds, Stages};
 /// verification and the memory budget.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
+    /// Format and level of every tarball.
     pub codec: Codec,
+    /// What happens when two artifacts give one path different contents.
     pub on_conflict: ConflictPolicy,
+    /// Later mtimes are written as this (Unix seconds).
     pub mtime_clamp: Option<i64>,
+    /// Which artifacts are checked against their `.sha256sum` sidecar.
     pub verify: VerifyMode,
     /// Decoded bytes one artifact may expand to.
     pub max_unpacked: u64,
@@ -54,25 +58,38 @@ pub struct RunOptions {
 /// One tarball a run published.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TarballResult {
+    /// As planned: the file name, without the sink's prefix.
     pub file_name: String,
+    /// Family, target or `multiarch`.
     pub label: String,
+    /// Whether this is a `-tests` tarball.
     pub tests: bool,
+    /// Where the sink put it: a path, an `s3://` URL, or `-` (stdout).
     pub location: String,
+    /// Compressed size: the tarball's bytes as stored.
     pub bytes: u64,
+    /// Hex SHA-256 of those bytes, as in the sidecar.
     pub sha256: String,
     /// Uncompressed tar size.
     pub content_bytes: u64,
+    /// Sum of the compressed sizes of its artifacts.
     pub input_bytes: u64,
+    /// How many artifacts it holds.
     pub artifacts: usize,
+    /// When its trailer was written, in seconds since the run started.
     pub seconds: f64,
 }
 
 /// What a run did: its tarballs, input and time.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunSummary {
+    /// In plan order.
     pub tarballs: Vec<TarballResult>,
+    /// Artifacts read (each once, whatever the number of tarballs).
     pub artifacts: usize,
+    /// Sum of the compressed sizes of those artifacts.
     pub input_bytes: u64,
+    /// Wall-clock time of the whole run.
     pub seconds: f64,
     /// CPU seconds per stage.
     pub cpu: StageSeconds,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::cpu_time::thread_cpu_ns;
 
 #[derive(Clone, Copy, Debug)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Reading the stored bytes and decoding them (one thread; downloads
     /// and their SHA-256 run on the async runtime).
     Decode,
@@ -21,7 +21,7 @@ pub enum Stage {
 
 /// Nanoseconds of CPU per stage.
 #[derive(Default, Debug)]
-pub struct Stages {
+pub(crate) struct Stages {
     decode: AtomicU64,
     repack: AtomicU64,
     compress: AtomicU64,
@@ -31,9 +31,13 @@ pub struct Stages {
 /// What `Stages` measured, for the run summary.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct StageSeconds {
+    /// Reading and decoding artifacts.
     pub decode: f64,
+    /// Flattening artifacts into tar blocks.
     pub repack: f64,
+    /// Compression, over all pool threads.
     pub compress: f64,
+    /// SHA-256 of the tarballs.
     pub checksum: f64,
 }
 
@@ -73,7 +77,7 @@ impl Stages {
     }
 }
 
-pub struct StageGuard<'a> {
+pub(crate) struct StageGuard<'a> {
     stages: &'a Stages,
     stage: Stage,
     from: u64,

@@ -10,11 +10,13 @@ use tokio::io::AsyncWriteExt;
 use super::{sidecar_text, Sink, TarballWriter};
 use crate::error::{Error, Result};
 
+/// Writes tarballs into a local directory.
 pub struct DirSink {
     root: PathBuf,
 }
 
 impl DirSink {
+    /// Into `root`, which is created (with its parents) where missing.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DirSink { root: root.into() }
     }

@@ -13,16 +13,20 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
+/// A destination for a run's tarballs.
 #[async_trait]
 pub trait Sink: Send + Sync {
+    /// Where the tarballs go, for messages.
     fn describe(&self) -> String;
 
     /// Starts a tarball. `size_bound` is an upper bound of its final size.
     async fn create(&self, file_name: &str, size_bound: u64) -> Result<Box<dyn TarballWriter>>;
 }
 
+/// One tarball on its way into a sink.
 #[async_trait]
 pub trait TarballWriter: Send {
+    /// Appends the next compressed bytes.
     async fn write(&mut self, chunk: Bytes) -> Result<()>;
 
     /// All bytes are written: make them durable, not yet visible.

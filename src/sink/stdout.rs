@@ -8,6 +8,7 @@ use tokio::io::AsyncWriteExt;
 use super::{Sink, TarballWriter};
 use crate::error::{Error, Result};
 
+/// Writes the run's one tarball to standard output.
 pub struct StdoutSink;
 
 #[async_trait]

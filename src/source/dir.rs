@@ -10,11 +10,13 @@ use super::{collect, ByteStream, Listing, Source};
 use crate::error::{Error, Kind, Result};
 use crate::plan::SourceArtifact;
 
+/// Artifacts in a local directory tree.
 pub struct DirSource {
     root: PathBuf,
 }
 
 impl DirSource {
+    /// The tree below `root`; nothing is read until it is listed.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DirSource { root: root.into() }
     }

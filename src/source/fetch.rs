@@ -37,6 +37,8 @@ pub struct Ranged {
     pub validator: Option<String>,
 }
 
+/// A network source's one ranged GET, which [`download`] resumes, retries
+/// and runs in parallel.
 #[async_trait]
 pub trait RangedGet: Send + Sync + 'static {
     /// GET `key` from byte `from` on, up to byte `end` (exclusive) when

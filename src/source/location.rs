@@ -5,12 +5,17 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
+/// A run's artifacts, or a destination for tarballs: a directory, an S3
+/// prefix or an HTTP(S) prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
+    /// A local directory.
     Dir(PathBuf),
     /// Bucket and key prefix (no leading or trailing slash; may be empty).
     S3 {
+        /// The bucket's name.
         bucket: String,
+        /// Keys below it start with `{prefix}/` (any key, when empty).
         prefix: String,
     },
     /// A URL whose path ends with '/'.
@@ -18,6 +23,8 @@ pub enum Location {
 }
 
 impl Location {
+    /// `s3://bucket/prefix`, `http(s)://…` (a trailing `/` is added), or
+    /// else a directory path.
     pub fn parse(s: &str) -> Result<Location> {
         if let Some(rest) = s.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));

@@ -17,8 +17,11 @@ use tokio::io::AsyncRead;
 use crate::error::Result;
 use crate::plan::{ArtifactName, SourceArtifact};
 
+/// An artifact's stored bytes, as [`Source::open`] yields them.
 pub type ByteStream = Box<dyn AsyncRead + Send + Unpin>;
 
+/// A place that holds a run's artifacts: a directory, an S3 prefix or an
+/// HTTP prefix.
 #[async_trait]
 pub trait Source: Send + Sync {
     /// For messages: the directory, bucket/prefix or URL.
@@ -42,6 +45,7 @@ pub trait Source: Send + Sync {
 /// What a source holds. Keys are relative to the source's root.
 #[derive(Clone, Debug, Default)]
 pub struct Listing {
+    /// The artifact archives, with their sizes and sidecar keys.
     pub artifacts: Vec<SourceArtifact>,
     /// Keys of `therock_manifest.json` files under `manifests/`, in key
     /// order (`kpack` reads the top-level one first).
@@ -55,7 +59,9 @@ pub struct Listing {
 /// A listed file that is not an artifact.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skipped {
+    /// Its key, relative to the source's root.
     pub key: String,
+    /// Why it is not an artifact, for `-v`.
     pub why: String,
 }
 

@@ -24,6 +24,8 @@ use crate::net::aws::{error_text, is_transient, status};
 use crate::net::{with_retries, RequestError, RetryPolicy};
 use crate::plan::SourceArtifact;
 
+/// Artifacts under an S3 prefix, listed with ListObjectsV2 and read with
+/// ranged GetObject.
 pub struct S3Source {
     bucket: String,
     /// No leading or trailing slash; may be empty.

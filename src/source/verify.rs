@@ -22,6 +22,7 @@ pub enum VerifyMode {
     Auto,
     /// Every artifact must have a sidecar.
     Require,
+    /// Check nothing, even where a sidecar exists.
     Off,
 }
 

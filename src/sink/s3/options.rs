@@ -16,12 +16,16 @@ pub struct S3SinkOptions {
     /// Bytes of parts uploading at once, over all tarballs (0: the
     /// default); a part larger than this uploads alone.
     pub upload_bytes: u64,
+    /// S3 storage class (`STANDARD_IA`, `INTELLIGENT_TIERING`, ..., in any
+    /// case); S3's default, `STANDARD`, otherwise.
     pub storage_class: Option<String>,
     /// `key=value` object tags.
     pub tags: Vec<(String, String)>,
-    /// `AES256` or `aws:kms`.
+    /// `AES256`, `aws:kms` or `aws:kms:dsse`.
     pub sse: Option<String>,
+    /// The KMS key for `aws:kms` encryption; S3's default key otherwise.
     pub sse_kms_key_id: Option<String>,
+    /// `Content-Type` of the tarballs (empty: `application/octet-stream`).
     pub content_type: String,
 }
 
