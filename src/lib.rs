@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! rockpack: builds ROCm "dist" tarballs from a build run's artifact
 //! archives in one streaming pass.
 //!

@@ -19,11 +19,18 @@ pub const THEROCK_REPO: &str = "ROCm/TheRock";
 /// (`_ALLOWED_ARTIFACT_RELEASE_TYPES` in `s3_buckets.py`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReleaseType {
+    /// Continuous integration runs (`therock-ci-artifacts`, or the shared
+    /// external bucket for other repositories and fork PRs).
     Ci,
+    /// Development releases.
     Dev,
+    /// Development releases of a best-known configuration (dev's bucket).
     DevBkc,
+    /// Nightly releases.
     Nightly,
+    /// Nightly releases of a best-known configuration (nightly's bucket).
     NightlyBkc,
+    /// Release candidates.
     Prerelease,
 }
 
