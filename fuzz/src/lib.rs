@@ -21,9 +21,9 @@ pub mod check;
 
 use std::io::Read;
 
-use rockpack::plan::Format;
 use rockpack::fixtures::{plan_of, MemoryOut};
 use rockpack::plan::Compression;
+use rockpack::plan::Format;
 use rockpack::repack::{decode, ConflictPolicy, Repacker};
 use rockpack::Error;
 
