@@ -76,7 +76,7 @@ async fn read_small_file(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
 
 /// Every regular file below `root` as (relative key with '/', size), in a
 /// stable order. Symlinked directories are not followed.
-fn walk(root: &Path) -> std::io::Result<Vec<(String, u64)>> {
+pub(crate) fn walk(root: &Path) -> std::io::Result<Vec<(String, u64)>> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
