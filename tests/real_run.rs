@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
+use hyper::Method;
 use rockpack::fixtures::{self, FixtureSpec, Layout};
 use servers::http_server::HttpServer;
 use servers::s3_server::S3Server;
@@ -31,15 +32,18 @@ fn table() -> String {
         .to_string()
 }
 
-fn generate(layout: Layout, families: &[&str], dir: &Path) {
+/// A generated run of `families` ('a;b') in a new temporary directory.
+fn generate(layout: Layout, families: &str) -> tempfile::TempDir {
+    let run = tempfile::tempdir().unwrap();
     let spec = FixtureSpec {
         layout,
-        families: families.iter().map(|s| s.to_string()).collect(),
+        families: families.split(';').map(String::from).collect(),
         seed: 11,
         large_bytes: 256 << 10,
         sidecars: true,
     };
-    fixtures::generate(&spec, dir).expect("generate run");
+    fixtures::generate(&spec, run.path()).expect("generate run");
+    run
 }
 
 /// The release step's own flags (`build_tarballs.py`), after `source`.
@@ -135,12 +139,7 @@ const FAMILIES: &str = "gfx94X-dcgpu;gfx110X-all;gfx103X-all";
 
 #[test]
 fn release_step_from_a_directory() {
-    let run = tempfile::tempdir().unwrap();
-    generate(
-        Layout::Kpack,
-        &FAMILIES.split(';').collect::<Vec<_>>(),
-        run.path(),
-    );
+    let run = generate(Layout::Kpack, FAMILIES);
     let dest = tempfile::tempdir().unwrap();
     rockpack_env(
         &release_args(&["--source", s(run.path())], FAMILIES, s(dest.path())),
@@ -165,12 +164,7 @@ fn release_step_from_a_directory() {
 
 #[test]
 fn release_step_over_http() {
-    let run = tempfile::tempdir().unwrap();
-    generate(
-        Layout::Kpack,
-        &FAMILIES.split(';').collect::<Vec<_>>(),
-        run.path(),
-    );
+    let run = generate(Layout::Kpack, FAMILIES);
     let server = HttpServer::start(run.path());
     let url = format!("{}/", server.base);
     let dest = tempfile::tempdir().unwrap();
@@ -179,21 +173,26 @@ fn release_step_over_http() {
         &[],
     );
     assert_as_therock_builds(run.path(), FAMILIES, dest.path());
-    // The run manifests were found through the index pages.
-    assert!(server.faults.seen().iter().any(|r| r
-        .uri
-        .ends_with("/manifests/gfx94X-dcgpu/therock_manifest.json")
-        || r.uri.ends_with("/manifests/therock_manifest.json")));
+    // The listing followed the run prefix's own index pages, and nothing
+    // it skipped was downloaded.
+    let seen = server.faults.seen();
+    for page in ["/logs/", "/manifests/"] {
+        assert!(
+            seen.iter()
+                .any(|r| r.method == Method::GET && r.uri == page),
+            "{page} was not read"
+        );
+    }
+    let fetched_skipped = seen
+        .iter()
+        .filter(|r| r.method == Method::GET)
+        .find(|r| r.uri.contains("ccache_logs") || r.uri.starts_with("/tarballs/therock"));
+    assert!(fetched_skipped.is_none(), "{fetched_skipped:?}");
 }
 
 #[test]
 fn release_step_from_s3_by_run_id() {
-    let run = tempfile::tempdir().unwrap();
-    generate(
-        Layout::Kpack,
-        &FAMILIES.split(';').collect::<Vec<_>>(),
-        run.path(),
-    );
+    let run = generate(Layout::Kpack, FAMILIES);
     let server = S3Server::start(&["therock-ci-artifacts"]);
     server.upload_dir(
         run.path(),
@@ -213,8 +212,7 @@ fn release_step_from_s3_by_run_id() {
 /// family included (its upload step fails without it).
 #[test]
 fn kpack_run_of_one_family_gets_multiarch() {
-    let run = tempfile::tempdir().unwrap();
-    generate(Layout::Kpack, &["gfx94X-dcgpu"], run.path());
+    let run = generate(Layout::Kpack, "gfx94X-dcgpu");
     let dest = tempfile::tempdir().unwrap();
     rockpack_env(
         &release_args(&["--source", s(run.path())], "gfx94X-dcgpu", s(dest.path())),
@@ -231,9 +229,8 @@ fn kpack_run_of_one_family_gets_multiarch() {
 /// share device-code paths, each in its own tarball.
 #[test]
 fn plain_run_has_no_multiarch() {
-    let run = tempfile::tempdir().unwrap();
     let families = "gfx94X-dcgpu;gfx110X-all";
-    generate(Layout::Plain, &["gfx94X-dcgpu", "gfx110X-all"], run.path());
+    let run = generate(Layout::Plain, families);
     let dest = tempfile::tempdir().unwrap();
     rockpack_env(
         &release_args(&["--source", s(run.path())], families, s(dest.path())),
@@ -246,8 +243,7 @@ fn plain_run_has_no_multiarch() {
 /// `list` counts the files that are not artifacts; `-v` names them.
 #[test]
 fn list_counts_and_names_skipped_files() {
-    let run = tempfile::tempdir().unwrap();
-    generate(Layout::Kpack, &["gfx94X-dcgpu"], run.path());
+    let run = generate(Layout::Kpack, "gfx94X-dcgpu");
     let out = rockpack_env(&["list", "--source", s(run.path()), "-v"], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
