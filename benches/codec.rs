@@ -26,7 +26,7 @@ fn corpus(len: usize) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 17 == 0 {
+        if x.is_multiple_of(17) {
             out.extend_from_slice(&x.to_le_bytes());
         } else {
             out.extend_from_slice(words[(x % words.len() as u64) as usize].as_bytes());
@@ -48,10 +48,13 @@ fn compress_all(codec: Codec, pool: &Pool, data: &Bytes) -> usize {
         } else {
             None
         };
-        receivers.push(pool.submit(Block {
-            data: chunk,
-            dictionary: prev.take(),
-        }));
+        receivers.push(pool.submit(
+            Block {
+                data: chunk,
+                dictionary: prev.take(),
+            },
+            codec,
+        ));
         prev = history;
     }
     receivers
@@ -72,7 +75,7 @@ fn bench_codec(c: &mut Criterion) {
         for level in levels {
             for jobs in [1, threads] {
                 let codec = Codec::new(format, Some(level)).unwrap();
-                let pool = Pool::new(codec, jobs);
+                let pool = Pool::new(jobs);
                 let id = BenchmarkId::new(
                     format!("{}-l{level}", format.extension()),
                     format!("{jobs}t"),

@@ -25,10 +25,12 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use rockpack::budget::{Budget, Needs, DEFAULT_MEMORY};
-use rockpack::codec::Codec;
+use rockpack::codec::{Codecs, Levels};
 use rockpack::fixtures::{generate, FixtureSpec, Layout};
 use rockpack::pipeline::{self, RunOptions};
-use rockpack::plan::{build_plan, FamilyTable, Format, MultiarchMode, Plan, PlanOptions};
+use rockpack::plan::{
+    build_plan, FamilyTable, Format, MultiarchMode, Plan, PlanOptions, TarballPlan,
+};
 use rockpack::progress::Progress;
 use rockpack::repack::{decode, ConflictPolicy};
 use rockpack::sink::{Sink, TarballWriter};
@@ -57,11 +59,7 @@ impl Sink for NullSink {
         "null".into()
     }
 
-    async fn create(
-        &self,
-        _file_name: &str,
-        _size_bound: u64,
-    ) -> rockpack::Result<Box<dyn TarballWriter>> {
+    async fn create(&self, _tarball: &TarballPlan) -> rockpack::Result<Box<dyn TarballWriter>> {
         Ok(Box::new(NullWriter { bytes: 0 }))
     }
 }
@@ -96,7 +94,7 @@ fn fan_plan(base: &Plan, n: usize) -> Plan {
         .map(|i| {
             let mut t = one.clone();
             t.label = format!("copy{i}");
-            t.file_name = format!("copy{i}.{}", base.format.extension());
+            t.file_name = format!("copy{i}.{}", t.format.extension());
             t
         })
         .collect();
@@ -142,7 +140,7 @@ fn bench_fanout(c: &mut Criterion) {
             version: "0.0.0".into(),
             tests: true,
             multiarch: MultiarchMode::Always,
-            format,
+            formats: vec![format],
             exclude_artifacts: vec!["fftw3".into()],
             exclude_components: vec!["test".into()],
         };
@@ -155,17 +153,17 @@ fn bench_fanout(c: &mut Criterion) {
         .unwrap()
         .only(&["multiarch-tests".to_string()])
         .unwrap();
-        let codec = Codec::new(format, Some(level)).unwrap();
+        let codecs = Codecs::new(&[format], &Levels::parse(&level.to_string()).unwrap()).unwrap();
         let budget = Budget::new(&Needs {
             memory: DEFAULT_MEMORY,
             jobs: Some(jobs),
             cores: jobs,
-            codec,
+            codecs: codecs.all().to_vec(),
             part_sizes: Vec::new(),
         })
         .unwrap();
         let run_opts = RunOptions {
-            codec,
+            codecs,
             on_conflict: ConflictPolicy::Error,
             mtime_clamp: None,
             verify: VerifyMode::Off,

@@ -40,7 +40,7 @@ struct Discard {
 }
 
 impl BlockOut for Discard {
-    fn send(&mut self, block: Block, _mask: Mask) -> rockpack::Result<()> {
+    fn send(&mut self, block: Block, _format: Format, _mask: Mask) -> rockpack::Result<()> {
         self.bytes += block.data.len() as u64;
         self.blocks += 1;
         Ok(())
@@ -149,20 +149,14 @@ fn small_members(count: usize) -> Vec<Member> {
 /// Repacks one artifact with a fresh `Repacker` (a second pass over the
 /// same paths would take the duplicate-comparison path).
 fn repack(plan: &Plan, input: &[u8], compression: Option<Compression>) -> (u64, u64) {
-    let mut repacker = Repacker::new(plan, ConflictPolicy::Error, None);
+    let mut repacker = Repacker::new(plan, ConflictPolicy::Error, None).unwrap();
     let mut out = Discard::default();
     let stats = match compression {
         Some(c) => {
             let decoded = decode::decoder(c, input, decode::DEFAULT_MAX_UNPACKED).unwrap();
-            repacker.repack(
-                0,
-                ARTIFACT,
-                std::io::BufReader::new(decoded),
-                &mut out,
-                Format::Gzip,
-            )
+            repacker.repack(0, ARTIFACT, std::io::BufReader::new(decoded), &mut out)
         }
-        None => repacker.repack(0, ARTIFACT, input, &mut out, Format::Gzip),
+        None => repacker.repack(0, ARTIFACT, input, &mut out),
     }
     .unwrap();
     (stats.members, out.bytes + out.blocks)

@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 /// Keeps a bounded queue of blocks in the pool, taking results in order.
 struct Collect<'a> {
     pool: &'a Pool,
+    codec: Codec,
     pending: VecDeque<oneshot::Receiver<Compressed>>,
     in_flight: usize,
     content: TarballContent,
@@ -39,8 +40,8 @@ impl Collect<'_> {
 }
 
 impl BlockOut for Collect<'_> {
-    fn send(&mut self, block: Block, _mask: Mask) -> rockpack::Result<()> {
-        self.pending.push_back(self.pool.submit(block));
+    fn send(&mut self, block: Block, _format: Format, _mask: Mask) -> rockpack::Result<()> {
+        self.pending.push_back(self.pool.submit(block, self.codec));
         while self.pending.len() > self.in_flight {
             self.take_one();
         }
@@ -73,16 +74,17 @@ fn main() {
     let data = std::fs::read(path).expect("reading the input");
 
     let started = Instant::now();
-    let pool = Pool::new(codec, jobs);
+    let pool = Pool::new(jobs);
     let mut out = Collect {
         pool: &pool,
+        codec,
         pending: VecDeque::new(),
         // As a run at the default --memory allows.
         in_flight: 4 * jobs + 4,
         content: TarballContent::default(),
         bytes: codec.header().len() as u64,
     };
-    let mut pieces = PieceWriter::new(&mut out, format);
+    let mut pieces = PieceWriter::new(&mut out, &[format]);
     pieces.set_mask(Mask(vec![0].into())).unwrap();
     pieces.data(&data).unwrap();
     pieces.finish().unwrap();

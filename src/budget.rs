@@ -66,8 +66,9 @@ pub struct Needs {
     pub jobs: Option<usize>,
     /// Cores available to the process.
     pub cores: usize,
-    /// The tarballs' codec: sets the block size and each thread's state.
-    pub codec: Codec,
+    /// The run's codecs (one per format): set the block size and each
+    /// thread's state; a thread may compress for any of them.
+    pub codecs: Vec<Codec>,
     /// For each tarball, the bytes its sink buffers before writing them out
     /// (an S3 part; 0 for directories and standard output).
     pub part_sizes: Vec<u64>,
@@ -87,6 +88,23 @@ fn codec_state(codec: Codec) -> u64 {
     }
 }
 
+impl Needs {
+    /// A block held as input and output, of the largest format's size.
+    fn block(&self) -> u64 {
+        let size = self.codecs.iter().map(|c| c.format.block_size()).max();
+        2 * size.unwrap_or(0) as u64
+    }
+
+    /// The largest state a compression thread may hold.
+    fn state(&self) -> u64 {
+        self.codecs
+            .iter()
+            .map(|&c| codec_state(c))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 impl Budget {
     /// Bytes in one buffer of decoded artifact bytes queued for the repack
     /// thread: the decode stage's unit of work.
@@ -100,8 +118,8 @@ impl Budget {
     pub fn new(n: &Needs) -> Result<Budget> {
         // A block held as input and output; per thread, the codec's state,
         // plus one block queued for each thread and one being filled.
-        let block = 2 * n.codec.format.block_size() as u64;
-        let state = codec_state(n.codec);
+        let block = n.block();
+        let state = n.state();
         let threads = |jobs: usize| jobs as u64 * (state + block) + 2 * block;
         let partials: u64 = n.part_sizes.iter().sum();
         let largest_part = n.part_sizes.iter().copied().max().unwrap_or(0);
@@ -187,21 +205,21 @@ mod tests {
             memory,
             jobs,
             cores: 2,
-            codec: Codec::new(format, None).unwrap(),
+            codecs: vec![Codec::new(format, None).unwrap()],
             part_sizes: parts,
         }
     }
 
     /// Everything the budget lets the run hold, as the module doc counts it.
     fn held(b: &Budget, n: &Needs) -> u64 {
-        let block = 2 * n.codec.format.block_size() as u64;
+        let block = n.block();
         RUNTIME
             + (1 << b.window_log_max)
             + b.compare_buffer
             + n.part_sizes.iter().sum::<u64>()
             + b.upload_bytes
             + (b.read_ahead as u64 + 1) * b.download_buffer as u64
-            + b.jobs as u64 * codec_state(n.codec)
+            + b.jobs as u64 * n.state()
             + (b.blocks_in_flight as u64 + 1) * block
     }
 
@@ -257,7 +275,7 @@ mod tests {
     #[test]
     fn threads_are_lowered_to_fit_unless_asked_for() {
         let mut n = needs(256 * MIB, None, Format::Zstd, vec![]);
-        n.codec = Codec::new(Format::Zstd, Some(19)).unwrap();
+        n.codecs = vec![Codec::new(Format::Zstd, Some(19)).unwrap()];
         n.cores = 16;
         let b = Budget::new(&n).unwrap();
         assert!(b.jobs < 16 && b.jobs >= 1, "{b:?}");

@@ -29,6 +29,9 @@ pub fn plan_text(plan: &Plan, source: &str) -> String {
             t.artifacts.len(),
             human_bytes(t.input_bytes)
         );
+        if !t.exclude_paths.is_empty() {
+            let _ = writeln!(s, "  leaves out paths: {}", t.exclude_paths.join(" "));
+        }
         for &i in &t.artifacts {
             let a = &plan.artifacts[i];
             let _ = writeln!(
@@ -117,7 +120,10 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
                 "bucket": bucket,
                 "key": key,
                 "label": t.label,
-                "tests": t.tests,
+                "variant": t.variant,
+                "tests": t.variant.as_deref() == Some("tests"),
+                "format": t.format.name(),
+                "sidecar": t.sidecar,
                 "location": t.location,
                 "url": public_url(&t.location, endpoint),
                 "bytes": t.bytes,

@@ -39,7 +39,7 @@ pub fn whole_mib(bytes: u64) -> String {
 /// "128 MiB". For limits, which are powers of two and read best whole.
 pub fn exact_bytes(bytes: u64) -> String {
     for (unit, name) in [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")] {
-        if bytes >= unit && bytes % unit == 0 {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
             return format!("{} {name}", bytes / unit);
         }
     }

@@ -45,7 +45,7 @@ fn allocations() -> u64 {
 struct Discard;
 
 impl BlockOut for Discard {
-    fn send(&mut self, block: Block, _mask: Mask) -> rockpack::Result<()> {
+    fn send(&mut self, block: Block, _format: Format, _mask: Mask) -> rockpack::Result<()> {
         drop(block);
         Ok(())
     }
@@ -80,16 +80,10 @@ fn artifact(n: usize) -> Vec<u8> {
 fn count(n: usize) -> (u64, u64) {
     let tar = artifact(n);
     let plan = plan_of(&["core_lib_generic.tar.zst"], &[&[0]], Format::Gzip);
-    let mut repacker = Repacker::new(&plan, ConflictPolicy::Error, None);
+    let mut repacker = Repacker::new(&plan, ConflictPolicy::Error, None).unwrap();
     let before = allocations();
     let stats = repacker
-        .repack(
-            0,
-            "core_lib_generic.tar.zst",
-            &tar[..],
-            &mut Discard,
-            Format::Gzip,
-        )
+        .repack(0, "core_lib_generic.tar.zst", &tar[..], &mut Discard)
         .unwrap();
     (allocations() - before, stats.members)
 }

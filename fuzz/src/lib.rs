@@ -204,20 +204,14 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
     };
     let plan = plan_of(&[ARTIFACT_A], &[&[0]], opts.format());
     let run = |input: &[u8]| -> Result<MemoryOut, Error> {
-        let mut repacker = Repacker::new(&plan, opts.policy(), opts.clamp());
+        let mut repacker = Repacker::new(&plan, opts.policy(), opts.clamp())?;
         let mut out = MemoryOut::new(1);
         let reader: Box<dyn Read + Send> = match compression {
             None => Box::new(input),
             Some(c) => decode::decoder(c, input, opts.max_unpacked())
                 .map_err(|e| Error::artifact(ARTIFACT_A, None, e.to_string()))?,
         };
-        repacker.repack(
-            0,
-            ARTIFACT_A,
-            std::io::BufReader::new(reader),
-            &mut out,
-            plan.format,
-        )?;
+        repacker.repack(0, ARTIFACT_A, std::io::BufReader::new(reader), &mut out)?;
         Ok(out)
     };
     match run(input) {
@@ -266,14 +260,15 @@ pub fn fuzz_two_artifacts(data: &[u8]) -> Outcome {
     };
     let plan = plan_of(&[ARTIFACT_A, ARTIFACT_B], tarballs, opts.format());
     let run = || -> Result<MemoryOut, (Error, &'static str)> {
-        let mut repacker = Repacker::new(&plan, opts.policy(), opts.clamp());
+        let mut repacker =
+            Repacker::new(&plan, opts.policy(), opts.clamp()).map_err(|e| (e, ARTIFACT_A))?;
         let mut out = MemoryOut::new(tarballs.len());
         for (i, (name, tar)) in [(ARTIFACT_A, &*a), (ARTIFACT_B, &*b)]
             .into_iter()
             .enumerate()
         {
             repacker
-                .repack(i, name, tar, &mut out, plan.format)
+                .repack(i, name, tar, &mut out)
                 .map_err(|e| (e, name))?;
         }
         Ok(out)

@@ -23,6 +23,97 @@ pub struct Codec {
     pub level: i32,
 }
 
+/// The run's codecs, one per format it writes.
+#[derive(Clone, Debug)]
+pub struct Codecs(Vec<Codec>);
+
+impl Codecs {
+    /// A codec for each of `formats`, at the level `levels` gives it.
+    pub fn new(formats: &[Format], levels: &Levels) -> Result<Self> {
+        let mut out: Vec<Codec> = Vec::new();
+        for &f in formats {
+            if !out.iter().any(|c| c.format == f) {
+                out.push(Codec::new(f, levels.of(f))?);
+            }
+        }
+        for (f, _) in &levels.per_format {
+            if !formats.contains(f) {
+                return Err(Error::Usage(format!(
+                    "--level {}=…: this run writes no .{} tarball",
+                    f.name(),
+                    f.extension()
+                )));
+            }
+        }
+        Ok(Codecs(out))
+    }
+
+    /// The codec of `format`; the run's plan asked for it.
+    pub fn get(&self, format: Format) -> Codec {
+        *self
+            .0
+            .iter()
+            .find(|c| c.format == format)
+            .expect("a codec for every format of the plan")
+    }
+
+    /// Every codec.
+    pub fn all(&self) -> &[Codec] {
+        &self.0
+    }
+}
+
+/// `--level`: one level for every format (`9`), or one per format
+/// (`gz=9,zst=19`); a format without one takes its default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Levels {
+    all: Option<i32>,
+    per_format: Vec<(Format, i32)>,
+}
+
+impl Levels {
+    /// Parses `--level`'s value.
+    pub fn parse(s: &str) -> std::result::Result<Levels, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(Levels::default());
+        }
+        if let Ok(n) = s.parse::<i32>() {
+            return Ok(Levels {
+                all: Some(n),
+                per_format: Vec::new(),
+            });
+        }
+        let mut per_format = Vec::new();
+        for item in s.split(',') {
+            let (f, n) = item.split_once('=').ok_or_else(|| {
+                format!("{s:?}: expected a level (9) or FORMAT=LEVEL pairs (gz=9,zst=19)")
+            })?;
+            let format =
+                Format::parse(f).ok_or_else(|| format!("{f:?}: not a format (gz, zst)"))?;
+            let n = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("{n:?}: not a level"))?;
+            per_format.push((format, n));
+        }
+        Ok(Levels {
+            all: None,
+            per_format,
+        })
+    }
+
+    /// The level given for `format`, if any.
+    pub fn of(&self, format: Format) -> Option<i32> {
+        self.per_format
+            .iter()
+            .rev()
+            .find(|(f, _)| *f == format)
+            .map(|&(_, n)| n)
+            .or(self.all)
+    }
+}
+
 /// Uncompressed input of one block.
 pub struct Block {
     /// The bytes to compress: at most the format's block size.

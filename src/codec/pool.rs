@@ -14,6 +14,7 @@ use crate::cpu_time::thread_cpu_ns;
 
 struct Job {
     block: Block,
+    codec: Codec,
     reply: oneshot::Sender<Compressed>,
 }
 
@@ -26,8 +27,8 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `threads` threads (at least one) compressing with `codec`.
-    pub fn new(codec: Codec, threads: usize) -> Self {
+    /// Starts `threads` threads (at least one); each job names its codec.
+    pub fn new(threads: usize) -> Self {
         let (tx, rx) = unbounded::<Job>();
         let cpu_ns = Arc::new(AtomicU64::new(0));
         let threads = (0..threads.max(1))
@@ -37,7 +38,7 @@ impl Pool {
                     .name(format!("compress-{i}"))
                     .spawn(move || {
                         for job in rx {
-                            let out = codec.compress(&job.block);
+                            let out = job.codec.compress(&job.block);
                             // The receiver is gone only when the run is aborting.
                             let _ = job.reply.send(out);
                         }
@@ -53,13 +54,17 @@ impl Pool {
         }
     }
 
-    /// Queues a block; the receiver gets it compressed.
-    pub fn submit(&self, block: Block) -> oneshot::Receiver<Compressed> {
+    /// Queues a block for `codec`; the receiver gets it compressed.
+    pub fn submit(&self, block: Block, codec: Codec) -> oneshot::Receiver<Compressed> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .as_ref()
             .expect("pool open")
-            .send(Job { block, reply })
+            .send(Job {
+                block,
+                codec,
+                reply,
+            })
             .expect("compression threads alive");
         rx
     }

@@ -25,9 +25,9 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
-use crate::codec::{pool::Pool, Block, Codec, Compressed, TarballContent};
+use crate::codec::{pool::Pool, Block, Codec, Codecs, Compressed, TarballContent};
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Format, Plan};
 use crate::progress::Progress;
 use crate::repack::{tarfmt::END_OF_ARCHIVE, BlockOut, ConflictPolicy, Mask, Repacker};
 use crate::sink::{Sink, TarballWriter};
@@ -41,8 +41,8 @@ use stages::{Stage, StageSeconds, Stages};
 /// verification and the memory budget.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Format and level of every tarball.
-    pub codec: Codec,
+    /// The codec (format and level) of each format the plan writes.
+    pub codecs: Codecs,
     /// What happens when two artifacts give one path different contents.
     pub on_conflict: ConflictPolicy,
     /// Later mtimes are written as this (Unix seconds).
@@ -60,10 +60,14 @@ pub struct RunOptions {
 pub struct TarballResult {
     /// As planned: the file name, without the sink's prefix.
     pub file_name: String,
-    /// Family, target or `multiarch`.
+    /// `{label}` of its name: family, target, group or union label.
     pub label: String,
-    /// Whether this is a `-tests` tarball.
-    pub tests: bool,
+    /// Its table's variant (`tests` for a `-tests` tarball), if any.
+    pub variant: Option<String>,
+    /// `gz` or `zst`.
+    pub format: Format,
+    /// Its checksum file's name, if it has one (beside it in the sink).
+    pub sidecar: Option<String>,
     /// Where the sink put it: a path, an `s3://` URL, or `-` (stdout).
     pub location: String,
     /// Compressed size: the tarball's bytes as stored.
@@ -98,6 +102,7 @@ pub struct RunSummary {
 /// One tarball being written.
 struct Output {
     writer: Box<dyn TarballWriter>,
+    codec: Codec,
     sha: TarballSha,
     content: TarballContent,
     bytes: u64,
@@ -130,12 +135,13 @@ pub async fn run(
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
     for t in &plan.tarballs {
         let created = tokio::select! {
-            r = sink.create(&t.file_name, t.size_bound()) => r,
+            r = sink.create(t) => r,
             s = shutdown.recv() => Err(interrupted(s)),
         };
         match created {
             Ok(writer) => outputs.push(Output {
                 writer,
+                codec: opts.codecs.get(t.format),
                 sha: TarballSha::start(stages.clone()),
                 content: TarballContent::default(),
                 bytes: 0,
@@ -174,7 +180,9 @@ pub async fn run(
         .map(|((t, o), sha256)| TarballResult {
             file_name: t.file_name.clone(),
             label: t.label.clone(),
-            tests: t.tests,
+            variant: t.variant.clone(),
+            format: t.format,
+            sidecar: t.sidecar.clone(),
             location: o.writer.location(),
             bytes: o.bytes,
             sha256,
@@ -203,9 +211,9 @@ async fn produce(
     progress: &Arc<Progress>,
     stages: &Arc<Stages>,
 ) -> Result<()> {
-    let header = opts.codec.header();
     for o in outputs.iter_mut() {
-        o.put(header.clone()).await?;
+        let header = o.codec.header();
+        o.put(header).await?;
     }
     let (tx, mut rx) = mpsc::channel(opts.budget.blocks_in_flight.max(1));
     let repack = {
@@ -238,7 +246,7 @@ async fn produce(
     fanout?;
     repacked?;
     for o in outputs.iter_mut() {
-        let trailer = opts.codec.trailer(&o.content, &END_OF_ARCHIVE);
+        let trailer = o.codec.trailer(&o.content, &END_OF_ARCHIVE);
         o.put(trailer).await?;
         o.done_at = Some(started.elapsed().as_secs_f64());
     }
@@ -249,12 +257,13 @@ async fn produce(
 /// which bounds how much is in flight.
 struct PoolOut<'a> {
     pool: &'a Pool,
+    codecs: &'a Codecs,
     queue: &'a Queue,
 }
 
 impl BlockOut for PoolOut<'_> {
-    fn send(&mut self, block: Block, mask: Mask) -> Result<()> {
-        let rx = self.pool.submit(block);
+    fn send(&mut self, block: Block, format: Format, mask: Mask) -> Result<()> {
+        let rx = self.pool.submit(block, self.codecs.get(format));
         self.queue
             .blocking_send((rx, mask))
             .map_err(|_| Error::internal("output stopped"))
@@ -272,7 +281,7 @@ fn repack_all(
     progress: Arc<Progress>,
     stages: Arc<Stages>,
 ) -> Result<()> {
-    let pool = Pool::new(opts.codec, opts.budget.jobs);
+    let pool = Pool::new(opts.budget.jobs);
     let mut decoded = decode_ahead::start(
         plan.clone(),
         source,
@@ -299,13 +308,17 @@ fn repack_decoded(
     pool: &Pool,
     queue: &Queue,
 ) -> Result<()> {
-    let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp)
+    let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp)?
         .with_compare_buffer(opts.budget.compare_buffer);
-    let mut out = PoolOut { pool, queue };
+    let mut out = PoolOut {
+        pool,
+        codecs: &opts.codecs,
+        queue,
+    };
     for (i, a) in plan.artifacts.iter().enumerate() {
         let name = a.name.file_name();
         let mut input = decoded.next_artifact()?;
-        let stats = repacker.repack(i, &name, &mut input, &mut out, opts.codec.format)?;
+        let stats = repacker.repack(i, &name, &mut input, &mut out)?;
         if !input.complete() {
             return Err(Error::artifact(
                 &name,

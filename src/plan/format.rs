@@ -16,6 +16,22 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order `--format` lists them.
+    pub const ALL: [Format; 2] = [Format::Gzip, Format::Zstd];
+
+    /// Parses `gz` or `zst`, as the command line and set files write them.
+    pub fn parse(s: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == s.trim())
+    }
+
+    /// `gz` or `zst`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Gzip => "gz",
+            Format::Zstd => "zst",
+        }
+    }
+
     /// The tarball name's extension.
     pub fn extension(self) -> &'static str {
         match self {

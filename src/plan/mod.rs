@@ -2,14 +2,19 @@
 //! naming and the order in which artifacts are processed.
 
 pub mod artifact;
+pub mod exclude;
 pub mod families;
 mod format;
+mod preset;
 mod select;
+pub mod set;
 
 pub use artifact::{ArtifactName, Compression};
 pub use families::FamilyTable;
 pub use format::Format;
-pub use select::{build_plan, MultiarchMode, PlanOptions};
+pub use preset::preset;
+pub use select::{build_plan, plan_set, MultiarchMode, Naming, PlanOptions};
+pub use set::TarballSet;
 
 /// An artifact as a source lists it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -24,23 +29,59 @@ pub struct SourceArtifact {
     pub sha256_key: Option<String>,
 }
 
-/// One output tarball.
+/// One output tarball (one format of one tarball of the set).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TarballPlan {
-    /// Family, target or `multiarch`.
+    /// `{label}` of its name: a family, target, group or union label
+    /// (`multiarch`).
     pub label: String,
-    /// The `-tests` variant, which leaves nothing out; the base tarball
-    /// leaves out what [`PlanOptions`] excludes.
-    pub tests: bool,
-    /// The tarball's name in the sink (see [`tarball_name`]).
+    /// Its table's `variant` (`tests` for the command line's `-tests`
+    /// tarballs), if any.
+    pub variant: Option<String>,
+    /// The tarball's name in the sink.
     pub file_name: String,
+    /// Its compression.
+    pub format: Format,
+    /// The name of its checksum file, if it has one.
+    pub sidecar: Option<String>,
+    /// gitignore-style patterns of flattened paths it leaves out.
+    pub exclude_paths: Vec<String>,
+    /// Where the set defines it: `FILE:LINE`, or the flag.
+    pub defined_at: String,
     /// Indices into `Plan::artifacts`, ascending (= plan order).
     pub artifacts: Vec<usize>,
     /// Sum of the compressed sizes of its artifacts.
     pub input_bytes: u64,
 }
 
+/// `{label}` or `{label}-{variant}`: how CI outputs key a tarball and
+/// `--only` names it.
+pub fn tarball_key(label: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(v) => format!("{label}-{v}"),
+        None => label.to_string(),
+    }
+}
+
 impl TarballPlan {
+    /// `{label}` or `{label}-{variant}`: how CI outputs key it and
+    /// `--only` names it.
+    pub fn key(&self) -> String {
+        tarball_key(&self.label, self.variant.as_deref())
+    }
+
+    /// Whether `--only name` selects it.
+    pub fn named_by(&self, name: &str) -> bool {
+        name == self.label
+            || name == self.key()
+            || name == self.file_name
+            || self
+                .file_name
+                .strip_suffix(self.format.extension())
+                .and_then(|n| n.strip_suffix('.'))
+                == Some(name)
+    }
+
     /// An upper bound of the tarball's size, for sizing S3 parts: stored
     /// artifacts rarely expand more than 5x when decoded, and compression
     /// only shrinks that; the S3 sink grows its parts should a run ever
@@ -57,11 +98,10 @@ pub struct Plan {
     /// device-specific, test components last, by name within a group);
     /// tarballs refer to them by index.
     pub artifacts: Vec<SourceArtifact>,
-    /// The output tarballs: each label's base tarball and then its `-tests`
-    /// variant, labels in request order, `multiarch` last.
+    /// The output tarballs: those of one label together (labels in order
+    /// of first appearance in the set, `multiarch` last on the command
+    /// line), in table order within a label, formats in listed order.
     pub tarballs: Vec<TarballPlan>,
-    /// Compression of every tarball of the run.
-    pub format: Format,
     /// Whether the run is kpack-split, when known.
     pub kpack_split: Option<bool>,
     /// What the user should know about the selection (a name the family
@@ -81,46 +121,44 @@ impl Plan {
         }
         out
     }
-}
 
-/// `therock-dist-{platform}-{label}[-tests]-{version}.tar.{gz,zst}`.
-pub fn tarball_name(
-    platform: &str,
-    label: &str,
-    tests: bool,
-    version: &str,
-    format: Format,
-) -> String {
-    let tests = if tests { "-tests" } else { "" };
-    format!(
-        "therock-dist-{platform}-{label}{tests}-{version}.{}",
-        format.extension()
-    )
+    /// The formats the run writes, each once, in order of first use.
+    pub fn formats(&self) -> Vec<Format> {
+        let mut out: Vec<Format> = Vec::new();
+        for t in &self.tarballs {
+            if !out.contains(&t.format) {
+                out.push(t.format);
+            }
+        }
+        out
+    }
+
+    /// Whether any tarball leaves out paths.
+    pub fn excludes_paths(&self) -> bool {
+        self.tarballs.iter().any(|t| !t.exclude_paths.is_empty())
+    }
 }
 
 impl Plan {
     /// Keeps only the tarballs `--only` names: a label (`gfx94X-dcgpu`,
-    /// `multiarch`, a target) selects its base tarball and its `-tests`
-    /// variant; `{label}-tests` selects the variant alone. Artifacts no
-    /// kept tarball needs are dropped, so a CI matrix job reads only its own.
+    /// `multiarch`, a target, a union's label) selects every tarball of that
+    /// label; `{label}-{variant}` (`gfx94X-dcgpu-tests`) the tarballs of
+    /// that variant; a file name, with or without its extension, that one
+    /// tarball. Artifacts no kept tarball needs are dropped, so a CI matrix
+    /// job reads only its own.
     pub fn only(self, labels: &[String]) -> crate::error::Result<Plan> {
         if labels.is_empty() {
             return Ok(self);
         }
-        let name_of = |t: &TarballPlan| {
-            if t.tests {
-                format!("{}-tests", t.label)
-            } else {
-                t.label.clone()
-            }
-        };
         for l in labels {
-            if !self
-                .tarballs
-                .iter()
-                .any(|t| &t.label == l || &name_of(t) == l)
-            {
-                let known: Vec<String> = self.tarballs.iter().map(name_of).collect();
+            if !self.tarballs.iter().any(|t| t.named_by(l)) {
+                let mut known: Vec<String> = Vec::new();
+                for t in &self.tarballs {
+                    let key = t.key();
+                    if !known.contains(&key) {
+                        known.push(key);
+                    }
+                }
                 return Err(crate::error::Error::Usage(format!(
                     "--only {l:?} names no tarball of this plan; it has: {}",
                     known.join(", ")
@@ -130,7 +168,7 @@ impl Plan {
         let kept: Vec<TarballPlan> = self
             .tarballs
             .into_iter()
-            .filter(|t| labels.iter().any(|l| &t.label == l || &name_of(t) == l))
+            .filter(|t| labels.iter().any(|l| t.named_by(l)))
             .collect();
         let mut used = vec![false; self.artifacts.len()];
         for t in &kept {

@@ -1,10 +1,11 @@
-//! Selection: which artifacts go into which tarball, and in what order.
+//! Selection: which artifacts go into which tarball of a set, and in what
+//! order.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{
-    artifact::base_arch, tarball_name, FamilyTable, Format, Plan, SourceArtifact, TarballPlan,
-};
+use super::artifact::base_arch;
+use super::set::{Cover, Entry, Origin, TarballSet, TarballSpec};
+use super::{FamilyTable, Format, Plan, SourceArtifact, TarballPlan};
 use crate::error::{Error, Result};
 
 /// Whether to build the `multiarch` tarball (the union over all requested
@@ -21,8 +22,8 @@ pub enum MultiarchMode {
     Never,
 }
 
-/// What to select: the command line's selection flags (or a tarball set's
-/// preset), as [`build_plan`] takes them.
+/// What to select: the command line's selection flags, which mean a
+/// tarball set ([`super::preset`]), and the names' fields.
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
     /// Family names, each its own tarball; a name the family table lacks
@@ -40,8 +41,8 @@ pub struct PlanOptions {
     pub tests: bool,
     /// Whether the `multiarch` tarball is built.
     pub multiarch: MultiarchMode,
-    /// Compression of the output tarballs.
-    pub format: Format,
+    /// Formats of every tarball a set does not give its own.
+    pub formats: Vec<Format>,
     /// Artifact names (`fftw3`) base tarballs leave out; `-tests` variants
     /// leave out nothing.
     pub exclude_artifacts: Vec<String>,
@@ -49,41 +50,158 @@ pub struct PlanOptions {
     pub exclude_components: Vec<String>,
 }
 
-/// A label and the targets it stands for.
-struct Label {
-    name: String,
-    targets: Vec<String>,
-}
-
-impl Label {
-    fn matches(&self, target: &str) -> bool {
-        target == "generic"
-            || target == self.name
-            || self
-                .targets
-                .iter()
-                .any(|t| base_arch(t) == base_arch(target))
-    }
-
-    /// Matches through its own device code, not just generic artifacts.
-    fn matches_specific(&self, target: &str) -> bool {
-        target != "generic" && self.matches(target)
+impl PlanOptions {
+    fn naming(&self) -> Naming<'_> {
+        Naming {
+            platform: &self.platform,
+            version: &self.version,
+            formats: &self.formats,
+        }
     }
 }
 
-/// Builds the plan from what the source lists. `kpack_split` is the run
-/// manifest's `KPACK_SPLIT_ARTIFACTS` flag, when known.
+/// The run's values of a set's name fields, and its default formats.
+#[derive(Clone, Copy, Debug)]
+pub struct Naming<'a> {
+    /// `{platform}`.
+    pub platform: &'a str,
+    /// `{version}`.
+    pub version: &'a str,
+    /// Formats of a tarball whose table gives none.
+    pub formats: &'a [Format],
+}
+
+/// Builds the plan the command line's flags mean (see [`super::preset`]).
 pub fn build_plan(
     listed: Vec<SourceArtifact>,
     opts: &PlanOptions,
     table: &FamilyTable,
     kpack_split: Option<bool>,
 ) -> Result<Plan> {
+    let set = super::preset(opts, &listed, table, kpack_split)?;
+    plan_set(listed, &set, opts.naming(), table, kpack_split)
+}
+
+/// The error for a source without artifacts.
+pub(crate) fn check_listed(listed: &[SourceArtifact]) -> Result<()> {
     if listed.is_empty() {
         return Err(Error::Selection(
             "the source holds no artifacts (*.tar.zst or *.tar.xz)".into(),
         ));
     }
+    Ok(())
+}
+
+/// What an entry stands for: artifacts whose target is one of `names`, or
+/// has the base arch of one of `targets`.
+#[derive(Clone, Debug, Default)]
+struct Selector {
+    names: Vec<String>,
+    targets: Vec<String>,
+}
+
+impl Selector {
+    fn matches_specific(&self, target: &str) -> bool {
+        target != "generic"
+            && (self.names.iter().any(|n| n == target)
+                || self
+                    .targets
+                    .iter()
+                    .any(|t| base_arch(t) == base_arch(target)))
+    }
+
+    fn add(&mut self, other: &Selector) {
+        for n in &other.names {
+            if !self.names.contains(n) {
+                self.names.push(n.clone());
+            }
+        }
+        for t in &other.targets {
+            if !self.targets.contains(t) {
+                self.targets.push(t.clone());
+            }
+        }
+    }
+}
+
+/// One tarball of the set before its formats: a table and a label.
+struct Instance<'s> {
+    spec: &'s TarballSpec,
+    label: String,
+    selector: Selector,
+    /// The entry it was made for (`each`), for messages.
+    entry: Option<&'s Entry>,
+    members: Vec<usize>,
+}
+
+/// Resolves names against the set's groups and the family table.
+struct Resolver<'a> {
+    set: &'a TarballSet,
+    table: &'a FamilyTable,
+    /// Names the table lacks (lenient sets only), in order.
+    unknown: Vec<String>,
+}
+
+impl Resolver<'_> {
+    /// The leaf names (families and targets) of `name`, groups expanded.
+    fn leaves(&self, name: &str, out: &mut Vec<String>) {
+        match self.set.group(name) {
+            Some(g) => {
+                for m in &g.members {
+                    self.leaves(&m.name, out);
+                }
+            }
+            None => {
+                if !out.iter().any(|n| n == name) {
+                    out.push(name.to_string());
+                }
+            }
+        }
+    }
+
+    fn leaf(&mut self, name: &str) -> Result<Selector> {
+        let targets = match self.table.targets_of(name) {
+            Some(t) => t.to_vec(),
+            None if self.table.knows(name) => vec![name.to_string()],
+            None if self.set.lenient => {
+                if !self.unknown.iter().any(|u| u == name) {
+                    self.unknown.push(name.to_string());
+                }
+                vec![name.to_string()]
+            }
+            None => {
+                return Err(Error::internal(format!(
+                    "{name:?} was accepted by the set file but is unknown"
+                )))
+            }
+        };
+        Ok(Selector {
+            names: vec![name.to_string()],
+            targets,
+        })
+    }
+
+    fn resolve(&mut self, name: &str) -> Result<Selector> {
+        let mut leaves = Vec::new();
+        self.leaves(name, &mut leaves);
+        let mut s = Selector::default();
+        for l in leaves {
+            s.add(&self.leaf(&l)?);
+        }
+        Ok(s)
+    }
+}
+
+/// Builds the plan of `set` from what the source lists. `kpack_split` is
+/// the run manifest's `KPACK_SPLIT_ARTIFACTS` flag, when known.
+pub fn plan_set(
+    listed: Vec<SourceArtifact>,
+    set: &TarballSet,
+    naming: Naming<'_>,
+    table: &FamilyTable,
+    kpack_split: Option<bool>,
+) -> Result<Plan> {
+    check_listed(&listed)?;
     let available = prefer_zst(listed);
     let present_targets: BTreeSet<&str> = available
         .iter()
@@ -100,26 +218,6 @@ pub fn build_plan(
             .collect::<Vec<_>>()
             .join(", ")
     };
-
-    if opts.families.is_empty() && opts.targets.is_empty() {
-        return Err(Error::Usage(format!(
-            "no families requested: pass --families 'a;b' (targets in this run: {})",
-            present()
-        )));
-    }
-    let kpack = kpack_split.unwrap_or(false);
-    if (opts.per_target || !opts.targets.is_empty()) && !kpack {
-        return Err(Error::Selection(format!(
-            "per-target tarballs need a kpack-split run, and this run's therock_manifest.json {}",
-            if kpack_split.is_none() {
-                "was not found"
-            } else {
-                "says KPACK_SPLIT_ARTIFACTS is false"
-            }
-        )));
-    }
-
-    let mut warnings: Vec<String> = Vec::new();
     let known_families = || {
         let groups: Vec<&str> = table
             .family_names()
@@ -127,96 +225,197 @@ pub fn build_plan(
             .collect();
         format!("{} (and each target)", groups.join(", "))
     };
+    let built = |t: &str| {
+        available
+            .iter()
+            .any(|a| !a.name.is_generic() && base_arch(&a.name.target) == base_arch(t))
+    };
 
-    // Resolve labels: families, then per-target and extra targets. A name
-    // the table does not know stands for itself, as in TheRock's fetch
-    // (`expand_families(strict=False)` skips it, and the name itself is
-    // still matched against artifact targets).
-    let mut labels: Vec<Label> = Vec::new();
-    let mut unknown: Vec<&str> = Vec::new();
-    for fam in &opts.families {
-        let targets = match table.targets_of(fam) {
-            Some(targets) => targets.to_vec(),
-            None => {
-                unknown.push(fam);
-                vec![fam.clone()]
+    // Each table's tarballs, and the atoms (leaf names in order of first
+    // appearance) that order the artifacts.
+    let mut r = Resolver {
+        set,
+        table,
+        unknown: Vec::new(),
+    };
+    let mut atoms: Vec<String> = Vec::new();
+    let mut instances: Vec<Instance<'_>> = Vec::new();
+    for spec in &set.tarballs {
+        for e in spec.cover.entries() {
+            r.leaves(&e.name, &mut atoms);
+        }
+        match &spec.cover {
+            Cover::Each(entries) => {
+                for e in entries {
+                    instances.push(Instance {
+                        spec,
+                        label: e.name.clone(),
+                        selector: r.resolve(&e.name)?,
+                        entry: Some(e),
+                        members: Vec::new(),
+                    });
+                }
             }
-        };
-        labels.push(Label {
-            name: fam.clone(),
-            targets,
-        });
-    }
-    let mut single: Vec<String> = Vec::new();
-    if opts.per_target {
-        for l in &labels {
-            for t in &l.targets {
-                let built = available
-                    .iter()
-                    .any(|a| base_arch(&a.name.target) == base_arch(t));
-                if built && !single.contains(t) {
-                    single.push(t.clone());
+            Cover::Union { label, entries } => {
+                let mut selector = Selector::default();
+                for e in entries {
+                    selector.add(&r.resolve(&e.name)?);
+                }
+                instances.push(Instance {
+                    spec,
+                    label: label.clone(),
+                    selector,
+                    entry: None,
+                    members: Vec::new(),
+                });
+            }
+            Cover::EachTarget(entries) => {
+                let mut targets: Vec<String> = Vec::new();
+                for e in entries {
+                    for t in r.resolve(&e.name)?.targets {
+                        if built(&t) && !targets.contains(&t) {
+                            targets.push(t);
+                        }
+                    }
+                }
+                for t in targets {
+                    if !atoms.contains(&t) {
+                        atoms.push(t.clone());
+                    }
+                    instances.push(Instance {
+                        spec,
+                        selector: Selector {
+                            names: vec![t.clone()],
+                            targets: vec![t.clone()],
+                        },
+                        label: t,
+                        entry: None,
+                        members: Vec::new(),
+                    });
                 }
             }
         }
     }
-    for t in &opts.targets {
-        if !single.contains(t) {
-            single.push(t.clone());
+    let atom_selectors: Vec<Selector> = atoms.iter().map(|a| r.leaf(a)).collect::<Result<_>>()?;
+
+    // Global order: generic non-test, each atom's non-test, generic test,
+    // each atom's test; by stem inside a group.
+    let group_of = |a: &SourceArtifact| -> Option<(usize, usize)> {
+        let test = a.name.is_test() as usize;
+        if a.name.is_generic() {
+            return Some((test, 0));
         }
-    }
-    for t in single {
-        if !labels.iter().any(|l| l.name == t) {
-            labels.push(Label {
-                targets: vec![t.clone()],
-                name: t,
-            });
+        atom_selectors
+            .iter()
+            .position(|s| s.matches_specific(&a.name.target))
+            .map(|i| (test, i + 1))
+    };
+    let mut ordered: Vec<(&SourceArtifact, (usize, usize))> = available
+        .iter()
+        .filter_map(|a| group_of(a).map(|g| (a, g)))
+        .collect();
+    ordered.sort_by(|(a, ga), (b, gb)| ga.cmp(gb).then_with(|| a.name.stem().cmp(&b.name.stem())));
+
+    let mut warnings: Vec<String> = Vec::new();
+    let mut warned: Vec<String> = Vec::new();
+    for inst in &mut instances {
+        let spec = inst.spec;
+        inst.members = ordered
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, _))| {
+                (spec.generic && a.name.is_generic())
+                    || inst.selector.matches_specific(&a.name.target)
+            })
+            .filter(|(_, (a, _))| spec.keeps(&a.name.name, &a.name.component))
+            .map(|(i, _)| i)
+            .collect();
+        let specific = available
+            .iter()
+            .any(|a| inst.selector.matches_specific(&a.name.target));
+        if set.lenient {
+            // The command line's checks, per label, as before sets existed.
+            let Some(e) = inst.entry else { continue };
+            let kind = if e.origin == Origin::Flag("--families") {
+                "family"
+            } else {
+                "target"
+            };
+            let any_generic = available.iter().any(|a| a.name.is_generic());
+            if !specific && !any_generic {
+                return Err(Error::Selection(format!(
+                    "{kind} {:?} selects nothing: no artifact of this run has its targets ({}) and the run has no generic artifacts; targets in this run: {}; known families: {}",
+                    inst.label,
+                    inst.selector.targets.join(", "),
+                    present(),
+                    known_families()
+                )));
+            }
+            if warned.contains(&inst.label) {
+                continue;
+            }
+            let is_unknown = kind == "family" && r.unknown.contains(&inst.label);
+            let warning = match (is_unknown, specific) {
+                (true, true) => format!(
+                    "family {:?} is not in {}: it selects only artifacts whose target is {:?}, as TheRock does for a name its table lacks; if it is a family, pass --family-table with a therock_amdgpu_targets.cmake that has it",
+                    inst.label,
+                    table.origin(),
+                    inst.label
+                ),
+                (true, false) => format!(
+                    "family {:?} is not in {} and no artifact of this run has target {:?}: its tarball holds generic artifacts only (TheRock builds the same); check the name, or pass --family-table with a therock_amdgpu_targets.cmake that has it; targets in this run: {}; known families: {}",
+                    inst.label,
+                    table.origin(),
+                    inst.label,
+                    present(),
+                    known_families()
+                ),
+                (false, false) => format!(
+                    "{kind} {:?} (targets {}) matches no device-specific artifact of this run: its tarball holds generic artifacts only, as TheRock builds it; targets in this run: {}",
+                    inst.label,
+                    inst.selector.targets.join(", "),
+                    present()
+                ),
+                (false, true) => continue,
+            };
+            warned.push(inst.label.clone());
+            warnings.push(warning);
+            continue;
         }
-    }
-    // A label without device code of its own still gets a tarball of the
-    // generic artifacts, as TheRock builds it; only a tarball of nothing
-    // at all is an error.
-    for l in &labels {
-        let kind = if opts.families.contains(&l.name) {
-            "family"
-        } else {
-            "target"
-        };
-        if !available.iter().any(|a| l.matches(&a.name.target)) {
+        let file = inst
+            .spec
+            .render_name(&inst.label, naming.version, naming.platform);
+        if inst.members.is_empty() {
             return Err(Error::Selection(format!(
-                "{kind} {:?} selects nothing: no artifact of this run has its targets ({}) and the run has no generic artifacts; targets in this run: {}; known families: {}",
-                l.name,
-                l.targets.join(", "),
-                present(),
-                known_families()
+                "{}: tarball {file} selects no artifact: {}; targets in this run: {}",
+                spec.origin,
+                if specific || (spec.generic && available.iter().any(|a| a.name.is_generic())) {
+                    "its component and artifact filters leave none".to_string()
+                } else {
+                    format!(
+                        "no artifact of this run has the targets of {:?} ({}){}",
+                        inst.label,
+                        inst.selector.targets.join(", "),
+                        if spec.generic {
+                            " and the run has no generic artifacts"
+                        } else {
+                            ", and generic = false leaves out the generic ones"
+                        }
+                    )
+                },
+                present()
             )));
         }
-        let specific = available.iter().any(|a| l.matches_specific(&a.name.target));
-        let is_unknown = unknown.contains(&l.name.as_str());
-        let warning = match (is_unknown, specific) {
-            (true, true) => format!(
-                "family {:?} is not in {}: it selects only artifacts whose target is {:?}, as TheRock does for a name its table lacks; if it is a family, pass --family-table with a therock_amdgpu_targets.cmake that has it",
-                l.name,
-                table.origin(),
-                l.name
-            ),
-            (true, false) => format!(
-                "family {:?} is not in {} and no artifact of this run has target {:?}: its tarball holds generic artifacts only (TheRock builds the same); check the name, or pass --family-table with a therock_amdgpu_targets.cmake that has it; targets in this run: {}; known families: {}",
-                l.name,
-                table.origin(),
-                l.name,
-                present(),
-                known_families()
-            ),
-            (false, false) => format!(
-                "{kind} {:?} (targets {}) matches no device-specific artifact of this run: its tarball holds generic artifacts only, as TheRock builds it; targets in this run: {}",
-                l.name,
-                l.targets.join(", "),
+        if spec.generic && !specific && !warned.contains(&inst.label) {
+            warned.push(inst.label.clone());
+            warnings.push(format!(
+                "{:?} (targets {}) matches no device-specific artifact of this run: tarball {file} ({}) holds generic artifacts only; targets in this run: {}",
+                inst.label,
+                inst.selector.targets.join(", "),
+                spec.origin,
                 present()
-            ),
-            (false, true) => continue,
-        };
-        warnings.push(warning);
+            ));
+        }
     }
 
     // The safety net for a stale table: per-target artifacts no family of
@@ -238,68 +437,25 @@ pub fn build_plan(
         tracing::warn!("{w}");
     }
 
-    let multiarch = match opts.multiarch {
-        MultiarchMode::Always => true,
-        MultiarchMode::Never => false,
-        MultiarchMode::Auto => kpack,
-    };
-
-    // Global order: generic non-test, each label's non-test, generic test,
-    // each label's test; by stem inside a group.
-    let group_of = |a: &SourceArtifact| -> Option<(usize, usize)> {
-        let test = a.name.is_test() as usize;
-        if a.name.is_generic() {
-            return Some((test, 0));
-        }
-        labels
-            .iter()
-            .position(|l| l.matches_specific(&a.name.target))
-            .map(|i| (test, i + 1))
-    };
-    let base_excluded = |a: &SourceArtifact| {
-        opts.exclude_artifacts.contains(&a.name.name)
-            || opts.exclude_components.contains(&a.name.component)
-    };
-
-    // Candidate tarballs as (label, tests, predicate over artifacts).
-    let mut specs: Vec<(String, bool, Vec<&Label>)> = Vec::new();
-    for l in &labels {
-        specs.push((l.name.clone(), false, vec![l]));
-        if opts.tests {
-            specs.push((l.name.clone(), true, vec![l]));
+    // Tarballs of one label together, labels in order of first appearance,
+    // tables in file order within a label.
+    let mut labels: Vec<&str> = Vec::new();
+    for inst in &instances {
+        if !labels.contains(&inst.label.as_str()) {
+            labels.push(&inst.label);
         }
     }
-    if multiarch {
-        let all: Vec<&Label> = labels.iter().collect();
-        specs.push(("multiarch".into(), false, all.clone()));
-        if opts.tests {
-            specs.push(("multiarch".into(), true, all));
-        }
-    }
-
-    let mut ordered: Vec<(&SourceArtifact, (usize, usize))> = available
-        .iter()
-        .filter_map(|a| group_of(a).map(|g| (a, g)))
-        .collect();
-    ordered.sort_by(|(a, ga), (b, gb)| ga.cmp(gb).then_with(|| a.name.stem().cmp(&b.name.stem())));
-
-    let mut used = vec![false; ordered.len()];
-    let mut tarballs = Vec::new();
-    for (label, tests, ls) in &specs {
-        let members: Vec<usize> = ordered
-            .iter()
-            .enumerate()
-            .filter(|(_, (a, _))| ls.iter().any(|l| l.matches(&a.name.target)))
-            .filter(|(_, (a, _))| *tests || !base_excluded(a))
-            .map(|(i, _)| i)
-            .collect();
-        for &i in &members {
-            used[i] = true;
-        }
-        tarballs.push((label.clone(), *tests, members));
-    }
+    let rank = |l: &str| labels.iter().position(|x| *x == l).unwrap_or(usize::MAX);
+    let mut order: Vec<usize> = (0..instances.len()).collect();
+    order.sort_by_key(|&i| rank(&instances[i].label));
 
     // Keep only artifacts some tarball uses, renumbering.
+    let mut used = vec![false; ordered.len()];
+    for inst in &instances {
+        for &i in &inst.members {
+            used[i] = true;
+        }
+    }
     let mut new_index = vec![usize::MAX; ordered.len()];
     let mut artifacts = Vec::new();
     for (i, (a, _)) in ordered.iter().enumerate() {
@@ -308,24 +464,44 @@ pub fn build_plan(
             artifacts.push((*a).clone());
         }
     }
-    let tarballs = tarballs
-        .into_iter()
-        .map(|(label, tests, members)| {
-            let artifacts_idx: Vec<usize> = members.iter().map(|&i| new_index[i]).collect();
-            let input_bytes = artifacts_idx.iter().map(|&i| artifacts[i].size).sum();
-            TarballPlan {
-                file_name: tarball_name(&opts.platform, &label, tests, &opts.version, opts.format),
-                label,
-                tests,
-                artifacts: artifacts_idx,
-                input_bytes,
+
+    let mut tarballs: Vec<TarballPlan> = Vec::new();
+    let mut defined: BTreeMap<String, &Origin> = BTreeMap::new();
+    for i in order {
+        let inst = &instances[i];
+        let spec = inst.spec;
+        let members: Vec<usize> = inst.members.iter().map(|&i| new_index[i]).collect();
+        let input_bytes = members.iter().map(|&i| artifacts[i].size).sum();
+        let name = spec.render_name(&inst.label, naming.version, naming.platform);
+        for &format in spec.formats.as_deref().unwrap_or(naming.formats) {
+            let file_name = format!("{name}.{}", format.extension());
+            if let Some(first) = defined.insert(file_name.clone(), &spec.origin) {
+                return Err(Error::Usage(format!(
+                    "{}: tarball name {file_name} is also the name of a tarball of {first}{}",
+                    spec.origin,
+                    if spec.name.contains("{label}") {
+                        ""
+                    } else {
+                        " (a name without {label} gives every entry the same name)"
+                    }
+                )));
             }
-        })
-        .collect();
+            tarballs.push(TarballPlan {
+                label: inst.label.clone(),
+                variant: spec.variant.clone(),
+                sidecar: spec.sidecar.file_name(&file_name),
+                file_name,
+                format,
+                exclude_paths: spec.exclude_paths.clone(),
+                defined_at: spec.origin.to_string(),
+                artifacts: members.clone(),
+                input_bytes,
+            });
+        }
+    }
     Ok(Plan {
         artifacts,
         tarballs,
-        format: opts.format,
         kpack_split,
         warnings,
     })
@@ -369,7 +545,7 @@ mod tests {
             version: "7.0".into(),
             tests: true,
             multiarch: MultiarchMode::Auto,
-            format: Format::Gzip,
+            formats: vec![Format::Gzip],
             exclude_artifacts: vec!["fftw3".into()],
             exclude_components: vec!["test".into()],
         }
@@ -437,10 +613,7 @@ mod tests {
     }
 
     fn labels(plan: &Plan) -> Vec<String> {
-        plan.tarballs
-            .iter()
-            .map(|t| format!("{}{}", t.label, if t.tests { "-tests" } else { "" }))
-            .collect()
+        plan.tarballs.iter().map(|t| t.key()).collect()
     }
 
     #[test]

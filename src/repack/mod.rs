@@ -16,6 +16,8 @@ pub use conflict::ConflictPolicy;
 pub use piece::{BlockOut, Mask, PieceWriter};
 
 use crate::error::{Error, Result};
+use crate::plan::exclude::ExcludePaths;
+use crate::plan::Format;
 use crate::units::exact_bytes;
 use conflict::{path_key, ConflictTable, Fingerprint, PathSet};
 use flatten::{
@@ -96,6 +98,10 @@ pub struct Repacker {
     pub(crate) conflicts: ConflictTable,
     /// For each artifact, the tarballs that contain it.
     containing: Vec<Mask>,
+    /// Each tarball's format: which lane of the piece writer it reads.
+    formats: Vec<Format>,
+    /// The tarballs' `exclude-paths`, when any has some.
+    exclusions: Option<Exclusions>,
     mtime_clamp: Option<i64>,
     policy: ConflictPolicy,
     compare_buffer: u64,
@@ -114,15 +120,22 @@ pub struct ArtifactStats {
 impl Repacker {
     /// State for a run of `plan`: artifact indices given to
     /// [`Repacker::repack`] are indices into `plan.artifacts`. `mtime_clamp`
-    /// (seconds since the epoch) caps every entry's mtime.
-    pub fn new(plan: &crate::plan::Plan, policy: ConflictPolicy, mtime_clamp: Option<i64>) -> Self {
-        Repacker {
+    /// (seconds since the epoch) caps every entry's mtime. Fails on an
+    /// `exclude-paths` pattern that does not compile.
+    pub fn new(
+        plan: &crate::plan::Plan,
+        policy: ConflictPolicy,
+        mtime_clamp: Option<i64>,
+    ) -> Result<Self> {
+        Ok(Repacker {
             conflicts: ConflictTable::new(plan, policy),
             containing: plan.containing().into_iter().map(Mask::from).collect(),
+            formats: plan.tarballs.iter().map(|t| t.format).collect(),
+            exclusions: Exclusions::new(plan)?,
             mtime_clamp,
             policy,
             compare_buffer: COMPARE_BUFFER,
-        }
+        })
     }
 
     /// Sets how large a shared file may be to be compared before it is
@@ -139,9 +152,8 @@ impl Repacker {
         name: &str,
         input: R,
         out: &mut dyn BlockOut,
-        format: crate::plan::Format,
     ) -> Result<ArtifactStats> {
-        let mut pieces = PieceWriter::new(out, format);
+        let mut pieces = PieceWriter::new(out, &self.formats);
         let mut run = ArtifactRun {
             rp: self,
             index,
@@ -243,7 +255,12 @@ impl<R: BufRead> ArtifactRun<'_, R> {
             uname: "root",
             gname: "root",
         };
-        let tarballs = self.rp.containing[self.index].clone();
+        let mut tarballs = self.rp.containing[self.index].clone();
+        if let Some(ex) = &self.rp.exclusions {
+            if let Some(kept) = ex.apply(rel, kind == Kind::Dir, &tarballs) {
+                tarballs = kept;
+            }
+        }
         if let Err((link, artifact)) = self
             .rp
             .conflicts
@@ -265,6 +282,19 @@ impl<R: BufRead> ArtifactRun<'_, R> {
             }
             Kind::Hardlink => {
                 let target = self.hardlink_target(manifest, path, &m.link)?;
+                if let Some(ex) = &self.rp.exclusions {
+                    if let Some(t) = ex.excluding(target, &tarballs) {
+                        return Err(self.err(
+                            Some(path),
+                            format!(
+                                "hardlink ./{} -> ./{}: exclude-paths of {} leaves out the target and not the link",
+                                String::from_utf8_lossy(rel),
+                                String::from_utf8_lossy(target),
+                                self.rp.conflicts.tarball_name(t)
+                            ),
+                        ));
+                    }
+                }
                 names.link.clear();
                 names.link.extend_from_slice(b"./");
                 names.link.extend_from_slice(target);
@@ -409,5 +439,64 @@ struct Names {
 impl From<Vec<usize>> for Mask {
     fn from(v: Vec<usize>) -> Self {
         Mask(Arc::from(v))
+    }
+}
+
+/// The tarballs' `exclude-paths`: each distinct pattern list compiled once,
+/// with the tarballs that use it.
+struct Exclusions {
+    filters: Vec<(ExcludePaths, Vec<bool>)>,
+}
+
+impl Exclusions {
+    fn new(plan: &crate::plan::Plan) -> Result<Option<Self>> {
+        let mut lists: Vec<(&[String], Vec<bool>)> = Vec::new();
+        for (t, tb) in plan.tarballs.iter().enumerate() {
+            if tb.exclude_paths.is_empty() {
+                continue;
+            }
+            let i = match lists.iter().position(|(p, _)| *p == &tb.exclude_paths[..]) {
+                Some(i) => i,
+                None => {
+                    lists.push((&tb.exclude_paths, vec![false; plan.tarballs.len()]));
+                    lists.len() - 1
+                }
+            };
+            lists[i].1[t] = true;
+        }
+        if lists.is_empty() {
+            return Ok(None);
+        }
+        let filters = lists
+            .into_iter()
+            .map(|(patterns, uses)| {
+                ExcludePaths::new(patterns)
+                    .map(|f| (f, uses))
+                    .map_err(Error::Usage)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Some(Exclusions { filters }))
+    }
+
+    /// `tarballs` without those that exclude `rel`; `None` when none does
+    /// (the common case allocates nothing).
+    fn apply(&self, rel: &[u8], is_dir: bool, tarballs: &Mask) -> Option<Mask> {
+        let mut kept: Option<Vec<usize>> = None;
+        for (filter, uses) in &self.filters {
+            if !tarballs.iter().any(|&t| uses[t]) || !filter.excludes(rel, is_dir) {
+                continue;
+            }
+            let k = kept.get_or_insert_with(|| tarballs.to_vec());
+            k.retain(|&t| !uses[t]);
+        }
+        kept.map(Mask::from)
+    }
+
+    /// A tarball of `tarballs` that excludes the file `rel`, if any.
+    fn excluding(&self, rel: &[u8], tarballs: &Mask) -> Option<usize> {
+        self.filters.iter().find_map(|(filter, uses)| {
+            let t = tarballs.iter().copied().find(|&t| uses[t])?;
+            filter.excludes(rel, false).then_some(t)
+        })
     }
 }

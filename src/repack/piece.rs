@@ -1,7 +1,7 @@
 //! Cuts a segment's tar bytes into blocks for the compression pool.
 //!
 //! A *piece* is a run of entries that go to the same set of tarballs (the
-//! mask). Blocks inside a piece may use the previous block as history; a
+//! mask) of one format. Blocks inside a piece may use the previous block as history; a
 //! new piece starts without history, because the tarballs that get it do not
 //! all have the same bytes in front of it.
 
@@ -28,45 +28,91 @@ impl Deref for Mask {
 
 /// Where finished blocks go (the compression pool, in order).
 pub trait BlockOut {
-    /// Takes the next block of the segment and the tarballs it goes to;
-    /// blocks arrive in tar order.
-    fn send(&mut self, block: Block, mask: Mask) -> Result<()>;
+    /// Takes the next block of the segment in `format` and the tarballs
+    /// (all of that format) it goes to; each format's blocks arrive in tar
+    /// order.
+    fn send(&mut self, block: Block, format: Format, mask: Mask) -> Result<()>;
 }
 
-/// Cuts one segment's tar bytes into blocks of the format's block size,
-/// starting a new piece (no history) whenever the mask changes, and passes
-/// them to a [`BlockOut`].
+/// One format's blocks of a segment: the tarballs of that format, the
+/// block being filled and the history of the piece.
+struct Lane {
+    format: Format,
+    /// in_lane[tarball]: whether the tarball has this format.
+    in_lane: Vec<bool>,
+    /// Every tarball of the plan is in this lane: masks pass unchanged.
+    all: bool,
+    mask: Mask,
+    buf: Vec<u8>,
+    history: Option<Bytes>,
+}
+
+impl Lane {
+    fn project(&self, mask: &Mask) -> Mask {
+        if self.all {
+            return mask.clone();
+        }
+        Mask::from(
+            mask.iter()
+                .copied()
+                .filter(|&t| self.in_lane[t])
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+/// Cuts one segment's tar bytes into blocks of each format's block size,
+/// one lane per format, starting a new piece (no history) in a lane
+/// whenever the tarballs of that format the bytes go to change, and passes
+/// them to a [`BlockOut`]. A lane sees exactly what a run of its format
+/// alone would: each format's output does not depend on the others.
 pub struct PieceWriter<'a> {
     out: &'a mut dyn BlockOut,
-    buf: Vec<u8>,
+    lanes: Vec<Lane>,
     mask: Mask,
-    history: Option<Bytes>,
-    block_size: usize,
-    dictionary_size: usize,
     header_buf: Vec<u8>,
 }
 
 impl<'a> PieceWriter<'a> {
-    /// A writer for one segment, with blocks sized and dictionaries kept
-    /// for `format`; no tarball gets anything until [`PieceWriter::set_mask`].
-    pub fn new(out: &'a mut dyn BlockOut, format: Format) -> Self {
+    /// A writer for one segment; `formats[t]` is tarball t's format. No
+    /// tarball gets anything until [`PieceWriter::set_mask`].
+    pub fn new(out: &'a mut dyn BlockOut, formats: &[Format]) -> Self {
+        let mut lanes: Vec<Lane> = Vec::new();
+        for &f in formats {
+            if lanes.iter().any(|l| l.format == f) {
+                continue;
+            }
+            let in_lane: Vec<bool> = formats.iter().map(|&g| g == f).collect();
+            lanes.push(Lane {
+                format: f,
+                all: in_lane.iter().all(|&x| x),
+                in_lane,
+                mask: Mask(Arc::from(Vec::new())),
+                buf: Vec::with_capacity(f.block_size()),
+                history: None,
+            });
+        }
         PieceWriter {
             out,
-            buf: Vec::with_capacity(format.block_size()),
+            lanes,
             mask: Mask(Arc::from(Vec::new())),
-            history: None,
-            block_size: format.block_size(),
-            dictionary_size: format.dictionary_size(),
             header_buf: Vec::with_capacity(2048),
         }
     }
 
     /// Entries written from now on go to `mask`.
     pub fn set_mask(&mut self, mask: Mask) -> Result<()> {
-        if mask != self.mask {
-            self.end_piece()?;
-            self.mask = mask;
+        if mask == self.mask {
+            return Ok(());
         }
+        for i in 0..self.lanes.len() {
+            let projected = self.lanes[i].project(&mask);
+            if projected != self.lanes[i].mask {
+                self.end_piece(i)?;
+                self.lanes[i].mask = projected;
+            }
+        }
+        self.mask = mask;
         Ok(())
     }
 
@@ -80,16 +126,21 @@ impl<'a> PieceWriter<'a> {
     }
 
     /// Appends tar bytes for the current mask (dropped when it is empty).
-    pub fn data(&mut self, mut data: &[u8]) -> Result<()> {
-        if self.mask.is_empty() {
-            return Ok(());
-        }
-        while !data.is_empty() {
-            let take = (self.block_size - self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.buf.len() == self.block_size {
-                self.emit()?;
+    pub fn data(&mut self, data: &[u8]) -> Result<()> {
+        for i in 0..self.lanes.len() {
+            if self.lanes[i].mask.is_empty() {
+                continue;
+            }
+            let mut rest = data;
+            while !rest.is_empty() {
+                let lane = &mut self.lanes[i];
+                let block_size = lane.format.block_size();
+                let take = (block_size - lane.buf.len()).min(rest.len());
+                lane.buf.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if lane.buf.len() == block_size {
+                    self.emit(i)?;
+                }
             }
         }
         Ok(())
@@ -101,30 +152,37 @@ impl<'a> PieceWriter<'a> {
         self.data(&ZEROS[..tarfmt::padding(size)])
     }
 
-    fn emit(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
+    fn emit(&mut self, i: usize) -> Result<()> {
+        let lane = &mut self.lanes[i];
+        if lane.buf.is_empty() {
             return Ok(());
         }
+        let block_size = lane.format.block_size();
         let data = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(self.block_size),
+            &mut lane.buf,
+            Vec::with_capacity(block_size),
         ));
-        let dictionary = self.history.take();
-        if self.dictionary_size > 0 {
-            let keep = data.len().min(self.dictionary_size);
-            self.history = Some(data.slice(data.len() - keep..));
+        let dictionary = lane.history.take();
+        let dictionary_size = lane.format.dictionary_size();
+        if dictionary_size > 0 {
+            let keep = data.len().min(dictionary_size);
+            lane.history = Some(data.slice(data.len() - keep..));
         }
-        self.out.send(Block { data, dictionary }, self.mask.clone())
+        let (format, mask) = (lane.format, lane.mask.clone());
+        self.out.send(Block { data, dictionary }, format, mask)
     }
 
-    fn end_piece(&mut self) -> Result<()> {
-        self.emit()?;
-        self.history = None;
+    fn end_piece(&mut self, i: usize) -> Result<()> {
+        self.emit(i)?;
+        self.lanes[i].history = None;
         Ok(())
     }
 
     /// Ends the segment.
     pub fn finish(mut self) -> Result<()> {
-        self.end_piece()
+        for i in 0..self.lanes.len() {
+            self.end_piece(i)?;
+        }
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! A local directory: each tarball is written as `NAME.partial` and renamed
-//! when the run succeeds; the `.sha256sum` sidecar follows.
+//! when the run succeeds; its sidecar (`.sha256sum` or `.sha256`) follows.
 
 use std::path::PathBuf;
 
@@ -9,6 +9,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{sidecar_text, Sink, TarballWriter};
 use crate::error::{Error, Result};
+use crate::plan::TarballPlan;
 
 /// Writes tarballs into a local directory.
 pub struct DirSink {
@@ -28,7 +29,8 @@ impl Sink for DirSink {
         self.root.display().to_string()
     }
 
-    async fn create(&self, file_name: &str, _size_bound: u64) -> Result<Box<dyn TarballWriter>> {
+    async fn create(&self, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
+        let file_name = tarball.file_name.as_str();
         tokio::fs::create_dir_all(&self.root)
             .await
             .map_err(|e| Error::write(format!("creating {}", self.root.display()), e))?;
@@ -42,6 +44,7 @@ impl Sink for DirSink {
             partial,
             final_path,
             file_name: file_name.to_string(),
+            sidecar: tarball.sidecar.clone(),
             published: Vec::new(),
         }))
     }
@@ -52,6 +55,7 @@ struct DirWriter {
     partial: PathBuf,
     final_path: PathBuf,
     file_name: String,
+    sidecar: Option<String>,
     /// Final-named files this writer created, removed again on abort.
     published: Vec<PathBuf>,
 }
@@ -81,8 +85,11 @@ impl TarballWriter for DirWriter {
             .await
             .map_err(|e| Error::write(format!("renaming {}", self.partial.display()), e))?;
         self.published.push(self.final_path.clone());
-        let sidecar = self.root_join(&format!("{}.sha256sum", self.file_name));
-        let tmp = self.root_join(&format!("{}.sha256sum.partial", self.file_name));
+        let Some(name) = &self.sidecar else {
+            return Ok(());
+        };
+        let sidecar = self.root_join(name);
+        let tmp = self.root_join(&format!("{name}.partial"));
         let ctx = || format!("writing {}", tmp.display());
         tokio::fs::write(&tmp, sidecar_text(sha256_hex, &self.file_name))
             .await
@@ -96,9 +103,12 @@ impl TarballWriter for DirWriter {
 
     async fn abort(&mut self) {
         self.file.take();
-        let tmp = self.root_join(&format!("{}.sha256sum.partial", self.file_name));
-        for p in [self.partial.clone(), tmp]
-            .iter()
+        let tmp = self
+            .sidecar
+            .as_ref()
+            .map(|name| self.root_join(&format!("{name}.partial")));
+        for p in std::iter::once(&self.partial)
+            .chain(tmp.iter())
             .chain(self.published.iter())
         {
             match tokio::fs::remove_file(p).await {

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::Result;
+use crate::plan::TarballPlan;
 
 /// A destination for a run's tarballs.
 #[async_trait]
@@ -19,8 +20,9 @@ pub trait Sink: Send + Sync {
     /// Where the tarballs go, for messages.
     fn describe(&self) -> String;
 
-    /// Starts a tarball. `size_bound` is an upper bound of its final size.
-    async fn create(&self, file_name: &str, size_bound: u64) -> Result<Box<dyn TarballWriter>>;
+    /// Starts a tarball: its name, format, sidecar and size bound are the
+    /// plan's.
+    async fn create(&self, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>>;
 }
 
 /// One tarball on its way into a sink.
@@ -32,7 +34,8 @@ pub trait TarballWriter: Send {
     /// All bytes are written: make them durable, not yet visible.
     async fn finish(&mut self) -> Result<()>;
 
-    /// Makes the tarball visible under its final name, then its sidecar.
+    /// Makes the tarball visible under its final name, then its sidecar
+    /// (the plan's, if it has one).
     async fn publish(&mut self, sha256_hex: &str) -> Result<()>;
 
     /// Discards everything; never fails (best effort, logged).

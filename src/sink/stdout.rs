@@ -7,6 +7,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{Sink, TarballWriter};
 use crate::error::{Error, Result};
+use crate::plan::TarballPlan;
 
 /// Writes the run's one tarball to standard output.
 pub struct StdoutSink;
@@ -17,7 +18,7 @@ impl Sink for StdoutSink {
         "standard output".into()
     }
 
-    async fn create(&self, _file_name: &str, _size_bound: u64) -> Result<Box<dyn TarballWriter>> {
+    async fn create(&self, _tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
         Ok(Box::new(StdoutWriter {
             out: tokio::io::stdout(),
         }))

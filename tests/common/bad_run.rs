@@ -428,7 +428,7 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         x ^= x << 17;
         out.extend_from_slice(WORDS[(x % WORDS.len() as u64) as usize].as_bytes());
         out.extend_from_slice(format!("{:x}", x >> 40).as_bytes());
-        out.push(if x % 11 == 0 { b'\n' } else { b' ' });
+        out.push(if x.is_multiple_of(11) { b'\n' } else { b' ' });
     }
     out.truncate(len);
     out

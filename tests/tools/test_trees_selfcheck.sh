@@ -139,6 +139,28 @@ with open(os.path.join(out, "table.cmake"), "w") as f:
             'therock_add_amdgpu_target(gfx1100 "RX 7900" FAMILY dgpu-all gfx110X-all # comment\n'
             '  EXCLUDE_TARGET_PROJECTS hipBLASLt)\n'
             'therock_add_amdgpu_target(gfx1201 "RX 9070" FAMILY dgpu-all gfx120X-all)\n')
+
+# A run directory and a family table for `set`: a .tar.xz twin, a nested
+# artifact, an xnack-suffixed target, targets without artifacts (gfx950,
+# gfx1101), an artifact of a target outside the table, files that are not
+# artifacts (unknown component, no artifact name).
+srun = os.path.join(out, "setrun")
+os.makedirs(os.path.join(srun, "sub", "dir"))
+for name in ["core_lib_generic.tar", "core_dev_generic.tar", "core_test_generic.tar",
+             "core_run_generic.tar", "fftw3_lib_generic.tar", "blas_lib_gfx942.tar",
+             "blas_lib_gfx942:xnack+.tar", "blas_test_gfx942.tar", "blas_dbg_gfx942.tar",
+             "blas_lib_gfx1100.tar", "blas_dev_gfx1100.tar", "sub/dir/blas_lib_gfx1201.tar",
+             "blas_lib_gfx1151.tar", "rand_lib_gfx1151.tar", "sub/blas_lib_gfx90a.tar",
+             "notes_txt_generic.tar", "README.tar"]:
+    stem = os.path.basename(name).split(".")[0]
+    build(os.path.join("setrun", name), [f"{stem}/stage"], [(f"{stem}/stage/{stem}.txt", "file", b"x\n", 0o644)])
+with open(os.path.join(out, "set_table.cmake"), "w") as f:
+    f.write('therock_add_amdgpu_target(gfx942 "MI300" FAMILY dcgpu-all gfx94X-dcgpu)\n'
+            'therock_add_amdgpu_target(gfx950 "MI355" FAMILY dcgpu-all gfx950-dcgpu)\n'
+            'therock_add_amdgpu_target(gfx1100 "RX 7900" FAMILY dgpu-all gfx110X-all)\n'
+            'therock_add_amdgpu_target(gfx1101 "RX 7800" FAMILY dgpu-all gfx110X-all)\n'
+            'therock_add_amdgpu_target(gfx1201 "RX 9070" FAMILY dgpu-all gfx120X-all)\n'
+            'therock_add_amdgpu_target(gfx1151 "Strix Halo" FAMILY igpu-all)\n')
 PY
 
 cd "$work"
@@ -152,6 +174,9 @@ done
 find run -name '*.tar' ! -name 'base_run_generic.tar' -exec zstd -q --rm {} \;
 cp run/base_run_generic.tar run/base_run_generic.tar.bak && xz -q run/base_run_generic.tar
 mv run/base_run_generic.tar.bak run/base_run_generic.tar && zstd -q --rm run/base_run_generic.tar
+cp setrun/core_run_generic.tar setrun/core_run_generic.tar.bak && xz -q setrun/core_run_generic.tar
+mv setrun/core_run_generic.tar.bak setrun/core_run_generic.tar
+find setrun -name '*.tar' -exec zstd -q --rm {} \;
 arts=(blas_lib_generic.tar.zst core_dev_generic.tar.xz)
 
 # ------------------------------------------------------- the four views agree
@@ -256,6 +281,282 @@ if got != want:
     raise SystemExit(f"trees selfcheck: FAIL: select\n got  {got}\n want {want}")
 PY
 expect_fail "no therock_add_amdgpu_target" python3 "$trees" select --table oracle.json --families x --out x.json run
+
+# ----------------------------------------------------------- exclude-paths
+# The pattern semantics, table-driven: (patterns, path, is_dir) -> excluded?
+python3 - "$trees" <<'PY'
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("trees", sys.argv[1])
+T = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(T)
+F, D = False, True
+cases = [
+    # `*` and `?` never cross `/`
+    (["lib/*.so"], "lib/libx.so", F, True),
+    (["lib/*.so"], "lib/sub/libx.so", F, False),
+    (["lib/*"], "lib/sub/libx.so", F, True),        # via the ancestor lib/sub
+    (["a?b"], "axb", F, True),
+    (["a?b"], "a/b", F, False),
+    (["a*b"], "a/b", F, False),
+    # no slash: the basename at any depth; an inner slash anchors
+    (["*.so"], "libx.so", F, True),
+    (["*.so"], "lib/deep/libx.so", F, True),
+    (["x"], "a/b/x", F, True),
+    (["a/b"], "a/b", F, True),
+    (["a/b"], "x/a/b", F, False),
+    # a leading slash anchors at the root
+    (["/x"], "x", F, True),
+    (["/x"], "a/x", F, False),
+    (["/*.c"], "x.c", F, True),
+    (["/*.c"], "d/x.c", F, False),
+    # trailing /**: everything inside, not the directory itself
+    (["a/**"], "a", D, False),
+    (["a/**"], "a/b", F, True),
+    (["a/**"], "a/b/c/d", F, True),
+    (["a/**"], "ab/c", F, False),
+    # leading **/: any directory, including none
+    (["**/x"], "x", F, True),
+    (["**/x"], "p/q/x", F, True),
+    (["**/x"], "p/xx", F, False),
+    (["**/x/y"], "p/x/y", F, True),
+    (["**/x/y"], "x/p/y", F, False),
+    # /**/: zero or more directories
+    (["a/**/b"], "a/b", F, True),
+    (["a/**/b"], "a/x/b", F, True),
+    (["a/**/b"], "a/x/y/b", F, True),
+    (["a/**/b"], "a/xb", F, False),
+    (["a/**/b"], "x/a/b", F, False),
+    # any other ** acts like *
+    (["a**b"], "axyb", F, True),
+    (["a**b"], "a/b", F, False),
+    # trailing /: directories only (a file of that name is kept), and a
+    # directory pattern excludes everything below it
+    (["d/"], "d", F, False),
+    (["d/"], "d", D, True),
+    (["d/"], "p/d", D, True),
+    (["d/"], "p/d/f", F, True),
+    (["share/doc"], "share/doc/a/b/c.txt", F, True),
+    (["share/doc"], "share/docs/c.txt", F, False),
+    # negation: the last matching pattern wins
+    (["*.txt", "!keep.txt"], "a/keep.txt", F, False),
+    (["*.txt", "!keep.txt"], "a/other.txt", F, True),
+    (["!keep.txt", "*.txt"], "keep.txt", F, True),
+    # the path's own match beats an ancestor's; the nearest ancestor first
+    (["doc/", "!doc/keep"], "doc/keep", F, False),
+    (["doc/", "!doc/keep"], "doc/other", F, True),
+    (["a/", "!a/b/"], "a/b/c", F, False),
+    (["a/", "!a/b/"], "a/c/d", F, True),
+    (["!a/b/", "a/"], "a/b/c", F, False),          # a/b decides (nearest), a not asked
+    # character classes
+    (["file[a-c].txt"], "fileb.txt", F, True),
+    (["file[a-c].txt"], "filed.txt", F, False),
+    (["[!a]x"], "bx", F, True),
+    (["[!a]x"], "ax", F, False),
+    (["[^a]x"], "bx", F, True),
+    (["x[/]y"], "x/y", F, False),                  # a class never matches /
+    (["x[!a]y"], "x/y", F, False),
+    (["[]]"], "]", F, True),
+    (["[[:digit:]]"], "7", F, True),
+    (["[abc"], "[abc", F, True),                   # unclosed: literal
+    # escapes, comments, blank
+    ([r"\!x"], "!x", F, True),
+    ([r"\#x"], "#x", F, True),
+    ([r"\*"], "*", F, True),
+    ([r"\*"], "a", F, False),
+    (["#x"], "#x", F, False),
+    (["", "   "], "x", F, False),
+    (["x  "], "x", F, True),                       # trailing spaces dropped
+    ([], "x", F, False),
+    # the crate also asks the root (the empty path) as a directory
+    (["*/"], "top.txt", F, True),
+]
+bad = [(p, path, d, want) for p, path, d, want in cases if T.Excluder(p).excluded(path, d) != want]
+if bad:
+    raise SystemExit("trees selfcheck: FAIL: exclude-paths\n" + "\n".join(
+        f"  patterns {p} path {path!r} dir {d}: want excluded={w}" for p, path, d, w in bad))
+for p in (["a{b,c}"], ["x}"], ["[z-a]"], ["x\\"]):
+    try:
+        T.Excluder(p)
+    except T.Fail:
+        continue
+    raise SystemExit(f"trees selfcheck: FAIL: exclude-paths {p} accepted")
+PY
+
+# ... and applied by flatten, per entry
+python3 "$trees" flatten --out excl.json --exclude-path '*.so' --exclude-path '/deep/**' \
+    --exclude-path 'share/' --exclude-path '!share/ro/' --exclude-path include "${arts[@]}"
+python3 - oracle.json excl.json <<'PY'
+import json, sys
+full, got = (json.load(open(p)) for p in sys.argv[1:3])
+gone = {"lib/libhipblas.so", "lib/hipblas-hardlink.so", "share", "share/doc with space.txt",
+        "include", "include/hip.h"} | {p for p in full if p.startswith("deep/")}
+want = {p: dict(v) for p, v in full.items() if p not in gone}
+del want["lib/libhipblas.so.1.2"]["link_group"]    # its hardlink partner is gone
+if got != want:
+    raise SystemExit(f"trees selfcheck: FAIL: flatten --exclude-path\n"
+                     f" only got {sorted(set(got) - set(want))}\n only want {sorted(set(want) - set(got))}")
+assert "deep" in got and "share/ro/readonly.txt" in got and "lib/libhipblas.so.1" in got
+PY
+# an excluded entry cannot conflict
+python3 "$trees" flatten --exclude-path /lib/common.txt --out x.json "${arts[@]}" other_lib_generic.tar.zst
+# a kept hardlink whose target is excluded; braces
+expect_fail "blas_lib_generic.tar.zst: hardlink 'lib/hipblas-hardlink.so' -> 'lib/libhipblas.so.1.2': the target is excluded by exclude-paths and the link is not" \
+    python3 "$trees" flatten --exclude-path lib/libhipblas.so.1.2 --out x.json "${arts[@]}"
+python3 "$trees" flatten --exclude-path 'lib/*hipblas*.so*' --out x.json "${arts[@]}"   # both: fine
+expect_fail "braces are not gitignore syntax" \
+    python3 "$trees" flatten --exclude-path 'lib/{a,b}' --out x.json "${arts[@]}"
+
+# --------------------------------------------------------------------- set
+cat >good-set.toml <<'TOML'
+[groups]
+radeon = ["gfx110X-all", "gfx120X-all", "apu"]   # a group in a group
+apu = ["gfx1151"]
+
+[[tarball]]
+name = "rocm-{label}-{version}-{platform}"
+each = ["gfx94X-dcgpu", "radeon"]
+exclude-components = ["test", "dbg"]
+exclude-artifacts = ["fftw3"]
+exclude-paths = ["share/doc/**", "bin/*-test-*"]
+formats = ["gz", "zst"]
+
+[[tarball]]
+name = "rocm-tests-{label}-{version}"
+union = ["radeon", "gfx94X-dcgpu"]
+label = "all"
+components = ["test", "run"]
+sidecar = "sha256"
+variant = "tests"
+
+[[tarball]]
+name = "blas-{label}{{x}}"
+each-target = ["dcgpu-all", "radeon", "gfx1100"]
+generic = false                     # an overlay: core is generic only
+artifacts = ["blas", "core"]
+exclude-components = ["dbg"]
+sidecar = "none"
+TOML
+python3 "$trees" set --table set_table.cmake --set good-set.toml --format zst --version 7.1 \
+    --out set.json setrun
+python3 - set.json <<'PY'
+import json, os, sys
+got = json.load(open(sys.argv[1]))
+for v in got.values():
+    v["artifacts"] = [os.path.relpath(p, "setrun") for p in v["artifacts"]]
+generic = ["core_dev_generic.tar.zst", "core_lib_generic.tar.zst", "core_run_generic.tar.zst"]
+gfx94 = generic + ["blas_lib_gfx942.tar.zst", "blas_lib_gfx942:xnack+.tar.zst"]
+radeon = generic + ["blas_dev_gfx1100.tar.zst", "blas_lib_gfx1100.tar.zst", "blas_lib_gfx1151.tar.zst",
+                    "rand_lib_gfx1151.tar.zst", "sub/dir/blas_lib_gfx1201.tar.zst"]
+ex = ["share/doc/**", "bin/*-test-*"]
+want = {}
+for label, arts in (("gfx94X-dcgpu", gfx94), ("radeon", radeon)):
+    for ext in (".tar.gz", ".tar.zst"):
+        n = f"rocm-{label}-7.1-linux{ext}"
+        want[n] = {"artifacts": sorted(arts), "exclude_paths": ex, "sidecar": n + ".sha256sum"}
+want["rocm-tests-all-7.1.tar.zst"] = {
+    "artifacts": ["blas_test_gfx942.tar.zst", "core_run_generic.tar.zst", "core_test_generic.tar.zst"],
+    "exclude_paths": [], "sidecar": "rocm-tests-all-7.1.tar.zst.sha256"}
+for t, arts in (("gfx942", ["blas_lib_gfx942.tar.zst", "blas_lib_gfx942:xnack+.tar.zst", "blas_test_gfx942.tar.zst"]),
+                ("gfx1100", ["blas_dev_gfx1100.tar.zst", "blas_lib_gfx1100.tar.zst"]),
+                ("gfx1201", ["sub/dir/blas_lib_gfx1201.tar.zst"]),
+                ("gfx1151", ["blas_lib_gfx1151.tar.zst"])):   # gfx950, gfx1101: nothing built
+    want[f"blas-{t}{{x}}.tar.zst"] = {"artifacts": arts, "exclude_paths": [], "sidecar": None}
+if got != want:
+    lines = [f"  {k}:\n    got  {got.get(k)}\n    want {want.get(k)}"
+             for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)]
+    raise SystemExit("trees selfcheck: FAIL: set\n" + "\n".join(lines))
+PY
+
+# set_fails PATTERN: the set file on stdin must be refused with PATTERN
+set_fails() {
+    cat >bad-set.toml
+    expect_fail "$1" python3 "$trees" set --table set_table.cmake --set bad-set.toml --out x.json setrun
+}
+set_fails "unknown name 'gfx999'" <<'TOML'
+[[tarball]]
+name = "x-{label}"
+each = ["gfx94X-dcgpu", "gfx999"]
+TOML
+set_fails "unknown name 'nope'" <<'TOML'
+[groups]
+g = ["gfx942", "nope"]
+[[tarball]]
+name = "x-{label}"
+each = ["gfx942"]
+TOML
+set_fails "includes itself" <<'TOML'
+[groups]
+a = ["gfx942", "b"]
+b = ["gfx1100", "a"]
+[[tarball]]
+name = "x-{label}"
+each = ["a"]
+TOML
+set_fails "x-gfx950-dcgpu.tar.gz selects no artifact" <<'TOML'
+[[tarball]]
+name = "x-{label}"
+each = ["gfx94X-dcgpu", "gfx950-dcgpu"]
+generic = false
+TOML
+set_fails "same.tar.gz is produced twice" <<'TOML'
+[[tarball]]
+name = "same"
+each = ["gfx942", "gfx1100"]
+TOML
+set_fails "x-gfx942.tar.zst is produced twice" <<'TOML'
+[[tarball]]
+name = "x-{label}"
+each = ["gfx942"]
+formats = ["zst"]
+[[tarball]]
+name = "x-gfx942"
+union = ["gfx942"]
+label = "y"
+formats = ["gz", "zst"]
+TOML
+set_fails "unknown key 'colour'" <<'TOML'
+[[tarball]]
+name = "x-{label}"
+each = ["gfx942"]
+colour = "red"
+TOML
+set_fails "unknown key 'tarballs'" <<'TOML'
+[[tarballs]]
+name = "x-{label}"
+each = ["gfx942"]
+TOML
+set_fails "each and union" <<'TOML'
+[[tarball]]
+name = "x-{label}"
+each = ["gfx942"]
+union = ["gfx1100"]
+label = "y"
+TOML
+set_fails "'label' is only for union" <<'TOML'
+[[tarball]]
+name = "x-{label}"
+each = ["gfx942"]
+label = "y"
+TOML
+set_fails "union needs a 'label'" <<'TOML'
+[[tarball]]
+name = "x-{label}"
+union = ["gfx942"]
+TOML
+set_fails "braces are not gitignore syntax" <<'TOML'
+[[tarball]]
+name = "x-{label}"
+each = ["gfx942"]
+exclude-paths = ["share/{doc,man}/**"]
+TOML
+set_fails "unknown field {arch}" <<'TOML'
+[[tarball]]
+name = "x-{arch}"
+each = ["gfx942"]
+TOML
+set_fails "invalid TOML" <<'TOML'
+[[tarball]
+TOML
 
 # ------------------------------------------------------------- bad tarballs
 tar czf owned.tar.gz -C "$work/plain" --owner=1001 --group=1001 --numeric-owner .

@@ -4,10 +4,16 @@
 Standard library only (Python 3.11); shells out to `zstd` and GNU `tar`.
 
 Commands
-  flatten [--on-conflict error|last-wins] [--extract-to DIR] --out OUT.json ARTIFACT...
+  flatten [--on-conflict error|last-wins] [--extract-to DIR]
+          [--exclude-path PATTERN]... --out OUT.json ARTIFACT...
       Flatten artifact archives (.tar.zst / .tar.xz, written by Python's
       tarfile) the way DESIGN.md describes and write the expected tree.
       --extract-to DIR also materialises that tree on disk ("the plain way").
+      --exclude-path PATTERN (repeatable, in order) leaves out entries whose
+      flattened path the gitignore-style patterns exclude, decided per entry
+      as it is added: an excluded entry never enters the tree (so it cannot
+      conflict). A kept hardlink whose target is excluded is an error. See
+      "Exclude patterns" below.
   tarball [--duplicates error|merge] --out OUT.json TARBALL
       Describe a produced tarball (.tar.gz / .tar.zst / .tar) read with
       tarfile, without extracting. Checks: names are `./...` (or the `.`
@@ -30,6 +36,60 @@ Commands
       arch; base tarballs leave out the test component and fftw3; a multiarch
       tarball when base_lib_generic's therock_manifest.json says
       KPACK_SPLIT_ARTIFACTS. Writes {tarball file name: [artifact paths]}.
+  set --table CMAKE --set SET.toml [--format gz|zst] [--platform P]
+      [--version V] --out OUT.json RUN_DIR
+      Which artifacts of a run directory go into each tarball of a
+      tarball-set file (independently of rockpack). Writes
+      {tarball file name: {"artifacts": [paths, sorted], "exclude_paths":
+      [patterns as given], "sidecar": sidecar file name or null}}.
+      The set file (TOML; unknown keys are errors):
+        [groups]  NAME = [members]   member: a family, a target or a group
+        [[tarball]]
+        name = "..."        {label} {version} {platform}; {{ and }} literal;
+                            ".tar.gz" / ".tar.zst" is appended per format
+        each = [entries]    one tarball per entry (label: the entry; a group
+                            is one tarball for all its members), or
+        union = [entries]   + label = "...": one tarball for all, or
+        each-target = [entries]   one tarball per target of the entries (in
+                            order, de-duplicated; label: the target), skipping
+                            targets without a non-generic artifact in the run
+                            of the target's base arch
+        generic = true      false: no artifacts whose target is "generic"
+        components / exclude-components / artifacts / exclude-artifacts
+        exclude-paths = [patterns]   (checked, passed through)
+        formats = ["gz", "zst"]      default: [--format] (default gz)
+        sidecar = "sha256sum" | "sha256" | "none"   NAME.sha256sum (default)
+        variant = "..."     ignored
+      An entry is a group (the union of its members, recursively), else a
+      name of the family table (a family, a target, or e.g. dgpu-all):
+      wanted = the name and its targets. An artifact (.tar.zst over .tar.xz)
+      is in a tarball if its target is generic and generic is true, or its
+      target is not generic and its base arch is the base arch of a wanted
+      name; and it passes the component/artifact filters (nothing else is
+      left out). Errors: an unknown name, a group including itself, a
+      tarball selecting nothing, one file name twice, each + union, label
+      without union, union without label, an unknown key/format/sidecar/
+      component, a bad exclude pattern, an each-target with no target built.
+
+Exclude patterns (gitignore-style; exactly the Rust `ignore` crate's
+Gitignore::matched_path_or_any_parents with its globset globs):
+  `#...`, blank, a bare `!` or `/`: no-op. Trailing unescaped spaces are
+  dropped. `!` negates (re-includes); a backslash before a leading `!` or
+  `#` makes it literal. A leading `/`, or a `/` anywhere but at the end,
+  anchors the pattern at the root; otherwise it matches the basename at any
+  depth. A trailing `/`: directories only. `*` any run of characters but
+  `/`; `?` one character (byte) but `/`; `[...]` a class (ranges, `!`/`^`
+  negation, `[:alpha:]` and the other POSIX names; never matches `/`; a `[`
+  without `]` is literal; a backslash inside is literal); a backslash makes
+  the next character literal; a leading `**/` matches 0+ leading
+  directories; a trailing `/**` everything inside (1+ components); `/**/`
+  0+ directories; any other `**` is like `*`. Braces `{` `}` are refused.
+  Deciding a path: the LAST pattern matching the path itself (as a
+  directory if it is one) decides: excluded unless it is a negation.
+  Without a match, its ancestors are tried nearest first, as directories,
+  down to the empty path (the root: so `*/` excludes top-level files too,
+  as the crate does); the first one matched decides the same way. Nothing
+  matched: kept. Matching is case-sensitive.
 
 Tree description (JSON object, sorted keys, indent=1), path -> entry:
   {"type": "dir", "mode": "0755"}
@@ -58,6 +118,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import tomllib
 
 PROG = "trees.py"
 
@@ -243,6 +304,307 @@ def write_json(obj: dict, out: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# exclude-paths: gitignore-style patterns, decided the way the `ignore` crate's
+# Gitignore::matched_path_or_any_parents does (globs compiled like globset with
+# literal_separator and backslash_escape, case-sensitive, unclosed `[` literal).
+
+
+_POSIX_CLASSES = {
+    "alnum": [("0", "9"), ("A", "Z"), ("a", "z")],
+    "alpha": [("A", "Z"), ("a", "z")],
+    "blank": [("\t", "\t"), (" ", " ")],
+    "cntrl": [("\x00", "\x1f"), ("\x7f", "\x7f")],
+    "digit": [("0", "9")],
+    "graph": [("!", "~")],
+    "lower": [("a", "z")],
+    "print": [(" ", "~")],
+    "punct": [("!", "/"), (":", "@"), ("[", "`"), ("{", "~")],
+    "space": [("\t", "\r"), (" ", " ")],
+    "upper": [("A", "Z")],
+    "xdigit": [("0", "9"), ("A", "F"), ("a", "f")],
+}
+
+
+class _GlobParser:
+    """globset's glob parser (no alternates: braces are refused earlier).
+    Tokens: ("lit", c) ("any",) ("star",) ("rprefix",) ("rsuffix",) ("rzom",)
+    ("class", negated, [(lo, hi), ...])."""
+
+    def __init__(self, glob: str, original: str):
+        self.glob, self.original = glob, original
+        self.pos, self.prev, self.cur = 0, None, None
+        self.toks: list[tuple] = []
+        self.unclosed = False
+
+    def error(self, why: str) -> Fail:
+        return Fail(f"exclude-path {self.original!r}: {why}")
+
+    def bump(self) -> str | None:
+        self.prev = self.cur
+        if self.pos < len(self.glob):
+            self.cur = self.glob[self.pos]
+            self.pos += 1
+        else:
+            self.cur = None
+        return self.cur
+
+    def peek(self) -> str | None:
+        return self.glob[self.pos] if self.pos < len(self.glob) else None
+
+    def parse(self) -> list[tuple]:
+        while (c := self.bump()) is not None:
+            if c == "?":
+                self.toks.append(("any",))
+            elif c == "*":
+                self.star()
+            elif c == "[" and not self.unclosed:
+                self.cls()
+            elif c == "\\":
+                nxt = self.bump()
+                if nxt is None:
+                    raise self.error("dangling '\\'")
+                self.toks.append(("lit", nxt))
+            else:
+                self.toks.append(("lit", c))
+        return self.toks
+
+    def star(self) -> None:
+        prev = self.prev
+        two = [("star",), ("star",)]
+        if self.peek() != "*":
+            self.toks.append(("star",))
+            return
+        self.bump()
+        if not self.toks:
+            if self.peek() not in (None, "/"):
+                self.toks += two
+            else:
+                self.toks.append(("rprefix",))
+                self.bump()
+            return
+        if prev != "/":
+            self.toks += two
+            return
+        nxt = self.peek()
+        if nxt is None:
+            self.bump()
+            suffix = True
+        elif nxt == "/":
+            self.bump()
+            suffix = False
+        else:
+            self.toks += two
+            return
+        last = self.toks.pop()  # the literal '/' (or a recursive token)
+        if last in (("rprefix",), ("rsuffix",)):
+            self.toks.append(last)
+        else:
+            self.toks.append(("rsuffix",) if suffix else ("rzom",))
+
+    def cls(self) -> None:
+        saved = (self.pos, self.prev, self.cur)
+        ranges: list[list[str]] = []
+        negated = self.peek() in ("!", "^")
+        if negated:
+            self.bump()
+        first, in_range = True, False
+
+        def extend_last(c: str) -> None:
+            ranges[-1][1] = c
+            if ranges[-1][1] < ranges[-1][0]:
+                raise self.error(f"invalid range; {ranges[-1][0]!r} > {c!r}")
+
+        while True:
+            c = self.bump()
+            if c is None:  # unclosed: the '[' is a literal
+                self.pos, self.prev, self.cur = saved
+                self.unclosed = True
+                self.toks.append(("lit", "["))
+                return
+            if c == "]":
+                if not first:
+                    break
+                ranges.append(["]", "]"])
+            elif c == "-":
+                if first:
+                    ranges.append(["-", "-"])
+                elif in_range:
+                    extend_last("-")
+                    in_range = False
+                else:
+                    in_range = True
+            elif c == "[" and not in_range and self.peek() == ":":
+                posix = self.posix_class()
+                ranges.extend([list(r) for r in posix] if posix is not None else [["[", "["]])
+                in_range = False
+            else:
+                if in_range:
+                    extend_last(c)
+                else:
+                    ranges.append([c, c])
+                in_range = False
+            first = False
+        if in_range:
+            ranges.append(["-", "-"])
+        self.toks.append(("class", negated, [tuple(r) for r in ranges]))
+
+    def posix_class(self):
+        """`[:name:]` inside a class; None (state restored unless the
+        `:name:]` form was complete) when not a known class."""
+        saved = (self.pos, self.prev, self.cur)
+        self.bump()  # ':'
+        name = ""
+        while True:
+            c = self.bump()
+            if c == ":" and self.peek() == "]":
+                self.bump()
+                return _POSIX_CLASSES.get(name)
+            if c is not None and "a" <= c <= "z" and len(name) < 8:
+                name += c
+                continue
+            self.pos, self.prev, self.cur = saved
+            return None
+
+
+def _re_bytes(c: str) -> str:
+    """A character as a (bytes) regex literal, byte by byte like globset."""
+    out = []
+    for b in c.encode("utf-8", "surrogateescape"):
+        out.append(re.escape(chr(b)) if b < 0x80 else f"\\x{b:02x}")
+    return "".join(out)
+
+
+def _tokens_regex(toks: list[tuple]) -> str:
+    if toks == [("rprefix",)]:
+        return ".*"
+    out = []
+    for t in toks:
+        kind = t[0]
+        if kind == "lit":
+            out.append(_re_bytes(t[1]))
+        elif kind == "any":
+            out.append("[^/]")
+        elif kind == "star":
+            out.append("[^/]*")
+        elif kind == "rprefix":
+            out.append("(?:/?|.*/)")
+        elif kind == "rsuffix":
+            out.append("/.*")
+        elif kind == "rzom":
+            out.append("(?:/|/.*/)")
+        else:  # class: never matches '/'
+            negated, ranges = t[1], t[2]
+            if not negated:
+                kept = []
+                for lo, hi in ranges:
+                    if lo > "/" or hi < "/":
+                        kept.append((lo, hi))
+                    elif lo == "/" and hi == "/":
+                        pass
+                    elif lo == "/":
+                        kept.append(("0", hi))
+                    elif hi == "/":
+                        kept.append((lo, "."))
+                    else:
+                        kept += [(lo, "."), ("0", hi)]
+                ranges = kept
+            if not ranges:
+                out.append("[^\\x00-\\xff]")
+                continue
+            body = "".join(_re_bytes(lo) if lo == hi else f"{_re_bytes(lo)}-{_re_bytes(hi)}"
+                           for lo, hi in ranges)
+            out.append(f"[^/{body}]" if negated else f"[{body}]")
+    return "".join(out)
+
+
+class ExcludeRule:
+    __slots__ = ("original", "negate", "dir_only", "regex")
+
+    def __init__(self, original: str, negate: bool, dir_only: bool, regex: re.Pattern):
+        self.original, self.negate, self.dir_only, self.regex = original, negate, dir_only, regex
+
+
+def _trim_trailing_spaces(line: str) -> str:
+    """Drop trailing unescaped spaces (not tabs); a dangling `\\` keeps all."""
+    i, last_space = 0, None
+    while i < len(line):
+        if line[i] == "\\":
+            if i + 1 >= len(line):
+                return line
+            i += 2
+            last_space = None
+        elif line[i] == " ":
+            if last_space is None:
+                last_space = i
+            i += 1
+        else:
+            last_space = None
+            i += 1
+    return line[:last_space] if last_space is not None else line
+
+
+def compile_exclude(pattern: str) -> ExcludeRule | None:
+    """One exclude-paths pattern, or None for a no-op (`#...`, blank, a bare
+    `!` or `/`)."""
+    if "{" in pattern or "}" in pattern:
+        raise Fail(f"exclude-path {pattern!r}: braces are not gitignore syntax")
+    line = pattern
+    if line.startswith("#"):
+        return None
+    line = _trim_trailing_spaces(line)
+    if not line:
+        return None
+    negate = anchored = False
+    if line.startswith("\\!") or line.startswith("\\#"):
+        line = line[1:]
+    else:
+        if line.startswith("!"):
+            negate, line = True, line[1:]
+        if line.startswith("/"):
+            anchored, line = True, line[1:]
+    if not line:
+        return None
+    dir_only = False
+    if line.endswith("/"):
+        dir_only, line = True, line[:-1]
+        if line.endswith("\\"):
+            line = line[:-1]
+    actual = line
+    if not anchored and "/" not in line and not (actual.startswith("**/") or actual == "**"):
+        actual = "**/" + actual
+    if actual.endswith("/**"):
+        actual += "/*"
+    toks = _GlobParser(actual, pattern).parse()
+    return ExcludeRule(pattern, negate, dir_only, re.compile(_tokens_regex(toks).encode("latin-1"), re.DOTALL))
+
+
+class Excluder:
+    """The exclude-paths of a flatten: decides each flattened path."""
+
+    def __init__(self, patterns: list[str]):
+        self.rules = [r for r in (compile_exclude(p) for p in patterns) if r is not None]
+
+    def _decide(self, path: str, is_dir: bool) -> ExcludeRule | None:
+        data = path.encode("utf-8", "surrogateescape")
+        for rule in reversed(self.rules):
+            if (is_dir or not rule.dir_only) and rule.regex.fullmatch(data):
+                return rule
+        return None
+
+    def excluded(self, path: str, is_dir: bool) -> bool:
+        """The path itself, then its ancestors nearest first (as directories),
+        down to the empty path (the root); the first with a match decides,
+        by its last matching pattern."""
+        if not self.rules:
+            return False
+        rule = self._decide(path, is_dir)
+        while rule is None and path:
+            path = path.rsplit("/", 1)[0] if "/" in path else ""
+            rule = self._decide(path, True)
+        return rule is not None and not rule.negate
+
+
+# ---------------------------------------------------------------------------
 # flatten (the oracle)
 
 
@@ -368,9 +730,17 @@ def cmd_flatten(args) -> int:
         tree[path] = new
         origin[path] = art
 
+    excluder = Excluder(args.exclude_path)
     for apath in args.artifacts:
         art = os.path.basename(apath)
         for flat, kind, payload in flatten_artifact(apath):
+            if excluder.excluded(flat, kind == "dir"):
+                continue  # never enters the tree (so it cannot conflict)
+            if kind == "hardlink" and excluder.excluded(payload, False):
+                raise Fail(
+                    f"{art}: hardlink {flat!r} -> {payload!r}: the target is excluded "
+                    f"by exclude-paths and the link is not"
+                )
             if kind == "dir":
                 put(flat, Entry("dir", mode=payload), art)
             elif kind == "file":
@@ -756,6 +1126,208 @@ def cmd_select(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+# set: the tarballs of a tarball-set file
+
+
+SET_TOP_KEYS = {"groups", "tarball"}
+SET_TARBALL_KEYS = {"name", "each", "union", "each-target", "label", "generic", "components",
+                    "exclude-components", "artifacts", "exclude-artifacts", "exclude-paths",
+                    "formats", "sidecar", "variant"}
+SET_FORMATS = {"gz": ".tar.gz", "zst": ".tar.zst"}
+SET_SIDECARS = {"sha256sum": ".sha256sum", "sha256": ".sha256", "none": None}
+
+
+def expand_name(template: str, fields: dict[str, str], where: str) -> str:
+    """`{label}` `{version}` `{platform}`; `{{` and `}}` are literal braces."""
+    out, i = [], 0
+    while i < len(template):
+        c = template[i]
+        if template.startswith("{{", i) or template.startswith("}}", i):
+            out.append(c)
+            i += 2
+        elif c == "{":
+            end = template.find("}", i)
+            if end < 0:
+                raise Fail(f"{where}: name {template!r}: unclosed '{{'")
+            field = template[i + 1 : end]
+            if field not in fields:
+                raise Fail(f"{where}: name {template!r}: unknown field {{{field}}} "
+                           f"(known: {', '.join('{' + k + '}' for k in fields)})")
+            out.append(fields[field])
+            i = end + 1
+        elif c == "}":
+            raise Fail(f"{where}: name {template!r}: single '}}' (write '}}}}')")
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def cmd_set(args) -> int:
+    table = family_table(args.table)
+    try:
+        with open(args.set_file, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as e:
+        raise Fail(f"cannot read {args.set_file}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise Fail(f"{args.set_file}: invalid TOML: {e}") from None
+    src = os.path.basename(args.set_file)
+    for key in doc:
+        if key not in SET_TOP_KEYS:
+            raise Fail(f"{src}: unknown key {key!r} (known: {', '.join(sorted(SET_TOP_KEYS))})")
+
+    def str_list(value, where: str, allow_empty: bool = False) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise Fail(f"{where}: expected a list of strings")
+        if not value and not allow_empty:
+            raise Fail(f"{where}: empty list")
+        return value
+
+    groups = doc.get("groups", {})
+    if not isinstance(groups, dict):
+        raise Fail(f"{src}: [groups] must be a table")
+    for g, members in groups.items():
+        str_list(members, f"{src}: group {g!r}")
+
+    def names(entry: str, where: str, stack: tuple[str, ...] = ()) -> list[str]:
+        """The family-table names an entry stands for, in order."""
+        if entry in groups:
+            if entry in stack:
+                raise Fail(f"{src}: group {entry!r} includes itself "
+                           f"({' -> '.join(stack[stack.index(entry):] + (entry,))})")
+            out: list[str] = []
+            for m in groups[entry]:
+                for n in names(m, f"group {entry!r}", stack + (entry,)):
+                    if n not in out:
+                        out.append(n)
+            return out
+        if entry in table:
+            return [entry]
+        raise Fail(f"{src}: {where}: unknown name {entry!r} (not a group, family or target)")
+
+    for g in groups:
+        names(g, f"group {g!r}")
+
+    def targets(ns: list[str]) -> list[str]:
+        out: list[str] = []
+        for n in ns:
+            for t in table[n]:
+                if t not in out:
+                    out.append(t)
+        return out
+
+    tarballs = doc.get("tarball")
+    if tarballs is None:
+        raise Fail(f"{src}: no [[tarball]]")
+    if not isinstance(tarballs, list) or not all(isinstance(t, dict) for t in tarballs):
+        raise Fail(f"{src}: tarball must be an array of tables ([[tarball]])")
+    if not tarballs:
+        raise Fail(f"{src}: no [[tarball]]")
+
+    available = run_artifacts(args.run_dir)
+    parsed = {n: ARTIFACT_RE.match(n).groups()[:3] for n in available}
+    # .tar.zst wins over .tar.xz for one name/component/target (as fetch does)
+    chosen: dict[tuple[str, str, str], str] = {}
+    for n in sorted(available, key=lambda n: (n.rsplit(".tar", 1)[0], not n.endswith(".tar.zst"))):
+        chosen.setdefault(parsed[n], n)
+    built_bases = {base_arch(t) for (_, _, t) in chosen if t != "generic"}
+
+    out: dict[str, dict] = {}
+    for i, tb in enumerate(tarballs, 1):
+        where = f"{src}: [[tarball]] #{i}"
+        for key in tb:
+            if key not in SET_TARBALL_KEYS:
+                raise Fail(f"{where}: unknown key {key!r}")
+        name = tb.get("name")
+        if not isinstance(name, str) or not name:
+            raise Fail(f"{where}: 'name' (a non-empty string) is required")
+        where = f"{src}: [[tarball]] {name!r}"
+        modes = [k for k in ("each", "union", "each-target") if k in tb]
+        if len(modes) != 1:
+            raise Fail(f"{where}: needs exactly one of each, union, each-target"
+                       + (f" (has {' and '.join(modes)})" if modes else ""))
+        mode = modes[0]
+        entries = str_list(tb[mode], f"{where}: {mode}")
+        if "label" in tb and mode != "union":
+            raise Fail(f"{where}: 'label' is only for union")
+        if mode == "union" and not isinstance(tb.get("label"), str):
+            raise Fail(f"{where}: union needs a 'label' (a string)")
+        generic = tb.get("generic", True)
+        if not isinstance(generic, bool):
+            raise Fail(f"{where}: 'generic' must be true or false")
+        filt: dict[str, set[str] | None] = {}
+        for key in ("components", "exclude-components", "artifacts", "exclude-artifacts"):
+            empty_ok = key.startswith("exclude-")
+            filt[key] = set(str_list(tb[key], f"{where}: {key}", empty_ok)) if key in tb else None
+        for key in ("components", "exclude-components"):
+            bad = sorted((filt[key] or set()) - set(COMPONENTS))
+            if bad:
+                raise Fail(f"{where}: {key}: unknown component {bad[0]!r} (known: {', '.join(COMPONENTS)})")
+        excludes = str_list(tb.get("exclude-paths", []), f"{where}: exclude-paths", allow_empty=True)
+        for p in excludes:
+            compile_exclude(p)  # refuse bad patterns here already
+        formats = str_list(tb.get("formats", [args.format]), f"{where}: formats")
+        for fm in formats:
+            if fm not in SET_FORMATS:
+                raise Fail(f"{where}: unknown format {fm!r} (known: gz, zst)")
+        sidecar = tb.get("sidecar", "sha256sum")
+        if not isinstance(sidecar, str) or sidecar not in SET_SIDECARS:
+            raise Fail(f"{where}: unknown sidecar {sidecar!r} (known: sha256sum, sha256, none)")
+        if "variant" in tb and not isinstance(tb["variant"], str):
+            raise Fail(f"{where}: 'variant' must be a string")
+
+        in_tb = f"[[tarball]] {name!r}: {mode}"
+        if mode == "each":
+            units = [(e, names(e, in_tb)) for e in entries]
+        elif mode == "union":
+            ns: list[str] = []
+            for e in entries:
+                ns += [n for n in names(e, in_tb) if n not in ns]
+            units = [(tb["label"], ns)]
+        else:
+            ts = targets([n for e in entries for n in names(e, in_tb)])
+            units = [(t, [t]) for t in ts if base_arch(t) in built_bases]
+            if not units:
+                raise Fail(f"{where}: each-target: no target of {', '.join(entries)} "
+                           f"has an artifact in the run")
+
+        for label, ns in units:
+            bases = {base_arch(n) for n in ns + targets(ns)}
+            picked = []
+            for (a, comp, target), fname in chosen.items():
+                if target == "generic":
+                    if not generic:
+                        continue
+                elif base_arch(target) not in bases:
+                    continue
+                if filt["components"] is not None and comp not in filt["components"]:
+                    continue
+                if filt["exclude-components"] and comp in filt["exclude-components"]:
+                    continue
+                if filt["artifacts"] is not None and a not in filt["artifacts"]:
+                    continue
+                if filt["exclude-artifacts"] and a in filt["exclude-artifacts"]:
+                    continue
+                picked.append(available[fname])
+            fields = {"label": label, "version": args.version, "platform": args.platform}
+            stem = expand_name(name, fields, where)
+            if not stem or "/" in stem:
+                raise Fail(f"{where}: file name {stem!r} is empty or contains '/'")
+            for fm in formats:
+                fname = stem + SET_FORMATS[fm]
+                if not picked:
+                    raise Fail(f"{where}: tarball {fname} selects no artifact")
+                if fname in out:
+                    raise Fail(f"{where}: tarball {fname} is produced twice")
+                ext = SET_SIDECARS[sidecar]
+                out[fname] = {"artifacts": sorted(picked), "exclude_paths": list(excludes),
+                              "sidecar": fname + ext if ext else None}
+    write_json(out, args.out)
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # CLI
 
 
@@ -772,6 +1344,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("flatten", help="flatten artifacts into the expected tree")
     f.add_argument("--on-conflict", choices=["error", "last-wins"], default="error")
     f.add_argument("--extract-to", metavar="DIR")
+    f.add_argument("--exclude-path", action="append", default=[], metavar="PATTERN",
+                   help="leave out flattened paths matching this gitignore-style pattern "
+                        "(repeatable; later patterns win; `!` re-includes)")
     f.add_argument("--out", required=True, metavar="OUT.json")
     f.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
     f.set_defaults(func=cmd_flatten)
@@ -803,6 +1378,17 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--out", required=True, metavar="OUT.json")
     sel.add_argument("run_dir", metavar="RUN_DIR")
     sel.set_defaults(func=cmd_select)
+
+    st = sub.add_parser("set", help="each tarball's artifacts from a tarball-set file")
+    st.add_argument("--table", required=True, metavar="CMAKE")
+    st.add_argument("--set", required=True, dest="set_file", metavar="SET.toml")
+    st.add_argument("--format", choices=sorted(SET_FORMATS), default="gz",
+                    help="the format of tarballs without 'formats' (default gz)")
+    st.add_argument("--platform", default="linux")
+    st.add_argument("--version", default="0.0.0")
+    st.add_argument("--out", required=True, metavar="OUT.json")
+    st.add_argument("run_dir", metavar="RUN_DIR")
+    st.set_defaults(func=cmd_set)
 
     c = sub.add_parser("compare", help="compare two tree descriptions")
     c.add_argument("a", metavar="A.json")

@@ -6,21 +6,23 @@
 use std::fmt::Write as _;
 
 use rockpack::pipeline::RunSummary;
+use rockpack::plan::tarball_key;
 use rockpack::report::{public_url, summary_json, totals};
 use rockpack::units::human_bytes;
 
-/// `tarball_urls` for `$GITHUB_OUTPUT`: base tarballs' URLs by label (the
-/// multiarch one under "multiarch", as TheRock's upload step writes it),
-/// `-tests` variants under "{label}-tests".
+/// `tarball_urls` for `$GITHUB_OUTPUT`: URLs by label (the multiarch one
+/// under "multiarch", as TheRock's upload step writes it), a variant's
+/// under "{label}-{variant}" (`-tests` under "{label}-tests"); a tarball
+/// built in several formats has its first format there and the others
+/// under "{key}.{extension}" ("multiarch.tar.zst").
 pub(crate) fn tarball_urls(summary: &RunSummary, endpoint: Option<&str>) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for t in &summary.tarballs {
         if let Some(url) = public_url(&t.location, endpoint) {
-            let key = if t.tests {
-                format!("{}-tests", t.label)
-            } else {
-                t.label.clone()
-            };
+            let mut key = tarball_key(&t.label, t.variant.as_deref());
+            if map.contains_key(&key) {
+                key = format!("{key}.{}", t.format.extension());
+            }
             map.insert(key, serde_json::Value::String(url));
         }
     }

@@ -6,17 +6,20 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use rockpack::codec::Levels;
 use rockpack::error::{Error, Result};
 use rockpack::net::aws;
 use rockpack::net::RetryPolicy;
-use rockpack::plan::{build_plan, FamilyTable, Format, MultiarchMode, Plan, PlanOptions};
+use rockpack::plan::{
+    plan_set, preset, FamilyTable, Format, MultiarchMode, Naming, Plan, PlanOptions, TarballSet,
+};
 use rockpack::repack::ConflictPolicy;
 use rockpack::sink::s3::S3SinkOptions;
 use rockpack::source::buckets::{Buckets, CiEnv, ReleaseType, RunRef};
 use rockpack::source::fetch::Ranges;
 use rockpack::source::location::Location;
 use rockpack::source::{
-    dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Source,
+    dir::DirSource, http::HttpSource, s3::S3Source, verify::VerifyMode, Listing, Source,
 };
 use rockpack::{kpack, units};
 
@@ -56,8 +59,11 @@ pub(crate) enum Command {
         #[command(flatten)]
         select: SelectArgs,
         /// Print the plan as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "print_set")]
         json: bool,
+        /// Print the tarball set (TOML) this command line means, to start a --set file from.
+        #[arg(long)]
+        print_set: bool,
     },
     /// Show the artifacts at a source, grouped by name, component and target.
     List {
@@ -117,6 +123,13 @@ pub(crate) struct SelectArgs {
     pub(crate) bucket_config_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) s3: S3Args,
+    /// A tarball-set file (TOML): which tarballs to build, instead of the selection flags below.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["families", "targets", "per_target", "tests", "multiarch", "exclude_artifacts", "exclude_components"]
+    )]
+    pub(crate) set: Option<PathBuf>,
     /// GPU families, separated by ';' or ',': one tarball each.
     #[arg(long, alias = "dist-amdgpu-families", value_name = "'A;B'")]
     pub(crate) families: Option<String>,
@@ -137,9 +150,9 @@ pub(crate) struct SelectArgs {
     /// The all-families tarball: auto builds it for kpack-split runs, as TheRock does.
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) multiarch: MultiarchMode,
-    /// Output compression.
-    #[arg(long, value_enum, default_value = "gz")]
-    pub(crate) format: Format,
+    /// Output compression: gz, zst, or both (gz,zst) from one pass.
+    #[arg(long, value_enum, default_value = "gz", value_delimiter = ',')]
+    pub(crate) format: Vec<Format>,
     /// Artifact names base tarballs leave out (comma-separated).
     #[arg(long, default_value = "fftw3", value_name = "NAMES")]
     pub(crate) exclude_artifacts: String,
@@ -166,7 +179,8 @@ pub(crate) struct SelectArgs {
     #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = units::parse_size)]
     pub(crate) range_size: u64,
     /// Build only these tarballs of the plan (repeatable): a label (family,
-    /// target or multiarch) with its -tests variant, or `{label}-tests` alone.
+    /// target, group, multiarch) with all its tarballs, `{label}-{variant}`
+    /// (`{label}-tests`), or a tarball's name.
     #[arg(long, value_name = "LABEL")]
     pub(crate) only: Vec<String>,
 }
@@ -203,9 +217,10 @@ pub(crate) struct PackArgs {
     /// The run --upload writes to [default: $GITHUB_RUN_ID in $GITHUB_REPOSITORY, else --run-id].
     #[arg(long, requires = "upload", value_name = "RUN_ID")]
     pub(crate) upload_run_id: Option<String>,
-    /// Compression level (gz: 0-9, default 6; zst: 1-22, default 3).
-    #[arg(long)]
-    pub(crate) level: Option<i32>,
+    /// Compression level (gz: 0-9, default 6; zst: 1-22, default 3): one for
+    /// every format, or per format (gz=9,zst=19).
+    #[arg(long, value_name = "N|FORMAT=N,…", value_parser = Levels::parse, default_value = "", hide_default_value = true)]
+    pub(crate) level: Levels,
     /// Compression threads (default: all cores, as many as --memory allows).
     #[arg(long)]
     pub(crate) jobs: Option<usize>,
@@ -274,7 +289,7 @@ impl SelectArgs {
             version: self.version.clone(),
             tests: self.tests,
             multiarch: self.multiarch,
-            format: self.format,
+            formats: self.format.clone(),
             exclude_artifacts: split_list(&self.exclude_artifacts, &[',', ';']),
             exclude_components: split_list(&self.exclude_components, &[',', ';']),
         }
@@ -296,15 +311,52 @@ impl SelectArgs {
     /// Lists the source and builds the plan; `peek` allows reading
     /// base_lib_generic to find the run manifest.
     pub(crate) async fn plan(&self, source: &Arc<dyn Source>, peek: bool) -> Result<Plan> {
+        let (set, listing, kpack) = self.tarball_set(source, peek).await?;
+        let opts = self.options();
+        let naming = Naming {
+            platform: &opts.platform,
+            version: &opts.version,
+            formats: &opts.formats,
+        };
+        plan_set(listing.artifacts, &set, naming, &self.table()?, kpack)?.only(&self.only)
+    }
+
+    /// The tarball set: `--set`'s file, else the one the selection flags
+    /// mean for this run; with the source's listing and kpack flag.
+    pub(crate) async fn tarball_set(
+        &self,
+        source: &Arc<dyn Source>,
+        peek: bool,
+    ) -> Result<(TarballSet, Listing, Option<bool>)> {
+        let table = self.table()?;
+        // A set file's mistakes are found before the source is read.
+        let from_file = match &self.set {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                Some(TarballSet::parse(
+                    &text,
+                    &path.display().to_string(),
+                    &table,
+                )?)
+            }
+            None => None,
+        };
         let listing = source.list().await?;
         listing.log_skipped();
         let opts = self.options();
-        let kpack = if kpack::needed(&opts) {
-            kpack::detect(source, &listing, peek).await?
-        } else {
-            None
-        };
-        build_plan(listing.artifacts, &opts, &self.table()?, kpack)?.only(&self.only)
+        match from_file {
+            Some(set) => Ok((set, listing, None)),
+            None => {
+                let kpack = if kpack::needed(&opts) {
+                    kpack::detect(source, &listing, peek).await?
+                } else {
+                    None
+                };
+                let set = preset(&opts, &listing.artifacts, &table, kpack)?;
+                Ok((set, listing, kpack))
+            }
+        }
     }
 
     /// The --run-id run, if any.
@@ -374,7 +426,7 @@ impl S3Args {
 }
 
 impl PackArgs {
-    pub(crate) fn s3_sink_options(&self, plan: &Plan, upload_bytes: u64) -> Result<S3SinkOptions> {
+    pub(crate) fn s3_sink_options(&self, upload_bytes: u64) -> Result<S3SinkOptions> {
         let tags = self
             .tags
             .iter()
@@ -391,7 +443,6 @@ impl PackArgs {
             tags,
             sse: self.sse.clone(),
             sse_kms_key_id: self.sse_kms_key_id.clone(),
-            content_type: plan.format.content_type().to_string(),
         })
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use rockpack::codec::Codec;
+use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::progress::{Display, Progress, Renderer};
@@ -24,13 +24,13 @@ use setup::*;
 async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()> {
     let source = select.source().await?;
     let plan = Arc::new(select.plan(&source, true).await?);
-    let codec = Codec::new(plan.format, args.level)?;
+    let codecs = Codecs::new(&plan.formats(), &args.level)?;
     let dest = destination(&select, &args, &plan)?;
-    let budget = budget(&args, &plan, codec, dest.as_ref())?;
+    let budget = budget(&args, &plan, &codecs, dest.as_ref())?;
     tracing::debug!(?budget, "memory budget");
-    let sink = sink(&select, &args, &plan, dest, &budget).await?;
+    let sink = sink(&select, &args, dest, &budget).await?;
     let opts = RunOptions {
-        codec,
+        codecs,
         on_conflict: args.on_conflict,
         mtime_clamp: args.mtime_clamp()?,
         verify: select.verify,
@@ -76,8 +76,17 @@ async fn main_async(cli: Cli) -> Result<()> {
         Display::Log(std::time::Duration::from_secs(10))
     };
     match cli.command {
-        Command::Plan { select, json } => {
+        Command::Plan {
+            select,
+            json,
+            print_set,
+        } => {
             let source = select.source().await?;
+            if print_set {
+                let (set, _, _) = select.tarball_set(&source, false).await?;
+                print!("{}", set.to_toml(&set_comment()));
+                return Ok(());
+            }
             let plan = select.plan(&source, false).await?;
             if json {
                 println!(
@@ -140,6 +149,28 @@ async fn main_async(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The comment that opens `plan --print-set`'s output: the command line
+/// it came from, and how to use it.
+fn set_comment() -> String {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--print-set")
+        .map(|a| {
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    format!(
+        "The tarball set of: rockpack {}\nUse it with --set FILE instead of the selection flags (--version and\n--platform fill {{version}} and {{platform}}; --format gives formats where a table has none).",
+        args.join(" ")
+    )
 }
 
 /// Logs go to stderr: plain text (colours only on a terminal) or JSON lines.

@@ -3,7 +3,7 @@
 //! budget, and the sink.
 
 use rockpack::budget::{Budget, Needs};
-use rockpack::codec::Codec;
+use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
 use rockpack::net::aws;
 use rockpack::plan::Plan;
@@ -75,7 +75,7 @@ pub(crate) fn run_root(buckets: &Buckets, run: &RunRef, what: &str) -> Result<Lo
 pub(crate) fn budget(
     args: &PackArgs,
     plan: &Plan,
-    codec: Codec,
+    codecs: &Codecs,
     dest: Option<&Location>,
 ) -> Result<Budget> {
     if let Some(p) = args.part_size {
@@ -100,7 +100,7 @@ pub(crate) fn budget(
         memory: args.memory,
         jobs: args.jobs,
         cores,
-        codec,
+        codecs: codecs.all().to_vec(),
         part_sizes,
     })
 }
@@ -108,7 +108,6 @@ pub(crate) fn budget(
 pub(crate) async fn sink(
     select: &SelectArgs,
     args: &PackArgs,
-    plan: &Plan,
     dest: Option<Location>,
     budget: &Budget,
 ) -> Result<Box<dyn Sink>> {
@@ -117,7 +116,7 @@ pub(crate) async fn sink(
         Some(Location::Dir(dir)) => Ok(Box::new(DirSink::new(dir))),
         Some(Location::S3 { bucket, prefix }) => {
             let client = aws::client(&select.s3.options()).await?;
-            let options = args.s3_sink_options(plan, budget.upload_bytes)?;
+            let options = args.s3_sink_options(budget.upload_bytes)?;
             S3Sink::new(client, bucket, prefix, options)
         }
         Some(Location::Http(u)) => Err(Error::Usage(format!(

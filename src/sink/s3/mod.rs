@@ -32,6 +32,7 @@ use tokio::sync::Semaphore;
 use super::{Sink, TarballWriter};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::error_text;
+use crate::plan::TarballPlan;
 use options::Settings;
 pub use options::{check_part_size, S3SinkOptions, DEFAULT_UPLOAD_BYTES};
 pub use part::{base_part_size, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
@@ -104,18 +105,21 @@ impl Sink for S3Sink {
         }
     }
 
-    async fn create(&self, file_name: &str, size_bound: u64) -> Result<Box<dyn TarballWriter>> {
+    async fn create(&self, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
+        let file_name = tarball.file_name.as_str();
         let shared = self.shared.clone();
         let key = shared.key(file_name);
         let url = shared.url(&key);
         let set = &shared.settings;
-        let base_part = set.part_size.unwrap_or_else(|| base_part_size(size_bound));
+        let base_part = set
+            .part_size
+            .unwrap_or_else(|| base_part_size(tarball.size_bound()));
         let out = shared
             .client
             .create_multipart_upload()
             .bucket(&shared.bucket)
             .key(&key)
-            .content_type(&set.content_type)
+            .content_type(tarball.format.content_type())
             .checksum_algorithm(ChecksumAlgorithm::Crc32C)
             .set_storage_class(set.storage_class.clone())
             .set_tagging(set.tagging.clone())
@@ -138,6 +142,7 @@ impl Sink for S3Sink {
         Ok(Box::new(S3Writer::new(
             shared,
             file_name.to_string(),
+            tarball.sidecar.clone(),
             key,
             url,
             upload_id,

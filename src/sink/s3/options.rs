@@ -25,8 +25,6 @@ pub struct S3SinkOptions {
     pub sse: Option<String>,
     /// The KMS key for `aws:kms` encryption; S3's default key otherwise.
     pub sse_kms_key_id: Option<String>,
-    /// `Content-Type` of the tarballs (empty: `application/octet-stream`).
-    pub content_type: String,
 }
 
 /// Used when `upload_bytes` is 0: eight of the smallest parts.
@@ -40,7 +38,6 @@ pub(super) struct Settings {
     pub(super) tagging: Option<String>,
     pub(super) sse: Option<ServerSideEncryption>,
     pub(super) sse_kms_key_id: Option<String>,
-    pub(super) content_type: String,
     pub(super) upload_bytes: u64,
 }
 
@@ -84,11 +81,6 @@ impl Settings {
             ));
         }
         let tagging = tagging(&opts.tags)?;
-        let content_type = if opts.content_type.is_empty() {
-            "application/octet-stream".to_string()
-        } else {
-            opts.content_type
-        };
         let upload_bytes = match opts.upload_bytes {
             0 => DEFAULT_UPLOAD_BYTES,
             n => n,
@@ -99,7 +91,6 @@ impl Settings {
             tagging,
             sse,
             sse_kms_key_id,
-            content_type,
             upload_bytes,
         })
     }
@@ -153,10 +144,7 @@ mod tests {
     use super::*;
 
     fn opts() -> S3SinkOptions {
-        S3SinkOptions {
-            content_type: "application/gzip".into(),
-            ..Default::default()
-        }
+        S3SinkOptions::default()
     }
 
     #[test]

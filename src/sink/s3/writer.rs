@@ -35,6 +35,8 @@ enum State {
 pub(super) struct S3Writer {
     shared: Arc<Shared>,
     file_name: String,
+    /// The sidecar's file name, if the tarball has one.
+    sidecar: Option<String>,
     key: String,
     /// `s3://bucket/key`, for messages and the summary.
     url: String,
@@ -64,6 +66,7 @@ impl S3Writer {
     pub(super) fn new(
         shared: Arc<Shared>,
         file_name: String,
+        sidecar: Option<String>,
         key: String,
         url: String,
         upload_id: String,
@@ -72,6 +75,7 @@ impl S3Writer {
         S3Writer {
             shared,
             file_name,
+            sidecar,
             key,
             url,
             upload_id: Some(upload_id),
@@ -244,7 +248,11 @@ impl TarballWriter for S3Writer {
         self.upload_id = None;
         self.published.push(self.key.clone());
 
-        let sidecar_key = format!("{}.sha256sum", self.key);
+        let Some(sidecar) = &self.sidecar else {
+            self.state = State::Published;
+            return Ok(());
+        };
+        let sidecar_key = s.key(sidecar);
         let text = Bytes::from(sidecar_text(sha256_hex, &self.file_name));
         let set = &s.settings;
         let put = s
