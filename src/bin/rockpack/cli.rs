@@ -346,7 +346,11 @@ impl SelectArgs {
         listing.log_skipped();
         let opts = self.options();
         match from_file {
-            Some(set) => Ok((set, listing, None)),
+            // A set does not depend on it: only what is published, for the plan's text.
+            Some(set) => {
+                let kpack = kpack::detect(source, &listing, false).await?;
+                Ok((set, listing, kpack))
+            }
             None => {
                 let kpack = if kpack::needed(&opts) {
                     kpack::detect(source, &listing, peek).await?
