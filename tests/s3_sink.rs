@@ -562,6 +562,48 @@ fn several_tarballs_round_trip_byte_identical() {
     assert!(pending.is_empty(), "{pending:?}");
 }
 
+/// A tarball set to S3: gz and zst objects of one tarball from one pass,
+/// each with its own content type, `.sha256` sidecars and none where the
+/// set says so; the same bytes as the directory sink's.
+#[test]
+fn set_with_two_formats_and_sidecars_round_trips() {
+    let b = Backend::new("set_with_two_formats_and_sidecars_round_trips");
+    let set_dir = tempfile::tempdir().unwrap();
+    let set = set_dir.path().join("set.toml");
+    std::fs::write(
+        &set,
+        "[[tarball]]\nname = \"rocm-sdk-{label}-{version}\"\neach = [\"gfx94X-dcgpu\"]\nformats = [\"gz\", \"zst\"]\nsidecar = \"sha256\"\n\n\
+         [[tarball]]\nname = \"device-{label}\"\neach = [\"gfx110X-all\"]\ngeneric = false\nexclude-paths = [\"include/\"]\nsidecar = \"none\"\n",
+    )
+    .unwrap();
+    let set = set.display().to_string();
+    let flags = ["--set", set.as_str(), "--version", "7.13.0"];
+    let dir = pack_to_dir(small_run(), &flags);
+    pack_to_s3_ok(&b, small_run(), &flags);
+    let files = assert_same_as_dir(&b, &dir.path().join("dist"));
+    assert_eq!(
+        files,
+        [
+            "device-gfx110X-all.tar.gz",
+            "rocm-sdk-gfx94X-dcgpu-7.13.0.tar.gz",
+            "rocm-sdk-gfx94X-dcgpu-7.13.0.tar.gz.sha256",
+            "rocm-sdk-gfx94X-dcgpu-7.13.0.tar.zst",
+            "rocm-sdk-gfx94X-dcgpu-7.13.0.tar.zst.sha256",
+        ]
+    );
+    for (name, ct) in [
+        ("rocm-sdk-gfx94X-dcgpu-7.13.0.tar.gz", "application/gzip"),
+        ("rocm-sdk-gfx94X-dcgpu-7.13.0.tar.zst", "application/zstd"),
+    ] {
+        let key = format!("{PREFIX}/{name}");
+        assert_eq!(b.head(&key).content_type(), Some(ct), "{name}");
+        let text = String::from_utf8(b.get(&format!("{key}.sha256"))).unwrap();
+        assert_eq!(text, format!("{}  {name}\n", sha(&b.get(&key))));
+    }
+    let pending = b.pending_uploads();
+    assert!(pending.is_empty(), "{pending:?}");
+}
+
 /// A tarball of several 5 MiB parts: byte-identical, every part but the
 /// last exactly 5 MiB, the object's ETag counts the same parts.
 #[test]

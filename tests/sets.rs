@@ -216,8 +216,8 @@ fn both_formats_from_one_pass_equal_each_alone() {
 fn pack_set_and_check(src: &Path, set: &Path, version: &str) -> Vec<String> {
     let dest = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    rockpack_ok(&[
-        "pack",
+    let table = table();
+    let select = [
         "--source",
         s(src),
         "--set",
@@ -225,15 +225,16 @@ fn pack_set_and_check(src: &Path, set: &Path, version: &str) -> Vec<String> {
         "--version",
         version,
         "--family-table",
-        &table(),
-        "--dest",
-        s(dest.path()),
-    ]);
+        &table,
+    ];
+    let mut pack = vec!["pack", "--dest", s(dest.path())];
+    pack.extend_from_slice(&select);
+    rockpack_ok(&pack);
     let oracle_json = work.path().join("oracle.json");
     trees(&[
         "set",
         "--table",
-        &table(),
+        &table,
         "--set",
         s(set),
         "--version",
@@ -256,16 +257,7 @@ fn pack_set_and_check(src: &Path, set: &Path, version: &str) -> Vec<String> {
     want_files.sort();
     assert_eq!(files_in(dest.path()), want_files, "{}", set.display());
 
-    let plan = plan_json(&[
-        "--source",
-        s(src),
-        "--set",
-        s(set),
-        "--version",
-        version,
-        "--family-table",
-        &table(),
-    ]);
+    let plan = plan_json(&select);
     let planned = planned(&plan, src);
     let mut trees_of_stem: BTreeMap<String, String> = BTreeMap::new();
     for (name, artifacts) in &planned {
