@@ -556,3 +556,32 @@ fn only_takes_labels_variants_and_names() {
         stderr(&out)
     );
 }
+
+/// `--print-set` for a family the table lacks says why the file it prints
+/// would be refused, and the file says so when read.
+#[test]
+fn printed_set_names_what_the_table_lacks() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-run");
+    let out = rockpack_ok(&[
+        "plan",
+        "--source",
+        s(&sample),
+        "--families",
+        "gfx94X-dcgpu;gfx1099",
+        "--print-set",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("# Not in the built-in family table (TheRock 89553ce3746e): gfx1099"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let set = write_set(dir.path(), &text);
+    let out = rockpack(&["plan", "--source", s(&sample), "--set", s(&set)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("\"gfx1099\" is not a group of this file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -84,7 +84,17 @@ async fn main_async(cli: Cli) -> Result<()> {
             let source = select.source().await?;
             if print_set {
                 let (set, _, _) = select.tarball_set(&source, false).await?;
-                print!("{}", set.to_toml(&set_comment()));
+                let mut comment = set_comment();
+                let table = select.table()?;
+                let unknown = set.unknown_entries(&table);
+                if !unknown.is_empty() {
+                    comment.push_str(&format!(
+                        "\nNot in {}: {} (a set file refuses names the table lacks;\npass --family-table with a table that has them).",
+                        table.origin(),
+                        unknown.join(", ")
+                    ));
+                }
+                print!("{}", set.to_toml(&comment));
                 return Ok(());
             }
             let plan = select.plan(&source, false).await?;

@@ -13,7 +13,7 @@ mod print;
 use std::fmt;
 use std::sync::Arc;
 
-use super::Format;
+use super::{FamilyTable, Format};
 
 /// Where a part of a set comes from, for messages: a line of a set file,
 /// or a flag of the command line.
@@ -202,6 +202,27 @@ impl TarballSet {
     /// The group named `name`.
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Whether `name` may be an entry: a group of this set, or a family or
+    /// target of `table`.
+    pub fn knows(&self, name: &str, table: &FamilyTable) -> bool {
+        self.group(name).is_some() || table.targets_of(name).is_some() || table.knows(name)
+    }
+
+    /// The entries of its tarballs that [`TarballSet::knows`] does not,
+    /// each once: what a set file would refuse (the command line lets
+    /// them stand for themselves).
+    pub fn unknown_entries(&self, table: &FamilyTable) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for t in &self.tarballs {
+            for e in t.cover.entries() {
+                if !self.knows(&e.name, table) && !out.contains(&e.name.as_str()) {
+                    out.push(&e.name);
+                }
+            }
+        }
+        out
     }
 }
 

@@ -324,7 +324,7 @@ fn check_entry(set: &TarballSet, e: &Entry, table: &FamilyTable) -> Result<()> {
     if e.name.is_empty() {
         return Err(Error::Usage(format!("{}: an empty name", e.origin)));
     }
-    if set.group(&e.name).is_some() || table.targets_of(&e.name).is_some() || table.knows(&e.name) {
+    if set.knows(&e.name, table) {
         return Ok(());
     }
     let groups: Vec<&str> = set.groups.iter().map(|g| g.name.as_str()).collect();
