@@ -32,7 +32,8 @@ from importlib.metadata import version
 
 from zlib_ng import gzip_ng_threaded
 
-import plain_way
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the work tree
+import plain_way  # noqa: E402
 
 TAR = ["tar", "--create", "--file=-", "--owner=0", "--group=0", "--numeric-owner", "."]
 
