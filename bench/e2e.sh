@@ -1,28 +1,71 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: rockpack against the plain way (download, extract,
-# flatten, tar czf, upload; TheRock's build_tarballs.py) on the same
-# generated kpack run, S3 to S3 through a local s3s-fs server on 127.0.0.1.
+# flatten, tar czf, upload; TheRock's former build_tools/build_tarballs.py,
+# bench/plain_way.py) and against TheRock's current method (the same, but
+# each tree streamed as `tar cf -` into zlib-ng's threaded gzip writer at
+# level 9, 8 threads per tarball, several tarballs at once, largest first;
+# build_tools/packaging/archives/build_tarballs.py, bench/therock_way.py),
+# on the same generated kpack run, S3 to S3 through a local s3s-fs server on
+# 127.0.0.1. rockpack runs at gzip level 6 (its default; the plain way's
+# tar czf uses gzip's 6 too) and, for the row beside TheRock's method, at
+# --level 9.
 #
 #   bench/e2e.sh [SIZE]        SIZE: bytes of large-file content to generate,
 #                              e.g. 512M, 1G (default), 2G
+#   ROCKPACK_E2E_FAMILIES=16 bench/e2e.sh [SIZE]
+#                              the layout of TheRock's release: its 16
+#                              families, 34 tarballs (each family and
+#                              multiarch, each also -tests)
 #
-# Needs: cargo, bash, python3 (standard library), GNU tar, zstd, xz, gzip.
-# Scratch space: a work dir under ${TMPDIR:-/tmp}, removed at the end; about
-# 11x SIZE of free disk at the peak (measured at 2G: the plain way's eight
-# flattened trees 4.7x, its tarballs 1.8x, the server's copies of inputs and
-# of both sides' outputs 4x, in /dev/shm instead when it has room).
-# Prints a Markdown table; also leaves it in ${TMPDIR:-/tmp}/rockpack-e2e-SIZE.md.
-# ROCKPACK_E2E_KEEP=1 keeps the work dir; ROCKPACK_E2E_PLAIN=0 skips the plain
-# way (rockpack alone, e.g. to check that its peak RSS stays flat at 8G);
+# Needs: cargo (unless ROCKPACK_E2E_BIN), bash, python3 (standard library;
+# and venv + pip: zlib-ng is installed from PyPI into a throwaway venv in the
+# work dir for TheRock's method), GNU tar, zstd, xz, gzip.
+# Scratch space: a work dir under ${TMPDIR:-/tmp}, removed at the end. Without
+# TheRock's method about 11x SIZE of free disk at the peak (measured at 2G,
+# three families: the plain way's eight flattened trees 4.7x, its tarballs
+# 1.8x, the server's copies of inputs and of both sides' outputs 4x, in
+# /dev/shm instead when it has room). With it about 15x (estimated: its
+# trees and tarballs reuse the space of the plain way's, removed once those
+# are uploaded, and the server keeps two more sets of outputs, rockpack
+# --level 9's and its own, about 1.8x each; /dev/shm is used when it has 8x).
+# With 16 families about the same (estimated from the generator's weights):
+# SIZE is the run's large-file content whatever the families, and each
+# target's share is in four trees (its family's, family-tests, multiarch,
+# multiarch-tests) however many families there are; plus the small files,
+# a few MiB per tree, which dominate at tiny sizes (at 8M the plain way
+# wrote 73 MiB with three families, 145 MiB with 16).
+# Prints a Markdown table; also leaves it in ${TMPDIR:-/tmp}/rockpack-e2e-SIZE.md
+# (rockpack-e2e-SIZE-N-families.md with ROCKPACK_E2E_FAMILIES).
+# ROCKPACK_E2E_KEEP=1 keeps the work dir (and the trees and tarballs of
+# both the plain way and TheRock's method: about 6.5x SIZE more disk);
+# ROCKPACK_E2E_PLAIN=0 skips the plain way and TheRock's method (rockpack
+# alone, e.g. to check that its peak RSS stays flat at 8G);
+# ROCKPACK_E2E_THEROCK=0 skips TheRock's method and rockpack's --level 9 run;
+# ROCKPACK_E2E_THEROCK_WORKERS=N compresses N tarballs at once in TheRock's
+# method (default as TheRock: max(1, cores / 9 rounded down));
+# ROCKPACK_E2E_FAMILIES=16 packs TheRock's release families (see above), or
+# ROCKPACK_E2E_FAMILIES='gfx94X-dcgpu;gfx1151' the families given (names
+# from tests/data/therock_amdgpu_targets.cmake); either way the run is
+# generated with per-target artifacts for every target of those families,
+# and every family packed with --tests.
 # ROCKPACK_E2E_MEMORY="192M 1G" adds a rockpack run per --memory budget.
 # ROCKPACK_E2E_THROTTLE=16M adds runs of the largest tarball (zstd) from a
 # second server instance whose connections each send at most 16 MiB/s, read
 # with one GET per artifact (--range-connections 1) and with parallel ranged
 # GETs (the default), alternated twice.
+# ROCKPACK_E2E_BIN=DIR/rockpack uses that binary, and DIR/examples/s3_server
+# and DIR/examples/codec_alone, instead of building them (release); e.g.
+# target/debug/rockpack for a quick check of the script itself (a debug
+# build's numbers mean nothing).
 set -euo pipefail
 
 SIZE_ARG=${1:-1G}
 FAMILIES='gfx94X-dcgpu;gfx110X-all;gfx120X-all'
+# TheRock's release families: the DIST_AMDGPU_FAMILIES of the example in
+# TheRock's build_tools/packaging/archives/README.md (its rockrel release
+# run), 16 families, 34 tarballs with the -tests ones.
+RELEASE_FAMILIES='gfx94X-dcgpu;gfx110X-all;gfx1151;gfx120X-all;gfx90a;gfx950-dcgpu;gfx900;gfx90c;gfx906;gfx908;gfx101X-dgpu;gfx103X-all;gfx1150;gfx1152;gfx1153;gfx125X-dcgpu'
+ZLIB_NG=zlib-ng==1.1.0
 BUCKET=bench
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -31,13 +74,39 @@ cd "$repo"
 size=$(python3 "$here/e2e_util.py" size "$SIZE_ARG")
 say() { printf '\n== %s\n' "$*" >&2; }
 
-say "building (release): rockpack, the s3_server and codec_alone examples"
-cargo build --release --locked --bin rockpack --example s3_server --example codec_alone >&2
-target=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-rockpack=$target/release/rockpack
-server_bin=$target/release/examples/s3_server
-codec_bin=$target/release/examples/codec_alone
+plain=1 therock=1
+[[ ${ROCKPACK_E2E_PLAIN:-1} == 0 ]] && plain=0 therock=0
+[[ ${ROCKPACK_E2E_THEROCK:-1} == 0 ]] && therock=0
+gen_families=$FAMILIES
+case ${ROCKPACK_E2E_FAMILIES:-} in
+'') ;;
+16) FAMILIES=$RELEASE_FAMILIES ;;
+*) FAMILIES=$ROCKPACK_E2E_FAMILIES ;;
+esac
+if [[ -n ${ROCKPACK_E2E_FAMILIES:-} ]]; then
+    # rockpack generate knows the targets of a few families only; give it
+    # the targets themselves (each target is a family of its own name).
+    gen_families=$(python3 "$here/e2e_util.py" targets "$FAMILIES" \
+        --table "$repo/tests/data/therock_amdgpu_targets.cmake")
+fi
+
+if [[ -n ${ROCKPACK_E2E_BIN:-} ]]; then
+    rockpack=$(realpath "$ROCKPACK_E2E_BIN")
+    server_bin=$(dirname "$rockpack")/examples/s3_server
+    codec_bin=$(dirname "$rockpack")/examples/codec_alone
+    for b in "$rockpack" "$server_bin" "$codec_bin"; do
+        [[ -x $b ]] || { echo "ROCKPACK_E2E_BIN: $b is not an executable" >&2; exit 1; }
+    done
+    say "not building: $rockpack"
+else
+    say "building (release): rockpack, the s3_server and codec_alone examples"
+    cargo build --release --locked --bin rockpack --example s3_server --example codec_alone >&2
+    target=$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    rockpack=$target/release/rockpack
+    server_bin=$target/release/examples/s3_server
+    codec_bin=$target/release/examples/codec_alone
+fi
 jobs=$(nproc)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-e2e.XXXXXX")
@@ -59,18 +128,26 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need=$((size * 11 / 1024))
+need=$((size * (therock ? 15 : 11) / 1024))
 avail=$(df -Pk "$work" | awk 'NR==2 {print $4}')
 if ((avail < need)); then
     echo "warning: ${avail} KiB free under $work; this size may need about ${need} KiB" >&2
 fi
 
+if ((therock)); then
+    say "installing $ZLIB_NG for TheRock's method (a venv in the work dir)"
+    venv=$work/venv
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --only-binary :all: "$ZLIB_NG" >&2
+fi
+
 say "generating a kpack run with $SIZE_ARG ($size bytes) of large files"
 # The server's storage stands in for S3's, which is not on the runner: it is
-# kept in memory (tmpfs) when /dev/shm has room for about 5x SIZE, so the
-# server's writes do not compete with the plain way's for the disk.
+# kept in memory (tmpfs) when /dev/shm has room for about 5x SIZE (8x with
+# TheRock's method and rockpack's level-9 outputs), so the server's writes do
+# not compete with the plain way's for the disk.
 # ROCKPACK_E2E_SERVER_ON_DISK=1 keeps it in the work dir.
-shm_need=$((size * 5 / 1024))
+shm_need=$((size * (therock ? 8 : 5) / 1024))
 if [[ ${ROCKPACK_E2E_SERVER_ON_DISK:-} != 1 && -d /dev/shm ]] &&
     (($(df -Pk /dev/shm | awk 'NR==2 {print $4}') > shm_need)); then
     root=$(mktemp -d /dev/shm/rockpack-e2e-s3.XXXXXX)
@@ -82,7 +159,7 @@ fi
 mkdir -p "$root/$BUCKET"
 echo "S3 server storage: $storage" >&2
 "$rockpack" generate --dest "$root/$BUCKET/run" --layout kpack \
-    --families "$FAMILIES" --large-bytes "$size"
+    --families "$gen_families" --large-bytes "$size"
 python3 "$here/e2e_util.py" seed "$root" "$BUCKET" run
 du -sh "$root/$BUCKET/run" >&2
 
@@ -201,26 +278,68 @@ if [[ -n ${ROCKPACK_E2E_THROTTLE:-} ]]; then
     endpoint=$main_endpoint server_pid=$main_pid
 fi
 
-if [[ ${ROCKPACK_E2E_PLAIN:-1} != 0 ]]; then
+if ((plain)); then
     say "plain way: download, extract and flatten, tar czf, upload"
     python3 "$here/measure.py" --json "$work/plain.json" --server-pid "$server_pid" -- \
         python3 "$here/plain_way.py" --endpoint "$endpoint" --bucket "$BUCKET" --prefix run \
         --plan "$work/plan.json" --work "$work/plain" --dest-prefix out-plain/ \
         --phases "$work/phases.json"
+    # Its trees and tarballs are on the server now: give their disk space
+    # to TheRock's method.
+    [[ ${ROCKPACK_E2E_KEEP:-} == 1 ]] || rm -rf "$work/plain"
 
     say "checking: the largest tarball, rockpack's against the plain way's"
     python3 "$here/e2e_util.py" check "$root/$BUCKET/out-rockpack/$largest_name" \
         "$root/$BUCKET/out-plain/$largest_name" | tee "$work/check.txt" >&2 || true
 fi
 
+therock_args=()
+if ((therock)); then
+    say "rockpack --level 9: S3 -> S3"
+    sync
+    python3 "$here/measure.py" --json "$work/rockpack-9.json" --server-pid "$server_pid" \
+        --stderr "$work/rockpack-9.log" -- \
+        "$rockpack" pack "${select_args[@]}" --dest "s3://$BUCKET/out-rockpack-9/" --level 9 \
+        --summary "$work/summary-9.json"
+    tail -n 3 "$work/rockpack-9.log" >&2
+
+    say "TheRock's method: download, extract and flatten, tar cf - | zlib-ng level 9 (8 threads), upload"
+    workers=()
+    [[ -n ${ROCKPACK_E2E_THEROCK_WORKERS:-} ]] && workers=(--workers "$ROCKPACK_E2E_THEROCK_WORKERS")
+    sync
+    python3 "$here/measure.py" --json "$work/therock.json" --server-pid "$server_pid" -- \
+        "$venv/bin/python" "$here/therock_way.py" --endpoint "$endpoint" --bucket "$BUCKET" --prefix run \
+        --plan "$work/plan.json" --work "$work/therock" --dest-prefix out-therock/ \
+        --phases "$work/therock-phases.json" --level 9 --threads 8 "${workers[@]}"
+    [[ ${ROCKPACK_E2E_KEEP:-} == 1 ]] || rm -rf "$work/therock"
+
+    say "checking: the largest tarball, rockpack's --level 9 against TheRock's method's"
+    python3 "$here/e2e_util.py" check "$root/$BUCKET/out-rockpack-9/$largest_name" \
+        "$root/$BUCKET/out-therock/$largest_name" | tee "$work/therock-check.txt" >&2 || true
+    therock_args=(--rockpack9 "$work/rockpack-9.json" --rockpack9-out "$root/$BUCKET/out-rockpack-9"
+        --summary9 "$work/summary-9.json"
+        --therock "$work/therock.json" --therock-out "$root/$BUCKET/out-therock"
+        --therock-phases "$work/therock-phases.json" --therock-check "$work/therock-check.txt")
+fi
+
 say "report"
-report=${TMPDIR:-/tmp}/rockpack-e2e-$SIZE_ARG.md
+nfam=$(tr ';' '\n' <<<"$FAMILIES" | grep -c .)
+report=${TMPDIR:-/tmp}/rockpack-e2e-$SIZE_ARG${ROCKPACK_E2E_FAMILIES:+-$nfam-families}.md
+# The command line that reproduces this run: the options that change what
+# is measured.
+command=
+for v in ROCKPACK_E2E_BIN ROCKPACK_E2E_PLAIN ROCKPACK_E2E_THEROCK ROCKPACK_E2E_THEROCK_WORKERS \
+    ROCKPACK_E2E_FAMILIES ROCKPACK_E2E_THROTTLE; do
+    [[ -n ${!v:-} ]] && command+="$v=$(printf '%q' "${!v}") "
+done
+command+="bench/e2e.sh $SIZE_ARG"
 python3 "$here/e2e_util.py" report \
     --rockpack "$work/rockpack.json" --plain "$work/plain.json" \
     --largest "$work/largest.json" --largest-bytes "$largest_bytes" \
     --largest-zst "$work/largest-zst.json" --largest-zst-summary "$work/largest-zst-summary.json" --limits "$work/limits.json" "${budgets[@]}" "${ranges[@]}" \
     --phases "$work/phases.json" --summary "$work/summary.json" --plan "$work/plan.json" \
     --rockpack-out "$root/$BUCKET/out-rockpack" --plain-out "$root/$BUCKET/out-plain" \
-    --check "$work/check.txt" --server-storage "$storage" \
-    --size-label "$SIZE_ARG" --command "$([[ ${ROCKPACK_E2E_PLAIN:-1} == 0 ]] && printf 'ROCKPACK_E2E_PLAIN=0 ')$([[ -n ${ROCKPACK_E2E_THROTTLE:-} ]] && printf 'ROCKPACK_E2E_THROTTLE=%s ' "$ROCKPACK_E2E_THROTTLE")bench/e2e.sh $SIZE_ARG" --throttle "${ROCKPACK_E2E_THROTTLE:-}" --out "$report"
+    --check "$work/check.txt" --server-storage "$storage" "${therock_args[@]}" \
+    --families "$FAMILIES" --binary "$rockpack" \
+    --size-label "$SIZE_ARG" --command "$command" --throttle "${ROCKPACK_E2E_THROTTLE:-}" --out "$report"
 echo "(also in $report)" >&2

@@ -5,6 +5,9 @@
     e2e_util.py check A.tar.gz B.tar.gz   -> compares two tarballs' members
     e2e_util.py seed ROOT BUCKET PREFIX -> writes s3s-fs ETag records for the
                                            files already under ROOT/BUCKET/PREFIX
+    e2e_util.py targets 'F1;F2' --table therock_amdgpu_targets.cmake
+                                        -> the gfx targets of those families,
+                                           ';'-separated (unknown names fail)
     e2e_util.py report ...              -> the Markdown report (see --help)
 """
 
@@ -14,6 +17,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 
 MIB = 1 << 20
@@ -53,6 +57,34 @@ def seed(root, bucket, prefix):
                 json.dump({"e_tag": md5.hexdigest()}, f)
             n += 1
     print(f"seeded {n} objects in s3://{bucket}/{prefix}/", file=sys.stderr)
+
+
+def family_table(path):
+    """family -> [gfx targets] from TheRock's therock_amdgpu_targets.cmake:
+    each `therock_add_amdgpu_target(TARGET "name" FAMILY F1 F2 ...)` puts
+    TARGET in a family of its own name and in F1, F2, ..."""
+    table = {}
+    text = open(path).read()
+    for m in re.finditer(r'^therock_add_amdgpu_target\((\S+)\s+"[^"]*"(.*)$', text, re.M):
+        target, rest = m.group(1), m.group(2).replace(")", " ").split()
+        families = rest[rest.index("FAMILY") + 1 :] if "FAMILY" in rest else []
+        for f in [target] + [f for f in families if f != "EXCLUDE_TARGET_PROJECTS"]:
+            table.setdefault(f, [])
+            if target not in table[f]:
+                table[f].append(target)
+    return table
+
+
+def targets(families, table_path):
+    table = family_table(table_path)
+    out = []
+    for f in (f.strip() for f in families.split(";")):
+        if not f:
+            continue
+        if f not in table:
+            sys.exit(f"family {f!r} is not in {table_path}; known: {' '.join(sorted(table))}")
+        out += [t for t in table[f] if t not in out]
+    print(";".join(out))
 
 
 def members(path):
@@ -167,6 +199,21 @@ def report(a):
     rp["output_mib"] = sum(rp_out.values()) / MIB
     if pl:
         pl["output_mib"] = sum(pl_out.values()) / MIB
+    # At gzip level 9: rockpack --level 9 and TheRock's method.
+    rp9 = json.load(open(a.rockpack9)) if a.rockpack9 and os.path.exists(a.rockpack9) else None
+    tr = json.load(open(a.therock)) if rp9 and a.therock and os.path.exists(a.therock) else None
+    rp9_out = dir_sizes(a.rockpack9_out, ".tar.gz") if tr else {}
+    tr_out = dir_sizes(a.therock_out, ".tar.gz") if tr else {}
+    tr_phases = json.load(open(a.therock_phases)) if tr and a.therock_phases and os.path.exists(a.therock_phases) else {}
+    if tr:
+        rp9["output_mib"] = sum(rp9_out.values()) / MIB
+        tr["output_mib"] = sum(tr_out.values()) / MIB
+    tr_name = "TheRock's method"
+    if tr_phases:
+        tr_name += (
+            f" (zlib-ng level {tr_phases['compress_level']}, {tr_phases['compress_threads']} threads, "
+            f"{tr_phases['compress_workers']} tarball{'s' if tr_phases['compress_workers'] > 1 else ''} at a time)"
+        )
     if one is not None:
         one["output_mib"] = a.largest_bytes / MIB if a.largest_bytes else 0.0
 
@@ -180,14 +227,23 @@ def report(a):
     lines = []
     w = lines.append
     title = "rockpack vs the plain way" if pl else "rockpack (plain way skipped)"
+    if pl and tr:
+        title = "rockpack vs the plain way and TheRock's method"
     w(f"### {title}: {a.size_label} of generated input\n")
     w(f"Machine: {machine()}.  ")
+    if a.binary and "/debug/" in a.binary:
+        w(f"rockpack: `{a.binary}`, a debug build: a check of the script, its times mean nothing.  ")
+    families = [f for f in (a.families or "").split(";") if f]
+    if families:
+        w(f"Families ({len(families)}): {', '.join(families)}.  ")
     w(
         f"Input: {len(plan['artifacts'])} artifacts, {fmt(input_bytes / MIB)} MiB as stored"
         + (f", {fmt(unique / MIB)} MiB of distinct tar data" if unique else "")
         + f"; output: {ntar} tarballs"
         + (f" holding {fmt(total_content / MIB)} MiB of tar data in all" if summary else "")
-        + ", gzip level 6, S3 to S3 on 127.0.0.1.\n"
+        + ", gzip level 6"
+        + ("; level 9 for rockpack `--level 9` and TheRock's method" if tr else "")
+        + ", S3 to S3 on 127.0.0.1.\n"
     )
     w("| | wall s | CPU s | peak RSS MiB | disk written MiB | total output MiB |")
     w("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -198,18 +254,24 @@ def report(a):
             f"{fmt(r['disk_written_mib'])} | {fmt(r['output_mib'])} |"
         )
 
+    def ratios(name, num, den):
+        def ratio(k):
+            return f"{num[k] / den[k]:.1f}x" if den[k] > 0.05 else "n/a"
+
+        disk = "n/a (rockpack writes nothing)" if den["disk_written_mib"] < 1 else ratio("disk_written_mib")
+        w(
+            f"| {name} | {ratio('wall_s')} | {ratio('cpu_s')} | {ratio('peak_rss_mib')} | "
+            f"{disk} | {ratio('output_mib')} |"
+        )
+
     row("rockpack", rp)
     if pl:
         row("plain way", pl)
-
-        def ratio(k):
-            return f"{pl[k] / rp[k]:.1f}x" if rp[k] > 0.05 else "n/a"
-
-        disk = "n/a (rockpack writes nothing)" if rp["disk_written_mib"] < 1 else ratio("disk_written_mib")
-        w(
-            f"| plain / rockpack | {ratio('wall_s')} | {ratio('cpu_s')} | {ratio('peak_rss_mib')} | "
-            f"{disk} | {ratio('output_mib')} |"
-        )
+        ratios("plain / rockpack", pl, rp)
+    if tr:
+        row("rockpack, `--level 9`", rp9)
+        row(tr_name, tr)
+        ratios("TheRock's method / rockpack `--level 9`", tr, rp9)
     if one is not None:
         row("rockpack, largest tarball alone (`--only multiarch-tests --dest -`)", one)
     for b in a.budget:
@@ -226,40 +288,73 @@ def report(a):
             if pl
             else "."
         )
-    )
-    if phases:
-        w(
-            "Plain way by phase: "
-            + ", ".join(f"{k.removesuffix('_s')} {fmt(v)} s" for k, v in phases.items() if k != "total_s")
-            + "."
+        + (
+            f"  At level 9: rockpack **{fmt(rp9['peak_rss_mib'])} MiB**, TheRock's method "
+            f"{fmt(tr['peak_rss_mib'])} MiB summed over its processes, largest single process "
+            f"{fmt(tr['max_single_rss_mib'])} MiB."
+            if tr
+            else ""
         )
+    )
+
+    def by_phase(ph):
+        return ", ".join(f"{k.removesuffix('_s')} {fmt(v)} s" for k, v in ph.items() if k.endswith("_s") and k != "total_s")
+
+    if phases:
+        w("Plain way by phase: " + by_phase(phases) + ".")
+    if tr_phases:
+        w(
+            f"TheRock's method by phase: {by_phase(tr_phases)} (zlib-ng {tr_phases.get('zlib_ng_version', '?')}, "
+            "`tar cf -` of each tree piped into `zlib_ng.gzip_ng_threaded`, largest first)."
+        )
+    sides = [("rockpack", rp), ("plain way", pl), ("rockpack --level 9", rp9 if tr else None), ("TheRock's method", tr)]
     srv = [
         f"{n} {fmt(r['server_cpu_s'])} s CPU, {fmt(r.get('server_disk_written_mib', 0))} MiB written"
-        for n, r in (("rockpack", rp), ("plain way", pl))
+        for n, r in sides
         if r and "server_cpu_s" in r
     ]
     if srv:
         where = f", storage on {a.server_storage}" if a.server_storage else ""
         w(f"The S3 server (s3s-fs{where}; not counted above): " + "; ".join(srv) + ".")
-    polled = f"rockpack {fmt(rp['disk_written_polled_mib'])}"
-    if pl:
-        polled += f", plain way {fmt(pl['disk_written_polled_mib'])}"
+    polled = ", ".join(f"{n} {fmt(r['disk_written_polled_mib'])}" for n, r in sides if r)
     w(
         "Disk written: bytes the process tree dirtied on local storage (ru_oublock; "
         f"/proc/PID/io polled every 50 ms: {polled} MiB)."
     )
     w("")
-    w("| tarball | rockpack MiB | plain way MiB |")
-    w("| --- | ---: | ---: |")
-    for name in sorted(set(rp_out) | set(pl_out)):
-        r, p = rp_out.get(name), pl_out.get(name)
-        w(f"| {name} | {fmt(r / MIB) if r is not None else '—'} | {fmt(p / MIB) if p is not None else '—'} |")
+    outs = [("rockpack", rp_out), ("plain way", pl_out)]
+    if tr:
+        outs += [("rockpack `--level 9`", rp9_out), ("TheRock's method", tr_out)]
+    w("| tarball | " + " | ".join(f"{n} MiB" for n, _ in outs) + " |")
+    w("| --- |" + " ---: |" * len(outs))
+
+    def mib(o, name):
+        return fmt(o[name] / MIB) if name in o else "—"
+
+    names = sorted(set().union(*(o for _, o in outs)))
+    for name in names:
+        w(f"| {name} | " + " | ".join(mib(o, name) for _, o in outs) + " |")
+    if tr:
+        w(f"| **total** ({len(names)} tarballs) | " + " | ".join(fmt(sum(o.values()) / MIB) for _, o in outs) + " |")
     w("")
+    if tr:
+        total = {n: sum(o.values()) for n, o in outs}
+        line = "Total output bytes: " + ", ".join(f"{n} {v:,}" for n, v in total.items())
+        rp9_total, tr_total = total["rockpack `--level 9`"], total["TheRock's method"]
+        if rp9_total:
+            line += f"; TheRock's method / rockpack `--level 9`: {tr_total / rp9_total:.3f}x"
+        if total["rockpack"] and total["plain way"]:
+            line += f", plain way / rockpack: {total['plain way'] / total['rockpack']:.3f}x"
+        w(line + ".")
+        w("")
     if a.check and os.path.exists(a.check):
         w(open(a.check).read().strip() + "  ")
+    if tr and a.therock_check and os.path.exists(a.therock_check):
+        text = open(a.therock_check).read().strip().removeprefix("check: ")
+        w(f"check at level 9, rockpack `--level 9` against TheRock's method: {text}  ")
     others = [
         f"{n} {fmt(r['others_cpu_s'])} s"
-        for n, r in (("rockpack", rp), ("plain way", pl), ("largest alone", one))
+        for n, r in sides[:2] + [("largest alone", one)] + sides[2:]
         if r and "others_cpu_s" in r
     ]
     if others:
@@ -268,6 +363,8 @@ def report(a):
             "poller itself is part of it): " + ", ".join(others) + ".  "
         )
     stage_runs = [("rockpack (gzip, all tarballs)", summary)]
+    if tr and a.summary9 and os.path.exists(a.summary9):
+        stage_runs.append(("rockpack `--level 9` (all tarballs)", json.load(open(a.summary9))))
     if a.largest_zst_summary and os.path.exists(a.largest_zst_summary):
         stage_runs.append(("largest tarball as zstd", json.load(open(a.largest_zst_summary))))
     stage_lines = [f"{n}: {stages(r['cpu_seconds'])}" for n, r in stage_runs if r and "cpu_seconds" in r]
@@ -331,6 +428,8 @@ def report(a):
             f.write(text)
     if pl and set(rp_out) != set(pl_out):
         print("warning: the two sides produced different tarball names", file=sys.stderr)
+    if tr and not set(rp_out) == set(rp9_out) == set(tr_out):
+        print("warning: the level-9 sides produced different tarball names", file=sys.stderr)
 
 
 def main():
@@ -345,6 +444,9 @@ def main():
     s.add_argument("root")
     s.add_argument("bucket")
     s.add_argument("prefix")
+    s = sub.add_parser("targets")
+    s.add_argument("families")
+    s.add_argument("--table", required=True)
     r = sub.add_parser("report")
     for k in ("rockpack", "plan", "rockpack-out", "size-label", "command"):
         r.add_argument(f"--{k}", required=True)
@@ -362,6 +464,15 @@ def main():
     r.add_argument("--largest-zst-summary")
     r.add_argument("--server-storage")
     r.add_argument("--check", help="a file with the output of the check command")
+    r.add_argument("--rockpack9", help="measure.json of rockpack --level 9")
+    r.add_argument("--rockpack9-out")
+    r.add_argument("--summary9", help="--summary of rockpack --level 9")
+    r.add_argument("--therock", help="measure.json of bench/therock_way.py")
+    r.add_argument("--therock-out")
+    r.add_argument("--therock-phases")
+    r.add_argument("--therock-check", help="the check of rockpack --level 9 against TheRock's method")
+    r.add_argument("--families", help="the families packed, ';'-separated")
+    r.add_argument("--binary", help="the rockpack binary measured")
     r.add_argument("--out")
     a = ap.parse_args()
     if a.cmd == "size":
@@ -370,6 +481,8 @@ def main():
         sys.exit(check(a.a, a.b))
     elif a.cmd == "seed":
         seed(a.root, a.bucket, a.prefix)
+    elif a.cmd == "targets":
+        targets(a.families, a.table)
     else:
         report(a)
 

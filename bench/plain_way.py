@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The plain way, as TheRock's build_tools/build_tarballs.py does it, for the
+"""The plain way, as TheRock's build_tools/build_tarballs.py did it (TheRock
+89553ce, 2026-08-22; its successor is bench/therock_way.py), for the
 end-to-end benchmark (bench/e2e.sh):
 
 1. download every selected artifact once into a shared download cache
@@ -18,6 +19,9 @@ Which artifacts go into which tarball comes from `rockpack plan --json`
 S3 server anonymously (it runs with --anonymous): plain HTTP GET and PUT,
 standard library only. Prints the time of each phase, and writes them as
 JSON with --phases.
+
+bench/therock_way.py reuses steps 1, 2 and 4 (add_args, run) and brings its
+own step 3.
 """
 
 import argparse
@@ -41,8 +45,8 @@ MULTIPART = 8 << 20
 PART_THREADS = 4
 
 
-def log(msg):
-    print(f"plain: {msg}", file=sys.stderr, flush=True)
+def log(msg, who="plain"):
+    print(f"{who}: {msg}", file=sys.stderr, flush=True)
 
 
 class S3:
@@ -188,8 +192,9 @@ def flatten_into(archive, prefixes, dest):
     subprocess.run(cmd, check=True)
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def add_args(ap):
+    """The arguments every way of building the tarballs takes (the plain
+    way's, and bench/therock_way.py's)."""
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--bucket", required=True)
     ap.add_argument("--prefix", required=True, help="the run's key prefix, e.g. run")
@@ -199,8 +204,25 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--transfers", type=int, default=4)
     ap.add_argument("--phases", help="write phase timings here (JSON)")
-    args = ap.parse_args()
 
+
+def tar_czf(tarballs, outdir):
+    """3. `tar czf`, one process per tarball, all at once."""
+    procs = [
+        subprocess.Popen(["tar", "czf", os.path.join(outdir, name), "."], cwd=tree)
+        for name, tree in tarballs
+    ]
+    for p in procs:
+        if p.wait() != 0:
+            sys.exit(f"plain: tar czf failed ({p.returncode})")
+    return {}
+
+
+def run(args, compress, who="plain"):
+    """Downloads, flattens, compresses with compress(tarballs, outdir) --
+    tarballs: (file name, flattened tree) in plan order; returns extra
+    entries for the phases JSON -- and uploads. Logs and writes the time of
+    each phase."""
     plan = json.load(open(args.plan))
     s3 = S3(args.endpoint, args.bucket)
     prefix = args.prefix.strip("/")
@@ -218,34 +240,27 @@ def main():
     with cf.ThreadPoolExecutor(args.transfers) as ex:
         list(ex.map(lambda i: s3.get(f"{prefix}/{artifacts[i]['key']}", local[i]), range(len(artifacts))))
     phases["download_s"] = time.monotonic() - t0
-    log(f"downloaded {len(artifacts)} artifacts in {phases['download_s']:.1f} s")
+    log(f"downloaded {len(artifacts)} artifacts in {phases['download_s']:.1f} s", who)
 
     # 2. Fetch --flatten, one tarball after the other; the artifacts of one
     #    tarball extract in parallel.
     t1 = time.monotonic()
+    tarballs = []
     with cf.ThreadPoolExecutor(args.jobs) as ex:
         prefixes = list(ex.map(manifest_prefixes, local))
         for t in plan["tarballs"]:
             dest = os.path.join(trees, t["file_name"])
             os.makedirs(dest)
             list(ex.map(lambda i: flatten_into(local[i], prefixes[i], dest), t["artifacts"]))
+            tarballs.append((t["file_name"], dest))
     phases["flatten_s"] = time.monotonic() - t1
-    log(f"flattened {len(plan['tarballs'])} trees in {phases['flatten_s']:.1f} s")
+    log(f"flattened {len(tarballs)} trees in {phases['flatten_s']:.1f} s", who)
 
-    # 3. tar czf, one process per tarball, all at once.
+    # 3. Compress.
     t2 = time.monotonic()
-    procs = [
-        subprocess.Popen(
-            ["tar", "czf", os.path.join(outdir, t["file_name"]), "."],
-            cwd=os.path.join(trees, t["file_name"]),
-        )
-        for t in plan["tarballs"]
-    ]
-    for p in procs:
-        if p.wait() != 0:
-            sys.exit(f"plain: tar czf failed ({p.returncode})")
+    extra = compress(tarballs, outdir)
     phases["compress_s"] = time.monotonic() - t2
-    log(f"compressed {len(procs)} tarballs in {phases['compress_s']:.1f} s")
+    log(f"compressed {len(tarballs)} tarballs in {phases['compress_s']:.1f} s", who)
 
     # 4. Upload with a sha256 sidecar.
     t3 = time.monotonic()
@@ -260,10 +275,16 @@ def main():
         list(ex.map(upload, plan["tarballs"]))
     phases["upload_s"] = time.monotonic() - t3
     phases["total_s"] = time.monotonic() - t0
-    log(f"uploaded in {phases['upload_s']:.1f} s; total {phases['total_s']:.1f} s")
+    log(f"uploaded in {phases['upload_s']:.1f} s; total {phases['total_s']:.1f} s", who)
     if args.phases:
         with open(args.phases, "w") as f:
-            json.dump(phases, f, indent=2)
+            json.dump({**phases, **(extra or {})}, f, indent=2)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    add_args(ap)
+    run(ap.parse_args(), tar_czf)
 
 
 if __name__ == "__main__":
