@@ -265,6 +265,35 @@ mod tests {
     }
 
     #[test]
+    fn levels_for_every_format_or_each() {
+        let both = [Format::Gzip, Format::Zstd];
+        let one = Codecs::new(&both, &Levels::parse("9").unwrap()).unwrap();
+        assert_eq!(one.get(Format::Gzip).level, 9);
+        assert_eq!(one.get(Format::Zstd).level, 9);
+        let each = Codecs::new(&both, &Levels::parse("gz=1, zst=19").unwrap()).unwrap();
+        assert_eq!(each.get(Format::Gzip).level, 1);
+        assert_eq!(each.get(Format::Zstd).level, 19);
+        let default = Codecs::new(&both, &Levels::parse("").unwrap()).unwrap();
+        assert_eq!(default.get(Format::Zstd).level, 3);
+        // Out of range for one format, or a format the run does not write.
+        let e = Codecs::new(&both, &Levels::parse("15").unwrap()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--level 15 is out of range for tar.gz"),
+            "{e}"
+        );
+        let e = Codecs::new(&[Format::Gzip], &Levels::parse("zst=19").unwrap()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("this run writes no .tar.zst tarball"),
+            "{e}"
+        );
+        for bad in ["gz", "bz2=3", "gz=x"] {
+            assert!(Levels::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn empty_tarball_is_valid() {
         let out = assemble(Codec::new(Format::Gzip, None).unwrap(), &[]);
         let mut got = Vec::new();

@@ -132,11 +132,6 @@ impl Plan {
         }
         out
     }
-
-    /// Whether any tarball leaves out paths.
-    pub fn excludes_paths(&self) -> bool {
-        self.tarballs.iter().any(|t| !t.exclude_paths.is_empty())
-    }
 }
 
 impl Plan {

@@ -2,7 +2,7 @@
 //! `--targets`, `--per-target`, `--tests`, `--multiarch` and the base
 //! tarballs' exclusions mean exactly this set (`plan --print-set` prints it).
 
-use super::artifact::base_arch;
+use super::select::{check_listed, describe_targets, device_targets, has_device_code};
 use super::set::{Cover, Entry, Origin, Sidecar, TarballSet, TarballSpec};
 use super::{MultiarchMode, PlanOptions, SourceArtifact};
 use crate::error::{Error, Result};
@@ -22,22 +22,11 @@ pub fn preset(
     table: &FamilyTable,
     kpack_split: Option<bool>,
 ) -> Result<TarballSet> {
-    super::select::check_listed(listed)?;
+    check_listed(listed)?;
     if opts.families.is_empty() && opts.targets.is_empty() {
-        let mut present: Vec<&str> = listed
-            .iter()
-            .map(|a| a.name.target.as_str())
-            .filter(|t| *t != "generic")
-            .collect();
-        present.sort();
-        present.dedup();
         return Err(Error::Usage(format!(
             "no families requested: pass --families 'a;b' (targets in this run: {})",
-            if present.is_empty() {
-                "none (generic only)".to_string()
-            } else {
-                present.join(", ")
-            }
+            describe_targets(&device_targets(listed))
         )));
     }
     let kpack = kpack_split.unwrap_or(false);
@@ -71,10 +60,7 @@ pub fn preset(
                 .map(<[String]>::to_vec)
                 .unwrap_or_else(|| vec![fam.clone()]);
             for t in targets {
-                let built = listed
-                    .iter()
-                    .any(|a| base_arch(&a.name.target) == base_arch(&t));
-                if built && !singles.iter().any(|e| e.name == t) {
+                if has_device_code(listed, &t) && !singles.iter().any(|e| e.name == t) {
                     singles.push(entry(&t, "--per-target"));
                 }
             }

@@ -51,7 +51,8 @@ pub struct PlanOptions {
 }
 
 impl PlanOptions {
-    fn naming(&self) -> Naming<'_> {
+    /// The name fields and default formats these options give a set.
+    pub fn naming(&self) -> Naming<'_> {
         Naming {
             platform: &self.platform,
             version: &self.version,
@@ -92,6 +93,30 @@ pub(crate) fn check_listed(listed: &[SourceArtifact]) -> Result<()> {
     Ok(())
 }
 
+/// The run's device targets (every target but `generic`), sorted, once each.
+pub(crate) fn device_targets(artifacts: &[SourceArtifact]) -> BTreeSet<&str> {
+    artifacts
+        .iter()
+        .map(|a| a.name.target.as_str())
+        .filter(|t| *t != "generic")
+        .collect()
+}
+
+/// [`device_targets`] as messages list them.
+pub(crate) fn describe_targets(targets: &BTreeSet<&str>) -> String {
+    if targets.is_empty() {
+        return "none (generic only)".to_string();
+    }
+    targets.iter().copied().collect::<Vec<_>>().join(", ")
+}
+
+/// Whether the run has device code for `target`: an artifact of its base arch.
+pub(crate) fn has_device_code(artifacts: &[SourceArtifact], target: &str) -> bool {
+    artifacts
+        .iter()
+        .any(|a| !a.name.is_generic() && base_arch(&a.name.target) == base_arch(target))
+}
+
 /// What an entry stands for: artifacts whose target is one of `names`, or
 /// has the base arch of one of `targets`.
 #[derive(Clone, Debug, Default)]
@@ -128,10 +153,31 @@ impl Selector {
 struct Instance<'s> {
     spec: &'s TarballSpec,
     label: String,
+    /// Its name without extension: the template filled in.
+    name: String,
     selector: Selector,
     /// The entry it was made for (`each`), for messages.
     entry: Option<&'s Entry>,
     members: Vec<usize>,
+}
+
+impl<'s> Instance<'s> {
+    fn new(
+        spec: &'s TarballSpec,
+        label: String,
+        selector: Selector,
+        entry: Option<&'s Entry>,
+        naming: Naming<'_>,
+    ) -> Self {
+        Instance {
+            name: spec.render_name(&label, naming.version, naming.platform),
+            spec,
+            label,
+            selector,
+            entry,
+            members: Vec::new(),
+        }
+    }
 }
 
 /// Resolves names against the set's groups and the family table.
@@ -203,32 +249,14 @@ pub fn plan_set(
 ) -> Result<Plan> {
     check_listed(&listed)?;
     let available = prefer_zst(listed);
-    let present_targets: BTreeSet<&str> = available
-        .iter()
-        .map(|a| a.name.target.as_str())
-        .filter(|t| *t != "generic")
-        .collect();
-    let present = || {
-        if present_targets.is_empty() {
-            return "none (generic only)".to_string();
-        }
-        present_targets
-            .iter()
-            .copied()
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let present_targets = device_targets(&available);
+    let present = || describe_targets(&present_targets);
     let known_families = || {
         let groups: Vec<&str> = table
             .family_names()
             .filter(|f| !table.is_target(f))
             .collect();
         format!("{} (and each target)", groups.join(", "))
-    };
-    let built = |t: &str| {
-        available
-            .iter()
-            .any(|a| !a.name.is_generic() && base_arch(&a.name.target) == base_arch(t))
     };
 
     // Each table's tarballs, and the atoms (leaf names in order of first
@@ -247,13 +275,14 @@ pub fn plan_set(
         match &spec.cover {
             Cover::Each(entries) => {
                 for e in entries {
-                    instances.push(Instance {
+                    let selector = r.resolve(&e.name)?;
+                    instances.push(Instance::new(
                         spec,
-                        label: e.name.clone(),
-                        selector: r.resolve(&e.name)?,
-                        entry: Some(e),
-                        members: Vec::new(),
-                    });
+                        e.name.clone(),
+                        selector,
+                        Some(e),
+                        naming,
+                    ));
                 }
             }
             Cover::Union { label, entries } => {
@@ -261,19 +290,13 @@ pub fn plan_set(
                 for e in entries {
                     selector.add(&r.resolve(&e.name)?);
                 }
-                instances.push(Instance {
-                    spec,
-                    label: label.clone(),
-                    selector,
-                    entry: None,
-                    members: Vec::new(),
-                });
+                instances.push(Instance::new(spec, label.clone(), selector, None, naming));
             }
             Cover::EachTarget(entries) => {
                 let mut targets: Vec<String> = Vec::new();
                 for e in entries {
                     for t in r.resolve(&e.name)?.targets {
-                        if built(&t) && !targets.contains(&t) {
+                        if has_device_code(&available, &t) && !targets.contains(&t) {
                             targets.push(t);
                         }
                     }
@@ -282,16 +305,11 @@ pub fn plan_set(
                     if !atoms.contains(&t) {
                         atoms.push(t.clone());
                     }
-                    instances.push(Instance {
-                        spec,
-                        selector: Selector {
-                            names: vec![t.clone()],
-                            targets: vec![t.clone()],
-                        },
-                        label: t,
-                        entry: None,
-                        members: Vec::new(),
-                    });
+                    let selector = Selector {
+                        names: vec![t.clone()],
+                        targets: vec![t.clone()],
+                    };
+                    instances.push(Instance::new(spec, t, selector, None, naming));
                 }
             }
         }
@@ -382,9 +400,7 @@ pub fn plan_set(
             warnings.push(warning);
             continue;
         }
-        let file = inst
-            .spec
-            .render_name(&inst.label, naming.version, naming.platform);
+        let file = &inst.name;
         if inst.members.is_empty() {
             return Err(Error::Selection(format!(
                 "{}: tarball {file} selects no artifact: {}; targets in this run: {}",
@@ -472,9 +488,8 @@ pub fn plan_set(
         let spec = inst.spec;
         let members: Vec<usize> = inst.members.iter().map(|&i| new_index[i]).collect();
         let input_bytes = members.iter().map(|&i| artifacts[i].size).sum();
-        let name = spec.render_name(&inst.label, naming.version, naming.platform);
         for &format in spec.formats.as_deref().unwrap_or(naming.formats) {
-            let file_name = format!("{name}.{}", format.extension());
+            let file_name = format!("{}.{}", inst.name, format.extension());
             if let Some(first) = defined.insert(file_name.clone(), &spec.origin) {
                 return Err(Error::Usage(format!(
                     "{}: tarball name {file_name} is also the name of a tarball of {first}{}",

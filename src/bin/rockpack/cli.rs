@@ -11,7 +11,7 @@ use rockpack::error::{Error, Result};
 use rockpack::net::aws;
 use rockpack::net::RetryPolicy;
 use rockpack::plan::{
-    plan_set, preset, FamilyTable, Format, MultiarchMode, Naming, Plan, PlanOptions, TarballSet,
+    plan_set, preset, FamilyTable, Format, MultiarchMode, Plan, PlanOptions, TarballSet,
 };
 use rockpack::repack::ConflictPolicy;
 use rockpack::sink::s3::S3SinkOptions;
@@ -313,12 +313,14 @@ impl SelectArgs {
     pub(crate) async fn plan(&self, source: &Arc<dyn Source>, peek: bool) -> Result<Plan> {
         let (set, listing, kpack) = self.tarball_set(source, peek).await?;
         let opts = self.options();
-        let naming = Naming {
-            platform: &opts.platform,
-            version: &opts.version,
-            formats: &opts.formats,
-        };
-        plan_set(listing.artifacts, &set, naming, &self.table()?, kpack)?.only(&self.only)
+        plan_set(
+            listing.artifacts,
+            &set,
+            opts.naming(),
+            &self.table()?,
+            kpack,
+        )?
+        .only(&self.only)
     }
 
     /// The tarball set: `--set`'s file, else the one the selection flags

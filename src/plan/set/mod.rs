@@ -100,17 +100,12 @@ pub enum Sidecar {
 }
 
 impl Sidecar {
-    /// The values a set file accepts, in the order messages list them.
-    pub const NAMES: &'static [&'static str] = &["sha256sum", "sha256", "none"];
+    /// Every kind, in the order messages list them.
+    pub const ALL: [Sidecar; 3] = [Sidecar::Sha256sum, Sidecar::Sha256, Sidecar::None];
 
     /// Parses a set file's `sidecar` value.
     pub fn parse(s: &str) -> Option<Sidecar> {
-        match s {
-            "sha256sum" => Some(Sidecar::Sha256sum),
-            "sha256" => Some(Sidecar::Sha256),
-            "none" => Some(Sidecar::None),
-            _ => None,
-        }
+        Sidecar::ALL.into_iter().find(|k| k.name() == s)
     }
 
     /// As a set file writes it.

@@ -2,6 +2,7 @@
 //! file and line.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -97,8 +98,6 @@ impl Source<'_> {
         Ok(Some(out))
     }
 }
-
-use std::fmt;
 
 impl TarballSet {
     /// Reads a set file's text; `file` names it in messages. Every name an
@@ -241,15 +240,12 @@ fn tarball(src: &Source<'_>, t: &Spanned<RawTarball>) -> Result<TarballSpec> {
             Ok(())
         }
     };
-    let plain = |_: &str| Ok(());
-    let exclude_paths = src
-        .words("exclude-paths", &r.exclude_paths, plain)?
-        .unwrap_or_default();
-    if let Some(list) = &r.exclude_paths {
-        for p in list.get_ref() {
-            ExcludePaths::new(std::slice::from_ref(p.get_ref()))
-                .map_err(|e| src.err(p.span(), e))?;
-        }
+    // Patterns are kept as written (a leading space is part of a gitignore
+    // pattern), each checked on its own line.
+    let mut exclude_paths = Vec::new();
+    for p in r.exclude_paths.iter().flat_map(|l| l.get_ref()) {
+        ExcludePaths::new(std::slice::from_ref(p.get_ref())).map_err(|e| src.err(p.span(), e))?;
+        exclude_paths.push(p.get_ref().clone());
     }
     let formats = match &r.formats {
         None => None,
@@ -284,7 +280,7 @@ fn tarball(src: &Source<'_>, t: &Spanned<RawTarball>) -> Result<TarballSpec> {
                 format!(
                     "unknown sidecar {:?}; sidecars are {}",
                     s.get_ref(),
-                    Sidecar::NAMES.join(", ")
+                    Sidecar::ALL.map(Sidecar::name).join(", ")
                 ),
             )
         })?,
