@@ -157,6 +157,7 @@ fn bench_fanout(c: &mut Criterion) {
         let budget = Budget::new(&Needs {
             memory: DEFAULT_MEMORY,
             jobs: Some(jobs),
+            artifact_jobs: None,
             cores: jobs,
             codecs: codecs.all().to_vec(),
             part_sizes: Vec::new(),

@@ -1,11 +1,13 @@
 //! `--memory`: splits one budget among the buffers of a run, so that peak
 //! memory is set by configuration, not by the size of the input.
 //!
-//! Fixed needs come first (the decoder window, one block per compression
-//! thread, the S3 parts being filled, one part uploading, one small
-//! download buffer); what is left is shared among download read-ahead,
-//! parts uploading at once and compressed blocks queued for the sinks, each
-//! capped at the point where more stops helping.
+//! Fixed needs come first (per artifact read at once its decoder window, a
+//! small download buffer and its decoded chunks; one block per compression
+//! thread, the S3 parts being filled, one part uploading); what is left is
+//! shared among artifacts held ahead of their turn (with several read at
+//! once), download read-ahead, parts uploading at once and compressed
+//! blocks queued for the sinks, each capped at the point where more stops
+//! helping.
 
 use crate::codec::Codec;
 use crate::error::{Error, Result};
@@ -36,11 +38,25 @@ const MAX_DOWNLOAD_BUFFER: u64 = 32 * MIB;
 /// Parts uploading at once, over all tarballs, where memory allows.
 const MAX_PARTS_UPLOADING: u64 = 8;
 
+/// With several artifacts read at once, each may hold at least this much
+/// ahead of its turn.
+const MIN_PENDING: u64 = 16 * MIB;
+
+/// Cores per artifact read at once, by default: one reader feeds about
+/// four zstd-3 compression threads, or sixteen gzip-6 ones.
+const CORES_PER_ARTIFACT: usize = 4;
+
 /// What a run is allowed to hold, derived from `--memory`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Budget {
     /// Compression threads.
     pub jobs: usize,
+    /// Artifacts decoded and scanned at once (a thread each, and one
+    /// decoding for each).
+    pub artifact_jobs: usize,
+    /// Bytes an artifact read ahead of its turn may hold (its entries and
+    /// decoded bytes), with more than one artifact at once.
+    pub pending: u64,
     /// Largest zstd window an artifact may use (log2 bytes); xz
     /// dictionaries are held to the same size.
     pub window_log_max: u32,
@@ -51,8 +67,11 @@ pub struct Budget {
     pub read_ahead: usize,
     /// Bytes each open download may hold ahead of its reader.
     pub download_buffer: usize,
-    /// Compressed blocks between the repacker and the sinks.
+    /// Compressed blocks queued between an artifact and the sinks.
     pub blocks_in_flight: usize,
+    /// Bytes of blocks (counted uncompressed) compressing or queued for
+    /// artifacts the sinks have not reached yet.
+    pub held_output: u64,
     /// Bytes of S3 parts uploading at once (0 without an S3 destination).
     pub upload_bytes: u64,
 }
@@ -64,6 +83,9 @@ pub struct Needs {
     pub memory: u64,
     /// `--jobs`, when given; otherwise the core count, lowered to fit.
     pub jobs: Option<usize>,
+    /// `--artifact-jobs`, when given; otherwise one per
+    /// [`CORES_PER_ARTIFACT`] cores, lowered to fit.
+    pub artifact_jobs: Option<usize>,
     /// Cores available to the process.
     pub cores: usize,
     /// The run's codecs (one per format): set the block size and each
@@ -131,23 +153,41 @@ impl Budget {
             .clamp(MIN_WINDOW_LOG, MAX_WINDOW_LOG);
         let window = 1u64 << window_log_max;
         let compare_buffer = (avail / 16).clamp(MIB, MAX_COMPARE_BUFFER);
-        // Besides the threads: one download (and its digest check), the
-        // decoded bytes queued for the repack thread, one part uploading.
+        // Besides the threads: per artifact read at once, its window, one
+        // download (and its digest check) and the decoded bytes queued for
+        // its scanning thread; one part uploading.
         let decoded = (Self::DECODED_CHUNK * Self::DECODED_CHUNKS + verify::BUFFERED) as u64;
-        let fixed =
-            window + compare_buffer + partials + largest_part + MIN_DOWNLOAD_BUFFER + decoded;
+        let per_artifact = window + MIN_DOWNLOAD_BUFFER + decoded;
+        let shared = compare_buffer + partials + largest_part;
+        let fixed = |readers: usize| {
+            let ahead = if readers > 1 { MIN_PENDING } else { 0 };
+            shared + readers as u64 * (per_artifact + ahead)
+        };
 
         let wanted = n.jobs.unwrap_or(n.cores).max(1);
-        let fits = |jobs: usize| fixed + threads(jobs) <= avail;
+        let fits = |jobs: usize, readers: usize| fixed(readers) + threads(jobs) <= avail;
         let jobs = match n.jobs {
             Some(j) => j.max(1),
-            None => (1..=wanted).rev().find(|&j| fits(j)).unwrap_or(1),
+            None => (1..=wanted).rev().find(|&j| fits(j, 1)).unwrap_or(1),
         };
-        if !fits(jobs) {
-            let need = RUNTIME + fixed + threads(jobs);
+        let wanted_readers = n
+            .artifact_jobs
+            .unwrap_or((n.cores / CORES_PER_ARTIFACT).max(1))
+            .max(1);
+        let readers = match n.artifact_jobs {
+            Some(r) => r.max(1),
+            None => (1..=wanted_readers)
+                .rev()
+                .find(|&r| fits(jobs, r))
+                .unwrap_or(1),
+        };
+        if !fits(jobs, readers) {
+            let need = RUNTIME + fixed(readers) + threads(jobs);
             let mut parts = format!(
-                "the decoder window ({}), {jobs} compression thread(s) ({} each)",
+                "{readers} artifact(s) read at once ({} each: decoder window {}, buffers{}), {jobs} compression thread(s) ({} each)",
+                whole_mib(per_artifact + if readers > 1 { MIN_PENDING } else { 0 }),
                 whole_mib(window),
+                if readers > 1 { ", scanned ahead" } else { "" },
                 whole_mib(state + block)
             );
             if partials > 0 {
@@ -157,24 +197,41 @@ impl Budget {
                     whole_mib(partials)
                 );
             }
+            let lower = match (n.jobs.is_some(), n.artifact_jobs.is_some()) {
+                (true, true) => " or lower --jobs or --artifact-jobs",
+                (true, false) => " or lower --jobs",
+                (false, true) => " or lower --artifact-jobs",
+                (false, false) => "",
+            };
             return Err(Error::Usage(format!(
-                "--memory {}: too small for this run, which needs at least {} for {parts}; raise --memory{}",
+                "--memory {}: too small for this run, which needs at least {} for {parts}; raise --memory{lower}",
                 whole_mib(n.memory),
                 whole_mib(need),
-                if n.jobs.is_some() { " or lower --jobs" } else { "" }
             )));
         }
-        if jobs < wanted {
+        if jobs < wanted || readers < wanted_readers {
             tracing::info!(
-                "--memory {} allows {jobs} of {wanted} compression threads",
+                "--memory {} allows {jobs} of {wanted} compression threads and {readers} of {wanted_readers} artifacts at once",
                 whole_mib(n.memory)
             );
         }
 
-        // Shares of what is left: downloads 1/2, uploads 3/10, blocks 1/5.
-        let rest = avail - fixed - threads(jobs);
-        let downloads = (MIN_DOWNLOAD_BUFFER + rest / 2).min(MAX_DOWNLOADS * MAX_DOWNLOAD_BUFFER);
-        let streams = (downloads / MIN_DOWNLOAD_BUFFER).clamp(1, MAX_DOWNLOADS);
+        // Shares of what is left: with several artifacts at once, half to
+        // what they read ahead of their turn; of the rest, downloads 1/2,
+        // uploads 3/10, blocks 1/5 (half queued, half held ahead).
+        let mut rest = avail - fixed(readers) - threads(jobs);
+        let pending = if readers > 1 {
+            let share = rest / 2;
+            rest -= share;
+            MIN_PENDING + share / readers as u64
+        } else {
+            0
+        };
+        let readers_u = readers as u64;
+        let downloads = (readers_u * MIN_DOWNLOAD_BUFFER + rest / 2)
+            .min((readers_u + MAX_DOWNLOADS - 1) * MAX_DOWNLOAD_BUFFER);
+        let streams =
+            (downloads / MIN_DOWNLOAD_BUFFER).clamp(readers_u, readers_u + MAX_DOWNLOADS - 1);
         let download_buffer = (downloads / streams).min(MAX_DOWNLOAD_BUFFER);
         let upload_bytes = if largest_part == 0 {
             0
@@ -182,15 +239,18 @@ impl Budget {
             (largest_part + rest * 3 / 10).min(MAX_PARTS_UPLOADING * largest_part)
         };
         let max_blocks = 4 * jobs as u64 + 4;
-        let blocks_in_flight = (jobs as u64 + 1 + rest / 5 / block).min(max_blocks);
+        let blocks_in_flight = (jobs as u64 + 1 + rest / 10 / block).min(max_blocks);
 
         Ok(Budget {
             jobs,
+            artifact_jobs: readers,
+            pending,
             window_log_max,
             compare_buffer,
-            read_ahead: (streams - 1) as usize,
+            read_ahead: (streams - readers_u) as usize,
             download_buffer: download_buffer as usize,
             blocks_in_flight: blocks_in_flight as usize,
+            held_output: rest / 10,
             upload_bytes,
         })
     }
@@ -204,6 +264,7 @@ mod tests {
         Needs {
             memory,
             jobs,
+            artifact_jobs: None,
             cores: 2,
             codecs: vec![Codec::new(format, None).unwrap()],
             part_sizes: parts,
@@ -213,14 +274,17 @@ mod tests {
     /// Everything the budget lets the run hold, as the module doc counts it.
     fn held(b: &Budget, n: &Needs) -> u64 {
         let block = n.block();
+        let readers = b.artifact_jobs as u64;
+        let decoded = (Budget::DECODED_CHUNK * Budget::DECODED_CHUNKS + verify::BUFFERED) as u64;
         RUNTIME
-            + (1 << b.window_log_max)
+            + readers * ((1 << b.window_log_max) + decoded + b.pending)
             + b.compare_buffer
             + n.part_sizes.iter().sum::<u64>()
             + b.upload_bytes
-            + (b.read_ahead as u64 + 1) * b.download_buffer as u64
+            + (b.read_ahead as u64 + readers) * b.download_buffer as u64
             + b.jobs as u64 * n.state()
             + (b.blocks_in_flight as u64 + 1) * block
+            + b.held_output
     }
 
     #[test]
@@ -238,17 +302,43 @@ mod tests {
 
     #[test]
     fn every_budget_is_kept() {
-        for memory in [160, 200, 256, 384, 512, 1024, 4096] {
+        for memory in [160, 200, 256, 384, 512, 1024, 4096, 16384] {
             for format in [Format::Gzip, Format::Zstd] {
                 for parts in [vec![], vec![5 * MIB; 8], vec![16 * MIB; 3]] {
-                    let n = needs(memory * MIB, None, format, parts);
-                    if let Ok(b) = Budget::new(&n) {
-                        assert!(held(&b, &n) <= n.memory, "{memory} MiB: {b:?}");
-                        assert!(b.blocks_in_flight > b.jobs);
+                    for cores in [2, 16, 64] {
+                        let mut n = needs(memory * MIB, None, format, parts.clone());
+                        n.cores = cores;
+                        if let Ok(b) = Budget::new(&n) {
+                            assert!(held(&b, &n) <= n.memory, "{memory} MiB: {b:?}");
+                            assert!(b.blocks_in_flight > b.jobs);
+                            assert!(b.artifact_jobs >= 1);
+                            assert!((b.artifact_jobs > 1) == (b.pending > 0), "{b:?}");
+                        }
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn artifacts_at_once_follow_cores_and_memory() {
+        let mut n = needs(16384 * MIB, None, Format::Gzip, vec![]);
+        n.cores = 64;
+        let b = Budget::new(&n).unwrap();
+        assert_eq!(b.artifact_jobs, 16, "{b:?}");
+        assert!(b.pending >= 256 * MIB, "{b:?}");
+        // Two cores, the default budget: one artifact at a time, as before.
+        let b = Budget::new(&needs(DEFAULT_MEMORY, None, Format::Gzip, vec![])).unwrap();
+        assert_eq!((b.artifact_jobs, b.pending), (1, 0));
+        // A small budget reads fewer at once.
+        n.memory = 1024 * MIB;
+        let b = Budget::new(&n).unwrap();
+        assert!(b.artifact_jobs < 16 && b.artifact_jobs >= 1, "{b:?}");
+        // Asked for, and too many: the error says what they need.
+        n.artifact_jobs = Some(32);
+        let e = Budget::new(&n).unwrap_err().to_string();
+        assert!(e.contains("32 artifact(s) read at once"), "{e}");
+        assert!(e.contains("lower --artifact-jobs"), "{e}");
     }
 
     #[test]

@@ -13,14 +13,12 @@ use crate::units::human_bytes;
 
 /// Counters shared by the pipeline (writer) and the renderer (reader).
 pub struct Progress {
-    /// Index of the artifact being repacked.
+    /// Index of the latest artifact started (several may be read at once).
     pub current: AtomicUsize,
-    /// Stored bytes of that artifact read so far.
-    pub current_read: AtomicU64,
+    /// Stored bytes read so far, per artifact.
+    read: Vec<AtomicU64>,
     /// Compressed bytes written per tarball.
     pub written: Vec<AtomicU64>,
-    /// Cumulative stored size of artifacts before each index.
-    before: Vec<u64>,
     sizes: Vec<u64>,
     started: Instant,
 }
@@ -29,56 +27,38 @@ impl Progress {
     /// Counters at zero for `plan`'s artifacts and tarballs.
     pub fn new(plan: &Plan) -> Arc<Progress> {
         let sizes: Vec<u64> = plan.artifacts.iter().map(|a| a.size).collect();
-        let mut before = Vec::with_capacity(sizes.len() + 1);
-        let mut acc = 0;
-        for s in &sizes {
-            before.push(acc);
-            acc += s;
-        }
-        before.push(acc);
         Arc::new(Progress {
             current: AtomicUsize::new(0),
-            current_read: AtomicU64::new(0),
+            read: sizes.iter().map(|_| AtomicU64::new(0)).collect(),
             written: plan.tarballs.iter().map(|_| AtomicU64::new(0)).collect(),
-            before,
             sizes,
             started: Instant::now(),
         })
     }
 
-    /// The repack stage moves on to artifact `index` (in plan order).
+    /// Artifact `index` (in plan order) starts being read.
     pub(crate) fn start_artifact(&self, index: usize) {
-        self.current_read.store(0, Ordering::Relaxed);
-        self.current.store(index, Ordering::Relaxed);
+        self.current.fetch_max(index, Ordering::Relaxed);
+    }
+
+    /// Stored bytes of artifact `a` read so far.
+    fn read_of(&self, a: usize) -> u64 {
+        self.read[a].load(Ordering::Relaxed).min(self.sizes[a])
     }
 
     /// Stored bytes read over the whole run.
     pub fn input_done(&self) -> u64 {
-        let i = self.current.load(Ordering::Relaxed).min(self.sizes.len());
-        let partial = self
-            .current_read
-            .load(Ordering::Relaxed)
-            .min(self.sizes.get(i).copied().unwrap_or(0));
-        self.before[i] + partial
+        (0..self.sizes.len()).map(|a| self.read_of(a)).sum()
     }
 
     /// Stored bytes of all the run's artifacts.
     fn input_total(&self) -> u64 {
-        *self.before.last().unwrap_or(&0)
+        self.sizes.iter().sum()
     }
 
-    /// Stored bytes of `artifacts` (plan indices, ascending) read so far.
+    /// Stored bytes of `artifacts` (plan indices) read so far.
     fn input_done_of(&self, artifacts: &[usize]) -> u64 {
-        let i = self.current.load(Ordering::Relaxed);
-        let partial = self.current_read.load(Ordering::Relaxed);
-        artifacts
-            .iter()
-            .map(|&a| match a.cmp(&i) {
-                std::cmp::Ordering::Less => self.sizes[a],
-                std::cmp::Ordering::Equal => partial.min(self.sizes[a]),
-                std::cmp::Ordering::Greater => 0,
-            })
-            .sum()
+        artifacts.iter().map(|&a| self.read_of(a)).sum()
     }
 
     /// Compressed bytes written, over all tarballs.
@@ -87,18 +67,17 @@ impl Progress {
     }
 }
 
-/// A reader that counts what passes into `Progress::current_read`.
+/// A reader that counts what passes as artifact `index`'s bytes read.
 pub(crate) struct Counting<R> {
     pub inner: R,
     pub progress: Arc<Progress>,
+    pub index: usize,
 }
 
 impl<R: std::io::Read> std::io::Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.progress
-            .current_read
-            .fetch_add(n as u64, Ordering::Relaxed);
+        self.progress.read[self.index].fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }

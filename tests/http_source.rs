@@ -620,6 +620,110 @@ fn error_before_a_stalled_download_stops_the_run_at_once() {
     assert_nothing_published(&dest);
 }
 
+/// Replaces artifact `key` of `run` with `stored`, and its sidecar.
+fn replace_artifact(run: &Run, key: &str, stored: &[u8]) {
+    use sha2::{Digest, Sha256};
+    fs::write(run.run.join(key), stored).unwrap();
+    fs::write(
+        run.run.join(format!("{key}.sha256sum")),
+        format!(
+            "{}  {}\n",
+            hex::encode(Sha256::digest(stored)),
+            file_name(key)
+        ),
+    )
+    .unwrap();
+}
+
+/// The planned artifacts' keys, in plan order.
+fn plan_order(run: &Run) -> Vec<String> {
+    let mut args = vec!["--source", s(&run.run)];
+    args.extend_from_slice(SELECT);
+    plan_json(&args)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Several artifacts at once report the error one at a time would: the
+/// first in plan order. The first artifact is slow and fails only at its
+/// end; the second fails at once, long before (on another thread).
+#[test]
+fn first_error_in_plan_order_whatever_fails_first() {
+    let run = Run::copy();
+    let order = plan_order(&run);
+    let (first, second) = (order[0].as_str(), order[1].as_str());
+    // A block after the end-of-archive marker: refused once all is read.
+    use std::io::Read;
+    let compression = rockpack::plan::ArtifactName::parse(file_name(first))
+        .unwrap()
+        .unwrap()
+        .compression;
+    let stored = fs::read(run.run.join(first)).unwrap();
+    let mut tar = Vec::new();
+    rockpack::repack::decode::decoder(compression, &stored[..], u64::MAX)
+        .unwrap()
+        .read_to_end(&mut tar)
+        .unwrap();
+    tar.extend_from_slice(&[b'x'; 512]);
+    replace_artifact(
+        &run,
+        first,
+        &rockpack::fixtures::compress(&tar, compression),
+    );
+    // Cut short: its decoder fails as soon as it is read.
+    let stored = fs::read(run.run.join(second)).unwrap();
+    replace_artifact(&run, second, &stored[..stored.len() / 2]);
+    let server = HttpServer::start(&run.root);
+    shield_sidecars(&server.faults);
+    server
+        .faults
+        .add(artifact_get(first, Action::Delay(Duration::from_secs(2))).always());
+    for jobs in ["1", "2", "3"] {
+        let (_t, dest, out) = pack_http(
+            &server.url("run/"),
+            &["--artifact-jobs", jobs, "--memory", "2G"],
+        );
+        assert_fails_with(
+            &out,
+            &[file_name(first), "data after the end-of-archive marker"],
+        );
+        assert_nothing_published(&dest);
+    }
+}
+
+/// A failing artifact stops the ones after it at once, though one of them
+/// is read at the same time and its download stalls.
+#[test]
+fn a_failure_stops_the_artifacts_after_it_at_once() {
+    let run = Run::copy();
+    let order = plan_order(&run);
+    let (first, second) = (order[0].as_str(), order[1].as_str());
+    let stored = fs::read(run.run.join(first)).unwrap();
+    replace_artifact(&run, first, &stored[..stored.len() / 2]);
+    let server = HttpServer::start(&run.root);
+    shield_sidecars(&server.faults);
+    server
+        .faults
+        .add(artifact_get(second, Action::StallAfter(0, Duration::from_secs(300))).always());
+    for jobs in ["1", "2", "3"] {
+        let start = Instant::now();
+        let (_t, dest, out) = pack_http(
+            &server.url("run/"),
+            &["--artifact-jobs", jobs, "--memory", "2G"],
+        );
+        assert_fails_with(&out, &[file_name(first)]);
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "--artifact-jobs {jobs}: the run waited for the stalled artifact: {:?}",
+            start.elapsed()
+        );
+        assert_nothing_published(&dest);
+    }
+}
+
 #[test]
 fn sidecar_mismatch_fails_and_publishes_nothing() {
     let run = Run::copy();

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use common::golden::{digests, golden, CASES};
 use common::*;
 use rockpack::fixtures::Layout;
 
@@ -18,76 +19,6 @@ fn table() -> String {
         .display()
         .to_string()
 }
-
-/// `name  sha256` of every tarball in `dir`.
-fn digests(dir: &Path) -> BTreeMap<String, String> {
-    use sha2::{Digest, Sha256};
-    files_in(dir)
-        .into_iter()
-        .filter(|f| f.ends_with(".tar.gz") || f.ends_with(".tar.zst"))
-        .map(|f| {
-            let data = std::fs::read(dir.join(&f)).unwrap();
-            (f, hex::encode(Sha256::digest(&data)))
-        })
-        .collect()
-}
-
-/// The digests rockpack 6c9afa2 gave, by case.
-fn golden() -> BTreeMap<String, BTreeMap<String, String>> {
-    let text = include_str!("data/preset_digests.txt");
-    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let (sha, path) = line.split_once("  ").unwrap();
-        let (case, file) = path.split_once('/').unwrap();
-        out.entry(case.into())
-            .or_default()
-            .insert(file.into(), sha.into());
-    }
-    out
-}
-
-/// The conformance layouts and flags the golden digests were made with:
-/// (case, layout, selection flags, packing flags).
-const CASES: &[(&str, Layout, &[&str], &[&str])] = &[
-    (
-        "plain-tests",
-        Layout::Plain,
-        &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"],
-        &[],
-    ),
-    (
-        "kpack-tests",
-        Layout::Kpack,
-        &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"],
-        &["--version", "7.1.0"],
-    ),
-    (
-        "kpack-zst",
-        Layout::Kpack,
-        &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"],
-        &["--format", "zst"],
-    ),
-    (
-        "kpack-per-target",
-        Layout::Kpack,
-        &[
-            "--families",
-            "gfx110X-all",
-            "--per-target",
-            "--targets",
-            "gfx942",
-            "--multiarch",
-            "never",
-        ],
-        &[],
-    ),
-    (
-        "kpack-lastwins-l9",
-        Layout::Kpack,
-        &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"],
-        &["--on-conflict", "last-wins", "--level", "9"],
-    ),
-];
 
 /// The flags build what they built before sets, byte for byte, and so does
 /// the set file `plan --print-set` prints for them.

@@ -3,7 +3,7 @@
 //! blocks compress in parallel; a bounded queue of receivers bounds memory.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crossbeam_channel::{unbounded, Sender};
@@ -20,8 +20,8 @@ struct Job {
 
 /// Compression threads taking blocks from one queue.
 pub struct Pool {
-    tx: Option<Sender<Job>>,
-    threads: Vec<thread::JoinHandle<()>>,
+    tx: Mutex<Option<Sender<Job>>>,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
     /// CPU time of the threads, added as each one ends.
     cpu_ns: Arc<AtomicU64>,
 }
@@ -48,8 +48,8 @@ impl Pool {
             })
             .collect();
         Pool {
-            tx: Some(tx),
-            threads,
+            tx: Mutex::new(Some(tx)),
+            threads: Mutex::new(threads),
             cpu_ns,
         }
     }
@@ -58,6 +58,8 @@ impl Pool {
     pub fn submit(&self, block: Block, codec: Codec) -> oneshot::Receiver<Compressed> {
         let (reply, rx) = oneshot::channel();
         self.tx
+            .lock()
+            .expect("pool")
             .as_ref()
             .expect("pool open")
             .send(Job {
@@ -71,14 +73,21 @@ impl Pool {
 
     /// Waits for every submitted block, then returns the threads' CPU
     /// seconds.
-    pub fn join(mut self) -> f64 {
+    pub fn join(self) -> f64 {
+        self.finish()
+    }
+
+    /// Takes no more blocks, waits for every submitted one, then returns
+    /// the threads' CPU seconds.
+    pub fn finish(&self) -> f64 {
         self.stop();
         self.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9
     }
 
-    fn stop(&mut self) {
-        self.tx.take();
-        for t in self.threads.drain(..) {
+    fn stop(&self) {
+        self.tx.lock().expect("pool").take();
+        let threads = std::mem::take(&mut *self.threads.lock().expect("pool"));
+        for t in threads {
             let _ = t.join();
         }
     }

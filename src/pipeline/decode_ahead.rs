@@ -1,16 +1,16 @@
-//! The decode stage: a thread of its own opens the artifacts in plan order
-//! (a few ahead, so their downloads start early), has each one's SHA-256
-//! checked as its stored bytes pass, decodes it, and queues the decoded
-//! bytes for the repack thread in a few fixed buffers. Decoding runs beside
-//! repacking instead of inside it, so the serial part of a run costs the
-//! slower of the two stages, not their sum. When the repack thread stops
-//! (an error), the stage stops at once, even in the middle of a stalled
-//! download.
+//! The decode stage: artifacts are opened in plan order a few ahead of the
+//! ones being read (so their downloads start early), and each artifact is
+//! decoded on a thread of its own, which has its SHA-256 checked as its
+//! stored bytes pass and queues the decoded bytes for the thread that
+//! scans it in a few fixed buffers. Decoding runs beside scanning instead
+//! of inside it, so an artifact costs the slower of the two, not their sum.
+//! When the scanning thread stops (an error), the decoder stops at once,
+//! even in the middle of a stalled download.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tokio::io::AsyncReadExt;
@@ -20,6 +20,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{stages::Stage, RunOptions, Stages};
 use crate::budget::Budget;
+use crate::cpu_time::thread_cpu_ns;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::progress::{Counting, Progress};
@@ -56,34 +57,111 @@ pub struct Decoded {
     _stop: DropGuard,
 }
 
-/// Starts decoding `plan`'s artifacts, in order.
+/// An opened artifact: its stored bytes and the digest they must have.
+pub type Opened = Result<(ByteStream, Option<[u8; 32]>)>;
+
+/// Opens a run's artifacts in plan order, up to `read_ahead` beyond the
+/// latest one asked for, each on a task of the runtime (with its sidecar),
+/// so the threads that read them never wait for a round trip they could
+/// have started earlier.
+pub struct Opener {
+    opened: Mutex<(usize, BTreeMap<usize, JoinHandle<Opened>>)>,
+}
+
+impl Opener {
+    pub fn new() -> Self {
+        Opener {
+            opened: Mutex::new((0, BTreeMap::new())),
+        }
+    }
+
+    /// Artifact `index` opened, opening the next ones too.
+    pub fn take(
+        &self,
+        index: usize,
+        plan: &Arc<Plan>,
+        source: &Arc<dyn Source>,
+        opts: &RunOptions,
+        wait: &Wait,
+    ) -> Opened {
+        let task = {
+            let mut guard = self.opened.lock().expect("opener");
+            let (next, opened) = &mut *guard;
+            let last = (index + opts.budget.read_ahead).min(plan.artifacts.len() - 1);
+            while *next <= last {
+                let (plan, source) = (plan.clone(), source.clone());
+                let (i, buffer, verify) = (*next, opts.budget.download_buffer, opts.verify);
+                opened.insert(
+                    i,
+                    wait.handle.spawn(async move {
+                        let a = &plan.artifacts[i];
+                        let stream = source.open(a, buffer).await?;
+                        let expected = expected_digest(source.as_ref(), a, verify).await?;
+                        Ok((stream, expected))
+                    }),
+                );
+                *next += 1;
+            }
+            opened.remove(&index)
+        };
+        let Some(task) = task else {
+            return Err(Error::internal("an artifact was opened twice"));
+        };
+        wait.on(async {
+            task.await
+                .map_err(|e| Error::internal(format!("opening an artifact failed: {e}")))?
+        })
+    }
+}
+
+impl Drop for Opener {
+    fn drop(&mut self) {
+        // Downloads opened ahead that no one will read.
+        if let Ok(mut guard) = self.opened.lock() {
+            for (_, task) in std::mem::take(&mut guard.1) {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// Starts decoding artifact `index` from its opened stream. While `live`
+/// is set, the thread's CPU time also counts as serial work.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     plan: Arc<Plan>,
-    source: Arc<dyn Source>,
+    index: usize,
+    opened: Opened,
     opts: RunOptions,
-    handle: Handle,
+    wait: Wait,
     progress: Arc<Progress>,
     stages: Arc<Stages>,
+    live: Arc<AtomicBool>,
 ) -> Decoded {
     let (tx, rx) = unbounded();
     let (free, free_rx) = unbounded();
-    let stop = CancellationToken::new();
-    let thread = handle.spawn_blocking({
-        let wait = Wait {
-            handle: handle.clone(),
-            stop: stop.clone(),
+    // Stops with the artifact's token, or when the reader is dropped.
+    let stop = wait.stop.child_token();
+    let wait = Wait {
+        handle: wait.handle,
+        stop: stop.clone(),
+    };
+    let thread = wait.handle.clone().spawn_blocking(move || {
+        let stage = stages.start(Stage::Decode);
+        let stream = Stream {
+            tx,
+            free: free_rx,
+            spare: Vec::new(),
+            made: 0,
         };
-        move || {
-            let stage = stages.start(Stage::Decode);
-            let stream = Stream {
-                tx,
-                free: free_rx,
-                spare: Vec::new(),
-                made: 0,
-            };
-            decode_all(&plan, source, &opts, &wait, &progress, stream);
-            drop(stage);
-        }
+        let serial = Serial {
+            stages: &stages,
+            live: &live,
+        };
+        decode_one(
+            &plan, index, opened, &opts, &wait, &progress, stream, serial,
+        );
+        drop(stage);
     });
     Decoded {
         rx,
@@ -94,8 +172,8 @@ pub fn start(
 }
 
 impl Decoded {
-    /// The next artifact's decoded bytes, or why it could not be opened.
-    pub fn next_artifact(&mut self) -> Result<ArtifactBytes<'_>> {
+    /// The artifact's decoded bytes, or why it could not be opened.
+    pub fn bytes(&mut self) -> Result<ArtifactBytes<'_>> {
         match self.rx.recv() {
             Ok(Msg::Opened) => Ok(ArtifactBytes {
                 decoded: self,
@@ -234,9 +312,9 @@ impl Stream {
 /// Blocks the decode thread on async work (opening, sidecars, reading)
 /// until it is done or the repack thread has gone.
 #[derive(Clone)]
-struct Wait {
-    handle: Handle,
-    stop: CancellationToken,
+pub struct Wait {
+    pub handle: Handle,
+    pub stop: CancellationToken,
 }
 
 impl Wait {
@@ -254,7 +332,7 @@ impl Wait {
         })
     }
 
-    fn on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    pub fn on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         self.until(work, || Error::internal("the run stopped"))
     }
 }
@@ -273,89 +351,90 @@ impl Read for Blocking {
     }
 }
 
-fn decode_all(
+/// Counts a decode thread's CPU as serial while its artifact is decided
+/// as it is scanned.
+struct Serial<'a> {
+    stages: &'a Stages,
+    live: &'a AtomicBool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decode_one(
     plan: &Plan,
-    source: Arc<dyn Source>,
+    index: usize,
+    opened: Opened,
     opts: &RunOptions,
     wait: &Wait,
     progress: &Arc<Progress>,
     mut out: Stream,
+    serial: Serial<'_>,
 ) {
-    let budget = &opts.budget;
-    let mut opened: VecDeque<Result<ByteStream>> = VecDeque::new();
-    let mut next_to_open = 0;
-    for (i, a) in plan.artifacts.iter().enumerate() {
-        while next_to_open < plan.artifacts.len() && next_to_open <= i + budget.read_ahead {
-            let artifact = &plan.artifacts[next_to_open];
-            opened.push_back(wait.on(source.open(artifact, budget.download_buffer)));
-            next_to_open += 1;
-        }
-        let name = a.name.file_name();
-        let stream = opened.pop_front().expect("opened in order");
-        let ready = stream.and_then(|stream| {
-            let expected = wait.on(expected_digest(source.as_ref(), a, opts.verify))?;
-            Ok((stream, expected))
-        });
-        let (stream, expected) = match ready {
-            Ok(r) => r,
-            Err(e) => {
-                out.send(Msg::Failed(e));
-                return;
-            }
-        };
-        progress.start_artifact(i);
-        let stream = verified(stream, expected, &wait.handle);
-        let counted = Counting {
-            inner: Blocking {
-                stream,
-                wait: wait.clone(),
-            },
-            progress: progress.clone(),
-        };
-        let complete = Arc::new(AtomicBool::new(false));
-        let input = UntilEnd {
-            inner: counted,
-            reached: complete.clone(),
-        };
-        let decoder = decode::decoder_with_window(
-            a.name.compression,
-            input,
-            opts.max_unpacked,
-            budget.window_log_max,
-        );
-        let mut decoder = match decoder {
-            Ok(d) => d,
-            Err(e) => {
-                out.send(Msg::Failed(Error::artifact(&name, None, e.to_string())));
-                return;
-            }
-        };
-        if !out.send(Msg::Opened) {
+    let a = &plan.artifacts[index];
+    let name = a.name.file_name();
+    let (stream, expected) = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            out.send(Msg::Failed(e));
             return;
         }
-        loop {
-            let Some(mut buf) = out.buffer() else { return };
-            // What one read gives goes on at once (never waiting to fill
-            // the buffer), so bytes that arrived before a slow or stalled
-            // download are repacked, and their errors reported, meanwhile.
-            match read(&mut decoder, &mut buf) {
-                Ok(0) => {
-                    out.spare.push(buf);
-                    let complete = complete.load(Ordering::Relaxed);
-                    if !out.send(Msg::End { complete }) {
-                        return;
-                    }
-                    break;
-                }
-                Ok(n) => {
-                    if !out.send(Msg::Data(buf, n)) {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    out.send(Msg::ReadError(e));
+    };
+    progress.start_artifact(index);
+    let stream = verified(stream, expected, &wait.handle);
+    let counted = Counting {
+        inner: Blocking {
+            stream,
+            wait: wait.clone(),
+        },
+        progress: progress.clone(),
+        index,
+    };
+    let complete = Arc::new(AtomicBool::new(false));
+    let input = UntilEnd {
+        inner: counted,
+        reached: complete.clone(),
+    };
+    let decoder = decode::decoder_with_window(
+        a.name.compression,
+        input,
+        opts.max_unpacked,
+        opts.budget.window_log_max,
+    );
+    let mut decoder = match decoder {
+        Ok(d) => d,
+        Err(e) => {
+            out.send(Msg::Failed(Error::artifact(&name, None, e.to_string())));
+            return;
+        }
+    };
+    if !out.send(Msg::Opened) {
+        return;
+    }
+    loop {
+        let Some(mut buf) = out.buffer() else { return };
+        let from = thread_cpu_ns();
+        // What one read gives goes on at once (never waiting to fill the
+        // buffer), so bytes that arrived before a slow or stalled download
+        // are scanned, and their errors reported, meanwhile.
+        let got = read(&mut decoder, &mut buf);
+        if serial.live.load(Ordering::Relaxed) {
+            serial
+                .stages
+                .add_ns(Stage::Serial, thread_cpu_ns().saturating_sub(from));
+        }
+        match got {
+            Ok(0) => {
+                let complete = complete.load(Ordering::Relaxed);
+                out.send(Msg::End { complete });
+                return;
+            }
+            Ok(n) => {
+                if !out.send(Msg::Data(buf, n)) {
                     return;
                 }
+            }
+            Err(e) => {
+                out.send(Msg::ReadError(e));
+                return;
             }
         }
     }

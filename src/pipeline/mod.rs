@@ -1,12 +1,13 @@
 //! Drives one run: every artifact is read, decoded, repacked and
-//! compressed once, in plan order, and each compressed block goes to every
-//! tarball that contains it. Any error, Ctrl-C or SIGTERM aborts every
-//! tarball; tarballs are published only when all of them are complete.
+//! compressed once, several at a time, and each compressed block goes, in
+//! plan order, to every tarball that contains it. Any error, Ctrl-C or
+//! SIGTERM aborts every tarball; tarballs are published only when all of
+//! them are complete.
 //!
 //! Read in order: [`run`] creates the outputs and ends with them published
 //! or aborted; `produce` writes each tarball's header, fans the compressed
-//! blocks out and writes the trailers; `repack_all` (a blocking thread)
-//! repacks what the decode stage (`decode_ahead`) hands it and feeds the
+//! blocks out and writes the trailers; `workers` (threads of their own)
+//! decode (`decode_ahead`) and repack the artifacts and feed the
 //! compression pool; `publish_all` makes the finished tarballs visible.
 //! Signals (`signals`), per-stage CPU time (`stages`) and the tarballs'
 //! digests (`checksum`) have modules of their own.
@@ -15,6 +16,7 @@ mod checksum;
 pub(crate) mod decode_ahead;
 mod signals;
 pub mod stages;
+mod workers;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,20 +24,20 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
-use crate::codec::{pool::Pool, Block, Codec, Codecs, Compressed, TarballContent};
+use crate::codec::{Codec, Codecs, Compressed, TarballContent};
 use crate::error::{Error, Result};
 use crate::plan::{Format, Plan};
 use crate::progress::Progress;
-use crate::repack::{tarfmt::END_OF_ARCHIVE, BlockOut, ConflictPolicy, Mask, Repacker};
+use crate::repack::{tarfmt::END_OF_ARCHIVE, ConflictPolicy};
 use crate::sink::{Sink, TarballWriter};
 use crate::source::verify::VerifyMode;
 use crate::source::Source;
 use checksum::TarballSha;
 use signals::{interrupted, Shutdown};
 use stages::{Stage, StageSeconds, Stages};
+use workers::Workers;
 
 /// How a run packs, besides its plan: compression, conflicts, mtimes,
 /// verification and the memory budget.
@@ -116,8 +118,6 @@ impl Output {
         self.writer.write(chunk).await
     }
 }
-
-type Queue = mpsc::Sender<(oneshot::Receiver<Compressed>, Mask)>;
 
 /// Builds every tarball of `plan` from `source` into `sink`: all of them
 /// published, or none (any error, Ctrl-C or SIGTERM aborts every one).
@@ -201,7 +201,8 @@ pub async fn run(
     })
 }
 
-/// Runs the repack thread and fans its compressed blocks out, in order.
+/// Runs the artifact workers and fans their compressed blocks out, in plan
+/// order.
 async fn produce(
     plan: &Arc<Plan>,
     source: Arc<dyn Source>,
@@ -215,34 +216,46 @@ async fn produce(
         let header = o.codec.header();
         o.put(header).await?;
     }
-    let (tx, mut rx) = mpsc::channel(opts.budget.blocks_in_flight.max(1));
+    let (workers, receivers) = Workers::new(
+        plan.clone(),
+        source,
+        opts.clone(),
+        Handle::current(),
+        progress.clone(),
+        stages.clone(),
+    )?;
+    // Whatever ends this future (an error, a signal) stops the workers.
+    let _stop = StopOnDrop(workers.clone());
     let repack = {
-        let (plan, opts) = (plan.clone(), opts.clone());
-        let handle = Handle::current();
-        let (progress, stages) = (progress.clone(), stages.clone());
-        tokio::task::spawn_blocking(move || {
-            repack_all(plan, source, opts, tx, handle, progress, stages)
-        })
+        let workers = workers.clone();
+        tokio::task::spawn_blocking(move || workers.run())
     };
     let fanout = async {
-        while let Some((block, mask)) = rx.recv().await {
-            let c: Compressed = block
-                .await
-                .map_err(|_| Error::internal("a compression thread failed"))?;
-            for &t in mask.iter() {
-                outputs[t].content.append(&c);
-                outputs[t].put(c.bytes.clone()).await?;
-                progress.written[t].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
+        for (i, mut rx) in receivers.into_iter().enumerate() {
+            workers.held.at(i);
+            while let Some((block, mask, held)) = rx.recv().await {
+                let c: Compressed = block
+                    .await
+                    .map_err(|_| Error::internal("a compression thread failed"))?;
+                workers.held.release(held);
+                for &t in mask.iter() {
+                    outputs[t].content.append(&c);
+                    outputs[t].put(c.bytes.clone()).await?;
+                    progress.written[t].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
+                }
             }
         }
         Ok::<(), Error>(())
     }
     .await;
-    // Unblocks the repack thread if the fan-out stopped early.
-    drop(rx);
-    let repacked = repack
+    if fanout.is_err() {
+        workers.abort();
+    }
+    let (repacked, compress) = repack
         .await
         .map_err(|e| Error::internal(format!("repack thread failed: {e}")))?;
+    stages.add(Stage::Compress, compress);
+    // The output's own error first: the workers only saw it stop.
     fanout?;
     repacked?;
     for o in outputs.iter_mut() {
@@ -253,82 +266,13 @@ async fn produce(
     Ok(())
 }
 
-/// Sends blocks to the pool and their result receivers down the queue,
-/// which bounds how much is in flight.
-struct PoolOut<'a> {
-    pool: &'a Pool,
-    codecs: &'a Codecs,
-    queue: &'a Queue,
-}
+/// Stops a run's workers when dropped.
+struct StopOnDrop(Arc<Workers>);
 
-impl BlockOut for PoolOut<'_> {
-    fn send(&mut self, block: Block, format: Format, mask: Mask) -> Result<()> {
-        let rx = self.pool.submit(block, self.codecs.get(format));
-        self.queue
-            .blocking_send((rx, mask))
-            .map_err(|_| Error::internal("output stopped"))
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
-}
-
-/// The repack thread: starts the decode stage and the compression pool,
-/// repacks every artifact in plan order, then stops both.
-fn repack_all(
-    plan: Arc<Plan>,
-    source: Arc<dyn Source>,
-    opts: RunOptions,
-    queue: Queue,
-    handle: Handle,
-    progress: Arc<Progress>,
-    stages: Arc<Stages>,
-) -> Result<()> {
-    let pool = Pool::new(opts.budget.jobs);
-    let mut decoded = decode_ahead::start(
-        plan.clone(),
-        source,
-        opts.clone(),
-        handle.clone(),
-        progress,
-        stages.clone(),
-    );
-    let repacked = {
-        let _stage = stages.start(Stage::Repack);
-        repack_decoded(&plan, &opts, &mut decoded, &pool, &queue)
-    };
-    decoded.close(&handle);
-    let compress = pool.join();
-    stages.add(Stage::Compress, compress);
-    repacked
-}
-
-/// Repacks each decoded artifact in turn, sending its blocks to the pool.
-fn repack_decoded(
-    plan: &Plan,
-    opts: &RunOptions,
-    decoded: &mut decode_ahead::Decoded,
-    pool: &Pool,
-    queue: &Queue,
-) -> Result<()> {
-    let mut repacker = Repacker::new(plan, opts.on_conflict, opts.mtime_clamp)?
-        .with_compare_buffer(opts.budget.compare_buffer);
-    let mut out = PoolOut {
-        pool,
-        codecs: &opts.codecs,
-        queue,
-    };
-    for (i, a) in plan.artifacts.iter().enumerate() {
-        let name = a.name.file_name();
-        let mut input = decoded.next_artifact()?;
-        let stats = repacker.repack(i, &name, &mut input, &mut out)?;
-        if !input.complete() {
-            return Err(Error::artifact(
-                &name,
-                None,
-                "data after the end of the compressed stream",
-            ));
-        }
-        tracing::debug!(artifact = %name, members = stats.members, bytes = stats.data_bytes, "repacked");
-    }
-    Ok(())
 }
 
 /// Publishes every tarball; returns their SHA-256 digests (hex).

@@ -1,6 +1,7 @@
 //! CPU time per pipeline stage, measured on the stage's own threads, so a
-//! run can tell which stage bounds it: the serial ones (decode, repack) cap
-//! how many compression threads a machine can keep busy.
+//! run can tell which stage bounds it, and the serial part: the work that
+//! runs one artifact at a time, which caps how many threads a machine can
+//! keep busy.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,11 +9,16 @@ use crate::cpu_time::thread_cpu_ns;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Stage {
-    /// Reading the stored bytes and decoding them (one thread; downloads
-    /// and their SHA-256 run on the async runtime).
+    /// Reading the stored bytes and decoding them (a thread per artifact
+    /// being read; downloads and their SHA-256 run on the async runtime).
     Decode,
-    /// Tar parsing, flattening, conflict fingerprints, blocks (one thread).
+    /// Tar parsing, flattening, fingerprints, decisions, blocks (a thread
+    /// per artifact being scanned).
     Repack,
+    /// What runs one artifact at a time, in plan order, on whatever thread:
+    /// the decisions on entries, and an artifact's whole decode and repack
+    /// while it is decided as it is read. Also counted in its stage.
+    Serial,
     /// Compression (all pool threads together).
     Compress,
     /// SHA-256 of the tarballs (a thread each, side by side).
@@ -24,6 +30,7 @@ pub(crate) enum Stage {
 pub(crate) struct Stages {
     decode: AtomicU64,
     repack: AtomicU64,
+    serial: AtomicU64,
     compress: AtomicU64,
     checksum: AtomicU64,
 }
@@ -35,6 +42,10 @@ pub struct StageSeconds {
     pub decode: f64,
     /// Flattening artifacts into tar blocks.
     pub repack: f64,
+    /// Of decode and repack, the work that ran one artifact at a time (in
+    /// plan order): `compress / serial` is how many compression threads
+    /// the run could keep busy.
+    pub serial: f64,
     /// Compression, over all pool threads.
     pub compress: f64,
     /// SHA-256 of the tarballs.
@@ -46,6 +57,7 @@ impl Stages {
         match s {
             Stage::Decode => &self.decode,
             Stage::Repack => &self.repack,
+            Stage::Serial => &self.serial,
             Stage::Compress => &self.compress,
             Stage::Checksum => &self.checksum,
         }
@@ -62,8 +74,12 @@ impl Stages {
 
     /// Adds CPU time measured elsewhere (the compression pool's).
     pub fn add(&self, stage: Stage, seconds: f64) {
-        self.counter(stage)
-            .fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
+        self.add_ns(stage, (seconds * 1e9) as u64);
+    }
+
+    /// Adds CPU nanoseconds measured by the caller.
+    pub fn add_ns(&self, stage: Stage, ns: u64) {
+        self.counter(stage).fetch_add(ns, Ordering::Relaxed);
     }
 
     pub fn seconds(&self) -> StageSeconds {
@@ -71,6 +87,7 @@ impl Stages {
         StageSeconds {
             decode: s(&self.decode),
             repack: s(&self.repack),
+            serial: s(&self.serial),
             compress: s(&self.compress),
             checksum: s(&self.checksum),
         }

@@ -144,11 +144,6 @@ impl ConflictTable {
         }
     }
 
-    /// The file name of tarball `t`, for messages.
-    pub fn tarball_name(&self, t: usize) -> &str {
-        &self.tarball_names[t]
-    }
-
     /// Whether any of `tarballs` already holds `path`; only then does a
     /// file's content need hashing before its header is written.
     pub fn seen_in_any(&self, path: &[u8], tarballs: &[usize]) -> bool {

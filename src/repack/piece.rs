@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::tarfmt::{self, Header};
 use crate::codec::Block;
 use crate::error::Result;
 use crate::plan::Format;
@@ -70,7 +69,6 @@ pub struct PieceWriter<'a> {
     out: &'a mut dyn BlockOut,
     lanes: Vec<Lane>,
     mask: Mask,
-    header_buf: Vec<u8>,
 }
 
 impl<'a> PieceWriter<'a> {
@@ -96,7 +94,6 @@ impl<'a> PieceWriter<'a> {
             out,
             lanes,
             mask: Mask(Arc::from(Vec::new())),
-            header_buf: Vec::with_capacity(2048),
         }
     }
 
@@ -114,15 +111,6 @@ impl<'a> PieceWriter<'a> {
         }
         self.mask = mask;
         Ok(())
-    }
-
-    pub(crate) fn header(&mut self, h: &Header<'_>) -> Result<()> {
-        let mut hb = std::mem::take(&mut self.header_buf);
-        hb.clear();
-        tarfmt::write_header(&mut hb, h, &[]);
-        let r = self.data(&hb);
-        self.header_buf = hb;
-        r
     }
 
     /// Appends tar bytes for the current mask (dropped when it is empty).
@@ -144,12 +132,6 @@ impl<'a> PieceWriter<'a> {
             }
         }
         Ok(())
-    }
-
-    /// Zero padding after `size` bytes of member data.
-    pub fn pad(&mut self, size: u64) -> Result<()> {
-        const ZEROS: [u8; tarfmt::BLOCK] = [0; tarfmt::BLOCK];
-        self.data(&ZEROS[..tarfmt::padding(size)])
     }
 
     fn emit(&mut self, i: usize) -> Result<()> {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bad_run;
+pub mod golden;
 pub mod tar_listing;
 
 use std::path::{Path, PathBuf};

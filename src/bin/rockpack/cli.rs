@@ -224,6 +224,12 @@ pub(crate) struct PackArgs {
     /// Compression threads (default: all cores, as many as --memory allows).
     #[arg(long)]
     pub(crate) jobs: Option<usize>,
+    /// Artifacts decoded and repacked at once, a thread each (default: one per 4 cores, as many as --memory allows). The output is the same for any number.
+    #[arg(long, value_name = "N")]
+    pub(crate) artifact_jobs: Option<usize>,
+    /// Bytes an artifact read ahead of its turn may hold (tests: small values exercise the switch to reading it live).
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, hide = true)]
+    pub(crate) artifact_pending: Option<u64>,
     /// Memory budget for buffers, read-ahead and compression (e.g. 512M, 2G).
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = units::parse_size)]
     pub(crate) memory: u64,

@@ -96,13 +96,21 @@ pub(crate) fn budget(
     if args.jobs == Some(0) {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
-    Budget::new(&Needs {
+    if args.artifact_jobs == Some(0) {
+        return Err(Error::Usage("--artifact-jobs must be at least 1".into()));
+    }
+    let mut budget = Budget::new(&Needs {
         memory: args.memory,
         jobs: args.jobs,
+        artifact_jobs: args.artifact_jobs,
         cores,
         codecs: codecs.all().to_vec(),
         part_sizes,
-    })
+    })?;
+    if let Some(p) = args.artifact_pending {
+        budget.pending = budget.pending.min(p);
+    }
+    Ok(budget)
 }
 
 pub(crate) async fn sink(

@@ -1,0 +1,581 @@
+//! Several artifacts at once: each worker thread takes the next artifact in
+//! plan order, has it decoded (`decode_ahead`) and scans it
+//! (`repack::scan`), while only the decisions that depend on earlier
+//! artifacts run in plan order, one artifact at a time (the *turn*).
+//!
+//! An artifact scanned before its turn is held (`repack::pending`), up to
+//! `Budget::pending` bytes; when its turn comes its entries are decided in
+//! one go, the turn passes on, and its bytes are cut into blocks on its own
+//! thread. One that outgrows the limit waits for its turn and is then
+//! decided as it is read (*live*), as every artifact is with one worker.
+//! Compressed blocks wait in a queue per artifact until the fan-out reaches
+//! it; those of artifacts ahead of the fan-out share `Budget::held_output`.
+//! The output is the same whatever the number of workers: every decision
+//! is taken in the same order on the same metadata, and each artifact's
+//! pieces are cut from the same bytes.
+//!
+//! Errors: the first one in plan order is reported. A worker that fails
+//! ahead of its turn stops every later artifact at once and waits for its
+//! turn (the earlier ones are still checked, without compressing anything);
+//! the turn holder that meets an error ends the run.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::decode_ahead::{self, Opener, Wait};
+use super::stages::{Stage, Stages};
+use super::RunOptions;
+use crate::codec::{pool::Pool, Block, Compressed};
+use crate::cpu_time::thread_cpu_ns;
+use crate::error::{Error, Result};
+use crate::plan::{Format, Plan};
+use crate::progress::Progress;
+use crate::repack::conflict::Fingerprint;
+use crate::repack::decide::{Decider, Deciding, OpenFile, Target};
+use crate::repack::pending::Pending;
+use crate::repack::scan::{Entries, Head, Rules, Scanner};
+use crate::repack::{BlockOut, Mask, PieceWriter};
+use crate::source::Source;
+
+/// A compressed block on its way to the fan-out: its result, its tarballs
+/// and the bytes it holds of the output budget.
+pub(super) type Out = (oneshot::Receiver<Compressed>, Mask, u64);
+
+/// What every worker of a run shares.
+pub(super) struct Workers {
+    plan: Arc<Plan>,
+    source: Arc<dyn Source>,
+    opts: RunOptions,
+    handle: Handle,
+    progress: Arc<Progress>,
+    stages: Arc<Stages>,
+    rules: Rules,
+    formats: Vec<Format>,
+    pool: Pool,
+    opener: Opener,
+    /// The next artifact to take.
+    next: AtomicUsize,
+    turn: Turn,
+    pub held: Held,
+    pub stop: Stop,
+    /// Each artifact's queue to the fan-out, taken by its worker.
+    outputs: Vec<Mutex<Option<mpsc::Sender<Out>>>>,
+    /// The run's error: the first one in plan order.
+    error: Mutex<Option<Error>>,
+    /// Cancels the decoders' waits on the network when the run stops.
+    cancel: CancellationToken,
+    /// Per artifact, cancelled when its work is no longer needed.
+    tokens: Vec<CancellationToken>,
+}
+
+impl Workers {
+    /// Shared state for a run; returns the receivers of each artifact's
+    /// compressed blocks, in plan order.
+    pub fn new(
+        plan: Arc<Plan>,
+        source: Arc<dyn Source>,
+        opts: RunOptions,
+        handle: Handle,
+        progress: Arc<Progress>,
+        stages: Arc<Stages>,
+    ) -> Result<(Arc<Workers>, Vec<mpsc::Receiver<Out>>)> {
+        let (senders, receivers): (Vec<_>, Vec<_>) = plan
+            .artifacts
+            .iter()
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(opts.budget.blocks_in_flight.max(1));
+                (Mutex::new(Some(tx)), rx)
+            })
+            .unzip();
+        let decider = Decider::new(&plan, opts.on_conflict, opts.budget.compare_buffer);
+        let cancel = CancellationToken::new();
+        let workers = Workers {
+            tokens: plan
+                .artifacts
+                .iter()
+                .map(|_| cancel.child_token())
+                .collect(),
+            cancel,
+            rules: Rules::new(&plan, opts.mtime_clamp)?,
+            formats: plan.tarballs.iter().map(|t| t.format).collect(),
+            pool: Pool::new(opts.budget.jobs),
+            opener: Opener::new(),
+            next: AtomicUsize::new(0),
+            turn: Turn::new(decider),
+            held: Held::new(opts.budget.held_output),
+            stop: Stop::default(),
+            outputs: senders,
+            error: Mutex::new(None),
+            plan,
+            source,
+            opts,
+            handle,
+            progress,
+            stages,
+        };
+        Ok((Arc::new(workers), receivers))
+    }
+
+    /// Runs the worker threads to the end (blocking); then the run's
+    /// error, if any, and the compression threads' CPU seconds.
+    pub fn run(self: &Arc<Self>) -> (Result<()>, f64) {
+        let n = self.opts.budget.artifact_jobs.max(1);
+        let threads: Vec<_> = (0..n)
+            .map(|i| {
+                let w = self.clone();
+                std::thread::Builder::new()
+                    .name(format!("artifact-{i}"))
+                    .spawn(move || {
+                        let stage = w.stages.start(Stage::Repack);
+                        w.work();
+                        drop(stage);
+                    })
+                    .expect("spawn artifact thread")
+            })
+            .collect();
+        let mut panicked = false;
+        for t in threads {
+            panicked |= t.join().is_err();
+        }
+        self.cancel.cancel();
+        // Artifacts never started: their queues end, so the fan-out does.
+        for tx in &self.outputs {
+            tx.lock().expect("outputs").take();
+        }
+        let error = self.error.lock().expect("error").take();
+        let result = match error {
+            Some(e) => Err(e),
+            None if panicked => Err(Error::internal("an artifact thread failed")),
+            None if self.stop.aborted() => Err(Error::internal("the run stopped")),
+            None => Ok(()),
+        };
+        (result, self.pool.finish())
+    }
+
+    /// Stops everything at once (the output failed, or the run was
+    /// interrupted).
+    pub fn abort(&self) {
+        self.stop.aborted.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        self.turn.cv.notify_all();
+        self.held.cv.notify_all();
+        if self.stop.aborted() {
+            self.cancel.cancel();
+        }
+        let failed_at = self.stop.failed_at.load(Ordering::SeqCst);
+        for t in self.tokens.iter().skip(failed_at.saturating_add(1)) {
+            t.cancel();
+        }
+    }
+
+    /// Ends the run with `e`: called only by the turn holder, so the first
+    /// error recorded is the first in plan order.
+    fn fail(&self, e: Error) {
+        let mut error = self.error.lock().expect("error");
+        if error.is_none() {
+            *error = Some(e);
+        }
+        drop(error);
+        self.abort();
+    }
+
+    fn work(&self) {
+        let n = self.plan.artifacts.len();
+        loop {
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            if i >= n || self.stop.cancels(i) {
+                return;
+            }
+            self.artifact(i);
+        }
+    }
+
+    /// Reads, decides and cuts artifact `i`.
+    fn artifact(&self, i: usize) {
+        let tx = self.outputs[i].lock().expect("outputs").take();
+        let wait = Wait {
+            handle: self.handle.clone(),
+            stop: self.tokens[i].clone(),
+        };
+        let opened = self
+            .opener
+            .take(i, &self.plan, &self.source, &self.opts, &wait);
+        let live = Arc::new(AtomicBool::new(false));
+        let mut decoded = decode_ahead::start(
+            self.plan.clone(),
+            i,
+            opened,
+            self.opts.clone(),
+            wait,
+            self.progress.clone(),
+            self.stages.clone(),
+            live.clone(),
+        );
+        let name = self.plan.artifacts[i].name.file_name();
+        let mut out = WorkerOut {
+            workers: self,
+            index: i,
+            tx,
+        };
+        let mut pieces = PieceWriter::new(&mut out, &self.formats);
+        let mut flow = Flow {
+            workers: self,
+            index: i,
+            name: &name,
+            pieces: &mut pieces,
+            pending: Pending::default(),
+            decider: None,
+            file: OpenFile::default(),
+            live: &live,
+            live_since: 0,
+        };
+        // One worker: nothing to scan ahead of, every artifact is live.
+        let early = if self.opts.budget.artifact_jobs <= 1 {
+            flow.go_live()
+        } else {
+            Ok(())
+        };
+        let scanned = early.and_then(|()| scan(&self.rules, i, &name, &mut decoded, &mut flow));
+        let ended = flow.end(scanned);
+        drop(flow);
+        // A write fails only when the output stopped, which reports its own error.
+        if ended.is_ok() {
+            let _ = pieces.finish();
+        }
+        decoded.close(&self.handle);
+    }
+}
+
+/// Scans artifact `i` into `flow`, and checks nothing follows its
+/// compressed stream.
+fn scan(
+    rules: &Rules,
+    i: usize,
+    name: &str,
+    decoded: &mut decode_ahead::Decoded,
+    flow: &mut Flow<'_, '_, '_>,
+) -> Result<()> {
+    let mut input = decoded.bytes()?;
+    let mut scanner = Scanner::start(rules, i, name, &mut input)?;
+    while scanner.next(flow)? {}
+    let stats = scanner.stats();
+    drop(scanner);
+    if !input.complete() {
+        return Err(Error::artifact(
+            name,
+            None,
+            "data after the end of the compressed stream",
+        ));
+    }
+    tracing::debug!(artifact = %name, members = stats.members, bytes = stats.data_bytes, "repacked");
+    Ok(())
+}
+
+/// One artifact's entries, held ahead of its turn or decided live.
+struct Flow<'w, 'p, 'o> {
+    workers: &'w Workers,
+    index: usize,
+    name: &'w str,
+    pieces: &'p mut PieceWriter<'o>,
+    pending: Pending,
+    /// The conflict table, while this artifact holds the turn (live).
+    decider: Option<Decider>,
+    file: OpenFile,
+    live: &'w AtomicBool,
+    /// The thread's CPU time when it went live.
+    live_since: u64,
+}
+
+impl<'o> Flow<'_, '_, 'o> {
+    fn stopped(&self) -> Result<()> {
+        if self.workers.stop.cancels(self.index) {
+            return Err(Error::internal("the run stopped"));
+        }
+        Ok(())
+    }
+
+    /// The live path: decisions as entries come, straight into the pieces.
+    fn deciding(&mut self) -> Option<Deciding<'_, 'o>> {
+        let decider = self.decider.as_mut()?;
+        Some(Deciding {
+            file: &mut self.file,
+            decider,
+            index: self.index,
+            name: self.name,
+            target: Target::Pieces(self.pieces),
+        })
+    }
+
+    /// Goes live when the artifact may not be held any longer: waits for
+    /// the turn, then decides and writes what was held.
+    fn check_held(&mut self) -> Result<()> {
+        let limit = self.workers.opts.budget.pending;
+        if self.decider.is_none() && self.pending.held() as u64 > limit {
+            self.go_live()?;
+        }
+        Ok(())
+    }
+
+    fn go_live(&mut self) -> Result<()> {
+        let decider = self
+            .workers
+            .turn
+            .wait(self.index, &self.workers.stop)
+            .ok_or_else(|| Error::internal("the run stopped"))?;
+        self.decider = Some(decider);
+        self.live.store(true, Ordering::Relaxed);
+        self.live_since = thread_cpu_ns();
+        let pending = std::mem::take(&mut self.pending);
+        let mut d = self.deciding().expect("live");
+        let r = pending.replay(&mut d, None);
+        let mut pending = pending;
+        pending.clear();
+        self.pending = pending;
+        r
+    }
+
+    /// Ends the artifact after its scan: decides what is still held (in
+    /// turn), passes the turn on and writes the rest; or reports the
+    /// first error.
+    fn end(&mut self, scanned: Result<()>) -> Result<()> {
+        let w = self.workers;
+        if w.stop.cancels(self.index) {
+            return Err(Error::internal("the run stopped"));
+        }
+        if scanned.is_err() && self.decider.is_none() {
+            // Later artifacts cannot matter any more: stop them now.
+            w.stop.failed_at.fetch_min(self.index, Ordering::SeqCst);
+            w.wake();
+        }
+        let decider = match self.decider.take() {
+            Some(d) => d,
+            None => match w.turn.wait(self.index, &w.stop) {
+                Some(d) => d,
+                None => return Err(Error::internal("the run stopped")),
+            },
+        };
+        let mut decider = decider;
+        let from = thread_cpu_ns();
+        let decided = if self.live.load(Ordering::Relaxed) {
+            scanned.map(|()| Vec::new())
+        } else {
+            self.pending
+                .decide(&mut decider, self.index, self.name, scanned.err())
+        };
+        let now = thread_cpu_ns();
+        let since = if self.live.load(Ordering::Relaxed) {
+            self.live_since
+        } else {
+            from
+        };
+        w.stages.add_ns(Stage::Serial, now.saturating_sub(since));
+        self.live.store(false, Ordering::Relaxed);
+        match decided {
+            Err(e) => {
+                w.fail(e);
+                Err(Error::internal("failed"))
+            }
+            Ok(masks) => {
+                w.turn.pass(self.index, decider);
+                self.pending.cut(&masks, self.pieces)
+            }
+        }
+    }
+}
+
+impl Entries for Flow<'_, '_, '_> {
+    fn head(&mut self, head: &Head<'_>, tar_header: &[u8]) -> Result<()> {
+        self.stopped()?;
+        if let Some(mut d) = self.deciding() {
+            return d.head(head, tar_header);
+        }
+        self.pending.head(head, tar_header)?;
+        self.check_held()
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stopped()?;
+        if let Some(mut d) = self.deciding() {
+            return d.data(bytes);
+        }
+        self.pending.data(bytes)?;
+        self.check_held()
+    }
+
+    fn file_end(&mut self, fp: Fingerprint) -> Result<()> {
+        if let Some(mut d) = self.deciding() {
+            return d.file_end(fp);
+        }
+        self.pending.file_end(fp)
+    }
+
+    fn refused(&mut self, head: &Head<'_>, error: Error) -> Error {
+        match self.deciding() {
+            Some(mut d) => d.refused(head, error),
+            None => self.pending.refused(head, error),
+        }
+    }
+}
+
+/// Sends an artifact's blocks to the pool and their results down its queue.
+struct WorkerOut<'w> {
+    workers: &'w Workers,
+    index: usize,
+    tx: Option<mpsc::Sender<Out>>,
+}
+
+impl BlockOut for WorkerOut<'_> {
+    fn send(&mut self, block: Block, format: Format, mask: Mask) -> Result<()> {
+        let w = self.workers;
+        if w.stop.cancels(self.index) {
+            return Err(Error::internal("the run stopped"));
+        }
+        // After a failure the run only checks the earlier artifacts.
+        if w.stop.checking() {
+            return Ok(());
+        }
+        let Some(tx) = &self.tx else {
+            return Err(Error::internal("an artifact's output was taken twice"));
+        };
+        let bytes = block.data.len() as u64;
+        if !w.held.acquire(self.index, bytes, &w.stop) {
+            return Ok(());
+        }
+        let rx = w.pool.submit(block, w.opts.codecs.get(format));
+        if tx.blocking_send((rx, mask, bytes)).is_err() {
+            // The output failed and reports why.
+            w.held.release(bytes);
+            w.abort();
+            return Err(Error::internal("output stopped"));
+        }
+        Ok(())
+    }
+}
+
+/// Why workers stop: the run was aborted, or an artifact failed ahead of
+/// its turn (everything after it stops; everything before it is still
+/// checked).
+pub(super) struct Stop {
+    aborted: AtomicBool,
+    failed_at: AtomicUsize,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop {
+            aborted: AtomicBool::new(false),
+            failed_at: AtomicUsize::new(usize::MAX),
+        }
+    }
+}
+
+impl Stop {
+    pub fn aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
+    }
+
+    /// Whether work on artifact `index` is no longer needed.
+    pub fn cancels(&self, index: usize) -> bool {
+        self.aborted() || index > self.failed_at.load(Ordering::SeqCst)
+    }
+
+    /// Whether the run will fail: nothing needs compressing any more.
+    pub fn checking(&self) -> bool {
+        self.failed_at.load(Ordering::SeqCst) != usize::MAX
+    }
+}
+
+/// The turn: which artifact's entries are decided next, and the conflict
+/// table, handed to that artifact's worker.
+struct Turn {
+    state: Mutex<(usize, Option<Decider>)>,
+    cv: Condvar,
+}
+
+impl Turn {
+    fn new(decider: Decider) -> Self {
+        Turn {
+            state: Mutex::new((0, Some(decider))),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Waits for artifact `index`'s turn; `None` if it is cancelled first.
+    fn wait(&self, index: usize, stop: &Stop) -> Option<Decider> {
+        let mut s = self.state.lock().expect("turn");
+        loop {
+            if stop.cancels(index) {
+                return None;
+            }
+            if s.0 == index {
+                return s.1.take();
+            }
+            s = self.cv.wait(s).expect("turn");
+        }
+    }
+
+    /// Artifact `index` is decided: the next one's turn.
+    fn pass(&self, index: usize, decider: Decider) {
+        let mut s = self.state.lock().expect("turn");
+        *s = (index + 1, Some(decider));
+        drop(s);
+        self.cv.notify_all();
+    }
+}
+
+/// The output budget: bytes of blocks compressing or waiting for the
+/// fan-out, for every artifact but the one the fan-out is at (which never
+/// waits for it, so the run always moves).
+pub(super) struct Held {
+    state: Mutex<(u64, usize)>,
+    cv: Condvar,
+    limit: u64,
+}
+
+impl Held {
+    fn new(limit: u64) -> Self {
+        Held {
+            state: Mutex::new((0, 0)),
+            cv: Condvar::new(),
+            limit,
+        }
+    }
+
+    /// Takes `bytes` for a block of artifact `index`; false if stopped.
+    fn acquire(&self, index: usize, bytes: u64, stop: &Stop) -> bool {
+        let mut s = self.state.lock().expect("held");
+        loop {
+            if stop.cancels(index) || stop.checking() {
+                return false;
+            }
+            if s.1 == index || s.0 + bytes <= self.limit {
+                s.0 += bytes;
+                return true;
+            }
+            s = self.cv.wait(s).expect("held");
+        }
+    }
+
+    /// A block reached the fan-out.
+    pub fn release(&self, bytes: u64) {
+        let mut s = self.state.lock().expect("held");
+        s.0 = s.0.saturating_sub(bytes);
+        drop(s);
+        self.cv.notify_all();
+    }
+
+    /// The fan-out moves on to artifact `index`.
+    pub fn at(&self, index: usize) {
+        let mut s = self.state.lock().expect("held");
+        s.1 = index;
+        drop(s);
+        self.cv.notify_all();
+    }
+}

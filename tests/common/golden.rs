@@ -1,0 +1,81 @@
+//! The bytes rockpack built before it read several artifacts at once, and
+//! before tarball sets: SHA-256 of every tarball rockpack 6c9afa2 built on
+//! the conformance layouts (tests/data/preset_digests.txt), and the cases
+//! (layouts and flags) they were built with. Tests rebuild them in other
+//! ways (a set file, several artifacts at once) and want these bytes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::files_in;
+use rockpack::fixtures::Layout;
+
+/// `name  sha256` of every tarball in `dir`.
+pub fn digests(dir: &Path) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    files_in(dir)
+        .into_iter()
+        .filter(|f| f.ends_with(".tar.gz") || f.ends_with(".tar.zst"))
+        .map(|f| {
+            let data = std::fs::read(dir.join(&f)).unwrap();
+            (f, hex::encode(Sha256::digest(&data)))
+        })
+        .collect()
+}
+
+/// The digests rockpack 6c9afa2 gave, by case.
+pub fn golden() -> BTreeMap<String, BTreeMap<String, String>> {
+    let text = include_str!("../data/preset_digests.txt");
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (sha, path) = line.split_once("  ").unwrap();
+        let (case, file) = path.split_once('/').unwrap();
+        out.entry(case.into())
+            .or_default()
+            .insert(file.into(), sha.into());
+    }
+    out
+}
+
+/// The conformance layouts and flags the golden digests were made with:
+/// (case, layout, selection flags, packing flags).
+pub const CASES: &[(&str, Layout, &[&str], &[&str])] = &[
+    (
+        "plain-tests",
+        Layout::Plain,
+        &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"],
+        &[],
+    ),
+    (
+        "kpack-tests",
+        Layout::Kpack,
+        &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"],
+        &["--version", "7.1.0"],
+    ),
+    (
+        "kpack-zst",
+        Layout::Kpack,
+        &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"],
+        &["--format", "zst"],
+    ),
+    (
+        "kpack-per-target",
+        Layout::Kpack,
+        &[
+            "--families",
+            "gfx110X-all",
+            "--per-target",
+            "--targets",
+            "gfx942",
+            "--multiarch",
+            "never",
+        ],
+        &[],
+    ),
+    (
+        "kpack-lastwins-l9",
+        Layout::Kpack,
+        &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"],
+        &["--on-conflict", "last-wins", "--level", "9"],
+    ),
+];
