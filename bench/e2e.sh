@@ -49,6 +49,10 @@
 # generated with per-target artifacts for every target of those families,
 # and every family packed with --tests.
 # ROCKPACK_E2E_MEMORY="192M 1G" adds a rockpack run per --memory budget.
+# ROCKPACK_E2E_BEFORE=path/to/rockpack adds a run of that binary (an earlier
+# build) right after rockpack's, the same command, and checks that it
+# published the same bytes: "after / before" side by side in one run.
+# ROCKPACK_E2E_AT_ONCE="8 6G" adds a run with --artifact-jobs 8 --memory 6G.
 # ROCKPACK_E2E_THROTTLE=16M adds runs of the largest tarball (zstd) from a
 # second server instance whose connections each send at most 16 MiB/s, read
 # with one GET per artifact (--range-connections 1) and with parallel ranged
@@ -210,6 +214,35 @@ python3 "$here/measure.py" --json "$work/rockpack.json" --server-pid "$server_pi
     --summary "$work/summary.json"
 tail -n 12 "$work/rockpack.log" >&2
 
+extra=()
+if [[ -n ${ROCKPACK_E2E_BEFORE:-} ]]; then
+    say "the binary before ($ROCKPACK_E2E_BEFORE): S3 -> S3"
+    python3 "$here/measure.py" --json "$work/before.json" --server-pid "$server_pid" \
+        --stderr "$work/before.log" -- \
+        "$ROCKPACK_E2E_BEFORE" pack "${select_args[@]}" --dest "s3://$BUCKET/out-before/" \
+        --summary "$work/summary-before.json"
+    python3 - "$work/summary.json" "$work/summary-before.json" <<'EOF2'
+import json, sys
+digests = lambda p: {t["file_name"]: t["sha256"] for t in json.load(open(p))["tarballs"]}
+after, before = digests(sys.argv[1]), digests(sys.argv[2])
+assert after == before, f"the binary before published other bytes: {after} vs {before}"
+print(f"the binary before published the same {len(after)} tarballs", file=sys.stderr)
+EOF2
+    extra+=(--before "$work/before.json")
+    rm -rf "${root:?}/$BUCKET/out-before"
+fi
+if [[ -n ${ROCKPACK_E2E_AT_ONCE:-} ]]; then
+    read -r at_once at_once_memory <<<"$ROCKPACK_E2E_AT_ONCE"
+    say "rockpack --artifact-jobs $at_once --memory $at_once_memory: S3 -> S3"
+    python3 "$here/measure.py" --json "$work/at-once.json" --server-pid "$server_pid" \
+        --stderr "$work/at-once.log" -- \
+        "$rockpack" pack "${select_args[@]}" --dest "s3://$BUCKET/out-at-once/" \
+        --artifact-jobs "$at_once" --memory "$at_once_memory" --summary "$work/summary-at-once.json"
+    extra+=(--at-once "--artifact-jobs $at_once --memory $at_once_memory=$work/at-once.json"
+        --at-once-summary "$work/summary-at-once.json")
+    rm -rf "${root:?}/$BUCKET/out-at-once"
+fi
+
 budgets=()
 for m in ${ROCKPACK_E2E_MEMORY:-}; do
     say "rockpack with --memory $m: S3 -> S3"
@@ -329,7 +362,7 @@ report=${TMPDIR:-/tmp}/rockpack-e2e-$SIZE_ARG${ROCKPACK_E2E_FAMILIES:+-$nfam-fam
 # is measured.
 command=
 for v in ROCKPACK_E2E_BIN ROCKPACK_E2E_PLAIN ROCKPACK_E2E_THEROCK ROCKPACK_E2E_THEROCK_WORKERS \
-    ROCKPACK_E2E_FAMILIES ROCKPACK_E2E_THROTTLE; do
+    ROCKPACK_E2E_FAMILIES ROCKPACK_E2E_THROTTLE ROCKPACK_E2E_BEFORE ROCKPACK_E2E_AT_ONCE; do
     [[ -n ${!v:-} ]] && command+="$v=$(printf '%q' "${!v}") "
 done
 command+="bench/e2e.sh $SIZE_ARG"
@@ -340,6 +373,6 @@ python3 "$here/e2e_util.py" report \
     --phases "$work/phases.json" --summary "$work/summary.json" --plan "$work/plan.json" \
     --rockpack-out "$root/$BUCKET/out-rockpack" --plain-out "$root/$BUCKET/out-plain" \
     --check "$work/check.txt" --server-storage "$storage" "${therock_args[@]}" \
-    --families "$FAMILIES" --binary "$rockpack" \
+    --families "$FAMILIES" --binary "$rockpack" "${extra[@]}" \
     --size-label "$SIZE_ARG" --command "$command" --throttle "${ROCKPACK_E2E_THROTTLE:-}" --out "$report"
 echo "(also in $report)" >&2

@@ -179,10 +179,12 @@ def fmt(x, digits=1):
 
 
 def stages(cpu):
-    serial = max(cpu["decode"], cpu["repack"])
-    feeds = f", feeding {cpu['compress'] / serial:.0f} threads" if serial > 0 else ""
+    # `serial`: the work that ran one artifact at a time (older binaries:
+    # decode and repack were one thread each for the whole run).
+    serial = cpu.get("serial", cpu["decode"] + cpu["repack"])
+    feeds = f", compress / serial {cpu['compress'] / serial:.0f}" if serial > 0 else ""
     return (
-        f"decode {fmt(cpu['decode'], 2)}, repack {fmt(cpu['repack'], 2)}, "
+        f"decode {fmt(cpu['decode'], 2)}, repack {fmt(cpu['repack'], 2)}, serial {fmt(serial, 2)}, "
         f"compress {fmt(cpu['compress'], 2)}, checksum {fmt(cpu.get('checksum', 0), 2)}{feeds}"
     )
 
@@ -274,6 +276,16 @@ def report(a):
         ratios("TheRock's method / rockpack `--level 9`", tr, rp9)
     if one is not None:
         row("rockpack, largest tarball alone (`--only multiarch-tests --dest -`)", one)
+    if a.before and os.path.exists(a.before):
+        before = json.load(open(a.before))
+        before["output_mib"] = rp["output_mib"]
+        row("rockpack, the binary before", before)
+        ratios("rockpack / the binary before", rp, before)
+    if a.at_once:
+        label, path = a.at_once.split("=", 1)
+        r = json.load(open(path))
+        r["output_mib"] = rp["output_mib"]
+        row(f"rockpack, `{label}`", r)
     for b in a.budget:
         size, path = b.split("=", 1)
         r = json.load(open(path))
@@ -363,6 +375,8 @@ def report(a):
             "poller itself is part of it): " + ", ".join(others) + ".  "
         )
     stage_runs = [("rockpack (gzip, all tarballs)", summary)]
+    if a.at_once_summary and os.path.exists(a.at_once_summary):
+        stage_runs.append((f"rockpack `{a.at_once.split('=', 1)[0]}`", json.load(open(a.at_once_summary))))
     if tr and a.summary9 and os.path.exists(a.summary9):
         stage_runs.append(("rockpack `--level 9` (all tarballs)", json.load(open(a.summary9))))
     if a.largest_zst_summary and os.path.exists(a.largest_zst_summary):
@@ -371,9 +385,9 @@ def report(a):
     if stage_lines:
         w("")
         w(
-            "CPU seconds per stage (`cpu_seconds` of `--summary`); decode and repack are one "
-            "thread each, so compress / max(decode, repack) is how many compression threads "
-            "they can keep fed, on a machine with that many cores: " + "; ".join(stage_lines) + "."
+            "CPU seconds per stage (`cpu_seconds` of `--summary`); serial is what ran one "
+            "artifact at a time, so compress / serial is how many compression threads the run "
+            "could keep busy, on a machine with that many cores: " + "; ".join(stage_lines) + "."
         )
     if a.limits and os.path.exists(a.limits) and one is not None:
         lim = json.load(open(a.limits))
@@ -457,6 +471,9 @@ def main():
     r.add_argument("--largest-zst")
     r.add_argument("--limits")
     r.add_argument("--budget", action="append", default=[], help="SIZE=measure.json of a --memory run")
+    r.add_argument("--before", help="measure.json of the binary before, same command")
+    r.add_argument("--at-once", help="FLAGS=measure.json of a run with several artifacts at once")
+    r.add_argument("--at-once-summary", help="its --summary")
     r.add_argument("--ranges", action="append", default=[], help="N=measure.json of a --range-connections N run")
     r.add_argument("--throttle", default="")
     r.add_argument("--phases")

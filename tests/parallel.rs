@@ -8,9 +8,8 @@ mod common;
 
 use std::path::Path;
 
-use common::golden::{digests, golden, CASES};
+use common::golden::{digests, golden, Sources, CASES};
 use common::*;
-use rockpack::fixtures::Layout;
 
 /// (artifacts at once, bytes each may hold ahead of its turn).
 const SETTINGS: &[(&str, Option<&str>)] = &[
@@ -46,24 +45,9 @@ fn pack_with(src: &Path, dest: &Path, args: &[&str], jobs: &str, pending: Option
 #[test]
 fn any_number_at_once_builds_the_bytes_of_before() {
     let golden = golden();
-    let plain = tempfile::tempdir().unwrap();
-    let kpack = tempfile::tempdir().unwrap();
-    generate(
-        Layout::Plain,
-        &["gfx94X-dcgpu", "gfx110X-all"],
-        plain.path(),
-    );
-    generate(
-        Layout::Kpack,
-        &["gfx94X-dcgpu", "gfx110X-all"],
-        kpack.path(),
-    );
+    let sources = Sources::generate();
     for (case, layout, select, packing) in CASES {
-        let src = if *layout == Layout::Plain {
-            plain.path()
-        } else {
-            kpack.path()
-        };
+        let src = sources.of(*layout);
         let mut args: Vec<&str> = select.to_vec();
         args.extend_from_slice(packing);
         for &(jobs, pending) in SETTINGS {
@@ -129,4 +113,63 @@ fn summary_reports_serial_cpu() {
     );
     assert!(serial > 0.0, "{cpu}");
     assert!(serial <= decode + repack + 1e-6, "{cpu}");
+}
+
+/// What an artifact holds ahead of its turn stays within its share of the
+/// budget: with a 1 MiB share, the larger artifacts switch to being decided
+/// as they are read, and none held more than the share plus what one read
+/// adds (a decoded chunk of 256 KiB, or one entry's header and record).
+#[test]
+fn held_ahead_stays_within_its_share() {
+    let src = tempfile::tempdir().unwrap();
+    let spec = rockpack::fixtures::FixtureSpec {
+        layout: rockpack::fixtures::Layout::Kpack,
+        families: vec!["gfx94X-dcgpu".into()],
+        seed: 7,
+        large_bytes: 24 << 20,
+        sidecars: false,
+    };
+    rockpack::fixtures::generate(&spec, src.path()).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let out = rockpack_ok(&[
+        "pack",
+        "--source",
+        s(src.path()),
+        "--families",
+        "gfx94X-dcgpu",
+        "--tests",
+        "--format",
+        "zst",
+        "--dest",
+        s(dest.path()),
+        "--artifact-jobs",
+        "3",
+        "--memory",
+        "2G",
+        "--artifact-pending",
+        "1M",
+        "-v",
+        "--log-format",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let decided: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "decided")
+        .map(|v| v["fields"].clone())
+        .collect();
+    assert!(decided.len() > 10, "{stderr}");
+    let (mut live, mut ahead) = (0, 0);
+    for d in &decided {
+        let held = d["held_ahead"].as_u64().unwrap();
+        assert_eq!(d["limit"].as_u64(), Some(1 << 20), "{d}");
+        assert!(held <= (1 << 20) + (256 << 10) + (16 << 10), "{d}");
+        if d["live"].as_bool().unwrap() {
+            live += 1;
+        } else if held > 0 {
+            ahead += 1;
+        }
+    }
+    assert!(live > 0 && ahead > 0, "live {live}, decided ahead {ahead}");
 }

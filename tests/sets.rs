@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::golden::{digests, golden, CASES};
+use common::golden::{digests, golden, Sources, CASES};
 use common::*;
 use rockpack::fixtures::Layout;
 
@@ -25,24 +25,9 @@ fn table() -> String {
 #[test]
 fn preset_and_printed_set_build_the_bytes_of_before() {
     let golden = golden();
-    let plain = tempfile::tempdir().unwrap();
-    let kpack = tempfile::tempdir().unwrap();
-    generate(
-        Layout::Plain,
-        &["gfx94X-dcgpu", "gfx110X-all"],
-        plain.path(),
-    );
-    generate(
-        Layout::Kpack,
-        &["gfx94X-dcgpu", "gfx110X-all"],
-        kpack.path(),
-    );
+    let sources = Sources::generate();
     for (case, layout, select, packing) in CASES {
-        let src = if *layout == Layout::Plain {
-            plain.path()
-        } else {
-            kpack.path()
-        };
+        let src = sources.of(*layout);
         let want = &golden[*case];
         // The flags.
         let dest = tempfile::tempdir().unwrap();

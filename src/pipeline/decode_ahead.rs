@@ -1,15 +1,17 @@
 //! The decode stage: artifacts are opened in plan order a few ahead of the
-//! ones being read (so their downloads start early), and each artifact is
-//! decoded on a thread of its own, which has its SHA-256 checked as its
-//! stored bytes pass and queues the decoded bytes for the thread that
-//! scans it in a few fixed buffers. Decoding runs beside scanning instead
-//! of inside it, so an artifact costs the slower of the two, not their sum.
-//! When the scanning thread stops (an error), the decoder stops at once,
-//! even in the middle of a stalled download.
+//! ones being read (so their downloads start early), and each artifact
+//! thread has a decode thread of its own, which takes the artifacts it will
+//! scan, has each one's SHA-256 checked as its stored bytes pass, decodes
+//! it and queues the decoded bytes in a few fixed buffers. Decoding runs
+//! beside scanning instead of inside it, so an artifact costs the slower of
+//! the two, not their sum, and the next artifact is taken and decoded while
+//! the end of the last one is still being scanned. When the scanning thread
+//! stops (an error), its decoder stops at once, even in the middle of a
+//! stalled download.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -35,10 +37,10 @@ const CHUNK: usize = Budget::DECODED_CHUNK;
 const CHUNKS: usize = Budget::DECODED_CHUNKS;
 
 enum Msg {
-    /// The next artifact is open and decoding.
-    Opened,
+    /// The next artifact (its plan index) is open and decoding.
+    Opened(usize),
     /// It could not be opened (download, sidecar, decoder).
-    Failed(Error),
+    Failed(usize, Error),
     /// Decoded bytes: the first `n` of the buffer.
     Data(Vec<u8>, usize),
     /// Its decoded bytes ended; `complete`: its stored bytes were read to
@@ -48,7 +50,7 @@ enum Msg {
     ReadError(io::Error),
 }
 
-/// The repack thread's end of the stage.
+/// The scanning thread's end of the stage.
 pub struct Decoded {
     rx: Receiver<Msg>,
     free: Sender<Vec<u8>>,
@@ -125,43 +127,63 @@ impl Drop for Opener {
     }
 }
 
-/// Starts decoding artifact `index` from its opened stream. While `live`
-/// is set, the thread's CPU time also counts as serial work.
-#[allow(clippy::too_many_arguments)]
+/// The next artifact for a decode thread: its plan index, what cancels
+/// work on it, and its opened stream; `None` when there is none.
+pub type Claim = Box<dyn FnMut() -> Option<(usize, CancellationToken, Opened)> + Send>;
+
+/// Starts a decode thread that decodes the artifacts `claim` gives, in
+/// turn. While `live` holds an artifact's index, decoding it also counts as
+/// serial work.
 pub fn start(
     plan: Arc<Plan>,
-    index: usize,
-    opened: Opened,
     opts: RunOptions,
-    wait: Wait,
+    handle: Handle,
     progress: Arc<Progress>,
     stages: Arc<Stages>,
-    live: Arc<AtomicBool>,
+    live: Arc<AtomicUsize>,
+    mut claim: Claim,
 ) -> Decoded {
     let (tx, rx) = unbounded();
     let (free, free_rx) = unbounded();
-    // Stops with the artifact's token, or when the reader is dropped.
-    let stop = wait.stop.child_token();
-    let wait = Wait {
-        handle: wait.handle,
-        stop: stop.clone(),
-    };
-    let thread = wait.handle.clone().spawn_blocking(move || {
-        let stage = stages.start(Stage::Decode);
-        let stream = Stream {
-            tx,
-            free: free_rx,
-            spare: Vec::new(),
-            made: 0,
-        };
-        let serial = Serial {
-            stages: &stages,
-            live: &live,
-        };
-        decode_one(
-            &plan, index, opened, &opts, &wait, &progress, stream, serial,
-        );
-        drop(stage);
+    // Stops the thread's waits when the reader is dropped.
+    let stop = CancellationToken::new();
+    let thread = handle.spawn_blocking({
+        let (handle, stop) = (handle.clone(), stop.clone());
+        move || {
+            let stage = stages.start(Stage::Decode);
+            let mut stream = Stream {
+                tx,
+                free: free_rx,
+                spare: Vec::new(),
+                made: 0,
+            };
+            while let Some((index, artifact_stop, opened)) = claim() {
+                let wait = Wait {
+                    handle: handle.clone(),
+                    stop: stop.clone(),
+                    artifact: Some(artifact_stop),
+                };
+                let serial = Serial {
+                    stages: &stages,
+                    live: &live,
+                    index,
+                };
+                let go_on = decode_one(
+                    &plan,
+                    index,
+                    opened,
+                    &opts,
+                    &wait,
+                    &progress,
+                    &mut stream,
+                    serial,
+                );
+                if !go_on {
+                    break;
+                }
+            }
+            drop(stage);
+        }
     });
     Decoded {
         rx,
@@ -172,21 +194,28 @@ pub fn start(
 }
 
 impl Decoded {
-    /// The artifact's decoded bytes, or why it could not be opened.
-    pub fn bytes(&mut self) -> Result<ArtifactBytes<'_>> {
+    /// The next artifact (its plan index) and its decoded bytes, or why it
+    /// could not be opened; `None` when the thread has no more.
+    pub fn next_artifact(&mut self) -> Option<(usize, Result<ArtifactBytes<'_>>)> {
         match self.rx.recv() {
-            Ok(Msg::Opened) => Ok(ArtifactBytes {
-                decoded: self,
-                buf: Vec::new(),
-                pos: 0,
-                len: 0,
-                state: State::Reading,
-            }),
-            Ok(Msg::Failed(e)) => Err(e),
-            Ok(_) => Err(Error::internal(
-                "decode stage out of step with the repack thread",
+            Ok(Msg::Opened(i)) => Some((
+                i,
+                Ok(ArtifactBytes {
+                    decoded: self,
+                    buf: Vec::new(),
+                    pos: 0,
+                    len: 0,
+                    state: State::Reading,
+                }),
             )),
-            Err(_) => Err(Error::internal("the decode thread stopped")),
+            Ok(Msg::Failed(i, e)) => Some((i, Err(e))),
+            Ok(_) => Some((
+                usize::MAX,
+                Err(Error::internal(
+                    "decode stage out of step with the scanning thread",
+                )),
+            )),
+            Err(_) => None,
         }
     }
 
@@ -315,6 +344,8 @@ impl Stream {
 pub struct Wait {
     pub handle: Handle,
     pub stop: CancellationToken,
+    /// Also stops the wait: work on this artifact is no longer needed.
+    pub artifact: Option<CancellationToken>,
 }
 
 impl Wait {
@@ -324,10 +355,17 @@ impl Wait {
         work: impl std::future::Future<Output = std::result::Result<T, E>>,
         stopped: impl FnOnce() -> E,
     ) -> std::result::Result<T, E> {
+        let artifact = async {
+            match &self.artifact {
+                Some(t) => t.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
         self.handle.block_on(async {
             tokio::select! {
                 r = work => r,
                 _ = self.stop.cancelled() => Err(stopped()),
+                _ = artifact => Err(stopped()),
             }
         })
     }
@@ -355,9 +393,11 @@ impl Read for Blocking {
 /// as it is scanned.
 struct Serial<'a> {
     stages: &'a Stages,
-    live: &'a AtomicBool,
+    live: &'a AtomicUsize,
+    index: usize,
 }
 
+/// Decodes one artifact into `out`; false once the reader is gone.
 #[allow(clippy::too_many_arguments)]
 fn decode_one(
     plan: &Plan,
@@ -366,16 +406,17 @@ fn decode_one(
     opts: &RunOptions,
     wait: &Wait,
     progress: &Arc<Progress>,
-    mut out: Stream,
+    out: &mut Stream,
     serial: Serial<'_>,
-) {
+) -> bool {
     let a = &plan.artifacts[index];
     let name = a.name.file_name();
     let (stream, expected) = match opened {
         Ok(r) => r,
         Err(e) => {
-            out.send(Msg::Failed(e));
-            return;
+            // The run fails with it: nothing more to decode.
+            out.send(Msg::Failed(index, e));
+            return false;
         }
     };
     progress.start_artifact(index);
@@ -402,39 +443,46 @@ fn decode_one(
     let mut decoder = match decoder {
         Ok(d) => d,
         Err(e) => {
-            out.send(Msg::Failed(Error::artifact(&name, None, e.to_string())));
-            return;
+            out.send(Msg::Failed(
+                index,
+                Error::artifact(&name, None, e.to_string()),
+            ));
+            return false;
         }
     };
-    if !out.send(Msg::Opened) {
-        return;
+    if !out.send(Msg::Opened(index)) {
+        return false;
     }
     loop {
-        let Some(mut buf) = out.buffer() else { return };
+        let Some(mut buf) = out.buffer() else {
+            return false;
+        };
         let from = thread_cpu_ns();
         // What one read gives goes on at once (never waiting to fill the
         // buffer), so bytes that arrived before a slow or stalled download
         // are scanned, and their errors reported, meanwhile.
         let got = read(&mut decoder, &mut buf);
-        if serial.live.load(Ordering::Relaxed) {
+        if serial.live.load(Ordering::Relaxed) == serial.index {
             serial
                 .stages
                 .add_ns(Stage::Serial, thread_cpu_ns().saturating_sub(from));
         }
         match got {
             Ok(0) => {
+                out.spare.push(buf);
                 let complete = complete.load(Ordering::Relaxed);
-                out.send(Msg::End { complete });
-                return;
+                return out.send(Msg::End { complete });
             }
             Ok(n) => {
                 if !out.send(Msg::Data(buf, n)) {
-                    return;
+                    return false;
                 }
             }
             Err(e) => {
+                // The reader stops at this error; the next artifact is
+                // another thread's business.
                 out.send(Msg::ReadError(e));
-                return;
+                return false;
             }
         }
     }

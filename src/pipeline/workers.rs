@@ -186,38 +186,54 @@ impl Workers {
         self.abort();
     }
 
-    fn work(&self) {
-        let n = self.plan.artifacts.len();
-        loop {
-            let i = self.next.fetch_add(1, Ordering::SeqCst);
-            if i >= n || self.stop.cancels(i) {
-                return;
-            }
-            self.artifact(i);
-        }
-    }
-
-    /// Reads, decides and cuts artifact `i`.
-    fn artifact(&self, i: usize) {
-        let tx = self.outputs[i].lock().expect("outputs").take();
-        let wait = Wait {
-            handle: self.handle.clone(),
-            stop: self.tokens[i].clone(),
+    /// One artifact thread: its decode thread takes the next artifacts in
+    /// plan order, and it scans each as it comes.
+    fn work(self: &Arc<Self>) {
+        let live = Arc::new(AtomicUsize::new(usize::MAX));
+        let claim: decode_ahead::Claim = {
+            let w = self.clone();
+            Box::new(move || {
+                let i = w.next.fetch_add(1, Ordering::SeqCst);
+                if i >= w.plan.artifacts.len() || w.stop.cancels(i) {
+                    return None;
+                }
+                let wait = Wait {
+                    handle: w.handle.clone(),
+                    stop: w.cancel.clone(),
+                    artifact: Some(w.tokens[i].clone()),
+                };
+                let opened = w.opener.take(i, &w.plan, &w.source, &w.opts, &wait);
+                Some((i, w.tokens[i].clone(), opened))
+            })
         };
-        let opened = self
-            .opener
-            .take(i, &self.plan, &self.source, &self.opts, &wait);
-        let live = Arc::new(AtomicBool::new(false));
         let mut decoded = decode_ahead::start(
             self.plan.clone(),
-            i,
-            opened,
             self.opts.clone(),
-            wait,
+            self.handle.clone(),
             self.progress.clone(),
             self.stages.clone(),
             live.clone(),
+            claim,
         );
+        // Artifacts come in plan order: once one is no longer needed, none
+        // after it is.
+        while let Some((i, bytes)) = decoded.next_artifact() {
+            if i >= self.plan.artifacts.len() || self.stop.cancels(i) {
+                break;
+            }
+            self.artifact(i, bytes, &live);
+        }
+        decoded.close(&self.handle);
+    }
+
+    /// Scans, decides and cuts artifact `i`.
+    fn artifact(
+        &self,
+        i: usize,
+        bytes: Result<decode_ahead::ArtifactBytes<'_>>,
+        live: &AtomicUsize,
+    ) {
+        let tx = self.outputs[i].lock().expect("outputs").take();
         let name = self.plan.artifacts[i].name.file_name();
         let mut out = WorkerOut {
             workers: self,
@@ -233,23 +249,24 @@ impl Workers {
             pending: Pending::default(),
             decider: None,
             file: OpenFile::default(),
-            live: &live,
+            live,
+            is_live: false,
             live_since: 0,
+            peak: 0,
         };
-        // One worker: nothing to scan ahead of, every artifact is live.
+        // One artifact thread: nothing to scan ahead of, every artifact is live.
         let early = if self.opts.budget.artifact_jobs <= 1 {
             flow.go_live()
         } else {
             Ok(())
         };
-        let scanned = early.and_then(|()| scan(&self.rules, i, &name, &mut decoded, &mut flow));
+        let scanned = early.and_then(|()| scan(&self.rules, i, &name, bytes, &mut flow));
         let ended = flow.end(scanned);
         drop(flow);
         // A write fails only when the output stopped, which reports its own error.
         if ended.is_ok() {
             let _ = pieces.finish();
         }
-        decoded.close(&self.handle);
     }
 }
 
@@ -259,10 +276,10 @@ fn scan(
     rules: &Rules,
     i: usize,
     name: &str,
-    decoded: &mut decode_ahead::Decoded,
+    bytes: Result<decode_ahead::ArtifactBytes<'_>>,
     flow: &mut Flow<'_, '_, '_>,
 ) -> Result<()> {
-    let mut input = decoded.bytes()?;
+    let mut input = bytes?;
     let mut scanner = Scanner::start(rules, i, name, &mut input)?;
     while scanner.next(flow)? {}
     let stats = scanner.stats();
@@ -288,9 +305,13 @@ struct Flow<'w, 'p, 'o> {
     /// The conflict table, while this artifact holds the turn (live).
     decider: Option<Decider>,
     file: OpenFile,
-    live: &'w AtomicBool,
+    /// The index of the artifact this thread decides live, for its decoder.
+    live: &'w AtomicUsize,
+    is_live: bool,
     /// The thread's CPU time when it went live.
     live_since: u64,
+    /// The most it held ahead of its turn.
+    peak: usize,
 }
 
 impl<'o> Flow<'_, '_, 'o> {
@@ -317,6 +338,7 @@ impl<'o> Flow<'_, '_, 'o> {
     /// the turn, then decides and writes what was held.
     fn check_held(&mut self) -> Result<()> {
         let limit = self.workers.opts.budget.pending;
+        self.peak = self.peak.max(self.pending.held());
         if self.decider.is_none() && self.pending.held() as u64 > limit {
             self.go_live()?;
         }
@@ -330,7 +352,8 @@ impl<'o> Flow<'_, '_, 'o> {
             .wait(self.index, &self.workers.stop)
             .ok_or_else(|| Error::internal("the run stopped"))?;
         self.decider = Some(decider);
-        self.live.store(true, Ordering::Relaxed);
+        self.is_live = true;
+        self.live.store(self.index, Ordering::Relaxed);
         self.live_since = thread_cpu_ns();
         let pending = std::mem::take(&mut self.pending);
         let mut d = self.deciding().expect("live");
@@ -363,20 +386,23 @@ impl<'o> Flow<'_, '_, 'o> {
         };
         let mut decider = decider;
         let from = thread_cpu_ns();
-        let decided = if self.live.load(Ordering::Relaxed) {
+        let decided = if self.is_live {
             scanned.map(|()| Vec::new())
         } else {
             self.pending
                 .decide(&mut decider, self.index, self.name, scanned.err())
         };
         let now = thread_cpu_ns();
-        let since = if self.live.load(Ordering::Relaxed) {
-            self.live_since
-        } else {
-            from
-        };
+        let since = if self.is_live { self.live_since } else { from };
         w.stages.add_ns(Stage::Serial, now.saturating_sub(since));
-        self.live.store(false, Ordering::Relaxed);
+        tracing::debug!(
+            artifact = %self.name,
+            held_ahead = self.peak,
+            limit = w.opts.budget.pending,
+            live = self.is_live,
+            "decided"
+        );
+        self.live.store(usize::MAX, Ordering::Relaxed);
         match decided {
             Err(e) => {
                 w.fail(e);

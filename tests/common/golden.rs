@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::files_in;
+use super::{files_in, generate};
 use rockpack::fixtures::Layout;
 
 /// `name  sha256` of every tarball in `dir`.
@@ -79,3 +79,28 @@ pub const CASES: &[(&str, Layout, &[&str], &[&str])] = &[
         &["--on-conflict", "last-wins", "--level", "9"],
     ),
 ];
+
+/// The two conformance layouts the cases read, generated once.
+pub struct Sources {
+    plain: tempfile::TempDir,
+    kpack: tempfile::TempDir,
+}
+
+impl Sources {
+    pub fn generate() -> Sources {
+        let families = ["gfx94X-dcgpu", "gfx110X-all"];
+        let plain = tempfile::tempdir().unwrap();
+        let kpack = tempfile::tempdir().unwrap();
+        generate(Layout::Plain, &families, plain.path());
+        generate(Layout::Kpack, &families, kpack.path());
+        Sources { plain, kpack }
+    }
+
+    /// The run of `layout`.
+    pub fn of(&self, layout: Layout) -> &Path {
+        match layout {
+            Layout::Plain => self.plain.path(),
+            Layout::Kpack => self.kpack.path(),
+        }
+    }
+}
