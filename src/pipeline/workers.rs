@@ -131,15 +131,21 @@ impl Workers {
                     .name(format!("artifact-{i}"))
                     .spawn(move || {
                         let stage = w.stages.start(Stage::Repack);
-                        w.work();
+                        let worked =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.work()));
                         drop(stage);
+                        if worked.is_err() {
+                            // The others may wait for its turn: stop them.
+                            w.abort();
+                        }
+                        worked.is_err()
                     })
                     .expect("spawn artifact thread")
             })
             .collect();
         let mut panicked = false;
         for t in threads {
-            panicked |= t.join().is_err();
+            panicked |= t.join().unwrap_or(true);
         }
         self.cancel.cancel();
         // Artifacts never started: their queues end, so the fan-out does.
@@ -148,8 +154,8 @@ impl Workers {
         }
         let error = self.error.lock().expect("error").take();
         let result = match error {
-            Some(e) => Err(e),
             None if panicked => Err(Error::internal("an artifact thread failed")),
+            Some(e) => Err(e),
             None if self.stop.aborted() => Err(Error::internal("the run stopped")),
             None => Ok(()),
         };
@@ -215,13 +221,14 @@ impl Workers {
             live.clone(),
             claim,
         );
+        let mut pending = Pending::default();
         // Artifacts come in plan order: once one is no longer needed, none
         // after it is.
         while let Some((i, bytes)) = decoded.next_artifact() {
             if i >= self.plan.artifacts.len() || self.stop.cancels(i) {
                 break;
             }
-            self.artifact(i, bytes, &live);
+            self.artifact(i, bytes, &live, &mut pending);
         }
         decoded.close(&self.handle);
     }
@@ -232,7 +239,9 @@ impl Workers {
         i: usize,
         bytes: Result<decode_ahead::ArtifactBytes<'_>>,
         live: &AtomicUsize,
+        pending: &mut Pending,
     ) {
+        pending.clear();
         let tx = self.outputs[i].lock().expect("outputs").take();
         let name = self.plan.artifacts[i].name.file_name();
         let mut out = WorkerOut {
@@ -246,7 +255,7 @@ impl Workers {
             index: i,
             name: &name,
             pieces: &mut pieces,
-            pending: Pending::default(),
+            pending,
             decider: None,
             file: OpenFile::default(),
             live,
@@ -301,7 +310,9 @@ struct Flow<'w, 'p, 'o> {
     index: usize,
     name: &'w str,
     pieces: &'p mut PieceWriter<'o>,
-    pending: Pending,
+    /// Reused from artifact to artifact: its buffers keep their memory,
+    /// so holding bytes does not fault in fresh pages every time.
+    pending: &'w mut Pending,
     /// The conflict table, while this artifact holds the turn (live).
     decider: Option<Decider>,
     file: OpenFile,
@@ -355,12 +366,11 @@ impl<'o> Flow<'_, '_, 'o> {
         self.is_live = true;
         self.live.store(self.index, Ordering::Relaxed);
         self.live_since = thread_cpu_ns();
-        let pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::take(self.pending);
         let mut d = self.deciding().expect("live");
         let r = pending.replay(&mut d, None);
-        let mut pending = pending;
         pending.clear();
-        self.pending = pending;
+        *self.pending = pending;
         r
     }
 
