@@ -330,6 +330,9 @@ mod tests {
         // Two cores, the default budget: one artifact at a time, as before.
         let b = Budget::new(&needs(DEFAULT_MEMORY, None, Format::Gzip, vec![])).unwrap();
         assert_eq!((b.artifact_jobs, b.pending), (1, 0));
+        // 64 cores, the default budget: one at a time.
+        n.memory = DEFAULT_MEMORY;
+        assert_eq!(Budget::new(&n).unwrap().artifact_jobs, 1);
         // A small budget reads fewer at once.
         n.memory = 1024 * MIB;
         let b = Budget::new(&n).unwrap();
