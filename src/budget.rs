@@ -128,11 +128,11 @@ impl Needs {
 }
 
 impl Budget {
-    /// Bytes in one buffer of decoded artifact bytes queued for the repack
+    /// Bytes in one buffer of decoded artifact bytes queued for an artifact
     /// thread: the decode stage's unit of work.
     pub const DECODED_CHUNK: usize = 256 << 10;
-    /// Such buffers in all: what the decode stage may hold ahead of the
-    /// repack thread (2 MiB).
+    /// Such buffers in all: what one decode thread may hold ahead of its
+    /// artifact thread (2 MiB).
     pub const DECODED_CHUNKS: usize = 8;
 
     /// Splits `n.memory` among the run's buffers; a usage error, saying

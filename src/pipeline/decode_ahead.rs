@@ -31,7 +31,7 @@ use crate::source::verify::{expected_digest, verified};
 use crate::source::{ByteStream, Source};
 
 /// Bytes in one queued buffer, and buffers in all: what the stage may hold
-/// ahead of the repack thread (the budget counts them among a run's fixed
+/// ahead of its scanning thread (the budget counts them among a run's fixed
 /// needs, so they are its to set).
 const CHUNK: usize = Budget::DECODED_CHUNK;
 const CHUNKS: usize = Budget::DECODED_CHUNKS;
@@ -318,7 +318,7 @@ struct Stream {
 }
 
 impl Stream {
-    /// False once the repack thread is gone.
+    /// False once the scanning thread is gone.
     fn send(&self, m: Msg) -> bool {
         self.tx.send(m).is_ok()
     }
@@ -339,7 +339,7 @@ impl Stream {
 }
 
 /// Blocks the decode thread on async work (opening, sidecars, reading)
-/// until it is done or the repack thread has gone.
+/// until it is done or the scanning thread has gone.
 #[derive(Clone)]
 pub struct Wait {
     pub handle: Handle,

@@ -253,7 +253,7 @@ async fn produce(
     }
     let (repacked, compress) = repack
         .await
-        .map_err(|e| Error::internal(format!("repack thread failed: {e}")))?;
+        .map_err(|e| Error::internal(format!("the artifact threads failed: {e}")))?;
     stages.add(Stage::Compress, compress);
     // The output's own error first: the workers only saw it stop.
     fanout?;

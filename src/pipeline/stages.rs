@@ -31,6 +31,9 @@ pub(crate) struct Stages {
     decode: AtomicU64,
     repack: AtomicU64,
     serial: AtomicU64,
+    /// One artifact at a time for the whole run: all of decode and repack
+    /// is serial.
+    all_serial: std::sync::atomic::AtomicBool,
     compress: AtomicU64,
     checksum: AtomicU64,
 }
@@ -43,8 +46,8 @@ pub struct StageSeconds {
     /// Flattening artifacts into tar blocks.
     pub repack: f64,
     /// Of decode and repack, the work that ran one artifact at a time (in
-    /// plan order): `compress / serial` is how many compression threads
-    /// the run could keep busy.
+    /// plan order; all of it with one artifact thread): `compress /
+    /// serial` is how many compression threads the run could keep busy.
     pub serial: f64,
     /// Compression, over all pool threads.
     pub compress: f64,
@@ -82,12 +85,23 @@ impl Stages {
         self.counter(stage).fetch_add(ns, Ordering::Relaxed);
     }
 
+    /// The run read one artifact at a time: its serial work is all of
+    /// decode and repack (whatever was counted as it went).
+    pub fn all_serial(&self) {
+        self.all_serial.store(true, Ordering::Relaxed);
+    }
+
     pub fn seconds(&self) -> StageSeconds {
         let s = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
+        let (decode, repack) = (s(&self.decode), s(&self.repack));
         StageSeconds {
-            decode: s(&self.decode),
-            repack: s(&self.repack),
-            serial: s(&self.serial),
+            decode,
+            repack,
+            serial: if self.all_serial.load(Ordering::Relaxed) {
+                decode + repack
+            } else {
+                s(&self.serial)
+            },
             compress: s(&self.compress),
             checksum: s(&self.checksum),
         }

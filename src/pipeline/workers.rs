@@ -148,6 +148,9 @@ impl Workers {
             panicked |= t.join().unwrap_or(true);
         }
         self.cancel.cancel();
+        if n == 1 {
+            self.stages.all_serial();
+        }
         // Artifacts never started: their queues end, so the fan-out does.
         for tx in &self.outputs {
             tx.lock().expect("outputs").take();
