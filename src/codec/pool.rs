@@ -71,12 +71,6 @@ impl Pool {
         rx
     }
 
-    /// Waits for every submitted block, then returns the threads' CPU
-    /// seconds.
-    pub fn join(self) -> f64 {
-        self.finish()
-    }
-
     /// Takes no more blocks, waits for every submitted one, then returns
     /// the threads' CPU seconds.
     pub fn finish(&self) -> f64 {

@@ -127,6 +127,9 @@ impl Drop for Opener {
     }
 }
 
+/// `live` while none of the thread's artifacts is decided as it is read.
+pub const NOT_LIVE: usize = usize::MAX;
+
 /// The next artifact for a decode thread: its plan index, what cancels
 /// work on it, and its opened stream; `None` when there is none.
 pub type Claim = Box<dyn FnMut() -> Option<(usize, CancellationToken, Opened)> + Send>;
@@ -195,11 +198,13 @@ pub fn start(
 
 impl Decoded {
     /// The next artifact (its plan index) and its decoded bytes, or why it
-    /// could not be opened; `None` when the thread has no more.
-    pub fn next_artifact(&mut self) -> Option<(usize, Result<ArtifactBytes<'_>>)> {
+    /// could not be opened; `None` when the thread has no more. No index
+    /// with an internal error: messages of an artifact left unread came
+    /// first (a bug: the reader stops at such an artifact).
+    pub fn next_artifact(&mut self) -> Option<(Option<usize>, Result<ArtifactBytes<'_>>)> {
         match self.rx.recv() {
             Ok(Msg::Opened(i)) => Some((
-                i,
+                Some(i),
                 Ok(ArtifactBytes {
                     decoded: self,
                     buf: Vec::new(),
@@ -208,9 +213,9 @@ impl Decoded {
                     state: State::Reading,
                 }),
             )),
-            Ok(Msg::Failed(i, e)) => Some((i, Err(e))),
+            Ok(Msg::Failed(i, e)) => Some((Some(i), Err(e))),
             Ok(_) => Some((
-                usize::MAX,
+                None,
                 Err(Error::internal(
                     "decode stage out of step with the scanning thread",
                 )),

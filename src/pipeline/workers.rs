@@ -198,7 +198,7 @@ impl Workers {
     /// One artifact thread: its decode thread takes the next artifacts in
     /// plan order, and it scans each as it comes.
     fn work(self: &Arc<Self>) {
-        let live = Arc::new(AtomicUsize::new(usize::MAX));
+        let live = Arc::new(AtomicUsize::new(decode_ahead::NOT_LIVE));
         let claim: decode_ahead::Claim = {
             let w = self.clone();
             Box::new(move || {
@@ -226,24 +226,31 @@ impl Workers {
         );
         let mut pending = Pending::default();
         // Artifacts come in plan order: once one is no longer needed, none
-        // after it is.
+        // after it is; and one left unread (it failed, or the run stopped)
+        // leaves the run failing.
         while let Some((i, bytes)) = decoded.next_artifact() {
-            if i >= self.plan.artifacts.len() || self.stop.cancels(i) {
+            let Some(i) = i else {
+                if let Err(e) = bytes {
+                    self.fail(e);
+                }
+                break;
+            };
+            if self.stop.cancels(i) || !self.artifact(i, bytes, &live, &mut pending) {
                 break;
             }
-            self.artifact(i, bytes, &live, &mut pending);
         }
         decoded.close(&self.handle);
     }
 
-    /// Scans, decides and cuts artifact `i`.
+    /// Scans, decides and cuts artifact `i`; false unless it was read to
+    /// its end and written.
     fn artifact(
         &self,
         i: usize,
         bytes: Result<decode_ahead::ArtifactBytes<'_>>,
         live: &AtomicUsize,
         pending: &mut Pending,
-    ) {
+    ) -> bool {
         pending.clear();
         let tx = self.outputs[i].lock().expect("outputs").take();
         let name = self.plan.artifacts[i].name.file_name();
@@ -262,7 +269,6 @@ impl Workers {
             decider: None,
             file: OpenFile::default(),
             live,
-            is_live: false,
             live_since: 0,
             peak: 0,
         };
@@ -276,9 +282,7 @@ impl Workers {
         let ended = flow.end(scanned);
         drop(flow);
         // A write fails only when the output stopped, which reports its own error.
-        if ended.is_ok() {
-            let _ = pieces.finish();
-        }
+        ended.is_ok() && pieces.finish().is_ok()
     }
 }
 
@@ -321,7 +325,6 @@ struct Flow<'w, 'p, 'o> {
     file: OpenFile,
     /// The index of the artifact this thread decides live, for its decoder.
     live: &'w AtomicUsize,
-    is_live: bool,
     /// The thread's CPU time when it went live.
     live_since: u64,
     /// The most it held ahead of its turn.
@@ -351,9 +354,9 @@ impl<'o> Flow<'_, '_, 'o> {
     /// Goes live when the artifact may not be held any longer: waits for
     /// the turn, then decides and writes what was held.
     fn check_held(&mut self) -> Result<()> {
-        let limit = self.workers.opts.budget.pending;
-        self.peak = self.peak.max(self.pending.held());
-        if self.decider.is_none() && self.pending.held() as u64 > limit {
+        let held = self.pending.held();
+        self.peak = self.peak.max(held);
+        if self.decider.is_none() && held as u64 > self.workers.opts.budget.pending {
             self.go_live()?;
         }
         Ok(())
@@ -366,7 +369,6 @@ impl<'o> Flow<'_, '_, 'o> {
             .wait(self.index, &self.workers.stop)
             .ok_or_else(|| Error::internal("the run stopped"))?;
         self.decider = Some(decider);
-        self.is_live = true;
         self.live.store(self.index, Ordering::Relaxed);
         self.live_since = thread_cpu_ns();
         let mut pending = std::mem::take(self.pending);
@@ -390,32 +392,32 @@ impl<'o> Flow<'_, '_, 'o> {
             w.stop.failed_at.fetch_min(self.index, Ordering::SeqCst);
             w.wake();
         }
-        let decider = match self.decider.take() {
+        let live = self.decider.is_some();
+        let mut decider = match self.decider.take() {
             Some(d) => d,
-            None => match w.turn.wait(self.index, &w.stop) {
-                Some(d) => d,
-                None => return Err(Error::internal("the run stopped")),
-            },
+            None => w
+                .turn
+                .wait(self.index, &w.stop)
+                .ok_or_else(|| Error::internal("the run stopped"))?,
         };
-        let mut decider = decider;
         let from = thread_cpu_ns();
-        let decided = if self.is_live {
+        let decided = if live {
             scanned.map(|()| Vec::new())
         } else {
             self.pending
                 .decide(&mut decider, self.index, self.name, scanned.err())
         };
         let now = thread_cpu_ns();
-        let since = if self.is_live { self.live_since } else { from };
+        let since = if live { self.live_since } else { from };
         w.stages.add_ns(Stage::Serial, now.saturating_sub(since));
         tracing::debug!(
             artifact = %self.name,
             held_ahead = self.peak,
             limit = w.opts.budget.pending,
-            live = self.is_live,
+            live,
             "decided"
         );
-        self.live.store(usize::MAX, Ordering::Relaxed);
+        self.live.store(decode_ahead::NOT_LIVE, Ordering::Relaxed);
         match decided {
             Err(e) => {
                 w.fail(e);
