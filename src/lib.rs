@@ -8,7 +8,8 @@
 //! tarballs, [`sink`] stores them, and [`pipeline`] drives a run.
 //! [`kpack`] finds whether a run is kpack-split before it is planned.
 //! Below them all: [`error`], [`units`] (sizes), [`net`] (what sources and
-//! sinks share on the network) and [`budget`] (`--memory`).
+//! sinks share on the network), [`budget`] (`--memory`) and [`object_crc`]
+//! (the CRCs S3 keeps of an object).
 
 pub mod budget;
 pub mod codec;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod fixtures;
 pub mod kpack;
 pub mod net;
+pub mod object_crc;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;

@@ -12,6 +12,7 @@ mod zstd;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::object_crc::ObjectCrc;
 use crate::plan::Format;
 
 /// Compression settings, shared by every worker.
@@ -127,6 +128,8 @@ pub struct Block {
 pub struct Compressed {
     /// The compressed bytes, as they go into the tarball.
     pub bytes: Bytes,
+    /// Their CRCs, for object checksums (computed here, on the pool).
+    pub stored: ObjectCrc,
     /// CRC32 of the uncompressed block.
     pub(crate) crc: u32,
     /// Length of the uncompressed block.
@@ -168,6 +171,7 @@ impl Codec {
             Format::Zstd => zstd::compress_frame(self.level, &block.data),
         };
         Compressed {
+            stored: ObjectCrc::of(&bytes),
             bytes,
             crc: crc32fast::hash(&block.data),
             len: block.data.len() as u64,

@@ -22,7 +22,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use tokio::runtime::Handle;
 
 use crate::budget::Budget;
@@ -31,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::plan::{Format, Plan};
 use crate::progress::Progress;
 use crate::repack::{tarfmt::END_OF_ARCHIVE, ConflictPolicy};
-use crate::sink::{Sink, TarballWriter};
+use crate::sink::{Chunk, Origin, Sink, StoredChecksum, TarballWriter, UploadStats};
 use crate::source::verify::VerifyMode;
 use crate::source::Source;
 use checksum::TarballSha;
@@ -76,6 +75,9 @@ pub struct TarballResult {
     pub bytes: u64,
     /// Hex SHA-256 of those bytes, as in the sidecar.
     pub sha256: String,
+    /// The checksum the store keeps of it (S3), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<StoredChecksum>,
     /// Uncompressed tar size.
     pub content_bytes: u64,
     /// Sum of the compressed sizes of its artifacts.
@@ -95,6 +97,13 @@ pub struct RunSummary {
     pub artifacts: usize,
     /// Sum of the compressed sizes of those artifacts.
     pub input_bytes: u64,
+    /// Compressed bytes of the run, each counted once however many
+    /// tarballs hold it (tarballs' own headers and trailers included):
+    /// the least an uploading sink can send.
+    pub distinct_bytes: u64,
+    /// What an uploading sink sent and copied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadStats>,
     /// Wall-clock time of the whole run.
     pub seconds: f64,
     /// CPU seconds per stage.
@@ -112,10 +121,26 @@ struct Output {
 }
 
 impl Output {
-    async fn put(&mut self, chunk: Bytes) -> Result<()> {
-        self.sha.update(chunk.clone()).await;
-        self.bytes += chunk.len() as u64;
+    async fn put(&mut self, chunk: Chunk) -> Result<()> {
+        self.sha.update(chunk.bytes.clone()).await;
+        self.bytes += chunk.bytes.len() as u64;
         self.writer.write(chunk).await
+    }
+}
+
+/// Where each compressed byte is first written: bytes several tarballs
+/// hold go to the best-ranked of them ([`Plan::upload_order`]) as its own,
+/// and to the others with that tarball and offset as their origin.
+struct Origins {
+    rank: Vec<usize>,
+    /// Bytes counted once.
+    distinct: u64,
+}
+
+impl Origins {
+    /// Of the tarballs `holders`, the one that holds the bytes as its own.
+    fn owner(&self, holders: impl Iterator<Item = usize>) -> Option<usize> {
+        holders.min_by_key(|&t| self.rank[t])
     }
 }
 
@@ -133,9 +158,9 @@ pub async fn run(
     // Installed before anything is created, so no upload can be left behind.
     let mut shutdown = Shutdown::install();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
-    for t in &plan.tarballs {
+    for (i, t) in plan.tarballs.iter().enumerate() {
         let created = tokio::select! {
-            r = sink.create(t) => r,
+            r = sink.create(i, t) => r,
             s = shutdown.recv() => Err(interrupted(s)),
         };
         match created {
@@ -153,8 +178,12 @@ pub async fn run(
             }
         }
     }
+    let mut origins = Origins {
+        rank: plan.upload_order(),
+        distinct: 0,
+    };
     let result = tokio::select! {
-        r = produce(&plan, source, &mut outputs, opts, started, &progress, &stages) => r,
+        r = produce(&plan, source, &mut outputs, &mut origins, opts, started, &progress, &stages) => r,
         s = shutdown.recv() => Err(interrupted(s)),
     };
     if let Err(e) = result {
@@ -186,6 +215,7 @@ pub async fn run(
             location: o.writer.location(),
             bytes: o.bytes,
             sha256,
+            checksum: o.writer.checksum(),
             content_bytes: o.content.len,
             input_bytes: t.input_bytes,
             artifacts: t.artifacts.len(),
@@ -196,6 +226,8 @@ pub async fn run(
         tarballs,
         artifacts: plan.artifacts.len(),
         input_bytes: plan.artifacts.iter().map(|a| a.size).sum(),
+        distinct_bytes: origins.distinct,
+        upload: sink.upload_stats(),
         seconds: started.elapsed().as_secs_f64(),
         cpu: stages.seconds(),
     })
@@ -203,18 +235,36 @@ pub async fn run(
 
 /// Runs the artifact workers and fans their compressed blocks out, in plan
 /// order.
+#[allow(clippy::too_many_arguments)]
 async fn produce(
     plan: &Arc<Plan>,
     source: Arc<dyn Source>,
     outputs: &mut [Output],
+    origins: &mut Origins,
     opts: &RunOptions,
     started: Instant,
     progress: &Arc<Progress>,
     stages: &Arc<Stages>,
 ) -> Result<()> {
-    for o in outputs.iter_mut() {
-        let header = o.codec.header();
-        o.put(header).await?;
+    // Headers are the same for every tarball of a format.
+    for t in 0..outputs.len() {
+        let header = Chunk::own(outputs[t].codec.header());
+        let format = outputs[t].codec.format;
+        let same = (0..outputs.len()).filter(|&u| outputs[u].codec.format == format);
+        let owner = origins.owner(same).expect("t itself");
+        let chunk = if owner == t {
+            origins.distinct += header.bytes.len() as u64;
+            header
+        } else {
+            Chunk {
+                origin: Some(Origin {
+                    tarball: owner,
+                    offset: 0,
+                }),
+                ..header
+            }
+        };
+        outputs[t].put(chunk).await?;
     }
     let (workers, receivers) = Workers::new(
         plan.clone(),
@@ -238,9 +288,22 @@ async fn produce(
                     .await
                     .map_err(|_| Error::internal("a compression thread failed"))?;
                 workers.held.release(held);
+                let Some(owner) = origins.owner(mask.iter().copied()) else {
+                    continue;
+                };
+                let origin = Origin {
+                    tarball: owner,
+                    offset: outputs[owner].bytes,
+                };
+                origins.distinct += c.bytes.len() as u64;
                 for &t in mask.iter() {
                     outputs[t].content.append(&c);
-                    outputs[t].put(c.bytes.clone()).await?;
+                    let chunk = Chunk {
+                        bytes: c.bytes.clone(),
+                        crc: c.stored,
+                        origin: (t != owner).then_some(origin),
+                    };
+                    outputs[t].put(chunk).await?;
                     progress.written[t].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
                 }
             }
@@ -260,7 +323,8 @@ async fn produce(
     repacked?;
     for o in outputs.iter_mut() {
         let trailer = o.codec.trailer(&o.content, &END_OF_ARCHIVE);
-        o.put(trailer).await?;
+        origins.distinct += trailer.len() as u64;
+        o.put(Chunk::own(trailer)).await?;
         o.done_at = Some(started.elapsed().as_secs_f64());
     }
     Ok(())
@@ -275,18 +339,19 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Publishes every tarball; returns their SHA-256 digests (hex).
+/// Publishes every tarball; returns their SHA-256 digests (hex). All are
+/// finished first; then they publish together, a tarball that copies from
+/// another waiting (in its sink) until that one is published.
 async fn publish_all(outputs: &mut [Output]) -> Result<Vec<String>> {
     for o in outputs.iter_mut() {
         o.writer.finish().await?;
     }
-    let mut digests = Vec::with_capacity(outputs.len());
-    for o in outputs.iter_mut() {
+    let publishing = outputs.iter_mut().map(|o| async move {
         let sha = o.sha.finish().await;
         o.writer.publish(&sha).await?;
-        digests.push(sha);
-    }
-    Ok(digests)
+        Ok::<String, Error>(sha)
+    });
+    futures_util::future::try_join_all(publishing).await
 }
 
 /// Aborts every tarball (an error or a signal).

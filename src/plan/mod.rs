@@ -122,6 +122,22 @@ impl Plan {
         out
     }
 
+    /// Each tarball's rank in the order an uploading sink publishes them:
+    /// the largest (by input) first, ties in plan order. Bytes several
+    /// tarballs hold are sent with the best-ranked of them, and the others
+    /// copy them from it, so the largest tarball is sent whole and the
+    /// others are runs of it (the plan's artifact order makes those runs
+    /// long).
+    pub fn upload_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.tarballs.len()).collect();
+        order.sort_by_key(|&t| (std::cmp::Reverse(self.tarballs[t].input_bytes), t));
+        let mut rank = vec![0; order.len()];
+        for (r, t) in order.into_iter().enumerate() {
+            rank[t] = r;
+        }
+        rank
+    }
+
     /// The formats the run writes, each once, in order of first use.
     pub fn formats(&self) -> Vec<Format> {
         let mut out: Vec<Format> = Vec::new();

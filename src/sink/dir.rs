@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
-use super::{sidecar_text, Sink, TarballWriter};
+use super::{sidecar_text, Chunk, Sink, TarballWriter};
 use crate::error::{Error, Result};
 use crate::plan::TarballPlan;
 
@@ -29,7 +28,7 @@ impl Sink for DirSink {
         self.root.display().to_string()
     }
 
-    async fn create(&self, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
+    async fn create(&self, _index: usize, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
         let file_name = tarball.file_name.as_str();
         tokio::fs::create_dir_all(&self.root)
             .await
@@ -62,7 +61,8 @@ struct DirWriter {
 
 #[async_trait]
 impl TarballWriter for DirWriter {
-    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+    async fn write(&mut self, chunk: Chunk) -> Result<()> {
+        let chunk = chunk.bytes;
         let f = self.file.as_mut().expect("write after finish");
         f.write_all(&chunk)
             .await

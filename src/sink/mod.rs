@@ -1,7 +1,9 @@
 //! Where tarballs go. A sink creates one writer per tarball; a writer takes
 //! compressed chunks in order and is then finished, published or aborted.
 //! Publication happens only after every tarball of the run is finished, so
-//! a failed run publishes nothing.
+//! a failed run publishes nothing. Chunks say where an earlier tarball
+//! holds the same bytes ([`Origin`]): the S3 sink copies those inside S3
+//! instead of sending them again; the others write them as they come.
 
 pub mod dir;
 #[cfg(feature = "net")]
@@ -12,7 +14,69 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::Result;
+use crate::object_crc::ObjectCrc;
 use crate::plan::TarballPlan;
+
+/// Compressed bytes on their way into one tarball.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    /// The bytes (the same `Bytes` go to every tarball that holds them).
+    pub bytes: Bytes,
+    /// Their CRCs.
+    pub crc: ObjectCrc,
+    /// Where an earlier tarball of the run holds the same bytes, if one
+    /// does: a sink that can copy inside its store need not send them.
+    pub origin: Option<Origin>,
+}
+
+impl Chunk {
+    /// Bytes no other tarball holds.
+    pub fn own(bytes: Bytes) -> Chunk {
+        Chunk {
+            crc: ObjectCrc::of(&bytes),
+            bytes,
+            origin: None,
+        }
+    }
+}
+
+/// The same bytes in another tarball of the run: the tarball's index in
+/// the plan and their offset in it. That tarball is published before any
+/// tarball whose chunks name it (origins point to tarballs ranked earlier
+/// by [`crate::plan::Plan::upload_order`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The tarball's index in the plan.
+    pub tarball: usize,
+    /// Where the bytes start in it.
+    pub offset: u64,
+}
+
+/// An object checksum as the store keeps it, for the summary.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoredChecksum {
+    /// `CRC64NVME` or `CRC32C`.
+    pub algorithm: &'static str,
+    /// `FULL_OBJECT` (the checksum of the bytes, however they were split)
+    /// or `COMPOSITE` (a checksum of the parts' checksums, `-N` parts).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Base64, as S3 gives it.
+    pub value: String,
+}
+
+/// What a sink sent to its store and what the store copied itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UploadStats {
+    /// Whether the store copied ranges of earlier objects (UploadPartCopy).
+    pub server_copy: bool,
+    /// Bytes of parts sent (once each; retries not counted).
+    pub sent_bytes: u64,
+    /// Bytes the store copied from objects of the run.
+    pub copied_bytes: u64,
+    /// Bytes read back from the store to send again (a copy it refused).
+    pub read_back_bytes: u64,
+}
 
 /// A destination for a run's tarballs.
 #[async_trait]
@@ -20,16 +84,21 @@ pub trait Sink: Send + Sync {
     /// Where the tarballs go, for messages.
     fn describe(&self) -> String;
 
-    /// Starts a tarball: its name, format, sidecar and size bound are the
-    /// plan's.
-    async fn create(&self, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>>;
+    /// Starts tarball `index` of the plan: its name, format, sidecar and
+    /// size bound are the plan's.
+    async fn create(&self, index: usize, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>>;
+
+    /// What was sent and copied, for a sink that uploads.
+    fn upload_stats(&self) -> Option<UploadStats> {
+        None
+    }
 }
 
 /// One tarball on its way into a sink.
 #[async_trait]
 pub trait TarballWriter: Send {
     /// Appends the next compressed bytes.
-    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    async fn write(&mut self, chunk: Chunk) -> Result<()>;
 
     /// All bytes are written: make them durable, not yet visible.
     async fn finish(&mut self) -> Result<()>;
@@ -43,6 +112,11 @@ pub trait TarballWriter: Send {
 
     /// Where it ended up, for the summary.
     fn location(&self) -> String;
+
+    /// The checksum the store keeps of it, once published.
+    fn checksum(&self) -> Option<StoredChecksum> {
+        None
+    }
 }
 
 /// `<hex>  <name>\n`, as sha256sum writes it.

@@ -2,10 +2,9 @@
 //! they are written, so on failure the process only exits non-zero.
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
-use super::{Sink, TarballWriter};
+use super::{Chunk, Sink, TarballWriter};
 use crate::error::{Error, Result};
 use crate::plan::TarballPlan;
 
@@ -18,7 +17,11 @@ impl Sink for StdoutSink {
         "standard output".into()
     }
 
-    async fn create(&self, _tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
+    async fn create(
+        &self,
+        _index: usize,
+        _tarball: &TarballPlan,
+    ) -> Result<Box<dyn TarballWriter>> {
         Ok(Box::new(StdoutWriter {
             out: tokio::io::stdout(),
         }))
@@ -31,7 +34,8 @@ struct StdoutWriter {
 
 #[async_trait]
 impl TarballWriter for StdoutWriter {
-    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+    async fn write(&mut self, chunk: Chunk) -> Result<()> {
+        let chunk = chunk.bytes;
         self.out
             .write_all(&chunk)
             .await

@@ -242,6 +242,12 @@ pub(crate) struct PackArgs {
     /// S3 multipart part size (default: from the size bound, at least 5 MiB).
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub(crate) part_size: Option<u64>,
+    /// Send every byte of every tarball to S3, instead of copying the ranges other tarballs of the run hold inside S3 (UploadPartCopy).
+    #[arg(long)]
+    pub(crate) no_server_copy: bool,
+    /// Size of the parts long copied ranges are cut into (tests: small values exercise several).
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, hide = true)]
+    pub(crate) copy_part_size: Option<u64>,
     /// S3 storage class of uploaded tarballs.
     #[arg(long)]
     pub(crate) storage_class: Option<String>,
@@ -455,6 +461,8 @@ impl PackArgs {
             tags,
             sse: self.sse.clone(),
             sse_kms_key_id: self.sse_kms_key_id.clone(),
+            no_server_copy: self.no_server_copy,
+            copy_part_size: self.copy_part_size.unwrap_or(0),
         })
     }
 

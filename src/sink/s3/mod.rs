@@ -1,40 +1,57 @@
 //! An S3 prefix: each tarball is one multipart upload at `{prefix}/{name}`.
 //!
-//! Chunks are gathered into parts without copying: a part is a list of the
-//! same `Bytes` the pipeline hands every tarball, a chunk that straddles a
-//! part boundary being split with a zero-copy slice. Full parts upload in
-//! the background, each with its CRC32C, retried with backoff; how many are
-//! in flight is bounded per tarball and over the whole sink, so `write`
-//! waits only when that limit is reached and memory stays bounded.
+//! Each byte is sent once: a chunk an earlier-published tarball of the run
+//! holds (its [`crate::sink::Origin`]) is not sent again but copied by the
+//! server from that tarball once it is published (UploadPartCopy of a byte
+//! range); [`assembly`] cuts each tarball into parts to send and parts to
+//! copy within S3's part rules. A server that does not copy (asked once,
+//! before the first upload; or `--no-server-copy`) gets every byte sent.
 //!
-//! `finish` uploads the last part and waits for all of them; the upload is
-//! completed only by `publish`, then the `.sha256sum` sidecar is put next
-//! to it. `abort` stops the part uploads, aborts the multipart upload and
-//! deletes anything already published: afterwards neither a part nor an
-//! object of this tarball is left.
+//! Parts to send are lists of the same `Bytes` the pipeline hands every
+//! tarball (a chunk that straddles a part boundary is split with a
+//! zero-copy slice). They upload in the background, retried with backoff;
+//! how many are in flight is bounded per tarball and over the whole sink,
+//! so `write` waits only when that limit is reached and memory stays
+//! bounded. Objects carry a full-object CRC64NVME checksum (composite
+//! CRC32C where the server refuses it): combined from the CRCs each block
+//! got on its compression thread, checked against what the server reports.
+//!
+//! `finish` uploads the last part and waits for all of them; `publish`
+//! waits for the tarballs it copies from, copies its ranges, completes the
+//! upload, then puts the `.sha256sum` sidecar next to it. `abort` stops the
+//! part uploads, aborts the multipart upload and deletes anything already
+//! published: afterwards neither a part nor an object of this tarball is
+//! left.
 //!
 //! The folder follows those jobs: [`options`] checks the options and turns
 //! them into request values, [`writer`] is one tarball's upload (its state
-//! machine), [`part`] sizes the parts and uploads one.
+//! machine), [`assembly`] cuts it into parts, [`part`] sizes the parts and
+//! uploads one, [`copy`] copies one.
 
+mod assembly;
+mod copy;
 mod options;
 mod part;
 mod writer;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::ChecksumAlgorithm;
-use tokio::sync::Semaphore;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType};
+use tokio::sync::{watch, OnceCell, Semaphore};
 
-use super::{Sink, TarballWriter};
+use super::{Sink, TarballWriter, UploadStats};
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::error_text;
+use crate::net::aws::{error_text, status};
 use crate::plan::TarballPlan;
+pub use assembly::COPY_PIECE;
 use options::Settings;
 pub use options::{check_part_size, S3SinkOptions, DEFAULT_UPLOAD_BYTES};
+use part::Checksums;
 pub use part::{base_part_size, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use writer::S3Writer;
 
@@ -52,6 +69,54 @@ struct Shared {
     settings: Settings,
     /// KiB of parts uploading, over all tarballs.
     upload_kib: Arc<Semaphore>,
+    /// Whether ranges of published tarballs are copied by the server: the
+    /// option, until the server shows it does not copy.
+    copies: AtomicBool,
+    /// Asked once, before the first upload starts.
+    probed: OnceCell<()>,
+    /// Until the server refuses full-object CRC64NVME checksums.
+    full_object: AtomicBool,
+    /// Each tarball's publication, for the tarballs that copy from it.
+    publications: Mutex<HashMap<usize, watch::Receiver<Publication>>>,
+    stats: Stats,
+}
+
+/// Where a tarball stands, for the tarballs that copy from it.
+#[derive(Clone, Debug)]
+enum Publication {
+    Pending,
+    Done(Arc<Published>),
+    Failed,
+}
+
+/// A tarball of the run, published: copies name it as their source.
+#[derive(Debug)]
+struct Published {
+    key: String,
+    url: String,
+    /// Copies and read-backs are made only from this version of it.
+    etag: Option<String>,
+}
+
+/// Bytes sent and copied, over the sink.
+#[derive(Default)]
+struct Stats {
+    sent: AtomicU64,
+    copied: AtomicU64,
+    read_back: AtomicU64,
+}
+
+impl Stats {
+    fn add_sent(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+    }
+    fn add_copied(&self, n: u64) {
+        self.copied.fetch_add(n, Ordering::Relaxed);
+    }
+    fn add_read_back(&self, n: u64) {
+        self.read_back.fetch_add(n, Ordering::Relaxed);
+        self.add_sent(n);
+    }
 }
 
 impl Shared {
@@ -66,6 +131,146 @@ impl Shared {
     fn url(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket)
     }
+
+    fn copies(&self) -> bool {
+        self.copies.load(Ordering::Relaxed)
+    }
+
+    /// The server answered a copy with `answer`: every later part is sent.
+    fn stop_copies(&self, answer: &str) {
+        if self.copies.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "s3://{}/: the server does not copy parts ({answer}); sending their bytes instead",
+                self.bucket
+            );
+        }
+    }
+
+    /// Asks the server whether it copies parts (UploadPartCopy), without
+    /// creating anything: a copy into an upload that does not exist is
+    /// refused as NoSuchUpload (or the like) by a server that copies, and
+    /// as NotImplemented by one that does not.
+    async fn probe(&self, key: &str) {
+        let answer = self
+            .client
+            .upload_part_copy()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id("rockpack-copy-probe")
+            .part_number(1)
+            .copy_source(format!(
+                "{}/{}",
+                self.bucket,
+                crate::net::keys::encode_key(&self.key(".rockpack-copy-probe"))
+            ))
+            .send()
+            .await;
+        let refused = match &answer {
+            Ok(_) => None,
+            Err(e @ SdkError::ServiceError(_)) => (e.code() == Some("NotImplemented")
+                || status(e) == Some(501))
+            .then(|| error_text(e)),
+            Err(e) => Some(error_text(e)),
+        };
+        match refused {
+            Some(answer) => self.stop_copies(&answer),
+            None => tracing::debug!(bucket = %self.bucket, "the server copies parts"),
+        }
+    }
+
+    /// Tarball `index` once published (an error if it never will be).
+    async fn published(&self, index: usize, by: &str) -> Result<Arc<Published>> {
+        let rx = self
+            .publications
+            .lock()
+            .expect("publications")
+            .get(&index)
+            .cloned();
+        let gone = || {
+            Error::failed(
+                Kind::Remote,
+                format!("{by}: the tarball it copies from was not published"),
+            )
+        };
+        let mut rx = rx.ok_or_else(gone)?;
+        loop {
+            match &*rx.borrow_and_update() {
+                Publication::Done(p) => return Ok(p.clone()),
+                Publication::Failed => return Err(gone()),
+                Publication::Pending => {}
+            }
+            rx.changed().await.map_err(|_| gone())?;
+        }
+    }
+
+    /// Starts the multipart upload of `key`: with a full-object CRC64NVME
+    /// checksum, or composite CRC32C once the server has refused that.
+    async fn start_upload(
+        &self,
+        key: &str,
+        url: &str,
+        content_type: &str,
+    ) -> Result<(String, Checksums)> {
+        loop {
+            let full = self.full_object.load(Ordering::Relaxed);
+            let set = &self.settings;
+            let req = self
+                .client
+                .create_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type)
+                .set_storage_class(set.storage_class.clone())
+                .set_tagging(set.tagging.clone())
+                .set_server_side_encryption(set.sse.clone())
+                .set_ssekms_key_id(set.sse_kms_key_id.clone());
+            let req = if full {
+                req.checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+                    .checksum_type(ChecksumType::FullObject)
+            } else {
+                req.checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            };
+            let out = match req.send().await {
+                Ok(out) => out,
+                Err(e) if full && refuses_checksum(&e) => {
+                    if self.full_object.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "{url}: the server refuses full-object CRC64NVME checksums ({}); using composite CRC32C",
+                            error_text(&e)
+                        );
+                    }
+                    continue;
+                }
+                Err(e) => return Err(s3_error("CreateMultipartUpload", url, &e)),
+            };
+            let upload_id = out
+                .upload_id()
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| {
+                    Error::failed(
+                        Kind::Remote,
+                        format!("CreateMultipartUpload {url}: the answer has no upload id"),
+                    )
+                })?
+                .to_string();
+            let checksums = if full {
+                Checksums::FullObject
+            } else {
+                Checksums::Composite
+            };
+            return Ok((upload_id, checksums));
+        }
+    }
+}
+
+/// Whether a refused CreateMultipartUpload refused its checksum settings
+/// (rather than the request as a whole).
+fn refuses_checksum<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    matches!(e, SdkError::ServiceError(_))
+        && (matches!(
+            e.code(),
+            Some("InvalidRequest" | "InvalidArgument" | "NotImplemented")
+        ) || status(e) == Some(501))
 }
 
 impl S3Sink {
@@ -88,6 +293,11 @@ impl S3Sink {
                 bucket,
                 prefix: prefix.trim_matches('/').to_string(),
                 upload_kib: Arc::new(Semaphore::new(upload_kib)),
+                copies: AtomicBool::new(settings.server_copy),
+                probed: OnceCell::new(),
+                full_object: AtomicBool::new(true),
+                publications: Mutex::new(HashMap::new()),
+                stats: Stats::default(),
                 settings,
             }),
         }))
@@ -105,40 +315,28 @@ impl Sink for S3Sink {
         }
     }
 
-    async fn create(&self, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
+    async fn create(&self, index: usize, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
         let file_name = tarball.file_name.as_str();
         let shared = self.shared.clone();
         let key = shared.key(file_name);
         let url = shared.url(&key);
-        let set = &shared.settings;
-        let base_part = set
+        if shared.copies() {
+            shared.probed.get_or_init(|| shared.probe(&key)).await;
+        }
+        let base_part = shared
+            .settings
             .part_size
             .unwrap_or_else(|| base_part_size(tarball.size_bound()));
-        let out = shared
-            .client
-            .create_multipart_upload()
-            .bucket(&shared.bucket)
-            .key(&key)
-            .content_type(tarball.format.content_type())
-            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
-            .set_storage_class(set.storage_class.clone())
-            .set_tagging(set.tagging.clone())
-            .set_server_side_encryption(set.sse.clone())
-            .set_ssekms_key_id(set.sse_kms_key_id.clone())
-            .send()
-            .await
-            .map_err(|e| s3_error("CreateMultipartUpload", &url, &e))?;
-        let upload_id = out
-            .upload_id()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| {
-                Error::failed(
-                    Kind::Remote,
-                    format!("CreateMultipartUpload {url}: the answer has no upload id"),
-                )
-            })?
-            .to_string();
-        tracing::debug!(%url, %upload_id, base_part, "multipart upload started");
+        let (upload_id, checksums) = shared
+            .start_upload(&key, &url, tarball.format.content_type())
+            .await?;
+        tracing::debug!(%url, %upload_id, base_part, ?checksums, "multipart upload started");
+        let (tx, rx) = watch::channel(Publication::Pending);
+        shared
+            .publications
+            .lock()
+            .expect("publications")
+            .insert(index, rx);
         Ok(Box::new(S3Writer::new(
             shared,
             file_name.to_string(),
@@ -147,7 +345,19 @@ impl Sink for S3Sink {
             url,
             upload_id,
             base_part,
+            checksums,
+            tx,
         )))
+    }
+
+    fn upload_stats(&self) -> Option<UploadStats> {
+        let s = &self.shared.stats;
+        Some(UploadStats {
+            server_copy: self.shared.copies(),
+            sent_bytes: s.sent.load(Ordering::Relaxed),
+            copied_bytes: s.copied.load(Ordering::Relaxed),
+            read_back_bytes: s.read_back.load(Ordering::Relaxed),
+        })
     }
 }
 

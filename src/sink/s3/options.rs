@@ -25,6 +25,12 @@ pub struct S3SinkOptions {
     pub sse: Option<String>,
     /// The KMS key for `aws:kms` encryption; S3's default key otherwise.
     pub sse_kms_key_id: Option<String>,
+    /// Never copy ranges of published tarballs inside S3
+    /// (`--no-server-copy`): send every byte of every tarball.
+    pub no_server_copy: bool,
+    /// Long copied runs are cut into parts of about this size (0: the
+    /// default, [`super::COPY_PIECE`]).
+    pub copy_part_size: u64,
 }
 
 /// Used when `upload_bytes` is 0: eight of the smallest parts.
@@ -39,6 +45,8 @@ pub(super) struct Settings {
     pub(super) sse: Option<ServerSideEncryption>,
     pub(super) sse_kms_key_id: Option<String>,
     pub(super) upload_bytes: u64,
+    pub(super) server_copy: bool,
+    pub(super) copy_piece: u64,
 }
 
 impl Settings {
@@ -92,6 +100,18 @@ impl Settings {
             sse,
             sse_kms_key_id,
             upload_bytes,
+            server_copy: !opts.no_server_copy,
+            copy_piece: match opts.copy_part_size {
+                0 => super::COPY_PIECE,
+                n => {
+                    check_part_size(n).map_err(|_| {
+                        Error::Usage(format!(
+                            "--copy-part-size {n}: S3 parts are {MIN_PART_SIZE} (5 MiB) to {MAX_PART_SIZE} (5 GiB) bytes"
+                        ))
+                    })?;
+                    n
+                }
+            },
         })
     }
 }

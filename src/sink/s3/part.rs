@@ -1,6 +1,6 @@
 //! Parts: how large each part of an upload is (so that 10,000 always hold
-//! the tarball), and one part's upload with its CRC32C, a timeout and
-//! retries of its own.
+//! the tarball), the checksums parts and objects carry, and one part's
+//! upload with its checksum, a timeout and retries of its own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +10,11 @@ use aws_sdk_s3::primitives::{ByteStream, SdkBody};
 use aws_sdk_s3::types::CompletedPart;
 use bytes::Bytes;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::net::aws::{error_text, is_transient};
 use crate::net::{with_retries, RequestError, RetryPolicy};
+use crate::object_crc::ObjectCrc;
+use crate::sink::StoredChecksum;
 use crate::units::{GIB, MIB};
 /// S3's smallest part (except the last one).
 pub const MIN_PART_SIZE: u64 = 5 * MIB;
@@ -57,11 +59,73 @@ pub(crate) fn part_size(base: u64, number: u64) -> u64 {
 }
 
 /// The most bytes an upload whose first parts are `base` bytes can hold.
+#[cfg(test)]
 pub(crate) fn capacity(base: u64) -> u64 {
     (1..=MAX_PARTS).map(|n| part_size(base, n)).sum()
 }
 
-/// One part: its chunks, uploaded with retries.
+/// The checksums an upload's parts and object carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Checksums {
+    /// CRC64NVME of the whole object (`FULL_OBJECT`): the same however
+    /// the object was split into parts or copied.
+    FullObject,
+    /// CRC32C of each part, and of those (`COMPOSITE`): for servers that
+    /// refuse full-object checksums.
+    Composite,
+}
+
+impl Checksums {
+    /// The object's checksum as the store reports it, from the whole
+    /// object's CRCs and its parts'.
+    pub(super) fn stored(self, object: ObjectCrc, parts: &[ObjectCrc]) -> StoredChecksum {
+        match self {
+            Checksums::FullObject => StoredChecksum {
+                algorithm: "CRC64NVME",
+                kind: "FULL_OBJECT",
+                value: crc64_text(object.crc64nvme),
+            },
+            Checksums::Composite => {
+                let joined: Vec<u8> = parts.iter().flat_map(|p| p.crc32c.to_be_bytes()).collect();
+                StoredChecksum {
+                    algorithm: "CRC32C",
+                    kind: "COMPOSITE",
+                    value: format!(
+                        "{}-{}",
+                        checksum_text(ObjectCrc::of(&joined).crc32c),
+                        parts.len()
+                    ),
+                }
+            }
+        }
+    }
+
+    /// A completed part as CompleteMultipartUpload lists it.
+    pub(super) fn completed(self, number: i32, etag: String, crc: ObjectCrc) -> CompletedPart {
+        let b = CompletedPart::builder().part_number(number).e_tag(etag);
+        match self {
+            Checksums::FullObject => b.checksum_crc64_nvme(crc64_text(crc.crc64nvme)),
+            Checksums::Composite => b.checksum_crc32_c(checksum_text(crc.crc32c)),
+        }
+        .build()
+    }
+}
+
+/// Where a part's bytes come from.
+#[derive(Clone)]
+pub(super) enum PartBody {
+    /// The tarball's chunks, in memory.
+    Chunks(Arc<[Bytes]>),
+    /// A range of a published object of the run, read again on every try:
+    /// a copy the server would not make.
+    ReadBack {
+        key: String,
+        etag: Option<String>,
+        start: u64,
+    },
+}
+
+/// One part, uploaded with retries.
 pub(super) struct PartJob {
     pub(super) client: aws_sdk_s3::Client,
     pub(super) bucket: String,
@@ -69,50 +133,60 @@ pub(super) struct PartJob {
     pub(super) url: String,
     pub(super) upload_id: String,
     pub(super) number: i32,
-    pub(super) chunks: Arc<[Bytes]>,
-    pub(super) len: u64,
+    pub(super) body: PartBody,
+    /// The part's CRCs and length.
+    pub(super) crc: ObjectCrc,
+    pub(super) checksums: Checksums,
+}
+
+/// Retries of one request of a part (upload or copy): its own backoff.
+pub(super) fn part_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: PART_TRIES,
+        base_delay: BACKOFF_BASE,
+        max_delay: BACKOFF_MAX,
+        ..Default::default()
+    }
+}
+
+/// One try of a part request gets this long, plus a second per MiB.
+pub(super) fn part_timeout(len: u64) -> Duration {
+    PART_TIMEOUT_BASE + Duration::from_secs(len / MIB)
+}
+
+/// The SDK's own retries off: ours have the part's backoff and limit.
+pub(super) fn no_sdk_retries() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::new().retry_config(RetryConfig::disabled())
 }
 
 impl PartJob {
     pub(super) async fn run(self) -> Result<CompletedPart> {
-        let chunks = self.chunks.clone();
-        let crc = tokio::task::spawn_blocking(move || {
-            chunks
-                .iter()
-                .fold(0, |crc, chunk| crc32c::crc32c_append(crc, chunk))
-        })
-        .await
-        .map_err(|e| {
-            Error::internal(format!(
-                "UploadPart {}: checksum task failed: {e}",
-                self.url
-            ))
-        })?;
-        let checksum = checksum_text(crc);
-        let timeout = PART_TIMEOUT_BASE + Duration::from_secs(self.len / MIB);
+        let len = self.crc.len;
+        let timeout = part_timeout(len);
         let what = format!("UploadPart {} part {}", self.url, self.number);
-        let policy = RetryPolicy {
-            max_attempts: PART_TRIES,
-            base_delay: BACKOFF_BASE,
-            max_delay: BACKOFF_MAX,
-            ..Default::default()
-        };
-        let sent = with_retries(&policy, &what, || async {
-            let send = self
+        let sent = with_retries(&part_policy(), &what, || async {
+            let body = match &self.body {
+                PartBody::Chunks(chunks) => part_body(chunks.clone()),
+                PartBody::ReadBack { key, etag, start } => {
+                    self.read_back(key, etag.as_deref(), *start).await?
+                }
+            };
+            let req = self
                 .client
                 .upload_part()
                 .bucket(&self.bucket)
                 .key(&self.key)
                 .upload_id(&self.upload_id)
                 .part_number(self.number)
-                .content_length(self.len as i64)
-                .checksum_crc32_c(&checksum)
-                .body(part_body(self.chunks.clone()))
+                .content_length(len as i64);
+            let req = match self.checksums {
+                Checksums::FullObject => req.checksum_crc64_nvme(crc64_text(self.crc.crc64nvme)),
+                Checksums::Composite => req.checksum_crc32_c(checksum_text(self.crc.crc32c)),
+            };
+            let send = req
+                .body(body)
                 .customize()
-                // Retries are ours, with the part's own backoff and limit.
-                .config_override(
-                    aws_sdk_s3::config::Builder::new().retry_config(RetryConfig::disabled()),
-                )
+                .config_override(no_sdk_retries())
                 .send();
             match tokio::time::timeout(timeout, send).await {
                 Ok(Ok(out)) => out
@@ -129,12 +203,41 @@ impl PartJob {
         })
         .await;
         match sent {
-            Ok(etag) => Ok(CompletedPart::builder()
-                .part_number(self.number)
-                .e_tag(etag)
-                .checksum_crc32_c(checksum)
-                .build()),
+            Ok(etag) => Ok(self.checksums.completed(self.number, etag, self.crc)),
             Err(e) => Err(e.into_error(&what)),
+        }
+    }
+
+    /// The part's range of a published object, as a streaming body (the
+    /// upload's checksum makes the server check what arrives).
+    async fn read_back(
+        &self,
+        key: &str,
+        etag: Option<&str>,
+        start: u64,
+    ) -> std::result::Result<ByteStream, RequestError> {
+        let end = start + self.crc.len.max(1) - 1;
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={start}-{end}"))
+            .set_if_match(etag.map(str::to_string))
+            .customize()
+            .config_override(no_sdk_retries())
+            .send()
+            .await;
+        match got {
+            Ok(out) => Ok(out.body),
+            Err(e) if is_transient(&e) => Err(RequestError::Retry(format!(
+                "reading it back from {key}: {}",
+                error_text(&e)
+            ))),
+            Err(e) => Err(RequestError::Fatal(format!(
+                "reading it back from {key}: {}",
+                error_text(&e)
+            ))),
         }
     }
 }
@@ -151,6 +254,11 @@ fn part_body(chunks: Arc<[Bytes]>) -> ByteStream {
     }))
 }
 
+/// The value of `x-amz-checksum-crc64nvme`: base64 of the big-endian CRC.
+pub(crate) fn crc64_text(crc: u64) -> String {
+    base64(&crc.to_be_bytes())
+}
+
 /// The value of `x-amz-checksum-crc32c`: base64 of the big-endian CRC.
 pub(crate) fn checksum_text(crc: u32) -> String {
     base64(&crc.to_be_bytes())
@@ -162,16 +270,15 @@ pub(crate) fn base64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-/// CRC-32C (Castagnoli) of `data`.
-pub(crate) fn crc32c(data: &[u8]) -> u32 {
-    crc32c::crc32c(data)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const CRC32C_POLY: u32 = 0x82F6_3B78;
+
+    fn crc32c(data: &[u8]) -> u32 {
+        ObjectCrc::of(data).crc32c
+    }
 
     fn bitwise_crc32c(data: &[u8]) -> u32 {
         let mut crc = !0u32;
@@ -212,8 +319,8 @@ mod tests {
         }
         // Any split into pieces gives the same result.
         for split in [0, 1, 3, 8, 13, 2500, 4999] {
-            let c = crc32c::crc32c_append(crc32c(&data[..split]), &data[split..]);
-            assert_eq!(c, crc32c(&data), "split {split}");
+            let c = ObjectCrc::of(&data[..split]).then(ObjectCrc::of(&data[split..]));
+            assert_eq!(c.crc32c, crc32c(&data), "split {split}");
         }
     }
 

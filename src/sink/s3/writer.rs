@@ -1,26 +1,35 @@
-//! One tarball's multipart upload, as a state machine: writing (chunks
-//! gathered into parts, full parts handed to [`super::part`]), finished
-//! (every part uploaded), published (completed, then its sidecar put), or
-//! aborted (nothing of it left).
+//! One tarball's multipart upload, as a state machine: writing (chunks cut
+//! into parts by [`super::assembly`], parts to send handed to
+//! [`super::part`] as they close), finished (every part to send uploaded),
+//! published (the tarballs it copies from published, its ranges copied by
+//! [`super::copy`], the upload completed, then its sidecar put), or aborted
+//! (nothing of it left).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
+use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
-use super::part::{capacity, checksum_text, crc32c, part_size, PartJob, MAX_PARTS};
-use super::{kib, s3_error, Shared};
+use super::assembly::{Assembly, Part};
+use super::copy::CopyJob;
+use super::part::{checksum_text, crc64_text, Checksums, PartBody, PartJob};
+use super::{kib, s3_error, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
-use crate::sink::{sidecar_text, TarballWriter};
+use crate::object_crc::ObjectCrc;
+use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
 
 /// Parts uploading at once for one tarball, so that one tarball cannot
 /// hold every upload slot.
 const PARTS_PER_TARBALL: usize = 4;
+/// Parts copying at once for one tarball (the server does the work).
+const COPIES_PER_TARBALL: usize = 8;
 const SIDECAR_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +38,14 @@ enum State {
     Finished,
     Published,
     Aborted,
+}
+
+/// A part to copy once its source is published.
+struct ToCopy {
+    number: u64,
+    source: usize,
+    start: u64,
+    crc: ObjectCrc,
 }
 
 /// One tarball being uploaded.
@@ -42,27 +59,32 @@ pub(super) struct S3Writer {
     url: String,
     /// Until the upload is completed or aborted.
     upload_id: Option<String>,
-    base_part: u64,
-    /// The part being filled.
-    buf: Vec<Bytes>,
-    buf_len: u64,
-    /// The number of the part being filled.
-    next_part: u64,
-    bytes: u64,
-    /// Parts uploading.
+    checksums: Checksums,
+    /// Cuts the bytes into parts to send and parts to copy.
+    assembly: Assembly,
+    /// Parts to copy when publishing.
+    to_copy: Vec<ToCopy>,
+    /// The whole object's CRCs, and each part's by number.
+    crc: ObjectCrc,
+    part_crcs: Vec<(u64, ObjectCrc)>,
+    /// Parts uploading or copying.
     tasks: JoinSet<Result<CompletedPart>>,
-    /// Parts uploaded.
+    /// Parts uploaded or copied.
     parts: Vec<CompletedPart>,
     /// The first failure, returned again by every later call.
     failed: Option<(Kind, String)>,
     state: State,
     /// Keys made visible (tarball, sidecar), deleted again on abort.
     published: Vec<String>,
+    /// Tells the tarballs that copy from this one when it is published.
+    publication: watch::Sender<Publication>,
+    stored: Option<StoredChecksum>,
 }
 
 impl S3Writer {
-    /// The writer of a multipart upload just started, its first part
+    /// The writer of a multipart upload just started, its parts to send
     /// `base_part` bytes.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         shared: Arc<Shared>,
         file_name: String,
@@ -71,7 +93,10 @@ impl S3Writer {
         url: String,
         upload_id: String,
         base_part: u64,
+        checksums: Checksums,
+        publication: watch::Sender<Publication>,
     ) -> S3Writer {
+        let assembly = Assembly::new(base_part, shared.settings.copy_piece, shared.copies());
         S3Writer {
             shared,
             file_name,
@@ -79,16 +104,18 @@ impl S3Writer {
             key,
             url,
             upload_id: Some(upload_id),
-            base_part,
-            buf: Vec::new(),
-            buf_len: 0,
-            next_part: 1,
-            bytes: 0,
+            checksums,
+            assembly,
+            to_copy: Vec::new(),
+            crc: ObjectCrc::default(),
+            part_crcs: Vec::new(),
             tasks: JoinSet::new(),
             parts: Vec::new(),
             failed: None,
             state: State::Writing,
             published: Vec::new(),
+            publication,
+            stored: None,
         }
     }
 
@@ -105,8 +132,10 @@ impl S3Writer {
         Ok(())
     }
 
-    fn current_part_size(&self) -> u64 {
-        part_size(self.base_part, self.next_part)
+    /// Keeps an error to return again.
+    fn fail(&mut self, e: Error) -> Error {
+        self.failed = Some((e.kind(), e.to_string()));
+        e
     }
 
     /// Takes the result of one part task.
@@ -117,13 +146,9 @@ impl S3Writer {
                 return Ok(());
             }
             Ok(Err(e)) => e,
-            Err(e) => Error::internal(format!(
-                "UploadPart {}: the upload task failed: {e}",
-                self.url
-            )),
+            Err(e) => Error::internal(format!("{}: a part task failed: {e}", self.url)),
         };
-        self.failed = Some((err.kind(), err.to_string()));
-        Err(err)
+        Err(self.fail(err))
     }
 
     /// Takes the results of parts already done, without waiting.
@@ -134,119 +159,207 @@ impl S3Writer {
         Ok(())
     }
 
-    /// Uploads the buffered chunks as the next part, in the background,
-    /// once a slot is free.
-    async fn start_part(&mut self) -> Result<()> {
-        let number = self.next_part;
-        while self.tasks.len() >= PARTS_PER_TARBALL {
+    /// Waits until fewer than `limit` part tasks run.
+    async fn make_room(&mut self, limit: usize) -> Result<()> {
+        while self.tasks.len() >= limit {
             let done = self.tasks.join_next().await.expect("tasks is not empty");
             self.record(done)?;
         }
-        // Waiting here leaves the buffer in place, so this is cancel-safe.
-        // A part larger than the whole allowance waits for all of it.
-        let need = kib(self.buf_len).min(kib(self.shared.settings.upload_bytes));
-        let permit = self
-            .shared
-            .upload_kib
-            .clone()
-            .acquire_many_owned(need)
-            .await
-            .expect("the semaphore is never closed");
-        let job = PartJob {
-            client: self.shared.client.clone(),
-            bucket: self.shared.bucket.clone(),
-            key: self.key.clone(),
-            url: self.url.clone(),
-            upload_id: self.upload_id.clone().expect("upload in progress"),
-            number: number as i32,
-            chunks: std::mem::take(&mut self.buf).into(),
-            len: std::mem::replace(&mut self.buf_len, 0),
-        };
-        self.next_part += 1;
-        self.tasks.spawn(async move {
-            let _permit = permit;
-            job.run().await
-        });
         Ok(())
     }
-}
 
-#[async_trait]
-impl TarballWriter for S3Writer {
-    async fn write(&mut self, mut chunk: Bytes) -> Result<()> {
-        self.check("write", State::Writing)?;
-        self.reap()?;
-        self.bytes += chunk.len() as u64;
-        while !chunk.is_empty() {
-            if self.next_part > MAX_PARTS {
-                let e = Error::failed(
-                    Kind::TooLarge,
-                    format!(
-                        "UploadPart {}: the tarball exceeds {} bytes, the most {MAX_PARTS} parts hold",
-                        self.url,
-                        capacity(self.base_part)
-                    ),
-                );
-                self.failed = Some((e.kind(), e.to_string()));
-                return Err(e);
+    /// Starts the parts the assembly closed: parts to send upload in the
+    /// background once a slot is free; parts to copy wait for `publish`.
+    async fn start(&mut self, closed: Vec<Part>) -> Result<()> {
+        for part in closed {
+            match part {
+                Part::Copy {
+                    number,
+                    source,
+                    start,
+                    crc,
+                } => {
+                    self.part_crcs.push((number, crc));
+                    self.to_copy.push(ToCopy {
+                        number,
+                        source,
+                        start,
+                        crc,
+                    });
+                }
+                Part::Send {
+                    number,
+                    chunks,
+                    crc,
+                } => {
+                    self.part_crcs.push((number, crc));
+                    self.make_room(PARTS_PER_TARBALL).await?;
+                    // A part larger than the whole allowance waits for all of it.
+                    let need = kib(crc.len).min(kib(self.shared.settings.upload_bytes));
+                    let permit = self
+                        .shared
+                        .upload_kib
+                        .clone()
+                        .acquire_many_owned(need)
+                        .await
+                        .expect("the semaphore is never closed");
+                    self.shared.stats.add_sent(crc.len);
+                    let job = PartJob {
+                        client: self.shared.client.clone(),
+                        bucket: self.shared.bucket.clone(),
+                        key: self.key.clone(),
+                        url: self.url.clone(),
+                        upload_id: self.upload_id.clone().expect("upload in progress"),
+                        number: number as i32,
+                        body: PartBody::Chunks(chunks.into()),
+                        crc,
+                        checksums: self.checksums,
+                    };
+                    self.tasks.spawn(async move {
+                        let _permit = permit;
+                        job.run().await
+                    });
+                }
             }
-            let room =
-                usize::try_from(self.current_part_size() - self.buf_len).unwrap_or(usize::MAX);
-            if chunk.len() < room {
-                self.buf_len += chunk.len() as u64;
-                self.buf.push(chunk);
-                return Ok(());
-            }
-            // Zero-copy: both halves share the chunk's memory.
-            let head = chunk.split_to(room);
-            self.buf_len += head.len() as u64;
-            self.buf.push(head);
-            self.start_part().await?;
         }
         Ok(())
     }
 
-    async fn finish(&mut self) -> Result<()> {
-        self.check("finish", State::Writing)?;
-        self.reap()?;
-        // S3 needs at least one part, even for an empty object.
-        if !self.buf.is_empty() || self.next_part == 1 {
-            self.start_part().await?;
+    /// Copies the ranges of published tarballs this one holds.
+    async fn copy_ranges(&mut self) -> Result<()> {
+        let mut sources: HashMap<usize, Arc<Published>> = HashMap::new();
+        for c in std::mem::take(&mut self.to_copy) {
+            let source = match sources.get(&c.source) {
+                Some(p) => p.clone(),
+                None => {
+                    let waited = self.shared.published(c.source, &self.url).await;
+                    let p = waited.map_err(|e| self.fail(e))?;
+                    sources.insert(c.source, p.clone());
+                    p
+                }
+            };
+            self.make_room(COPIES_PER_TARBALL).await?;
+            let job = CopyJob {
+                shared: self.shared.clone(),
+                key: self.key.clone(),
+                url: self.url.clone(),
+                upload_id: self.upload_id.clone().expect("upload in progress"),
+                number: c.number as i32,
+                source,
+                start: c.start,
+                crc: c.crc,
+                checksums: self.checksums,
+            };
+            self.tasks.spawn(job.run());
         }
         while let Some(done) = self.tasks.join_next().await {
             self.record(done)?;
         }
-        self.parts.sort_by_key(|p| p.part_number());
-        self.state = State::Finished;
-        tracing::debug!(url = %self.url, parts = self.parts.len(), bytes = self.bytes, "all parts uploaded");
         Ok(())
     }
 
-    async fn publish(&mut self, sha256_hex: &str) -> Result<()> {
-        self.check("publish", State::Finished)?;
+    /// Completes the upload with every part and the object's checksum;
+    /// the server's own checksum of the object, if it reports one, must
+    /// be the same.
+    async fn complete(&mut self) -> Result<Option<String>> {
         let s = self.shared.clone();
         let upload_id = self.upload_id.clone().expect("upload in progress");
+        self.parts.sort_by_key(|p| p.part_number());
+        self.part_crcs.sort_by_key(|p| p.0);
+        let part_crcs: Vec<ObjectCrc> = self.part_crcs.iter().map(|p| p.1).collect();
+        let stored = self.checksums.stored(self.crc, &part_crcs);
         let parts = CompletedMultipartUpload::builder()
             .set_parts(Some(self.parts.clone()))
             .build();
-        let done = s
+        let req = s
             .client
             .complete_multipart_upload()
             .bucket(&s.bucket)
             .key(&self.key)
             .upload_id(&upload_id)
-            .multipart_upload(parts)
-            .send()
-            .await;
-        if let Err(e) = done {
-            if may_have_happened(&e) {
-                // The object may exist now: abort deletes it too.
-                self.published.push(self.key.clone());
-            }
-            return Err(s3_error("CompleteMultipartUpload", &self.url, &e));
-        }
-        self.upload_id = None;
+            .multipart_upload(parts);
+        let req = match self.checksums {
+            Checksums::FullObject => req
+                .checksum_type(ChecksumType::FullObject)
+                .checksum_crc64_nvme(&stored.value),
+            Checksums::Composite => req,
+        };
+        // The object may exist from here on: abort deletes it too.
         self.published.push(self.key.clone());
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                if !may_have_happened(&e) {
+                    self.published.pop();
+                }
+                return Err(self.fail(s3_error("CompleteMultipartUpload", &self.url, &e)));
+            }
+        };
+        self.upload_id = None;
+        let theirs = match self.checksums {
+            Checksums::FullObject => out.checksum_crc64_nvme(),
+            Checksums::Composite => out.checksum_crc32_c(),
+        };
+        if let Some(theirs) = theirs.filter(|t| *t != stored.value) {
+            let e = Error::failed(
+                Kind::Remote,
+                format!(
+                    "CompleteMultipartUpload {}: the object has {} {theirs}, the bytes rockpack wrote {}",
+                    self.url, stored.algorithm, stored.value
+                ),
+            );
+            return Err(self.fail(e));
+        }
+        tracing::debug!(url = %self.url, checksum = %stored.value, "upload completed");
+        self.stored = Some(stored);
+        Ok(out.e_tag().map(str::to_string))
+    }
+}
+
+#[async_trait]
+impl TarballWriter for S3Writer {
+    async fn write(&mut self, chunk: Chunk) -> Result<()> {
+        self.check("write", State::Writing)?;
+        self.reap()?;
+        self.crc.append(chunk.crc);
+        let mut closed = Vec::new();
+        let pushed = self.assembly.push(chunk, &mut closed);
+        pushed.map_err(|e| self.too_large(e))?;
+        self.start(closed).await
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.check("finish", State::Writing)?;
+        self.reap()?;
+        let mut closed = Vec::new();
+        let finished = self.assembly.finish(&mut closed);
+        finished.map_err(|e| self.too_large(e))?;
+        self.start(closed).await?;
+        while let Some(done) = self.tasks.join_next().await {
+            self.record(done)?;
+        }
+        self.state = State::Finished;
+        tracing::debug!(
+            url = %self.url,
+            sent = self.assembly.sent,
+            copied = self.assembly.copied,
+            to_copy = self.to_copy.len(),
+            "all parts to send uploaded"
+        );
+        Ok(())
+    }
+
+    async fn publish(&mut self, sha256_hex: &str) -> Result<()> {
+        self.check("publish", State::Finished)?;
+        self.copy_ranges().await?;
+        let etag = self.complete().await?;
+        let s = self.shared.clone();
+        self.publication
+            .send_replace(Publication::Done(Arc::new(Published {
+                key: self.key.clone(),
+                url: self.url.clone(),
+                etag,
+            })));
 
         let Some(sidecar) = &self.sidecar else {
             self.state = State::Published;
@@ -254,6 +367,7 @@ impl TarballWriter for S3Writer {
         };
         let sidecar_key = s.key(sidecar);
         let text = Bytes::from(sidecar_text(sha256_hex, &self.file_name));
+        let crc = ObjectCrc::of(&text);
         let set = &s.settings;
         let put = s
             .client
@@ -261,8 +375,12 @@ impl TarballWriter for S3Writer {
             .bucket(&s.bucket)
             .key(&sidecar_key)
             .content_type(SIDECAR_CONTENT_TYPE)
-            .content_length(text.len() as i64)
-            .checksum_crc32_c(checksum_text(crc32c(&text)))
+            .content_length(text.len() as i64);
+        let put = match self.checksums {
+            Checksums::FullObject => put.checksum_crc64_nvme(crc64_text(crc.crc64nvme)),
+            Checksums::Composite => put.checksum_crc32_c(checksum_text(crc.crc32c)),
+        };
+        let put = put
             .set_storage_class(set.storage_class.clone())
             .set_tagging(set.tagging.clone())
             .set_server_side_encryption(set.sse.clone())
@@ -283,9 +401,9 @@ impl TarballWriter for S3Writer {
 
     async fn abort(&mut self) {
         self.state = State::Aborted;
-        self.buf.clear();
-        self.buf_len = 0;
-        // Stop every part upload first, so none lands after the abort.
+        self.to_copy.clear();
+        self.publication.send_replace(Publication::Failed);
+        // Stop every part upload and copy first, so none lands after the abort.
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
         let s = self.shared.clone();
@@ -323,6 +441,18 @@ impl TarballWriter for S3Writer {
 
     fn location(&self) -> String {
         self.url.clone()
+    }
+
+    fn checksum(&self) -> Option<StoredChecksum> {
+        self.stored.clone()
+    }
+}
+
+impl S3Writer {
+    /// The assembly's "too many parts", with the tarball named.
+    fn too_large(&mut self, e: Error) -> Error {
+        let e = Error::failed(e.kind(), format!("UploadPart {}: {e}", self.url));
+        self.fail(e)
     }
 }
 
