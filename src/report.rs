@@ -77,6 +77,31 @@ pub fn summary_text(summary: &RunSummary) -> String {
         );
     }
     let _ = writeln!(s, "{}", totals(summary));
+    if let Some(u) = &summary.upload {
+        let _ = writeln!(s, "{}", upload_text(u, summary.distinct_bytes));
+    }
+    s
+}
+
+/// What an uploading sink sent, against the run's distinct bytes.
+pub fn upload_text(u: &crate::sink::UploadStats, distinct: u64) -> String {
+    let ratio = if distinct > 0 {
+        u.sent_bytes as f64 / distinct as f64
+    } else {
+        0.0
+    };
+    let mut s = format!(
+        "sent {} ({ratio:.3}x the run's {} of distinct bytes), copied {} inside the store",
+        human_bytes(u.sent_bytes),
+        human_bytes(distinct),
+        human_bytes(u.copied_bytes)
+    );
+    if !u.server_copy {
+        s.push_str(" (server-side copy off)");
+    }
+    if u.read_back_bytes > 0 {
+        let _ = write!(s, ", {} read back", human_bytes(u.read_back_bytes));
+    }
     s
 }
 
@@ -104,7 +129,9 @@ pub fn public_url(location: &str, endpoint: Option<&str>) -> Option<String> {
     })
 }
 
-/// `--summary FILE`: every tarball with key, URL, size, digest, input and timing.
+/// `--summary FILE`: every tarball with key, URL, size, digests (SHA-256,
+/// and the checksum S3 keeps), input and timing; the run's distinct bytes
+/// and what an S3 sink sent and copied.
 pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json::Value {
     let tarballs: Vec<serde_json::Value> = summary
         .tarballs
@@ -128,6 +155,7 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
                 "url": public_url(&t.location, endpoint),
                 "bytes": t.bytes,
                 "sha256": t.sha256,
+                "checksum": t.checksum,
                 "content_bytes": t.content_bytes,
                 "input_bytes": t.input_bytes,
                 "artifacts": t.artifacts,
@@ -139,6 +167,8 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
         "tarballs": tarballs,
         "artifacts": summary.artifacts,
         "input_bytes": summary.input_bytes,
+        "distinct_bytes": summary.distinct_bytes,
+        "upload": summary.upload,
         "seconds": summary.seconds,
         // CPU seconds per stage: decode and repack are one thread each, so
         // whichever is larger bounds how many compression threads a run

@@ -40,6 +40,8 @@ const PREFIX: &str = "some/prefix";
 const EXTERNAL: &str = "ROCKPACK_TEST_S3_ENDPOINT";
 const MIB: usize = 1 << 20;
 const PART: &str = "5242880";
+/// In the query of UploadPart requests (not of UploadPartCopy ones).
+const UPLOAD_PART: &str = "x-id=UploadPart&";
 
 // ---------------------------------------------------------------- servers
 
@@ -269,11 +271,21 @@ impl Backend {
 
     /// Every UploadPart request that reached the server (not those the
     /// fault layer answered).
+    /// UploadPart requests (parts sent, not copied) the server took.
     fn upload_parts(&self) -> Vec<servers::s3_server::Recorded> {
         self.recorder
             .matching("PUT", "partNumber=")
             .into_iter()
-            .filter(|r| !r.injected)
+            .filter(|r| !r.injected && r.header("x-amz-copy-source").is_none())
+            .collect()
+    }
+
+    /// UploadPartCopy requests the server took (the copy probe included).
+    fn copy_parts(&self) -> Vec<servers::s3_server::Recorded> {
+        self.recorder
+            .matching("PUT", "partNumber=")
+            .into_iter()
+            .filter(|r| !r.injected && r.header("x-amz-copy-source").is_some())
             .collect()
     }
 }
@@ -287,9 +299,17 @@ fn cached_run(name: &str, spec: FixtureSpec) -> PathBuf {
         .join(name);
     let done = dir.join(".complete");
     if !done.exists() {
-        let _ = std::fs::remove_dir_all(&dir);
-        fixtures::generate(&spec, &dir).expect("generate fixture run");
-        std::fs::write(&done, b"").unwrap();
+        // Tests run as processes of their own: each generates aside and
+        // the first to finish puts its copy in place.
+        let aside = dir.with_extension(format!("tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&aside);
+        fixtures::generate(&spec, &aside).expect("generate fixture run");
+        std::fs::write(aside.join(".complete"), b"").unwrap();
+        if !done.exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::rename(&aside, &dir);
+        }
+        let _ = std::fs::remove_dir_all(&aside);
     }
     dir
 }
@@ -327,6 +347,34 @@ fn large_run() -> &'static Path {
         )
     })
 }
+
+/// A kpack run of two families whose shared artifacts and families' own
+/// are several MiB each: six tarballs (with `--tests`) made of long runs
+/// of the largest, as a release's are.
+fn shared_run() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        cached_run(
+            "shared-kpack",
+            FixtureSpec {
+                layout: Layout::Kpack,
+                families: vec!["gfx94X-dcgpu".into(), "gfx110X-all".into()],
+                seed: 13,
+                large_bytes: 96 << 20,
+                sidecars: true,
+            },
+        )
+    })
+}
+
+/// Level 0: compressed bytes are about the tar's, so runs are long.
+const SHARED_FLAGS: &[&str] = &[
+    "--families",
+    "gfx94X-dcgpu;gfx110X-all",
+    "--tests",
+    "--level",
+    "0",
+];
 
 const SMALL_FLAGS: &[&str] = &["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"];
 /// Level 0 (stored deflate) is the fastest, and makes the most parts: the
@@ -544,13 +592,13 @@ fn several_tarballs_round_trip_byte_identical() {
     assert!(parts.len() >= 6, "{} UploadPart requests", parts.len());
     for p in &parts {
         assert!(
-            p.header("x-amz-checksum-crc32c").is_some(),
-            "UploadPart without CRC32C: {}",
+            p.header("x-amz-checksum-crc64nvme").is_some(),
+            "UploadPart without CRC64NVME: {}",
             p.uri
         );
     }
-    assert!(b.recorder.crc32c_checked() >= parts.len());
-    assert_eq!(b.recorder.crc32c_mismatches(), 0);
+    assert!(b.recorder.checksums_checked() >= parts.len());
+    assert_eq!(b.recorder.checksum_mismatches(), 0);
     for t in &tarballs {
         let ct = b
             .head(&format!("{PREFIX}/{t}"))
@@ -645,7 +693,7 @@ fn large_tarball_uploads_in_many_parts() {
         assert_eq!(*len, 5 * MIB, "part {n}");
     }
     assert_eq!(sizes.iter().map(|s| s.1).sum::<usize>(), size);
-    assert_eq!(b.recorder.crc32c_mismatches(), 0);
+    assert_eq!(b.recorder.checksum_mismatches(), 0);
     assert_eq!(etag_parts(&b, &format!("{PREFIX}/{tarball}")), want_parts);
     assert!(b.pending_uploads().is_empty());
 }
@@ -749,7 +797,8 @@ fn broken_connection_on_every_try_aborts_everything() {
 
 /// Publication fails half-way: the first tarball and its sidecar are out,
 /// the second sidecar cannot be written. The run fails and abort removes
-/// what was already published, and aborts the uploads not yet completed.
+/// what was already published (tarballs publish together, so several may
+/// be), and aborts the uploads not yet completed.
 #[test]
 fn failure_while_publishing_removes_what_was_published() {
     let b = Backend::new("failure_while_publishing_removes_what_was_published");
@@ -764,9 +813,10 @@ fn failure_while_publishing_removes_what_was_published() {
     let line = error_line(&stderr);
     assert!(line.contains("PutObject"), "{line}");
     assert!(line.contains(".sha256sum"), "{line}");
-    // Two uploads were completed before the failure, the rest aborted.
-    assert_eq!(b.recorder.matching("POST", "uploadId=").len(), 2);
-    assert!(b.recorder.matching("DELETE", "uploadId=").len() >= 4);
+    // Every upload was either completed (then deleted) or aborted.
+    let completed = b.recorder.matching("POST", "uploadId=").len();
+    assert!(completed >= 2, "{completed} completed");
+    assert!(b.recorder.matching("DELETE", "uploadId=").len() >= 6 - completed);
     b.faults().clear();
     b.assert_untouched();
 }
@@ -803,7 +853,7 @@ fn interrupted(test: &'static str, signal: &str, name: &str, src: &Path, flags: 
     b.faults().add(
         Rule::new(Action::Delay(Duration::from_secs(120)))
             .method(Method::PUT)
-            .query("partNumber=")
+            .query(UPLOAD_PART)
             .always(),
     );
     let mut child = s3_command(&b, src, flags)
@@ -826,7 +876,7 @@ fn interrupted(test: &'static str, signal: &str, name: &str, src: &Path, flags: 
             faults
                 .seen()
                 .iter()
-                .any(|s| s.method == Method::PUT && s.uri.contains("partNumber="))
+                .any(|s| s.method == Method::PUT && s.uri.contains(UPLOAD_PART))
         },
     );
     let sent = Instant::now();
@@ -937,7 +987,8 @@ fn storage_class_tags_and_sse_are_passed_through() {
     );
     assert_eq!(c.header("x-amz-server-side-encryption"), Some("AES256"));
     assert_eq!(c.header("content-type"), Some("application/gzip"));
-    assert_eq!(c.header("x-amz-checksum-algorithm"), Some("CRC32C"));
+    assert_eq!(c.header("x-amz-checksum-algorithm"), Some("CRC64NVME"));
+    assert_eq!(c.header("x-amz-checksum-type"), Some("FULL_OBJECT"));
     let puts: Vec<_> = b
         .recorder
         .requests()
@@ -1135,4 +1186,247 @@ fn ci_outputs_describe_every_tarball() {
         6,
         "{table}"
     );
+}
+
+// ------------------------------------------------------------ upload once
+
+/// `pack_to_s3_ok` with `--summary`: the summary.
+fn pack_to_s3_summary(b: &Backend, src: &Path, flags: &[&str]) -> serde_json::Value {
+    let out = tempfile::tempdir().unwrap();
+    let summary = out.path().join("summary.json");
+    let mut flags = flags.to_vec();
+    let arg = summary.display().to_string();
+    flags.extend(["--summary", &arg]);
+    pack_to_s3_ok(b, src, &flags);
+    serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap()
+}
+
+/// Each object's CRC64NVME (computed by s3s) is the full-object checksum
+/// the summary records.
+fn assert_full_object_checksums(b: &Backend, summary: &serde_json::Value) {
+    for t in summary["tarballs"].as_array().unwrap() {
+        let key = t["key"].as_str().unwrap();
+        let c = &t["checksum"];
+        assert_eq!(c["algorithm"], "CRC64NVME", "{key}: {c}");
+        assert_eq!(c["type"], "FULL_OBJECT", "{key}: {c}");
+        let want = servers::s3_server::body_checksum("x-amz-checksum-crc64nvme", &b.get(key));
+        assert_eq!(c["value"].as_str().unwrap(), want, "{key}");
+    }
+}
+
+/// The bytes the server received, against the run's distinct bytes: every
+/// distinct byte sent once (at least), and at most 10% more.
+fn assert_sent_once(b: &Backend, summary: &serde_json::Value) -> f64 {
+    let distinct = summary["distinct_bytes"].as_u64().unwrap();
+    let objects: u64 = summary["tarballs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["bytes"].as_u64().unwrap())
+        .sum();
+    let largest = summary["tarballs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["bytes"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        largest <= distinct && distinct < objects,
+        "{distinct} distinct, {objects} in objects"
+    );
+    let received = b.recorder.bytes_received();
+    let ratio = received as f64 / distinct as f64;
+    eprintln!(
+        "{}: server received {received} bytes for {distinct} distinct ({ratio:.3}x; {objects} in objects, {:.2}x)",
+        b.test,
+        objects as f64 / distinct as f64
+    );
+    assert!(
+        received >= distinct,
+        "received {received} < {distinct} distinct"
+    );
+    assert!(
+        ratio <= 1.10,
+        "received {received} bytes for {distinct} distinct: {ratio:.3}x"
+    );
+    ratio
+}
+
+/// Six tarballs that share most of their bytes: the objects are those the
+/// directory sink writes, the server received at most 1.10x the distinct
+/// bytes (most of each tarball was copied from the largest inside the
+/// server), and each object's full-object CRC64NVME is the summary's.
+#[test]
+fn shared_bytes_are_sent_once() {
+    let b = Backend::new("shared_bytes_are_sent_once");
+    let dir = pack_to_dir(shared_run(), SHARED_FLAGS);
+    let summary = pack_to_s3_summary(&b, shared_run(), SHARED_FLAGS);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    assert_sent_once(&b, &summary);
+    let upload = &summary["upload"];
+    assert_eq!(upload["server_copy"], true, "{upload}");
+    assert!(upload["copied_bytes"].as_u64().unwrap() > 0, "{upload}");
+    assert_eq!(upload["read_back_bytes"], 0, "{upload}");
+    // Copies name a range of a published object of the run.
+    let copies = b.copy_parts();
+    assert!(copies.len() > 1, "{} copies", copies.len());
+    for c in copies.iter().skip(1) {
+        let range = c.header("x-amz-copy-source-range").expect("a range");
+        assert!(range.starts_with("bytes="), "{range}");
+        let source = c.header("x-amz-copy-source").unwrap();
+        assert!(
+            source.starts_with(&format!("{}/{PREFIX}/therock-dist-linux-", b.bucket)),
+            "{source}"
+        );
+    }
+    assert_full_object_checksums(&b, &summary);
+    assert_eq!(b.recorder.checksum_mismatches(), 0);
+    assert!(b.pending_uploads().is_empty());
+}
+
+/// Long copied runs cut into several parts, and the small run's tarballs
+/// (every run under 5 MiB: sent, not copied): the same objects.
+#[test]
+fn short_and_long_runs_give_the_same_objects() {
+    let b = Backend::new("short_and_long_runs_give_the_same_objects");
+    let dir = pack_to_dir(shared_run(), SHARED_FLAGS);
+    let mut flags = SHARED_FLAGS.to_vec();
+    flags.extend(["--copy-part-size", "10M"]);
+    let summary = pack_to_s3_summary(&b, shared_run(), &flags);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    assert_full_object_checksums(&b, &summary);
+    let ranges: Vec<(u64, u64)> = b
+        .copy_parts()
+        .iter()
+        .filter_map(|c| c.header("x-amz-copy-source-range"))
+        .map(|r| {
+            let (a, z) = r.strip_prefix("bytes=").unwrap().split_once('-').unwrap();
+            (a.parse().unwrap(), z.parse().unwrap())
+        })
+        .collect();
+    assert!(
+        ranges
+            .iter()
+            .any(|(a, z)| z - a + 1 < 16 << 20 && z - a + 1 >= 10 << 20),
+        "{ranges:?}"
+    );
+
+    let b = Backend::new("short_and_long_runs_give_the_same_objects");
+    let dir = pack_to_dir(small_run(), SMALL_FLAGS);
+    let summary = pack_to_s3_summary(&b, small_run(), SMALL_FLAGS);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    assert_full_object_checksums(&b, &summary);
+    assert_eq!(summary["upload"]["copied_bytes"], 0);
+    assert!(b.pending_uploads().is_empty());
+}
+
+/// A server that answers UploadPartCopy with NotImplemented: found before
+/// the first upload, every byte is sent as before; a server that refuses
+/// only later copies gets their bytes read back from the published
+/// tarball and sent. Both give the same objects.
+#[test]
+fn server_without_copies_gets_every_byte_sent() {
+    let b = Backend::new("server_without_copies_gets_every_byte_sent");
+    let dir = pack_to_dir(shared_run(), SHARED_FLAGS);
+    b.recorder.fail_copies(0, 501, "NotImplemented", usize::MAX);
+    let summary = pack_to_s3_summary(&b, shared_run(), SHARED_FLAGS);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    let upload = &summary["upload"];
+    assert_eq!(upload["server_copy"], false, "{upload}");
+    assert_eq!(upload["copied_bytes"], 0, "{upload}");
+    assert_eq!(upload["read_back_bytes"], 0, "{upload}");
+    let objects: u64 = summary["tarballs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(upload["sent_bytes"].as_u64().unwrap(), objects);
+    // Only the probe was a copy request.
+    assert_eq!(
+        b.recorder
+            .requests()
+            .iter()
+            .filter(|r| r.header("x-amz-copy-source").is_some())
+            .count(),
+        1
+    );
+
+    let b = Backend::new("server_without_copies_gets_every_byte_sent");
+    b.recorder.fail_copies(1, 501, "NotImplemented", usize::MAX);
+    let summary = pack_to_s3_summary(&b, shared_run(), SHARED_FLAGS);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    let upload = &summary["upload"];
+    assert_eq!(upload["server_copy"], false, "{upload}");
+    assert!(upload["read_back_bytes"].as_u64().unwrap() > 0, "{upload}");
+    assert_full_object_checksums(&b, &summary);
+    assert!(b.pending_uploads().is_empty());
+
+    // --no-server-copy: no copy request at all.
+    let b = Backend::new("server_without_copies_gets_every_byte_sent");
+    let mut flags = SHARED_FLAGS.to_vec();
+    flags.push("--no-server-copy");
+    let summary = pack_to_s3_summary(&b, shared_run(), &flags);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    assert_eq!(summary["upload"]["copied_bytes"], 0);
+    assert!(b.copy_parts().is_empty());
+}
+
+/// A copy that fails every try (500 until the retries run out) while the
+/// tarballs are assembled: the run fails naming it, and leaves no object
+/// and no upload behind (tarballs already published are deleted).
+#[test]
+fn failure_mid_assembly_leaves_nothing() {
+    let b = Backend::new("failure_mid_assembly_leaves_nothing");
+    b.recorder.fail_copies(3, 500, "InternalError", usize::MAX);
+    let stderr = pack_to_s3_fails(&b, shared_run(), SHARED_FLAGS);
+    let line = error_line(&stderr);
+    assert!(line.contains("UploadPartCopy"), "{line}");
+    assert!(line.contains("giving up after 5 tries"), "{line}");
+    b.assert_untouched();
+}
+
+/// SIGTERM while copies are under way (each one held at the server): exit
+/// 1 soon, nothing left.
+#[test]
+fn sigterm_mid_assembly_leaves_nothing() {
+    let b = Backend::new("sigterm_mid_assembly_leaves_nothing");
+    b.faults().add(
+        Rule::new(Action::Delay(Duration::from_secs(120)))
+            .method(Method::PUT)
+            .query("x-id=UploadPartCopy&partNumber=")
+            .skip(1)
+            .always(),
+    );
+    let mut child = s3_command(&b, shared_run(), SHARED_FLAGS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rockpack");
+    let faults = b.faults().clone();
+    wait_until(
+        "an UploadPartCopy request",
+        Duration::from_secs(120),
+        &mut child,
+        || faults.fired() > 0,
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM".to_string(), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    let status = common::wait_within(&mut child, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("rockpack did not exit within 30s of SIGTERM"));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    b.faults().clear();
+    b.assert_untouched();
 }

@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::runtime::Handle;
 
 use crate::budget::Budget;
@@ -30,7 +31,8 @@ use crate::error::{Error, Result};
 use crate::plan::{Format, Plan};
 use crate::progress::Progress;
 use crate::repack::{tarfmt::END_OF_ARCHIVE, ConflictPolicy};
-use crate::sink::{Chunk, Origin, Sink, StoredChecksum, TarballWriter, UploadStats};
+use crate::object_crc::ObjectCrc;
+use crate::sink::{Chunk, Holders, Origin, Sink, StoredChecksum, TarballWriter, UploadStats};
 use crate::source::verify::VerifyMode;
 use crate::source::Source;
 use checksum::TarballSha;
@@ -128,9 +130,10 @@ impl Output {
     }
 }
 
-/// Where each compressed byte is first written: bytes several tarballs
-/// hold go to the best-ranked of them ([`Plan::upload_order`]) as its own,
-/// and to the others with that tarball and offset as their origin.
+/// Where each compressed byte is first written: a chunk goes to each of
+/// its tarballs with the tarballs ranked before it ([`Plan::upload_order`])
+/// that hold it, and their offsets: an uploading sink copies it from one
+/// of those instead of sending it again.
 struct Origins {
     rank: Vec<usize>,
     /// Bytes counted once.
@@ -138,9 +141,37 @@ struct Origins {
 }
 
 impl Origins {
-    /// Of the tarballs `holders`, the one that holds the bytes as its own.
-    fn owner(&self, holders: impl Iterator<Item = usize>) -> Option<usize> {
-        holders.min_by_key(|&t| self.rank[t])
+    /// The chunk `bytes` for each of `tarballs` (which hold it at the
+    /// offsets `offset` gives), in the order given.
+    fn chunks(
+        &mut self,
+        bytes: &Bytes,
+        crc: ObjectCrc,
+        tarballs: &[usize],
+        offset: impl Fn(usize) -> u64,
+    ) -> Vec<(usize, Chunk)> {
+        let mut by_rank: Vec<usize> = tarballs.to_vec();
+        by_rank.sort_by_key(|&t| self.rank[t]);
+        let all: Arc<[Origin]> = by_rank
+            .iter()
+            .map(|&t| Origin {
+                tarball: t,
+                offset: offset(t),
+            })
+            .collect();
+        self.distinct += bytes.len() as u64;
+        tarballs
+            .iter()
+            .map(|&t| {
+                let before = by_rank.iter().position(|&u| u == t).expect("t is one");
+                let chunk = Chunk {
+                    bytes: bytes.clone(),
+                    crc,
+                    held: Holders::new(all.clone(), before),
+                };
+                (t, chunk)
+            })
+            .collect()
     }
 }
 
@@ -247,24 +278,18 @@ async fn produce(
     stages: &Arc<Stages>,
 ) -> Result<()> {
     // Headers are the same for every tarball of a format.
-    for t in 0..outputs.len() {
-        let header = Chunk::own(outputs[t].codec.header());
-        let format = outputs[t].codec.format;
-        let same = (0..outputs.len()).filter(|&u| outputs[u].codec.format == format);
-        let owner = origins.owner(same).expect("t itself");
-        let chunk = if owner == t {
-            origins.distinct += header.bytes.len() as u64;
-            header
-        } else {
-            Chunk {
-                origin: Some(Origin {
-                    tarball: owner,
-                    offset: 0,
-                }),
-                ..header
-            }
-        };
-        outputs[t].put(chunk).await?;
+    for codec in opts.codecs.all() {
+        let same: Vec<usize> = (0..outputs.len())
+            .filter(|&t| outputs[t].codec.format == codec.format)
+            .collect();
+        if same.is_empty() {
+            continue;
+        }
+        let header = codec.header();
+        let crc = ObjectCrc::of(&header);
+        for (t, chunk) in origins.chunks(&header, crc, &same, |_| 0) {
+            outputs[t].put(chunk).await?;
+        }
     }
     let (workers, receivers) = Workers::new(
         plan.clone(),
@@ -288,21 +313,10 @@ async fn produce(
                     .await
                     .map_err(|_| Error::internal("a compression thread failed"))?;
                 workers.held.release(held);
-                let Some(owner) = origins.owner(mask.iter().copied()) else {
-                    continue;
-                };
-                let origin = Origin {
-                    tarball: owner,
-                    offset: outputs[owner].bytes,
-                };
-                origins.distinct += c.bytes.len() as u64;
-                for &t in mask.iter() {
+                let tarballs: Vec<usize> = mask.iter().copied().collect();
+                let chunks = origins.chunks(&c.bytes, c.stored, &tarballs, |t| outputs[t].bytes);
+                for (t, chunk) in chunks {
                     outputs[t].content.append(&c);
-                    let chunk = Chunk {
-                        bytes: c.bytes.clone(),
-                        crc: c.stored,
-                        origin: (t != owner).then_some(origin),
-                    };
                     outputs[t].put(chunk).await?;
                     progress.written[t].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
                 }

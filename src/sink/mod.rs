@@ -24,32 +24,76 @@ pub struct Chunk {
     pub bytes: Bytes,
     /// Their CRCs.
     pub crc: ObjectCrc,
-    /// Where an earlier tarball of the run holds the same bytes, if one
-    /// does: a sink that can copy inside its store need not send them.
-    pub origin: Option<Origin>,
+    /// Where earlier tarballs of the run hold the same bytes: a sink that
+    /// can copy inside its store need not send them.
+    pub held: Holders,
 }
 
 impl Chunk {
-    /// Bytes no other tarball holds.
+    /// Bytes no earlier tarball holds.
     pub fn own(bytes: Bytes) -> Chunk {
         Chunk {
             crc: ObjectCrc::of(&bytes),
             bytes,
-            origin: None,
+            held: Holders::default(),
         }
     }
 }
 
 /// The same bytes in another tarball of the run: the tarball's index in
-/// the plan and their offset in it. That tarball is published before any
-/// tarball whose chunks name it (origins point to tarballs ranked earlier
-/// by [`crate::plan::Plan::upload_order`]).
+/// the plan and their offset in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin {
     /// The tarball's index in the plan.
     pub tarball: usize,
     /// Where the bytes start in it.
     pub offset: u64,
+}
+
+/// The tarballs that hold a chunk and are published before the tarball
+/// it goes to (ranked earlier by [`crate::plan::Plan::upload_order`]),
+/// best ranked first. One list is shared by every tarball that gets the
+/// chunk, each seeing the part ranked before it.
+#[derive(Clone, Debug, Default)]
+pub struct Holders {
+    all: std::sync::Arc<[Origin]>,
+    len: usize,
+}
+
+impl Holders {
+    /// The first `len` of `all`.
+    pub fn new(all: std::sync::Arc<[Origin]>, len: usize) -> Holders {
+        assert!(len <= all.len());
+        Holders { all, len }
+    }
+
+    /// Whether no earlier tarball holds the bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The holders, best ranked first.
+    pub fn iter(&self) -> impl Iterator<Item = &Origin> + '_ {
+        self.all[..self.len].iter()
+    }
+
+    /// Whether `tarball` holds the bytes at `offset`.
+    pub fn at(&self, tarball: usize, offset: u64) -> bool {
+        self.iter().any(|o| o.tarball == tarball && o.offset == offset)
+    }
+
+    /// The same holders for the bytes `n` further on.
+    pub fn skip(&self, n: u64) -> Holders {
+        let moved: Vec<Origin> = self
+            .iter()
+            .map(|o| Origin {
+                tarball: o.tarball,
+                offset: o.offset + n,
+            })
+            .collect();
+        let len = moved.len();
+        Holders::new(moved.into(), len)
+    }
 }
 
 /// An object checksum as the store keeps it, for the summary.

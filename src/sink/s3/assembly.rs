@@ -3,6 +3,11 @@
 //! another tarball holds become parts the server copies from it
 //! (UploadPartCopy), the rest parts to send.
 //!
+//! A copied run follows every earlier tarball that holds it contiguously
+//! (several may: the tarballs of a release share their leading artifacts),
+//! and ends only when none of them holds the next chunk right after it:
+//! runs are as long as any one source allows.
+//!
 //! S3's rules shape it: every part but the last is at least 5 MiB, a copy
 //! at most 5 GiB, at most 10,000 parts. Decided as the bytes stream past,
 //! with no look-ahead and no read-back:
@@ -24,7 +29,7 @@ use bytes::Bytes;
 use super::part::{part_size, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use crate::error::{Error, Kind, Result};
 use crate::object_crc::ObjectCrc;
-use crate::sink::{Chunk, Origin};
+use crate::sink::{Chunk, Holders, Origin};
 use crate::units::MIB;
 
 /// A long copied run is cut into pieces of about this size.
@@ -65,8 +70,9 @@ enum Open {
         crc: ObjectCrc,
     },
     Copy {
-        source: usize,
-        start: u64,
+        /// Where the run starts in each tarball that holds all of it so
+        /// far, best ranked first.
+        sources: Vec<Origin>,
         /// The whole run so far.
         len: u64,
         /// Its pieces' CRCs; the last one is being filled.
@@ -107,32 +113,33 @@ impl Assembly {
     /// Takes the tarball's next bytes; parts they close go to `out`.
     pub(super) fn push(&mut self, mut chunk: Chunk, out: &mut Vec<Part>) -> Result<()> {
         if !self.copies {
-            chunk.origin = None;
+            chunk.held = Holders::default();
         }
         while !chunk.bytes.is_empty() {
             match &mut self.open {
                 Open::Nothing => {
-                    self.open = match chunk.origin {
-                        Some(o) => Open::Copy {
-                            source: o.tarball,
-                            start: o.offset,
+                    self.open = if chunk.held.is_empty() {
+                        Open::Send {
+                            chunks: Vec::new(),
+                            crc: ObjectCrc::default(),
+                        }
+                    } else {
+                        Open::Copy {
+                            sources: chunk.held.iter().copied().collect(),
                             len: 0,
                             pieces: vec![ObjectCrc::default()],
                             held: Vec::new(),
-                        },
-                        None => Open::Send {
-                            chunks: Vec::new(),
-                            crc: ObjectCrc::default(),
-                        },
+                        }
                     };
                 }
                 Open::Send { chunks, crc } => {
-                    if chunk.origin.is_some() && crc.len >= MIN_PART_SIZE {
+                    let copyable = !chunk.held.is_empty();
+                    if copyable && crc.len >= MIN_PART_SIZE {
                         self.close(out)?;
                         continue;
                     }
                     // A copyable run only tops the part up to 5 MiB.
-                    let full = if chunk.origin.is_some() {
+                    let full = if copyable {
                         MIN_PART_SIZE
                     } else {
                         part_size(self.base_part, self.next)
@@ -146,22 +153,22 @@ impl Assembly {
                     let head = split(&mut chunk, room);
                     crc.append(head.crc);
                     chunks.push(head.bytes);
-                    if chunk.origin.is_none() || chunk.bytes.is_empty() {
+                    if !copyable || chunk.bytes.is_empty() {
                         self.close(out)?;
                     }
                 }
                 Open::Copy {
-                    source,
-                    start,
+                    sources,
                     len,
                     pieces,
                     held,
                 } => {
-                    let follows = Origin {
-                        tarball: *source,
-                        offset: *start + *len,
-                    };
-                    if chunk.origin == Some(follows) {
+                    let at = *len;
+                    let continuing = sources
+                        .iter()
+                        .any(|s| chunk.held.at(s.tarball, s.offset + at));
+                    if continuing {
+                        sources.retain(|s| chunk.held.at(s.tarball, s.offset + at));
                         let piece = pieces.last_mut().expect("a piece");
                         if piece.len >= self.copy_piece {
                             pieces.push(chunk.crc);
@@ -218,12 +225,15 @@ impl Assembly {
                 });
             }
             Open::Copy {
-                source,
-                mut start,
+                sources,
                 len,
                 mut pieces,
                 ..
             } => {
+                let Origin {
+                    tarball: source,
+                    offset: mut start,
+                } = sources[0];
                 // A short last piece joins the one before (still < 5 GiB).
                 if pieces.len() > 1 && pieces.last().expect("a piece").len < MIN_PART_SIZE {
                     let last = pieces.pop().expect("a piece");
@@ -272,14 +282,12 @@ fn split(chunk: &mut Chunk, n: u64) -> Chunk {
     let head = chunk.bytes.split_to(n);
     let head_crc = ObjectCrc::of(&head);
     chunk.crc = ObjectCrc::of(&chunk.bytes);
-    let origin = chunk.origin;
-    if let Some(o) = &mut chunk.origin {
-        o.offset += n as u64;
-    }
+    let held = chunk.held.clone();
+    chunk.held = held.skip(n as u64);
     Chunk {
         bytes: head,
         crc: head_crc,
-        origin,
+        held,
     }
 }
 
@@ -306,10 +314,16 @@ mod tests {
             .map(|(i, c)| Chunk {
                 bytes: Bytes::copy_from_slice(c),
                 crc: ObjectCrc::of(c),
-                origin: origin.map(|o| Origin {
-                    tarball: 0,
-                    offset: o + (i * chunk) as u64,
-                }),
+                held: match origin {
+                    Some(o) => {
+                        let at = Origin {
+                            tarball: 0,
+                            offset: o + (i * chunk) as u64,
+                        };
+                        Holders::new(vec![at].into(), 1)
+                    }
+                    None => Holders::default(),
+                },
             })
             .collect()
     }
@@ -427,6 +441,37 @@ mod tests {
         // A run that ends 1 MiB past a piece: the short end joins the piece.
         let (parts, _) = assemble(&c, &[(Some(0), 21 * M)], 1 << 20, 10 * MIB);
         assert_eq!(parts, 2);
+    }
+
+    #[test]
+    fn a_run_follows_whichever_source_holds_all_of_it() {
+        let held = |at: &[(usize, u64)]| {
+            let all: Vec<Origin> = at
+                .iter()
+                .map(|&(tarball, offset)| Origin { tarball, offset })
+                .collect();
+            let n = all.len();
+            Holders::new(all.into(), n)
+        };
+        let chunk = |n: usize, h: Holders| Chunk {
+            bytes: Bytes::from(vec![7u8; n]),
+            crc: ObjectCrc::of(&vec![7u8; n]),
+            held: h,
+        };
+        let mut a = Assembly::new(MIN_PART_SIZE, COPY_PIECE, true);
+        let mut parts = Vec::new();
+        // Both hold the first 4 MiB at 10; only tarball 2 goes on with
+        // the next 4 MiB (tarball 0 has it elsewhere); then own bytes.
+        a.push(chunk(10, held(&[(0, 0), (2, 0)])), &mut parts).unwrap();
+        a.push(chunk(4 * M, held(&[(0, 10), (2, 10)])), &mut parts).unwrap();
+        a.push(chunk(4 * M, held(&[(0, 99 * MIB), (2, 10 + 4 * MIB)])), &mut parts).unwrap();
+        a.push(chunk(100, Holders::default()), &mut parts).unwrap();
+        a.finish(&mut parts).unwrap();
+        assert!(
+            matches!(parts[0], Part::Copy { number: 1, source: 2, start: 0, crc } if crc.len == 10 + 8 * MIB),
+            "{parts:?}"
+        );
+        assert_eq!((a.sent, a.copied), (100, 10 + 8 * MIB));
     }
 
     #[test]

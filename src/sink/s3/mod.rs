@@ -148,8 +148,8 @@ impl Shared {
 
     /// Asks the server whether it copies parts (UploadPartCopy), without
     /// creating anything: a copy into an upload that does not exist is
-    /// refused as NoSuchUpload (or the like) by a server that copies, and
-    /// as NotImplemented by one that does not.
+    /// refused as NoSuchUpload (or the like, 4xx) by a server that copies,
+    /// and as NotImplemented by one that does not.
     async fn probe(&self, key: &str) {
         let answer = self
             .client
@@ -165,11 +165,17 @@ impl Shared {
             ))
             .send()
             .await;
+        // Only a refusal of the request itself shows that it is understood;
+        // anything else (a server error, no answer) leaves it unknown, and
+        // every byte is sent.
         let refused = match &answer {
             Ok(_) => None,
-            Err(e @ SdkError::ServiceError(_)) => (e.code() == Some("NotImplemented")
-                || status(e) == Some(501))
-            .then(|| error_text(e)),
+            Err(e @ SdkError::ServiceError(_))
+                if e.code() != Some("NotImplemented")
+                    && status(e).is_some_and(|s| (400..500).contains(&s)) =>
+            {
+                None
+            }
             Err(e) => Some(error_text(e)),
         };
         match refused {

@@ -172,6 +172,7 @@ impl S3Writer {
     /// background once a slot is free; parts to copy wait for `publish`.
     async fn start(&mut self, closed: Vec<Part>) -> Result<()> {
         for part in closed {
+            tracing::trace!(url = %self.url, ?part, "part closed");
             match part {
                 Part::Copy {
                     number,

@@ -319,10 +319,11 @@ impl Recorded {
 }
 
 /// What a checking front ([`S3Server::start_checked`], [`S3Proxy`]) saw:
-/// every request with its headers, and the CRC32C checksums it verified.
-/// A request that declares `x-amz-checksum-crc32c` for a body that does not
-/// have it is answered as S3 answers it: 400 BadDigest (s3s-fs itself does
-/// not check checksums of UploadPart).
+/// every request with its headers and body size, and the CRC32C and
+/// CRC64NVME checksums it verified. A request that declares
+/// `x-amz-checksum-crc32c` or `x-amz-checksum-crc64nvme` for a body that
+/// does not have it is answered as S3 answers it: 400 BadDigest (s3s-fs
+/// itself does not check checksums of UploadPart).
 #[derive(Clone, Default)]
 pub struct Recorder {
     requests: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
@@ -336,6 +337,8 @@ pub struct Recorder {
 struct AfterBody {
     method: String,
     query: String,
+    /// A header the request must carry.
+    header: Option<String>,
     status: u16,
     code: String,
     left: usize,
@@ -358,10 +361,39 @@ impl Recorder {
         self.failures.lock().unwrap().push(AfterBody {
             method: method.to_string(),
             query: query.to_string(),
+            header: None,
             status,
             code: code.to_string(),
             left: times,
         });
+    }
+
+    /// Answers UploadPartCopy requests (a PUT with `x-amz-copy-source`)
+    /// with an S3 error, after letting the first `skip` through, `times`
+    /// times.
+    pub fn fail_copies(&self, skip: usize, status: u16, code: &str, times: usize) {
+        self.failures.lock().unwrap().push(AfterBody {
+            method: "PUT".into(),
+            query: String::new(),
+            header: Some("x-amz-copy-source".into()),
+            status: 0,
+            code: format!("skip {skip}"),
+            left: skip,
+        });
+        self.failures.lock().unwrap().push(AfterBody {
+            method: "PUT".into(),
+            query: String::new(),
+            header: Some("x-amz-copy-source".into()),
+            status,
+            code: code.to_string(),
+            left: times,
+        });
+    }
+
+    /// Body bytes of every request the server received (injected failures
+    /// and retries included): what a client sent it.
+    pub fn bytes_received(&self) -> u64 {
+        self.requests().iter().map(|r| r.body_len as u64).sum()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -381,13 +413,13 @@ impl Recorder {
             .collect()
     }
 
-    /// Declared CRC32C checksums that matched their bodies.
-    pub fn crc32c_checked(&self) -> usize {
+    /// Declared CRC32C or CRC64NVME checksums that matched their bodies.
+    pub fn checksums_checked(&self) -> usize {
         self.crc32c_ok.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Declared CRC32C checksums that did not.
-    pub fn crc32c_mismatches(&self) -> usize {
+    /// Declared checksums that did not.
+    pub fn checksum_mismatches(&self) -> usize {
         self.crc32c_bad.load(std::sync::atomic::Ordering::SeqCst)
     }
 
@@ -418,11 +450,16 @@ impl Recorder {
                     f.left > 0
                         && f.method == parts.method.as_str()
                         && query.contains(f.query.as_str())
+                        && f.header
+                            .as_ref()
+                            .is_none_or(|h| parts.headers.contains_key(h.as_str()))
                 })
                 .map(|f| {
                     f.left -= 1;
                     (f.status, f.code.clone())
                 })
+                // A rule of status 0 lets its requests through.
+                .filter(|(status, _)| *status != 0)
         };
         self.requests.lock().unwrap().push(Recorded {
             method: parts.method.clone(),
@@ -439,24 +476,24 @@ impl Recorder {
             .get("x-amz-content-sha256")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("STREAMING-"));
-        if let Some(declared) = parts
-            .headers
-            .get("x-amz-checksum-crc32c")
-            .filter(|_| !streaming)
-        {
-            let mut h = s3s::checksum::ChecksumHasher {
-                crc32c: Some(Default::default()),
-                ..Default::default()
+        // CompleteMultipartUpload's checksum is the object's, not the body's.
+        let completing = parts.method == hyper::Method::POST && query.contains("uploadId=");
+        for name in ["x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme"] {
+            let Some(declared) = parts
+                .headers
+                .get(name)
+                .filter(|_| !streaming && !completing)
+            else {
+                continue;
             };
-            h.update(&body);
-            let actual = h.finalize().checksum_crc32c.unwrap_or_default();
+            let actual = body_checksum(name, &body);
             if declared.as_bytes() != actual.as_bytes() {
                 self.crc32c_bad
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 return Err(xml_error(
                     400,
                     "BadDigest",
-                    &format!("x-amz-checksum-crc32c {declared:?} but the body has {actual}"),
+                    &format!("{name} {declared:?} but the body has {actual}"),
                 ));
             }
             self.crc32c_ok
@@ -464,6 +501,22 @@ impl Recorder {
         }
         Ok((parts, body))
     }
+}
+
+/// The checksum header `name` (CRC32C or CRC64NVME) of `body`, computed by
+/// s3s (not by rockpack's code).
+pub fn body_checksum(name: &str, body: &[u8]) -> String {
+    let mut h = s3s::checksum::ChecksumHasher::default();
+    match name {
+        "x-amz-checksum-crc32c" => h.crc32c = Some(Default::default()),
+        "x-amz-checksum-crc64nvme" => h.crc64nvme = Some(Default::default()),
+        _ => panic!("{name}: not a checksum the front checks"),
+    }
+    h.update(body);
+    let sums = h.finalize();
+    sums.checksum_crc32c
+        .or(sums.checksum_crc64nvme)
+        .unwrap_or_default()
 }
 
 /// An S3-style XML error answer.
