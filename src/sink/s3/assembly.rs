@@ -15,7 +15,8 @@
 //!   starts takes the run's first bytes (it has them in hand) until it
 //!   reaches 5 MiB; the rest of the run is copied;
 //! - a copyable run that ends under 5 MiB is sent instead: its bytes are
-//!   kept while it is that short, so at most 5 MiB per tarball is held;
+//!   kept while it is that short (at most 5 MiB per tarball), and a part
+//!   to send just before it stays open until then, to take it in;
 //! - a long run is copied in pieces of about [`COPY_PIECE`] (cut between
 //!   chunks, so each piece's CRC is the combination of its chunks'), which
 //!   the server copies in parallel.
@@ -79,7 +80,23 @@ enum Open {
         pieces: Vec<ObjectCrc>,
         /// The run's bytes while it is shorter than 5 MiB (then emptied).
         held: Vec<Bytes>,
+        /// A part to send that waits for the run to reach 5 MiB (then it
+        /// is sent as it is) or to end short (then it takes the run in).
+        before: Option<(Vec<Bytes>, ObjectCrc)>,
     },
+}
+
+impl Open {
+    /// A copied run starting at the chunk `held` describes.
+    fn copy(held: &Holders, before: Option<(Vec<Bytes>, ObjectCrc)>) -> Open {
+        Open::Copy {
+            sources: held.iter().copied().collect(),
+            len: 0,
+            pieces: vec![ObjectCrc::default()],
+            held: Vec::new(),
+            before,
+        }
+    }
 }
 
 /// One tarball's parts, cut as its bytes arrive.
@@ -116,52 +133,50 @@ impl Assembly {
             chunk.held = Holders::default();
         }
         while !chunk.bytes.is_empty() {
+            let copyable = !chunk.held.is_empty();
             match &mut self.open {
+                Open::Nothing if copyable => self.open = Open::copy(&chunk.held, None),
                 Open::Nothing => {
-                    self.open = if chunk.held.is_empty() {
-                        Open::Send {
-                            chunks: Vec::new(),
-                            crc: ObjectCrc::default(),
-                        }
-                    } else {
-                        Open::Copy {
-                            sources: chunk.held.iter().copied().collect(),
-                            len: 0,
-                            pieces: vec![ObjectCrc::default()],
-                            held: Vec::new(),
-                        }
-                    };
+                    self.open = Open::Send {
+                        chunks: Vec::new(),
+                        crc: ObjectCrc::default(),
+                    }
+                }
+                // A part to send that may close: it waits behind the run
+                // that starts, which it takes in should the run end short.
+                Open::Send { chunks, crc } if copyable && crc.len >= MIN_PART_SIZE => {
+                    let before = (std::mem::take(chunks), *crc);
+                    self.open = Open::copy(&chunk.held, Some(before));
                 }
                 Open::Send { chunks, crc } => {
-                    let copyable = !chunk.held.is_empty();
-                    if copyable && crc.len >= MIN_PART_SIZE {
-                        self.close(out)?;
-                        continue;
-                    }
                     // A copyable run only tops the part up to 5 MiB.
                     let full = if copyable {
                         MIN_PART_SIZE
                     } else {
                         part_size(self.base_part, self.next)
                     };
+                    if crc.len >= full {
+                        self.close(out)?;
+                        continue;
+                    }
                     let room = full - crc.len;
-                    if (chunk.bytes.len() as u64) < room {
+                    if (chunk.bytes.len() as u64) <= room {
                         crc.append(chunk.crc);
                         chunks.push(chunk.bytes);
                         return Ok(());
                     }
+                    // Full: it closes when the next bytes come (they may be
+                    // a run it should wait behind).
                     let head = split(&mut chunk, room);
                     crc.append(head.crc);
                     chunks.push(head.bytes);
-                    if !copyable || chunk.bytes.is_empty() {
-                        self.close(out)?;
-                    }
                 }
                 Open::Copy {
                     sources,
                     len,
                     pieces,
                     held,
+                    before,
                 } => {
                     let at = *len;
                     let continuing = sources
@@ -178,8 +193,12 @@ impl Assembly {
                         *len += chunk.bytes.len() as u64;
                         if *len < MIN_PART_SIZE {
                             held.push(chunk.bytes);
-                        } else {
-                            held.clear();
+                            return Ok(());
+                        }
+                        // Long enough to be copied: what waited is sent.
+                        held.clear();
+                        if let Some((chunks, crc)) = before.take() {
+                            self.send(chunks, crc, out)?;
                         }
                         return Ok(());
                     }
@@ -187,12 +206,13 @@ impl Assembly {
                         self.close(out)?;
                         continue;
                     }
-                    // Too short to be a part of its own: send its bytes.
-                    let crc = pieces.iter().fold(ObjectCrc::default(), |c, p| c.then(*p));
-                    self.open = Open::Send {
-                        chunks: std::mem::take(held),
-                        crc,
-                    };
+                    // Too short to be a part of its own: its bytes are sent,
+                    // with the part that waited for it if there is one.
+                    let run = pieces.iter().fold(ObjectCrc::default(), |c, p| c.then(*p));
+                    let (mut chunks, mut crc) = before.take().unwrap_or_default();
+                    chunks.append(held);
+                    crc.append(run);
+                    self.open = Open::Send { chunks, crc };
                 }
             }
         }
@@ -211,25 +231,22 @@ impl Assembly {
         self.close(out)
     }
 
-    /// Closes the open part (several, for a long copied run).
+    /// Closes the open part (several, for a long copied run; the part to
+    /// send waiting behind a run first).
     fn close(&mut self, out: &mut Vec<Part>) -> Result<()> {
         match std::mem::replace(&mut self.open, Open::Nothing) {
             Open::Nothing => {}
-            Open::Send { chunks, crc } => {
-                let number = self.number()?;
-                self.sent += crc.len;
-                out.push(Part::Send {
-                    number,
-                    chunks,
-                    crc,
-                });
-            }
+            Open::Send { chunks, crc } => self.send(chunks, crc, out)?,
             Open::Copy {
                 sources,
                 len,
                 mut pieces,
+                before,
                 ..
             } => {
+                if let Some((chunks, crc)) = before {
+                    self.send(chunks, crc, out)?;
+                }
                 let Origin {
                     tarball: source,
                     offset: mut start,
@@ -252,6 +269,13 @@ impl Assembly {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn send(&mut self, chunks: Vec<Bytes>, crc: ObjectCrc, out: &mut Vec<Part>) -> Result<()> {
+        let number = self.number()?;
+        self.sent += crc.len;
+        out.push(Part::Send { number, chunks, crc });
         Ok(())
     }
 
@@ -430,6 +454,14 @@ mod tests {
         // 5 MiB part, then 3 MiB topped up with 2 MiB of the last run.
         let (_, sent) = assemble(&c, &runs, 1 << 20, COPY_PIECE);
         assert_eq!(sent, 10 * MIB);
+    }
+
+    #[test]
+    fn a_short_run_after_bytes_to_send_joins_them() {
+        let c = case();
+        let runs = [(None, 5 * M), (Some(20 * M as u64), 2 * M), (Some(40 * M as u64), 8 * M)];
+        let (parts, sent) = assemble(&c, &runs, 1 << 20, COPY_PIECE);
+        assert_eq!((parts, sent), (2, 7 * MIB));
     }
 
     #[test]
