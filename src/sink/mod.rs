@@ -120,6 +120,9 @@ pub struct UploadStats {
     pub copied_bytes: u64,
     /// Bytes read back from the store to send again (a copy it refused).
     pub read_back_bytes: u64,
+    /// Bytes the store copied into temporary objects (short runs joined
+    /// to the range before them; deleted before the run ends).
+    pub temporary_bytes: u64,
 }
 
 /// A destination for a run's tarballs.

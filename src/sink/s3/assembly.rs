@@ -10,20 +10,25 @@
 //!
 //! S3's rules shape it: every part but the last is at least 5 MiB, a copy
 //! at most 5 GiB, at most 10,000 parts. Decided as the bytes stream past,
-//! with no look-ahead and no read-back:
+//! with no look-ahead:
+//! - a run shorter than 5 MiB after a long one is still copied: the long
+//!   run's last 5 MiB or so and the short run are copied into a temporary
+//!   object (the short run as its last part, which may be short), and the
+//!   tarball copies that whole; more short runs extend the chain, each a
+//!   temporary object made of the one before and the run. Nothing is sent.
 //! - a part being sent that is still under 5 MiB when a copyable run
 //!   starts takes the run's first bytes (it has them in hand) until it
 //!   reaches 5 MiB; the rest of the run is copied;
-//! - a copyable run that ends under 5 MiB is sent instead: its bytes are
-//!   kept while it is that short (at most 5 MiB per tarball), and a part
-//!   to send just before it stays open until then, to take it in;
+//! - a part to send that reached 5 MiB waits behind the run that follows:
+//!   should the run end short, it takes the run's bytes in (kept while the
+//!   run is that short: at most 5 MiB per tarball);
 //! - a long run is copied in pieces of about [`COPY_PIECE`] (cut between
 //!   chunks, so each piece's CRC is the combination of its chunks'), which
 //!   the server copies in parallel.
 //!
-//! Sent bytes beyond the tarball's own are therefore at most 5 MiB per
-//! change between sending and copying, and none where a copyable run is
-//! long and starts on a part boundary.
+//! Sent bytes beyond a tarball's own are therefore at most 5 MiB where it
+//! starts with short runs no earlier tarball holds together, and 5 MiB at
+//! most where short runs follow bytes of its own.
 
 use bytes::Bytes;
 
@@ -36,7 +41,25 @@ use crate::units::MIB;
 /// A long copied run is cut into pieces of about this size.
 pub const COPY_PIECE: u64 = 1024 * MIB;
 
-/// A part of the upload, closed and numbered.
+/// An object a copy reads from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Source {
+    /// A tarball of the run (its index in the plan), once published.
+    Tarball(usize),
+    /// One of this tarball's temporary objects, once completed.
+    Temp(usize),
+}
+
+/// Bytes `start..start + crc.len` of `source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Range {
+    pub(super) source: Source,
+    pub(super) start: u64,
+    pub(super) crc: ObjectCrc,
+}
+
+/// A part of the upload, closed and numbered; or a temporary object to
+/// make before the parts that copy from it.
 #[derive(Debug)]
 pub(super) enum Part {
     /// Bytes to send.
@@ -45,21 +68,128 @@ pub(super) enum Part {
         chunks: Vec<Bytes>,
         crc: ObjectCrc,
     },
-    /// `crc.len` bytes of tarball `source` from `start`, copied by the server.
-    Copy {
-        number: u64,
-        source: usize,
-        start: u64,
-        crc: ObjectCrc,
-    },
+    /// A range the server copies.
+    Copy { number: u64, range: Range },
+    /// Temporary object `id`: `first` (at least 5 MiB, copied by the
+    /// server) then `last`.
+    Temp { id: usize, first: Range, last: Last },
 }
 
-#[cfg(test)]
-impl Part {
-    pub(super) fn number(&self) -> u64 {
+/// The last part of a temporary object.
+#[derive(Debug)]
+pub(super) enum Last {
+    /// A range the server copies.
+    Copy(Range),
+    /// Bytes to send.
+    Send(Vec<Bytes>, ObjectCrc),
+}
+
+impl Last {
+    pub(super) fn crc(&self) -> ObjectCrc {
         match self {
-            Part::Send { number, .. } | Part::Copy { number, .. } => *number,
+            Last::Copy(r) => r.crc,
+            Last::Send(_, crc) => *crc,
         }
+    }
+}
+
+/// A copied run being followed.
+struct Run {
+    /// Where the run starts in each tarball that holds all of it so far,
+    /// best ranked first.
+    sources: Vec<Origin>,
+    len: u64,
+    /// Each chunk's CRCs, to cut the run where it closes.
+    chunks: Vec<ObjectCrc>,
+    /// The run's bytes while it is shorter than 5 MiB (then emptied).
+    held: Vec<Bytes>,
+}
+
+impl Run {
+    fn new(held: &Holders) -> Run {
+        Run {
+            sources: held.iter().copied().collect(),
+            len: 0,
+            chunks: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Takes `chunk` if one of the sources holds it right after the run.
+    fn extend(&mut self, chunk: &Chunk) -> bool {
+        let at = self.len;
+        let follows = |s: &Origin| chunk.held.at(s.tarball, s.offset + at);
+        if !self.sources.iter().any(follows) {
+            return false;
+        }
+        self.sources.retain(follows);
+        self.chunks.push(chunk.crc);
+        self.len += chunk.bytes.len() as u64;
+        if self.len < MIN_PART_SIZE {
+            self.held.push(chunk.bytes.clone());
+        } else {
+            self.held.clear();
+        }
+        true
+    }
+
+    fn crc(&self) -> ObjectCrc {
+        self.chunks
+            .iter()
+            .fold(ObjectCrc::default(), |c, p| c.then(*p))
+    }
+
+    /// Bytes `from..` of the run (`from` on a chunk boundary), as a range
+    /// of its best-ranked source.
+    fn range(&self, first_chunk: usize, from: u64) -> Range {
+        let s = self.sources[0];
+        Range {
+            source: Source::Tarball(s.tarball),
+            start: s.offset + from,
+            crc: self.chunks[first_chunk..]
+                .iter()
+                .fold(ObjectCrc::default(), |c, p| c.then(*p)),
+        }
+    }
+
+    /// The run as pieces of about `piece` bytes (at least 5 MiB each, but
+    /// for a run shorter than that), cut between chunks.
+    fn pieces(&self, piece: u64) -> Vec<Range> {
+        let s = self.sources[0];
+        let mut out: Vec<Range> = Vec::new();
+        let mut start = s.offset;
+        for c in &self.chunks {
+            match out.last_mut() {
+                Some(last) if last.crc.len < piece => last.crc.append(*c),
+                _ => out.push(Range {
+                    source: Source::Tarball(s.tarball),
+                    start,
+                    crc: *c,
+                }),
+            }
+            start += c.len;
+        }
+        // A short last piece joins the one before (still under 5 GiB).
+        if out.len() > 1 && out.last().expect("a piece").crc.len < MIN_PART_SIZE {
+            let last = out.pop().expect("a piece");
+            out.last_mut().expect("a piece").crc.append(last.crc);
+        }
+        out
+    }
+
+    /// Where to cut the run so that its end is the shortest run of whole
+    /// chunks of at least 5 MiB: (first chunk of the end, its offset);
+    /// the start when the rest would be shorter than 5 MiB.
+    fn end_cut(&self) -> (usize, u64) {
+        let mut tail = 0;
+        for (i, c) in self.chunks.iter().enumerate().rev() {
+            tail += c.len;
+            if tail >= MIN_PART_SIZE {
+                let at = self.len - tail;
+                return if at >= MIN_PART_SIZE { (i, at) } else { (0, 0) };
+            }
+        }
+        (0, 0)
     }
 }
 
@@ -71,31 +201,38 @@ enum Open {
         crc: ObjectCrc,
     },
     Copy {
-        /// Where the run starts in each tarball that holds all of it so
-        /// far, best ranked first.
-        sources: Vec<Origin>,
-        /// The whole run so far.
-        len: u64,
-        /// Its pieces' CRCs; the last one is being filled.
-        pieces: Vec<ObjectCrc>,
-        /// The run's bytes while it is shorter than 5 MiB (then emptied).
-        held: Vec<Bytes>,
+        run: Run,
+        /// A range at least 5 MiB long that ends right before the run,
+        /// not yet a part: the run, should it end short, is copied after
+        /// it into a temporary object.
+        chain: Option<Range>,
         /// A part to send that waits for the run to reach 5 MiB (then it
         /// is sent as it is) or to end short (then it takes the run in).
         before: Option<(Vec<Bytes>, ObjectCrc)>,
     },
+    /// A range at least 5 MiB long, then bytes of the tarball's own (fewer
+    /// than 5 MiB): should a run follow, both go into a temporary object
+    /// that starts its chain.
+    Chain {
+        chain: Range,
+        chunks: Vec<Bytes>,
+        crc: ObjectCrc,
+    },
 }
 
-impl Open {
-    /// A copied run starting at the chunk `held` describes.
-    fn copy(held: &Holders, before: Option<(Vec<Bytes>, ObjectCrc)>) -> Open {
-        Open::Copy {
-            sources: held.iter().copied().collect(),
-            len: 0,
-            pieces: vec![ObjectCrc::default()],
-            held: Vec::new(),
-            before,
-        }
+/// After a chain's range: the next run, or the tarball's own bytes.
+fn chained(chain: Range, next: Option<&Holders>) -> Open {
+    match next {
+        Some(next) => Open::Copy {
+            run: Run::new(next),
+            chain: Some(chain),
+            before: None,
+        },
+        None => Open::Chain {
+            chain,
+            chunks: Vec::new(),
+            crc: ObjectCrc::default(),
+        },
     }
 }
 
@@ -106,10 +243,11 @@ pub(super) struct Assembly {
     /// Whether runs with an origin may be copied (else everything is sent).
     copies: bool,
     next: u64,
+    temps: usize,
     open: Open,
-    /// Bytes in parts to send, and in parts to copy.
+    /// Bytes taken, and those in parts to send.
+    pushed: u64,
     pub(super) sent: u64,
-    pub(super) copied: u64,
 }
 
 impl Assembly {
@@ -121,9 +259,10 @@ impl Assembly {
             copy_piece: copy_piece.clamp(2 * MIN_PART_SIZE, MAX_PART_SIZE - MIN_PART_SIZE),
             copies,
             next: 1,
+            temps: 0,
             open: Open::Nothing,
+            pushed: 0,
             sent: 0,
-            copied: 0,
         }
     }
 
@@ -132,10 +271,17 @@ impl Assembly {
         if !self.copies {
             chunk.held = Holders::default();
         }
+        self.pushed += chunk.bytes.len() as u64;
         while !chunk.bytes.is_empty() {
             let copyable = !chunk.held.is_empty();
             match &mut self.open {
-                Open::Nothing if copyable => self.open = Open::copy(&chunk.held, None),
+                Open::Nothing if copyable => {
+                    self.open = Open::Copy {
+                        run: Run::new(&chunk.held),
+                        chain: None,
+                        before: None,
+                    }
+                }
                 Open::Nothing => {
                     self.open = Open::Send {
                         chunks: Vec::new(),
@@ -146,7 +292,11 @@ impl Assembly {
                 // that starts, which it takes in should the run end short.
                 Open::Send { chunks, crc } if copyable && crc.len >= MIN_PART_SIZE => {
                     let before = (std::mem::take(chunks), *crc);
-                    self.open = Open::copy(&chunk.held, Some(before));
+                    self.open = Open::Copy {
+                        run: Run::new(&chunk.held),
+                        chain: None,
+                        before: Some(before),
+                    };
                 }
                 Open::Send { chunks, crc } => {
                     // A copyable run only tops the part up to 5 MiB.
@@ -171,51 +321,82 @@ impl Assembly {
                     crc.append(head.crc);
                     chunks.push(head.bytes);
                 }
-                Open::Copy {
-                    sources,
-                    len,
-                    pieces,
-                    held,
-                    before,
-                } => {
-                    let at = *len;
-                    let continuing = sources
-                        .iter()
-                        .any(|s| chunk.held.at(s.tarball, s.offset + at));
-                    if continuing {
-                        sources.retain(|s| chunk.held.at(s.tarball, s.offset + at));
-                        let piece = pieces.last_mut().expect("a piece");
-                        if piece.len >= self.copy_piece {
-                            pieces.push(chunk.crc);
-                        } else {
-                            piece.append(chunk.crc);
-                        }
-                        *len += chunk.bytes.len() as u64;
-                        if *len < MIN_PART_SIZE {
-                            held.push(chunk.bytes);
-                            return Ok(());
-                        }
+                Open::Chain { chain, chunks, crc } if !copyable => {
+                    if crc.len + (chunk.bytes.len() as u64) < MIN_PART_SIZE {
+                        crc.append(chunk.crc);
+                        chunks.push(chunk.bytes);
+                        return Ok(());
+                    }
+                    // Enough to send as a part of its own.
+                    let (chain, chunks, crc) = (*chain, std::mem::take(chunks), *crc);
+                    self.copy(chain, out)?;
+                    self.open = Open::Send { chunks, crc };
+                }
+                Open::Chain { chain, chunks, crc } => {
+                    let (first, chunks, crc) = (*chain, std::mem::take(chunks), *crc);
+                    let joined = self.temp(first, Last::Send(chunks, crc), out);
+                    self.open = Open::Copy {
+                        run: Run::new(&chunk.held),
+                        chain: Some(joined),
+                        before: None,
+                    };
+                }
+                Open::Copy { run, before, .. } => {
+                    if run.extend(&chunk) {
                         // Long enough to be copied: what waited is sent.
-                        held.clear();
-                        if let Some((chunks, crc)) = before.take() {
-                            self.send(chunks, crc, out)?;
+                        if run.len >= MIN_PART_SIZE {
+                            if let Some((chunks, crc)) = before.take() {
+                                self.send(chunks, crc, out)?;
+                            }
                         }
                         return Ok(());
                     }
-                    if *len >= MIN_PART_SIZE {
-                        self.close(out)?;
-                        continue;
-                    }
-                    // Too short to be a part of its own: its bytes are sent,
-                    // with the part that waited for it if there is one.
-                    let run = pieces.iter().fold(ObjectCrc::default(), |c, p| c.then(*p));
-                    let (mut chunks, mut crc) = before.take().unwrap_or_default();
-                    chunks.append(held);
-                    crc.append(run);
-                    self.open = Open::Send { chunks, crc };
+                    let next = chunk.held.clone();
+                    self.run_ends(copyable.then_some(&next), out)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The open run ends before a chunk that others hold as `next` (a run
+    /// from elsewhere), or that is the tarball's own (`None`). Leaves the
+    /// next run open (with a chain where the run can start one), or a part
+    /// to send, or nothing open.
+    fn run_ends(&mut self, next: Option<&Holders>, out: &mut Vec<Part>) -> Result<()> {
+        let Open::Copy { run, chain, before } = std::mem::replace(&mut self.open, Open::Nothing)
+        else {
+            unreachable!("a run is open")
+        };
+        if run.len >= MIN_PART_SIZE {
+            if let Some(c) = chain {
+                self.copy(c, out)?;
+            }
+            // Its end may start a chain for what follows.
+            let (first, at) = run.end_cut();
+            if at > 0 {
+                let mut head = run.range(0, 0);
+                head.crc = run.chunks[..first]
+                    .iter()
+                    .fold(ObjectCrc::default(), |c, p| c.then(*p));
+                self.copy(head, out)?;
+            }
+            let tail = run.range(first, at);
+            self.open = chained(tail, next);
+            return Ok(());
+        }
+        // A short run.
+        if let Some(c) = chain.filter(|c| c.crc.len + run.len <= MAX_PART_SIZE) {
+            let joined = self.temp(c, Last::Copy(run.range(0, 0)), out);
+            self.open = chained(joined, next);
+            return Ok(());
+        }
+        // Its bytes are sent, with the part that waited for it if any.
+        let (mut chunks, mut crc) = before.unwrap_or_default();
+        crc.append(run.crc());
+        let mut held = run.held;
+        chunks.append(&mut held);
+        self.open = Open::Send { chunks, crc };
         Ok(())
     }
 
@@ -231,44 +412,59 @@ impl Assembly {
         self.close(out)
     }
 
-    /// Closes the open part (several, for a long copied run; the part to
-    /// send waiting behind a run first).
+    /// Closes the open part: what waited for it first, then the run (as
+    /// pieces; a short run as the last part).
     fn close(&mut self, out: &mut Vec<Part>) -> Result<()> {
         match std::mem::replace(&mut self.open, Open::Nothing) {
             Open::Nothing => {}
             Open::Send { chunks, crc } => self.send(chunks, crc, out)?,
-            Open::Copy {
-                sources,
-                len,
-                mut pieces,
-                before,
-                ..
-            } => {
+            Open::Chain { chain, chunks, crc } => {
+                self.copy(chain, out)?;
+                if crc.len > 0 {
+                    self.send(chunks, crc, out)?;
+                }
+            }
+            Open::Copy { run, chain, before } => {
                 if let Some((chunks, crc)) = before {
                     self.send(chunks, crc, out)?;
                 }
-                let Origin {
-                    tarball: source,
-                    offset: mut start,
-                } = sources[0];
-                // A short last piece joins the one before (still < 5 GiB).
-                if pieces.len() > 1 && pieces.last().expect("a piece").len < MIN_PART_SIZE {
-                    let last = pieces.pop().expect("a piece");
-                    pieces.last_mut().expect("a piece").append(last);
+                if let Some(c) = chain {
+                    self.copy(c, out)?;
                 }
-                self.copied += len;
-                for crc in pieces {
-                    let number = self.number()?;
-                    out.push(Part::Copy {
-                        number,
-                        source,
-                        start,
-                        crc,
-                    });
-                    start += crc.len;
+                if run.len > 0 {
+                    self.copy_run(&run, out)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Temporary object `first ‖ last`, as a range that starts a chain.
+    fn temp(&mut self, first: Range, last: Last, out: &mut Vec<Part>) -> Range {
+        let id = self.temps;
+        self.temps += 1;
+        let crc = first.crc.then(last.crc());
+        if let Last::Send(_, c) = &last {
+            self.sent += c.len;
+        }
+        out.push(Part::Temp { id, first, last });
+        Range {
+            source: Source::Temp(id),
+            start: 0,
+            crc,
+        }
+    }
+
+    fn copy_run(&mut self, run: &Run, out: &mut Vec<Part>) -> Result<()> {
+        for range in run.pieces(self.copy_piece) {
+            self.copy(range, out)?;
+        }
+        Ok(())
+    }
+
+    fn copy(&mut self, range: Range, out: &mut Vec<Part>) -> Result<()> {
+        let number = self.number()?;
+        out.push(Part::Copy { number, range });
         Ok(())
     }
 
@@ -277,6 +473,11 @@ impl Assembly {
         self.sent += crc.len;
         out.push(Part::Send { number, chunks, crc });
         Ok(())
+    }
+
+    /// Bytes the server copies (the tarball's bytes not sent).
+    pub(super) fn copied(&self) -> u64 {
+        self.pushed - self.sent
     }
 
     fn number(&mut self) -> Result<u64> {
@@ -318,6 +519,15 @@ fn split(chunk: &mut Chunk, n: u64) -> Chunk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Part {
+        fn number(&self) -> u64 {
+            match self {
+                Part::Send { number, .. } | Part::Copy { number, .. } => *number,
+                Part::Temp { .. } => 0,
+            }
+        }
+    }
 
     /// Tarball 0 is a stream of own bytes; tarball 1 is made of runs of it
     /// and of bytes of its own, described as (own?, length).
@@ -376,40 +586,61 @@ mod tests {
         a.finish(&mut parts).unwrap();
         let mut got = Vec::new();
         let mut sent = 0;
-        for (i, p) in parts.iter().enumerate() {
-            assert_eq!(p.number(), i as u64 + 1, "numbered in order");
-            let (data, crc) = match p {
+        let mut temps: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+        let resolve = |temps: &std::collections::HashMap<usize, Vec<u8>>, r: &Range| {
+            let (s, n) = (r.start as usize, r.crc.len as usize);
+            let data = match r.source {
+                Source::Tarball(0) => case.source[s..s + n].to_vec(),
+                Source::Temp(id) => temps[&id][s..s + n].to_vec(),
+                other => panic!("a copy from {other:?}"),
+            };
+            assert_eq!(ObjectCrc::of(&data), r.crc, "{r:?}");
+            data
+        };
+        let mut number = 0;
+        for p in parts.iter() {
+            let data = match p {
                 Part::Send { chunks, crc, .. } => {
                     let mut d = Vec::new();
                     for c in chunks {
                         d.extend_from_slice(c);
                     }
                     sent += d.len() as u64;
-                    (d, *crc)
+                    assert_eq!(ObjectCrc::of(&d), *crc);
+                    d
                 }
-                Part::Copy {
-                    source, start, crc, ..
-                } => {
-                    assert_eq!(*source, 0);
-                    let s = *start as usize;
-                    (case.source[s..s + crc.len as usize].to_vec(), *crc)
+                Part::Copy { range, .. } => resolve(&temps, range),
+                Part::Temp { id, first, last } => {
+                    assert!(first.crc.len >= MIN_PART_SIZE, "temp {id}: {first:?}");
+                    let mut d = resolve(&temps, first);
+                    match last {
+                        Last::Copy(r) => d.extend_from_slice(&resolve(&temps, r)),
+                        Last::Send(chunks, crc) => {
+                            let at = d.len();
+                            for c in chunks {
+                                d.extend_from_slice(c);
+                            }
+                            sent += (d.len() - at) as u64;
+                            assert_eq!(ObjectCrc::of(&d[at..]), *crc);
+                        }
+                    }
+                    assert!(d.len() as u64 <= MAX_PART_SIZE);
+                    temps.insert(*id, d);
+                    continue;
                 }
             };
-            assert_eq!(ObjectCrc::of(&data), crc, "part {}", i + 1);
-            let last = i + 1 == parts.len();
-            assert!(
-                last || data.len() as u64 >= MIN_PART_SIZE,
-                "part {} has {} bytes",
-                i + 1,
-                data.len()
-            );
+            number += 1;
+            assert_eq!(p.number(), number, "numbered in order");
+            let last = p.number() == a.next - 1;
+            assert!(last || data.len() as u64 >= MIN_PART_SIZE, "part {number} has {} bytes", data.len());
             assert!(data.len() as u64 <= MAX_PART_SIZE);
             got.extend_from_slice(&data);
         }
+        let parts = number as usize;
         assert!(got == want, "the parts make the tarball");
         assert_eq!(sent, a.sent);
-        assert_eq!(a.sent + a.copied, want.len() as u64);
-        (parts.len(), sent)
+        assert_eq!(a.sent + a.copied(), want.len() as u64);
+        (parts, sent)
     }
 
     const M: usize = MIB as usize;
@@ -425,7 +656,9 @@ mod tests {
         let c = case();
         // Header + run at the source's start, then a trailer of its own.
         let (parts, sent) = assemble(&c, &[(Some(0), 30 * M), (None, 40)], 1 << 20, COPY_PIECE);
-        assert_eq!((parts, sent), (2, 40));
+        // The run's last 5 MiB are a part of their own (they could have
+        // started a chain had a run followed).
+        assert_eq!((parts, sent), (3, 40));
     }
 
     #[test]
@@ -437,7 +670,7 @@ mod tests {
             300_000,
             COPY_PIECE,
         );
-        assert_eq!(parts, 3);
+        assert_eq!(parts, 4);
         assert_eq!(sent, 5 * MIB + 64);
     }
 
@@ -454,6 +687,23 @@ mod tests {
         // 5 MiB part, then 3 MiB topped up with 2 MiB of the last run.
         let (_, sent) = assemble(&c, &runs, 1 << 20, COPY_PIECE);
         assert_eq!(sent, 10 * MIB);
+    }
+
+    #[test]
+    fn short_runs_after_a_long_one_are_copied_through_temporary_objects() {
+        let c = case();
+        let runs = [
+            (Some(0), 12 * M),
+            (Some(30 * M as u64), M),
+            (Some(20 * M as u64), 2 * M),
+            (Some(40 * M as u64), 9 * M),
+            (Some(60 * M as u64), 3 * M),
+            (None, 40),
+        ];
+        let (parts, sent) = assemble(&c, &runs, 1 << 20, COPY_PIECE);
+        // Only the trailer is sent: 12 MiB as 7 + (5 + 1 + 2 through two
+        // temporary objects), 9 + 3 the same way, then the trailer.
+        assert_eq!((parts, sent), (4, 40));
     }
 
     #[test]
@@ -499,11 +749,16 @@ mod tests {
         a.push(chunk(4 * M, held(&[(0, 99 * MIB), (2, 10 + 4 * MIB)])), &mut parts).unwrap();
         a.push(chunk(100, Holders::default()), &mut parts).unwrap();
         a.finish(&mut parts).unwrap();
+        let whole = Range {
+            source: Source::Tarball(2),
+            start: 0,
+            crc: ObjectCrc::of(&vec![7u8; 10 + 8 * M]),
+        };
         assert!(
-            matches!(parts[0], Part::Copy { number: 1, source: 2, start: 0, crc } if crc.len == 10 + 8 * MIB),
+            matches!(parts[0], Part::Copy { number: 1, range } if range == whole),
             "{parts:?}"
         );
-        assert_eq!((a.sent, a.copied), (100, 10 + 8 * MIB));
+        assert_eq!((a.sent, a.copied()), (100, 10 + 8 * MIB));
     }
 
     #[test]
@@ -516,7 +771,7 @@ mod tests {
         }
         a.finish(&mut parts).unwrap();
         assert!(parts.iter().all(|p| matches!(p, Part::Send { .. })));
-        assert_eq!((a.sent, a.copied), (12 * MIB, 0));
+        assert_eq!((a.sent, a.copied()), (12 * MIB, 0));
     }
 
     #[test]

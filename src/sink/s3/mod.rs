@@ -104,6 +104,7 @@ struct Stats {
     sent: AtomicU64,
     copied: AtomicU64,
     read_back: AtomicU64,
+    temp: AtomicU64,
 }
 
 impl Stats {
@@ -112,6 +113,9 @@ impl Stats {
     }
     fn add_copied(&self, n: u64) {
         self.copied.fetch_add(n, Ordering::Relaxed);
+    }
+    fn add_temp(&self, n: u64) {
+        self.temp.fetch_add(n, Ordering::Relaxed);
     }
     fn add_read_back(&self, n: u64) {
         self.read_back.fetch_add(n, Ordering::Relaxed);
@@ -363,6 +367,7 @@ impl Sink for S3Sink {
             sent_bytes: s.sent.load(Ordering::Relaxed),
             copied_bytes: s.copied.load(Ordering::Relaxed),
             read_back_bytes: s.read_back.load(Ordering::Relaxed),
+            temporary_bytes: s.temp.load(Ordering::Relaxed),
         })
     }
 }
