@@ -219,6 +219,22 @@ def report(a):
     if one is not None:
         one["output_mib"] = a.largest_bytes / MIB if a.largest_bytes else 0.0
 
+    # Bytes sent to the S3 server: rockpack's count (`upload.sent_bytes` in
+    # --summary; tests/s3_sink.rs checks it against what the server
+    # received), and the whole tarballs for the ways that upload each one.
+    def sent_mib(path):
+        if not path or not os.path.exists(path):
+            return None
+        upload = json.load(open(path)).get("upload")
+        return upload["sent_bytes"] / MIB if upload else None
+
+    rp["sent_mib"] = sent_mib(a.summary)
+    if pl:
+        pl["sent_mib"] = pl["output_mib"]
+    if tr:
+        rp9["sent_mib"] = sent_mib(os.path.join(os.path.dirname(a.summary or ""), "summary-9.json"))
+        tr["sent_mib"] = tr["output_mib"]
+
     input_bytes = sum(x["size"] for x in plan["artifacts"])
     ntar = len(plan["tarballs"])
     unique = None
@@ -247,13 +263,15 @@ def report(a):
         + ("; level 9 for rockpack `--level 9` and TheRock's method" if tr else "")
         + ", S3 to S3 on 127.0.0.1.\n"
     )
-    w("| | wall s | CPU s | peak RSS MiB | disk written MiB | total output MiB |")
-    w("| --- | ---: | ---: | ---: | ---: | ---: |")
+    w("| | wall s | CPU s | peak RSS MiB | disk written MiB | total output MiB | sent to S3 MiB |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 
     def row(name, r):
+        sent = r.get("sent_mib")
         w(
             f"| {name} | {fmt(r['wall_s'])} | {fmt(r['cpu_s'])} | **{fmt(r['peak_rss_mib'])}** | "
-            f"{fmt(r['disk_written_mib'])} | {fmt(r['output_mib'])} |"
+            f"{fmt(r['disk_written_mib'])} | {fmt(r['output_mib'])} | "
+            f"{fmt(sent) if sent is not None else 'n/a'} |"
         )
 
     def ratios(name, num, den):
@@ -261,9 +279,10 @@ def report(a):
             return f"{num[k] / den[k]:.1f}x" if den[k] > 0.05 else "n/a"
 
         disk = "n/a (rockpack writes nothing)" if den["disk_written_mib"] < 1 else ratio("disk_written_mib")
+        sent = ratio("sent_mib") if num.get("sent_mib") and den.get("sent_mib") else "n/a"
         w(
             f"| {name} | {ratio('wall_s')} | {ratio('cpu_s')} | {ratio('peak_rss_mib')} | "
-            f"{disk} | {ratio('output_mib')} |"
+            f"{disk} | {ratio('output_mib')} | {sent} |"
         )
 
     row("rockpack", rp)
@@ -292,6 +311,14 @@ def report(a):
         r["output_mib"] = rp["output_mib"]
         row(f"rockpack, `--memory {size}`", r)
     w("")
+    if summary and summary.get("upload") and summary.get("distinct_bytes"):
+        up, distinct = summary["upload"], summary["distinct_bytes"]
+        w(
+            f"Sent to S3 by rockpack: **{fmt(up['sent_bytes'] / MIB)} MiB for {fmt(distinct / MIB)} MiB "
+            f"of distinct compressed bytes ({up['sent_bytes'] / distinct:.3f}x)**; copied inside the "
+            f"server: {fmt(up['copied_bytes'] / MIB)} MiB (of which into temporary objects "
+            f"{fmt(up['temporary_bytes'] / MIB)} MiB).  "
+        )
     w(
         f"Peak RSS of rockpack: **{fmt(rp['peak_rss_mib'])} MiB**"
         + (

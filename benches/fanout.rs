@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
@@ -33,7 +32,7 @@ use rockpack::plan::{
 };
 use rockpack::progress::Progress;
 use rockpack::repack::{decode, ConflictPolicy};
-use rockpack::sink::{Sink, TarballWriter};
+use rockpack::sink::{Chunk, Sink, TarballWriter};
 use rockpack::source::{dir::DirSource, verify::VerifyMode, Source};
 
 const FAMILIES: [&str; 3] = ["gfx94X-dcgpu", "gfx110X-all", "gfx120X-all"];
@@ -59,15 +58,19 @@ impl Sink for NullSink {
         "null".into()
     }
 
-    async fn create(&self, _tarball: &TarballPlan) -> rockpack::Result<Box<dyn TarballWriter>> {
+    async fn create(
+        &self,
+        _index: usize,
+        _tarball: &TarballPlan,
+    ) -> rockpack::Result<Box<dyn TarballWriter>> {
         Ok(Box::new(NullWriter { bytes: 0 }))
     }
 }
 
 #[async_trait]
 impl TarballWriter for NullWriter {
-    async fn write(&mut self, chunk: Bytes) -> rockpack::Result<()> {
-        self.bytes += black_box(chunk).len() as u64;
+    async fn write(&mut self, chunk: Chunk) -> rockpack::Result<()> {
+        self.bytes += black_box(chunk.bytes).len() as u64;
         Ok(())
     }
 

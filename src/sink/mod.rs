@@ -79,7 +79,8 @@ impl Holders {
 
     /// Whether `tarball` holds the bytes at `offset`.
     pub fn at(&self, tarball: usize, offset: u64) -> bool {
-        self.iter().any(|o| o.tarball == tarball && o.offset == offset)
+        self.iter()
+            .any(|o| o.tarball == tarball && o.offset == offset)
     }
 
     /// The same holders for the bytes `n` further on.

@@ -152,13 +152,13 @@ impl Run {
         }
     }
 
-    /// The run as pieces of about `piece` bytes (at least 5 MiB each, but
-    /// for a run shorter than that), cut between chunks.
-    fn pieces(&self, piece: u64) -> Vec<Range> {
+    /// Its first `n` chunks as pieces of about `piece` bytes (at least
+    /// 5 MiB each, but for a run shorter than that), cut between chunks.
+    fn pieces(&self, n: usize, piece: u64) -> Vec<Range> {
         let s = self.sources[0];
         let mut out: Vec<Range> = Vec::new();
         let mut start = s.offset;
-        for c in &self.chunks {
+        for c in &self.chunks[..n] {
             match out.last_mut() {
                 Some(last) if last.crc.len < piece => last.crc.append(*c),
                 _ => out.push(Range {
@@ -374,12 +374,8 @@ impl Assembly {
             }
             // Its end may start a chain for what follows.
             let (first, at) = run.end_cut();
-            if at > 0 {
-                let mut head = run.range(0, 0);
-                head.crc = run.chunks[..first]
-                    .iter()
-                    .fold(ObjectCrc::default(), |c, p| c.then(*p));
-                self.copy(head, out)?;
+            for range in run.pieces(first, self.copy_piece) {
+                self.copy(range, out)?;
             }
             let tail = run.range(first, at);
             self.open = chained(tail, next);
@@ -456,7 +452,7 @@ impl Assembly {
     }
 
     fn copy_run(&mut self, run: &Run, out: &mut Vec<Part>) -> Result<()> {
-        for range in run.pieces(self.copy_piece) {
+        for range in run.pieces(run.chunks.len(), self.copy_piece) {
             self.copy(range, out)?;
         }
         Ok(())
@@ -471,7 +467,11 @@ impl Assembly {
     fn send(&mut self, chunks: Vec<Bytes>, crc: ObjectCrc, out: &mut Vec<Part>) -> Result<()> {
         let number = self.number()?;
         self.sent += crc.len;
-        out.push(Part::Send { number, chunks, crc });
+        out.push(Part::Send {
+            number,
+            chunks,
+            crc,
+        });
         Ok(())
     }
 
@@ -632,7 +632,11 @@ mod tests {
             number += 1;
             assert_eq!(p.number(), number, "numbered in order");
             let last = p.number() == a.next - 1;
-            assert!(last || data.len() as u64 >= MIN_PART_SIZE, "part {number} has {} bytes", data.len());
+            assert!(
+                last || data.len() as u64 >= MIN_PART_SIZE,
+                "part {number} has {} bytes",
+                data.len()
+            );
             assert!(data.len() as u64 <= MAX_PART_SIZE);
             got.extend_from_slice(&data);
         }
@@ -709,7 +713,11 @@ mod tests {
     #[test]
     fn a_short_run_after_bytes_to_send_joins_them() {
         let c = case();
-        let runs = [(None, 5 * M), (Some(20 * M as u64), 2 * M), (Some(40 * M as u64), 8 * M)];
+        let runs = [
+            (None, 5 * M),
+            (Some(20 * M as u64), 2 * M),
+            (Some(40 * M as u64), 8 * M),
+        ];
         let (parts, sent) = assemble(&c, &runs, 1 << 20, COPY_PIECE);
         assert_eq!((parts, sent), (2, 7 * MIB));
     }
@@ -744,9 +752,15 @@ mod tests {
         let mut parts = Vec::new();
         // Both hold the first 4 MiB at 10; only tarball 2 goes on with
         // the next 4 MiB (tarball 0 has it elsewhere); then own bytes.
-        a.push(chunk(10, held(&[(0, 0), (2, 0)])), &mut parts).unwrap();
-        a.push(chunk(4 * M, held(&[(0, 10), (2, 10)])), &mut parts).unwrap();
-        a.push(chunk(4 * M, held(&[(0, 99 * MIB), (2, 10 + 4 * MIB)])), &mut parts).unwrap();
+        a.push(chunk(10, held(&[(0, 0), (2, 0)])), &mut parts)
+            .unwrap();
+        a.push(chunk(4 * M, held(&[(0, 10), (2, 10)])), &mut parts)
+            .unwrap();
+        a.push(
+            chunk(4 * M, held(&[(0, 99 * MIB), (2, 10 + 4 * MIB)])),
+            &mut parts,
+        )
+        .unwrap();
         a.push(chunk(100, Holders::default()), &mut parts).unwrap();
         a.finish(&mut parts).unwrap();
         let whole = Range {

@@ -37,7 +37,7 @@ pub(super) struct CopyJob {
 
 /// What a copy request came to.
 enum Copied {
-    Done(CompletedPart),
+    Done(Box<CompletedPart>),
     /// The server does not copy: its answer.
     Refused(String),
 }
@@ -49,7 +49,7 @@ impl CopyJob {
             match self.copy().await? {
                 Copied::Done(part) => {
                     self.shared.stats.add_copied(len);
-                    return Ok(part);
+                    return Ok(*part);
                 }
                 Copied::Refused(answer) => self.shared.stop_copies(&answer),
             }
@@ -132,11 +132,11 @@ impl CopyJob {
                     "the copied bytes have checksum {theirs}, the bytes rockpack wrote there {ours}"
                 )));
             }
-            Ok(Copied::Done(self.checksums.completed(
+            Ok(Copied::Done(Box::new(self.checksums.completed(
                 self.number,
                 etag.to_string(),
                 self.crc,
-            )))
+            ))))
         })
         .await;
         copied.map_err(|e| e.into_error(&what))

@@ -40,7 +40,6 @@ enum State {
     Aborted,
 }
 
-
 /// One tarball being uploaded.
 pub(super) struct S3Writer {
     shared: Arc<Shared>,
@@ -202,7 +201,8 @@ impl S3Writer {
                     Last::Send(chunks, crc) => {
                         self.temps.push((id, first, None, crc));
                         let (key, upload_id) = self.start_temp(id).await?;
-                        self.send_part(key, upload_id, Some(id), 2, chunks, crc).await?;
+                        self.send_part(key, upload_id, Some(id), 2, chunks, crc)
+                            .await?;
                     }
                 },
                 Part::Send {
@@ -213,7 +213,8 @@ impl S3Writer {
                     self.part_crcs.push((number, crc));
                     let (key, upload_id) = (self.key.clone(), self.upload_id.clone());
                     let upload_id = upload_id.expect("upload in progress");
-                    self.send_part(key, upload_id, None, number, chunks, crc).await?;
+                    self.send_part(key, upload_id, None, number, chunks, crc)
+                        .await?;
                 }
             }
         }
@@ -301,7 +302,13 @@ impl S3Writer {
 
     /// A copy of `range` as part `number` of the upload `upload_id` of
     /// `key`.
-    async fn copy_job(&mut self, key: &str, upload_id: &str, number: u64, range: Range) -> Result<CopyJob> {
+    async fn copy_job(
+        &mut self,
+        key: &str,
+        upload_id: &str,
+        number: u64,
+        range: Range,
+    ) -> Result<CopyJob> {
         Ok(CopyJob {
             shared: self.shared.clone(),
             key: key.to_string(),
@@ -342,9 +349,15 @@ impl S3Writer {
             let stored = checksums.stored(first.crc.then(last_crc), &[first.crc, last_crc]);
             // From here on the object may exist: abort deletes it.
             self.temp_keys.push(key.clone());
-            let done =
-                complete_upload(&self.shared, &key, &upload_id, vec![one, two], checksums, &stored)
-                    .await;
+            let done = complete_upload(
+                &self.shared,
+                &key,
+                &upload_id,
+                vec![one, two],
+                checksums,
+                &stored,
+            )
+            .await;
             let etag = done.map_err(|e| self.fail(e))?;
             self.temp_uploads.remove(&id);
             self.shared.stats.add_temp(first.crc.len + last_crc.len);
@@ -362,7 +375,8 @@ impl S3Writer {
         for (number, range) in std::mem::take(&mut self.to_copy) {
             let job = self.copy_job(&key, &upload_id, number, range).await?;
             self.make_room(COPIES_PER_TARBALL).await?;
-            self.tasks.spawn(async move { Ok((None, job.run().await?)) });
+            self.tasks
+                .spawn(async move { Ok((None, job.run().await?)) });
         }
         while let Some(done) = self.tasks.join_next().await {
             self.record(done)?;
@@ -374,7 +388,13 @@ impl S3Writer {
     async fn delete_temps(&mut self) -> Result<()> {
         let s = self.shared.clone();
         while let Some(key) = self.temp_keys.last().cloned() {
-            let deleted = s.client.delete_object().bucket(&s.bucket).key(&key).send().await;
+            let deleted = s
+                .client
+                .delete_object()
+                .bucket(&s.bucket)
+                .key(&key)
+                .send()
+                .await;
             if let Err(e) = deleted {
                 return Err(self.fail(s3_error("DeleteObject", &s.url(&key), &e)));
             }
@@ -524,6 +544,9 @@ impl TarballWriter for S3Writer {
             Checksums::FullObject => put.checksum_crc64_nvme(crc64_text(crc.crc64nvme)),
             Checksums::Composite => put.checksum_crc32_c(checksum_text(crc.crc32c)),
         };
+        // Recorded first: a run stopped while the request is under way
+        // (a signal drops this future) still deletes it on abort.
+        self.published.push(sidecar_key.clone());
         let put = put
             .set_storage_class(set.storage_class.clone())
             .set_tagging(set.tagging.clone())
@@ -533,12 +556,11 @@ impl TarballWriter for S3Writer {
             .send()
             .await;
         if let Err(e) = put {
-            if may_have_happened(&e) {
-                self.published.push(sidecar_key.clone());
+            if !may_have_happened(&e) {
+                self.published.pop();
             }
             return Err(s3_error("PutObject", &s.url(&sidecar_key), &e));
         }
-        self.published.push(sidecar_key);
         self.state = State::Published;
         Ok(())
     }
