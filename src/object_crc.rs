@@ -59,6 +59,13 @@ impl ObjectCrc {
     }
 }
 
+/// The CRCs of pieces laid end to end, in order.
+impl std::iter::Sum for ObjectCrc {
+    fn sum<I: Iterator<Item = ObjectCrc>>(pieces: I) -> ObjectCrc {
+        pieces.fold(ObjectCrc::default(), ObjectCrc::then)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,12 +92,16 @@ mod tests {
             vec![100, 5000, 12_345],
         ] {
             let mut at = 0;
-            let mut c = ObjectCrc::default();
+            let mut pieces = Vec::new();
             for &cut in cuts.iter().chain([data.len()].iter()) {
-                c.append(ObjectCrc::of(&data[at..cut]));
+                pieces.push(ObjectCrc::of(&data[at..cut]));
                 at = cut;
             }
-            assert_eq!(c, whole, "cuts {cuts:?}");
+            assert_eq!(
+                pieces.into_iter().sum::<ObjectCrc>(),
+                whole,
+                "cuts {cuts:?}"
+            );
         }
     }
 }

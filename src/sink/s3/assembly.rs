@@ -134,9 +134,7 @@ impl Run {
     }
 
     fn crc(&self) -> ObjectCrc {
-        self.chunks
-            .iter()
-            .fold(ObjectCrc::default(), |c, p| c.then(*p))
+        self.chunks.iter().copied().sum()
     }
 
     /// Bytes `from..` of the run (`from` on a chunk boundary), as a range
@@ -146,9 +144,7 @@ impl Run {
         Range {
             source: Source::Tarball(s.tarball),
             start: s.offset + from,
-            crc: self.chunks[first_chunk..]
-                .iter()
-                .fold(ObjectCrc::default(), |c, p| c.then(*p)),
+            crc: self.chunks[first_chunk..].iter().copied().sum(),
         }
     }
 

@@ -9,10 +9,7 @@ use std::sync::Arc;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::CompletedPart;
 
-use super::part::{
-    checksum_text, crc64_text, no_sdk_retries, part_policy, part_timeout, Checksums, PartBody,
-    PartJob,
-};
+use super::part::{no_sdk_retries, part_policy, part_timeout, Checksums, PartBody, PartJob};
 use super::{Published, Shared};
 use crate::error::Result;
 use crate::net::aws::{error_text, is_transient};
@@ -117,16 +114,11 @@ impl CopyJob {
                 .and_then(|r| r.e_tag())
                 .ok_or_else(|| RequestError::Retry("the answer has no ETag".into()))?;
             // The server's checksum of what it copied, where it gives one.
-            let (theirs, ours) = match self.checksums {
-                Checksums::FullObject => (
-                    result.and_then(|r| r.checksum_crc64_nvme()),
-                    crc64_text(self.crc.crc64nvme),
-                ),
-                Checksums::Composite => (
-                    result.and_then(|r| r.checksum_crc32_c()),
-                    checksum_text(self.crc.crc32c),
-                ),
+            let theirs = match self.checksums {
+                Checksums::FullObject => result.and_then(|r| r.checksum_crc64_nvme()),
+                Checksums::Composite => result.and_then(|r| r.checksum_crc32_c()),
             };
+            let ours = self.checksums.text(self.crc);
             if let Some(theirs) = theirs.filter(|t| *t != ours) {
                 return Err(RequestError::Fatal(format!(
                     "the copied bytes have checksum {theirs}, the bytes rockpack wrote there {ours}"

@@ -100,12 +100,21 @@ impl Checksums {
         }
     }
 
+    /// The checksum header value a part (or a single-part object) with
+    /// these CRCs carries: CRC64NVME or CRC32C, base64.
+    pub(super) fn text(self, crc: ObjectCrc) -> String {
+        match self {
+            Checksums::FullObject => crc64_text(crc.crc64nvme),
+            Checksums::Composite => checksum_text(crc.crc32c),
+        }
+    }
+
     /// A completed part as CompleteMultipartUpload lists it.
     pub(super) fn completed(self, number: i32, etag: String, crc: ObjectCrc) -> CompletedPart {
         let b = CompletedPart::builder().part_number(number).e_tag(etag);
         match self {
-            Checksums::FullObject => b.checksum_crc64_nvme(crc64_text(crc.crc64nvme)),
-            Checksums::Composite => b.checksum_crc32_c(checksum_text(crc.crc32c)),
+            Checksums::FullObject => b.checksum_crc64_nvme(self.text(crc)),
+            Checksums::Composite => b.checksum_crc32_c(self.text(crc)),
         }
         .build()
     }
@@ -179,9 +188,10 @@ impl PartJob {
                 .upload_id(&self.upload_id)
                 .part_number(self.number)
                 .content_length(len as i64);
+            let checksum = self.checksums.text(self.crc);
             let req = match self.checksums {
-                Checksums::FullObject => req.checksum_crc64_nvme(crc64_text(self.crc.crc64nvme)),
-                Checksums::Composite => req.checksum_crc32_c(checksum_text(self.crc.crc32c)),
+                Checksums::FullObject => req.checksum_crc64_nvme(checksum),
+                Checksums::Composite => req.checksum_crc32_c(checksum),
             };
             let send = req
                 .body(body)

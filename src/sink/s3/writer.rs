@@ -19,7 +19,7 @@ use tokio::task::{JoinError, JoinSet};
 
 use super::assembly::{Assembly, Last, Part, Range, Source};
 use super::copy::CopyJob;
-use super::part::{checksum_text, crc64_text, Checksums, PartBody, PartJob};
+use super::part::{Checksums, PartBody, PartJob};
 use super::{kib, s3_error, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
 use crate::object_crc::ObjectCrc;
@@ -540,9 +540,10 @@ impl TarballWriter for S3Writer {
             .key(&sidecar_key)
             .content_type(SIDECAR_CONTENT_TYPE)
             .content_length(text.len() as i64);
+        let checksum = self.checksums.text(crc);
         let put = match self.checksums {
-            Checksums::FullObject => put.checksum_crc64_nvme(crc64_text(crc.crc64nvme)),
-            Checksums::Composite => put.checksum_crc32_c(checksum_text(crc.crc32c)),
+            Checksums::FullObject => put.checksum_crc64_nvme(checksum),
+            Checksums::Composite => put.checksum_crc32_c(checksum),
         };
         // Recorded first: a run stopped while the request is under way
         // (a signal drops this future) still deletes it on abort.
