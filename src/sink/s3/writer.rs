@@ -347,8 +347,6 @@ impl S3Writer {
                 }
             };
             let stored = checksums.stored(first.crc.then(last_crc), &[first.crc, last_crc]);
-            // From here on the object may exist: abort deletes it.
-            self.temp_keys.push(key.clone());
             let done = complete_upload(
                 &self.shared,
                 &key,
@@ -356,6 +354,7 @@ impl S3Writer {
                 vec![one, two],
                 checksums,
                 &stored,
+                &mut self.temp_keys,
             )
             .await;
             let etag = done.map_err(|e| self.fail(e))?;
@@ -410,8 +409,6 @@ impl S3Writer {
         self.part_crcs.sort_by_key(|p| p.0);
         let part_crcs: Vec<ObjectCrc> = self.part_crcs.iter().map(|p| p.1).collect();
         let stored = self.checksums.stored(self.crc, &part_crcs);
-        // The object may exist from here on: abort deletes it too.
-        self.published.push(self.key.clone());
         let done = complete_upload(
             &self.shared,
             &self.key,
@@ -419,6 +416,7 @@ impl S3Writer {
             self.parts.clone(),
             self.checksums,
             &stored,
+            &mut self.published,
         )
         .await;
         let etag = done.map_err(|e| self.fail(e))?;
@@ -431,7 +429,10 @@ impl S3Writer {
 
 /// Completes the upload `upload_id` of `key` with `parts` and the object's
 /// checksum `stored`; the server's own checksum of the object, if it
-/// reports one, must be the same. Returns the object's ETag.
+/// reports one, must be the same. Returns the object's ETag. `key` is in
+/// `made` (deleted on abort) from the moment the object may exist: before
+/// the request, and after it unless it was cleanly refused.
+#[allow(clippy::too_many_arguments)]
 async fn complete_upload(
     s: &Shared,
     key: &str,
@@ -439,7 +440,10 @@ async fn complete_upload(
     parts: Vec<CompletedPart>,
     checksums: Checksums,
     stored: &StoredChecksum,
+    made: &mut Vec<String>,
 ) -> Result<Option<String>> {
+    // Recorded first: a signal may drop this future mid-request.
+    made.push(key.to_string());
     let url = s.url(key);
     let req = s
         .client
@@ -458,10 +462,15 @@ async fn complete_upload(
             .checksum_crc64_nvme(&stored.value),
         Checksums::Composite => req,
     };
-    let out = req
-        .send()
-        .await
-        .map_err(|e| s3_error("CompleteMultipartUpload", &url, &e))?;
+    let out = match req.send().await {
+        Ok(out) => out,
+        Err(e) => {
+            if !may_have_happened(&e) {
+                made.pop();
+            }
+            return Err(s3_error("CompleteMultipartUpload", &url, &e));
+        }
+    };
     let theirs = match checksums {
         Checksums::FullObject => out.checksum_crc64_nvme(),
         Checksums::Composite => out.checksum_crc32_c(),
