@@ -74,6 +74,9 @@ pub struct Budget {
     pub held_output: u64,
     /// Bytes of S3 parts uploading at once (0 without an S3 destination).
     pub upload_bytes: u64,
+    /// Bytes of short copied runs S3 uploads may hold beside a part that
+    /// waits for them, over all tarballs (0 without an S3 destination).
+    pub held_runs: u64,
 }
 
 /// What a run needs to size its buffers.
@@ -218,7 +221,8 @@ impl Budget {
 
         // Shares of what is left: with several artifacts at once, half to
         // what they read ahead of their turn; of the rest, downloads 1/2,
-        // uploads 3/10, blocks 1/5 (half queued, half held ahead).
+        // uploads 1/4 and short runs they hold 1/20, blocks 1/5 (half
+        // queued, half held ahead).
         let mut rest = avail - fixed(readers) - threads(jobs);
         let pending = if readers > 1 {
             let share = rest / 2;
@@ -236,8 +240,10 @@ impl Budget {
         let upload_bytes = if largest_part == 0 {
             0
         } else {
-            (largest_part + rest * 3 / 10).min(MAX_PARTS_UPLOADING * largest_part)
+            (largest_part + rest / 4).min(MAX_PARTS_UPLOADING * largest_part)
         };
+        // At most a short run of 5 MiB for each tarball.
+        let held_runs = (rest / 20).min(n.part_sizes.len() as u64 * 5 * MIB);
         let max_blocks = 4 * jobs as u64 + 4;
         let blocks_in_flight = (jobs as u64 + 1 + rest / 10 / block).min(max_blocks);
 
@@ -252,6 +258,7 @@ impl Budget {
             blocks_in_flight: blocks_in_flight as usize,
             held_output: rest / 10,
             upload_bytes,
+            held_runs,
         })
     }
 }
@@ -281,6 +288,7 @@ mod tests {
             + b.compare_buffer
             + n.part_sizes.iter().sum::<u64>()
             + b.upload_bytes
+            + b.held_runs
             + (b.read_ahead as u64 + readers) * b.download_buffer as u64
             + b.jobs as u64 * n.state()
             + (b.blocks_in_flight as u64 + 1) * block

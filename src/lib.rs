@@ -5,11 +5,12 @@
 //! The folders follow the data: [`plan`] decides what goes where,
 //! [`source`] yields artifact bytes, [`repack`] decodes and flattens them
 //! into tar blocks, [`codec`] compresses blocks into segments and frames
-//! tarballs, [`sink`] stores them, and [`pipeline`] drives a run.
+//! tarballs, [`sink`] stores them, and [`pipeline`] drives a run;
+//! [`store`] works on what runs stored, inside S3 (promote, abort-uploads).
 //! [`kpack`] finds whether a run is kpack-split before it is planned.
 //! Below them all: [`error`], [`units`] (sizes), [`net`] (what sources and
-//! sinks share on the network), [`budget`] (`--memory`) and [`object_crc`]
-//! (the CRCs S3 keeps of an object).
+//! sinks share on the network), [`budget`] (`--memory`), [`object_crc`]
+//! (the CRCs S3 keeps of an object) and [`signals`] (Ctrl-C and SIGTERM).
 
 pub mod budget;
 pub mod codec;
@@ -24,8 +25,11 @@ pub mod plan;
 pub mod progress;
 pub mod repack;
 pub mod report;
+pub mod signals;
 pub mod sink;
 pub mod source;
+#[cfg(feature = "net")]
+pub mod store;
 pub mod units;
 
 /// The tests' one tar-listing helper (tests/common), for unit tests too.

@@ -76,8 +76,48 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// Parses a duration: a number with `s`, `m`, `h` or `d` (`90m`, `2h`,
+/// `7d`), or seconds alone.
+pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?}: expected a duration such as 90m, 6h or 2d"
+            ))
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a duration such as 90m, 6h or 2d"))?;
+    n.checked_mul(scale)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: out of range"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_parse() {
+        use std::time::Duration;
+        assert_eq!(super::parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(super::parse_duration("6h"), Ok(Duration::from_secs(21_600)));
+        assert_eq!(
+            super::parse_duration(" 2d "),
+            Ok(Duration::from_secs(172_800))
+        );
+        for bad in ["", "h", "2w", "1.5h", "-1h"] {
+            assert!(super::parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -9,7 +9,8 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::Region;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
+use crate::net::RequestError;
 
 /// How to reach S3: what `--endpoint-url`, `--region` and
 /// `--no-sign-request` say.
@@ -154,4 +155,52 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         next = err.source();
     }
     parts.join(": ")
+}
+
+/// A failed S3 request as rockpack reports it: `{op} {url}: {answer}`.
+pub fn s3_error<E>(op: &str, url: &str, e: &SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    Error::failed(Kind::Remote, format!("{op} {url}: {}", error_text(e)))
+}
+
+/// A failed try of a request retried by [`crate::net::with_retries`]:
+/// another try if it may succeed, else fatal.
+pub fn request_error<E>(e: &SdkError<E, HttpResponse>) -> RequestError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if is_transient(e) {
+        RequestError::Retry(error_text(e))
+    } else {
+        RequestError::Fatal(error_text(e))
+    }
+}
+
+/// The upload id of a CreateMultipartUpload answer for `url`.
+pub fn upload_id(
+    out: &aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput,
+    url: &str,
+) -> Result<String> {
+    out.upload_id()
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::failed(
+                Kind::Remote,
+                format!("CreateMultipartUpload {url}: the answer has no upload id"),
+            )
+        })
+}
+
+/// Whether a failed request may still have taken effect: no clean answer
+/// came back, or (after the SDK's own retries) the upload is gone, which an
+/// earlier try that completed it explains.
+pub fn may_have_happened<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::ServiceError(_) => e.code() == Some("NoSuchUpload"),
+        _ => true,
+    }
 }

@@ -14,6 +14,16 @@ const COMPONENT_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_AL
     .remove(b'_')
     .remove(b'~');
 
+/// The key of `name` below `prefix` (no slash at either end; empty: the
+/// bucket's top).
+pub fn key_below(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
 /// Percent-encodes an object key for a URL path, keeping '/'.
 pub fn encode_key(key: &str) -> String {
     percent_encoding::utf8_percent_encode(key, KEY_ESCAPES).to_string()
@@ -43,6 +53,15 @@ mod tests {
         assert_eq!(enc, "sub%20dir/foo_lib_gfx942%3Axnack%2B.tar.zst");
         assert_eq!(decode_key(&enc), key);
         assert_eq!(decode_key("100%"), "100%");
+    }
+
+    #[test]
+    fn keys_below_prefixes() {
+        assert_eq!(key_below("", "x.tar.gz"), "x.tar.gz");
+        assert_eq!(
+            key_below("12345-linux/tarballs", "x"),
+            "12345-linux/tarballs/x"
+        );
     }
 
     #[test]

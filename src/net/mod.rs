@@ -1,7 +1,8 @@
 //! The network layer the sources and the S3 sink share, so neither stage
 //! reaches into the other for it: how hard a request tries and how it
-//! fails ([`retry`]), how object keys are quoted in URLs ([`keys`]), and
-//! the one S3 client set-up and what S3 errors mean ([`aws`]).
+//! fails ([`retry`]), how object keys are quoted in URLs ([`keys`]),
+//! requests that must finish however their caller ends ([`in_flight`]),
+//! and the one S3 client set-up and what S3 errors mean ([`aws`]).
 //!
 //! Only [`aws`] needs the AWS SDK, so only it sits behind the `net`
 //! feature; retries and key quoting are used without it (by the download
@@ -9,6 +10,7 @@
 
 #[cfg(feature = "net")]
 pub mod aws;
+pub mod in_flight;
 pub mod keys;
 pub mod retry;
 

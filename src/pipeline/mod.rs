@@ -9,12 +9,11 @@
 //! blocks out and writes the trailers; `workers` (threads of their own)
 //! decode (`decode_ahead`) and repack the artifacts and feed the
 //! compression pool; `publish_all` makes the finished tarballs visible.
-//! Signals (`signals`), per-stage CPU time (`stages`) and the tarballs'
-//! digests (`checksum`) have modules of their own.
+//! Per-stage CPU time (`stages`) and the tarballs' digests (`checksum`)
+//! have modules of their own; signals are [`crate::signals`].
 
 mod checksum;
 pub(crate) mod decode_ahead;
-mod signals;
 pub mod stages;
 mod workers;
 
@@ -32,11 +31,11 @@ use crate::object_crc::ObjectCrc;
 use crate::plan::{Format, Plan};
 use crate::progress::Progress;
 use crate::repack::{tarfmt::END_OF_ARCHIVE, ConflictPolicy};
+use crate::signals::{interrupted, Shutdown};
 use crate::sink::{Chunk, Holders, Origin, Sink, StoredChecksum, TarballWriter, UploadStats};
 use crate::source::verify::VerifyMode;
 use crate::source::Source;
 use checksum::TarballSha;
-use signals::{interrupted, Shutdown};
 use stages::{Stage, StageSeconds, Stages};
 use workers::Workers;
 
@@ -190,19 +189,30 @@ pub async fn run(
     let mut shutdown = Shutdown::install();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
     for (i, t) in plan.tarballs.iter().enumerate() {
+        let output = |writer| Output {
+            writer,
+            codec: opts.codecs.get(t.format),
+            sha: TarballSha::start(stages.clone()),
+            content: TarballContent::default(),
+            bytes: 0,
+            done_at: None,
+        };
+        let create = sink.create(i, t);
+        tokio::pin!(create);
         let created = tokio::select! {
-            r = sink.create(i, t) => r,
-            s = shutdown.recv() => Err(interrupted(s)),
+            r = &mut create => r,
+            s = shutdown.recv() => {
+                // Cut short, the request could leave behind an upload the
+                // server started: it gets a moment to answer, so that what
+                // it made is aborted with the rest.
+                if let Ok(Ok(writer)) = tokio::time::timeout(CREATE_GRACE, &mut create).await {
+                    outputs.push(output(writer));
+                }
+                Err(interrupted(s))
+            }
         };
         match created {
-            Ok(writer) => outputs.push(Output {
-                writer,
-                codec: opts.codecs.get(t.format),
-                sha: TarballSha::start(stages.clone()),
-                content: TarballContent::default(),
-                bytes: 0,
-                done_at: None,
-            }),
+            Ok(writer) => outputs.push(output(writer)),
             Err(e) => {
                 abort_all(&mut outputs).await;
                 return Err(e);
@@ -367,6 +377,9 @@ async fn publish_all(outputs: &mut [Output]) -> Result<Vec<String>> {
     });
     futures_util::future::try_join_all(publishing).await
 }
+
+/// How long an output being created when a signal comes may still take.
+const CREATE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Aborts every tarball (an error or a signal).
 async fn abort_all(outputs: &mut [Output]) {

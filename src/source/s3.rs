@@ -64,11 +64,7 @@ impl S3Source {
 
     /// The object key of `key` (relative to the prefix).
     fn full_key(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}/{key}", self.prefix)
-        }
+        crate::net::keys::key_below(&self.prefix, key)
     }
 
     /// What ListObjectsV2 is asked for: the prefix as a "directory".

@@ -42,7 +42,7 @@ pub fn parse_sidecar(text: &[u8]) -> std::result::Result<[u8; 32], String> {
 }
 
 /// Largest `.sha256sum` sidecar read: one digest and a file name.
-const MAX_SIDECAR: u64 = 4096;
+pub const MAX_SIDECAR: u64 = 4096;
 
 /// The digest `a` must have, from its sidecar at `source`, as `mode`
 /// asks: None when there is nothing to check.

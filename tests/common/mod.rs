@@ -73,6 +73,75 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Result<Output, Strin
 }
 
 /// A child's stderr as text.
+/// A rockpack child with its stderr read on a thread of its own (so a
+/// chatty child never blocks on a full pipe).
+pub struct Running {
+    pub child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    /// Starts `cmd` with stderr piped and stdout discarded.
+    pub fn start(cmd: &mut Command) -> Running {
+        use std::io::Read;
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start rockpack");
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        });
+        Running { child, stderr }
+    }
+
+    /// Waits until `cond` holds; panics if the child exits first or
+    /// `limit` passes.
+    pub fn wait_until(&mut self, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("rockpack exited ({status}) before {what}");
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("no {what} within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` (`TERM`, `INT`); the child must exit with 1 within
+    /// 30 s, saying it was interrupted by `name` (`SIGTERM`, `Ctrl-C`).
+    /// Returns its stderr.
+    pub fn interrupt(mut self, signal: &str, name: &str) -> String {
+        let sent = Instant::now();
+        let kill = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(kill.success());
+        let limit = Duration::from_secs(60);
+        let status = wait_within(&mut self.child, limit)
+            .unwrap_or_else(|| panic!("rockpack did not exit within {limit:?} of {name}"));
+        let stderr = self.stderr.join().unwrap();
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(
+            sent.elapsed() < Duration::from_secs(30),
+            "took {:?} to stop",
+            sent.elapsed()
+        );
+        assert!(
+            stderr.contains(&format!("interrupted by {name}")),
+            "{stderr}"
+        );
+        stderr
+    }
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -86,6 +155,29 @@ pub fn generate(layout: Layout, families: &[&str], dir: &Path) {
         sidecars: true,
     };
     fixtures::generate(&spec, dir).expect("generate fixtures");
+}
+
+/// A run generated once for the test binary `binary`, kept under the
+/// target's temp dir.
+pub fn cached_run(binary: &str, name: &str, spec: FixtureSpec) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(binary)
+        .join(name);
+    let done = dir.join(".complete");
+    if !done.exists() {
+        // Tests run as processes of their own: each generates aside and
+        // the first to finish puts its copy in place.
+        let aside = dir.with_extension(format!("tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&aside);
+        fixtures::generate(&spec, &aside).expect("generate fixture run");
+        std::fs::write(aside.join(".complete"), b"").unwrap();
+        if !done.exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::rename(&aside, &dir);
+        }
+        let _ = std::fs::remove_dir_all(&aside);
+    }
+    dir
 }
 
 pub fn tool(name: &str) -> PathBuf {

@@ -1,4 +1,4 @@
-//! What a run leaves for CI: the `--summary` file, and in GitHub Actions
+//! What a run (or a promote) leaves for CI: the `--summary` file, and in GitHub Actions
 //! the `tarball_urls` output (`$GITHUB_OUTPUT`, in TheRock's shape) and a
 //! table with the plan's warnings for the step summary
 //! (`$GITHUB_STEP_SUMMARY`).
@@ -6,22 +6,26 @@
 use std::fmt::Write as _;
 
 use rockpack::pipeline::RunSummary;
-use rockpack::plan::tarball_key;
+use rockpack::plan::{tarball_key, Format};
 use rockpack::report::{public_url, summary_json, totals};
+use rockpack::store::promote::PromoteSummary;
 use rockpack::units::human_bytes;
 
 /// `tarball_urls` for `$GITHUB_OUTPUT`: URLs by label (the multiarch one
 /// under "multiarch", as TheRock's upload step writes it), a variant's
 /// under "{label}-{variant}" (`-tests` under "{label}-tests"); a tarball
 /// built in several formats has its first format there and the others
-/// under "{key}.{extension}" ("multiarch.tar.zst").
-pub(crate) fn tarball_urls(summary: &RunSummary, endpoint: Option<&str>) -> serde_json::Value {
+/// under "{key}.{extension}" ("multiarch.tar.zst"). Each tarball is
+/// `(key, format, location)`.
+pub(crate) fn tarball_urls<'a>(
+    tarballs: impl IntoIterator<Item = (String, Format, &'a str)>,
+    endpoint: Option<&str>,
+) -> serde_json::Value {
     let mut map = serde_json::Map::new();
-    for t in &summary.tarballs {
-        if let Some(url) = public_url(&t.location, endpoint) {
-            let mut key = tarball_key(&t.label, t.variant.as_deref());
+    for (mut key, format, location) in tarballs {
+        if let Some(url) = public_url(location, endpoint) {
             if map.contains_key(&key) {
-                key = format!("{key}.{}", t.format.extension());
+                key = format!("{key}.{}", format.extension());
             }
             map.insert(key, serde_json::Value::String(url));
         }
@@ -67,30 +71,89 @@ pub(crate) fn write_ci_outputs(
     summary_file: Option<&std::path::Path>,
     endpoint: Option<&str>,
 ) -> std::io::Result<()> {
-    use std::io::Write;
     if let Some(path) = summary_file {
         let mut json = summary_json(summary, endpoint);
         json["warnings"] = serde_json::json!(warnings);
-        let text = serde_json::to_string_pretty(&json).expect("JSON");
-        std::fs::write(path, text + "\n")?;
+        write_json(path, &json)?;
     }
-    let append = |var: &str, text: &str| -> std::io::Result<()> {
-        if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?;
-            f.write_all(text.as_bytes())?;
-        }
-        Ok(())
-    };
     append(
         "GITHUB_OUTPUT",
-        &format!("tarball_urls={}\n", tarball_urls(summary, endpoint)),
+        &format!(
+            "tarball_urls={}\n",
+            tarball_urls(
+                summary.tarballs.iter().map(|t| (
+                    tarball_key(&t.label, t.variant.as_deref()),
+                    t.format,
+                    t.location.as_str()
+                )),
+                endpoint
+            )
+        ),
     )?;
     append(
         "GITHUB_STEP_SUMMARY",
         &step_summary_markdown(summary, warnings, endpoint),
     )?;
+    Ok(())
+}
+
+/// Writes the CI outputs of a promote: `--summary`, `$GITHUB_OUTPUT`'s
+/// `tarball_urls` (the promoted tarballs' new URLs, keyed as `pack` keys
+/// them), `$GITHUB_STEP_SUMMARY`. A dry run writes only the summary.
+pub(crate) fn write_promote_outputs(
+    summary: &PromoteSummary,
+    summary_file: Option<&std::path::Path>,
+    endpoint: Option<&str>,
+) -> std::io::Result<()> {
+    if let Some(path) = summary_file {
+        write_json(path, &summary.json(|l| public_url(l, endpoint)))?;
+    }
+    if summary.dry_run {
+        return Ok(());
+    }
+    let urls = tarball_urls(
+        summary
+            .tarballs
+            .iter()
+            .map(|p| (p.name.key(), p.name.format, p.location.as_str())),
+        endpoint,
+    );
+    append("GITHUB_OUTPUT", &format!("tarball_urls={urls}\n"))?;
+    let mut md = String::from(
+        "### rockpack promote\n\n| tarball | size | from | checked |\n| --- | ---: | --- | --- |\n",
+    );
+    for p in &summary.tarballs {
+        let name = match public_url(&p.location, endpoint) {
+            Some(url) => format!("[{}]({url})", p.name.file_name),
+            None => p.name.file_name.clone(),
+        };
+        let _ = writeln!(
+            md,
+            "| {name} | {} | `{}` | {} |",
+            human_bytes(p.source.size),
+            p.source.url(),
+            p.checked.unwrap_or("already there")
+        );
+    }
+    let _ = writeln!(md, "\n{} to {}", summary.source, summary.dest);
+    append("GITHUB_STEP_SUMMARY", &md)
+}
+
+/// A JSON file, pretty, with a final newline.
+fn write_json(path: &std::path::Path, json: &serde_json::Value) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(json).expect("JSON");
+    std::fs::write(path, text + "\n")
+}
+
+/// Appends `text` to the file the environment variable `var` names, if set.
+fn append(var: &str, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        f.write_all(text.as_bytes())?;
+    }
     Ok(())
 }

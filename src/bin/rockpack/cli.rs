@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use rockpack::budget::Budget;
 use rockpack::codec::Levels;
 use rockpack::error::{Error, Result};
 use rockpack::net::aws;
@@ -79,6 +80,37 @@ pub(crate) enum Command {
         select: Box<SelectArgs>,
         #[command(flatten)]
         pack: Box<PackArgs>,
+    },
+    /// Copy tarballs and their sidecars from one S3 prefix to another inside
+    /// S3 (a run's tarballs to a release location), renaming their version if
+    /// asked; all or nothing.
+    Promote {
+        /// Where the tarballs are: s3://bucket/prefix/ (a run's tarballs/ folder).
+        #[arg(value_name = "SRC")]
+        source: String,
+        /// Where they go: s3://bucket/prefix/.
+        #[arg(value_name = "DEST")]
+        dest: String,
+        #[command(flatten)]
+        promote: Box<PromoteArgs>,
+        #[command(flatten)]
+        s3: S3Args,
+    },
+    /// Abort the incomplete multipart uploads below an S3 prefix (what a
+    /// killed run leaves behind).
+    AbortUploads {
+        /// s3://bucket/prefix/
+        #[arg(value_name = "PREFIX")]
+        prefix: String,
+        /// Only uploads started longer ago than this (90m, 6h, 2d), so that a
+        /// run still going keeps its own.
+        #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// List them; abort nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Write a generated sample run of artifacts (for tests, demos, benchmarks).
     #[command(hide = true)]
@@ -268,6 +300,35 @@ pub(crate) struct PackArgs {
     pub(crate) summary: Option<PathBuf>,
 }
 
+#[derive(Args)]
+#[command(next_help_heading = "Promotion")]
+pub(crate) struct PromoteArgs {
+    /// Rename a '-'-separated part of every name, sidecars rewritten to match
+    /// (repeatable): --rename 7.13.0rc1=7.13.0.
+    #[arg(long = "rename", value_name = "OLD=NEW")]
+    pub(crate) renames: Vec<String>,
+    /// Promote only these tarballs (repeatable): a label with all its
+    /// tarballs, `{label}-tests`, or a tarball's name.
+    #[arg(long, value_name = "LABEL")]
+    pub(crate) only: Vec<String>,
+    /// Overwrite destination tarballs that hold other bytes (restored if the
+    /// promote fails); without it they stop the promote before any change.
+    #[arg(long)]
+    pub(crate) replace: bool,
+    /// Show what would be copied; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Write a JSON summary (sources, keys, URLs, sizes, checksums) here.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) summary: Option<PathBuf>,
+    /// Objects larger than this are copied in parts (tests: small values exercise it).
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, hide = true)]
+    pub(crate) copy_object_limit: Option<u64>,
+    /// The size of those parts.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, hide = true)]
+    pub(crate) copy_part_size: Option<u64>,
+}
+
 /// `--release-type`'s values: TheRock's release types, and a hidden empty
 /// one (a workflow input left blank), which means unset.
 pub(crate) fn release_type_values() -> clap::builder::PossibleValuesParser {
@@ -434,6 +495,14 @@ impl SelectArgs {
 }
 
 impl S3Args {
+    /// The endpoint public URLs are made for: `--endpoint-url`, else
+    /// `AWS_ENDPOINT_URL`, else none (AWS).
+    pub(crate) fn endpoint(&self) -> Option<String> {
+        self.endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+    }
+
     pub(crate) fn options(&self) -> aws::S3Options {
         aws::S3Options {
             endpoint_url: self.endpoint_url.clone(),
@@ -444,7 +513,7 @@ impl S3Args {
 }
 
 impl PackArgs {
-    pub(crate) fn s3_sink_options(&self, upload_bytes: u64) -> Result<S3SinkOptions> {
+    pub(crate) fn s3_sink_options(&self, budget: &Budget) -> Result<S3SinkOptions> {
         let tags = self
             .tags
             .iter()
@@ -456,7 +525,8 @@ impl PackArgs {
             .collect::<Result<Vec<_>>>()?;
         Ok(S3SinkOptions {
             part_size: self.part_size,
-            upload_bytes,
+            upload_bytes: budget.upload_bytes,
+            held_runs: Some(budget.held_runs),
             storage_class: self.storage_class.clone(),
             tags,
             sse: self.sse.clone(),

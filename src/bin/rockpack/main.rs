@@ -12,9 +12,14 @@ use clap::Parser;
 
 use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
+use rockpack::net::aws;
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::progress::{Display, Progress, Renderer};
-use rockpack::{fixtures, report};
+use rockpack::source::location::Location;
+use rockpack::store::names::Renames;
+use rockpack::store::object_copy::CopySettings;
+use rockpack::store::promote::{Prefix, PromoteOptions};
+use rockpack::{fixtures, report, store};
 
 use cli::*;
 use setup::*;
@@ -28,7 +33,7 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
     let dest = destination(&select, &args, &plan)?;
     let budget = budget(&args, &plan, &codecs, dest.as_ref())?;
     tracing::debug!(?budget, "memory budget");
-    let sink = sink(&select, &args, dest, &budget).await?;
+    let sink = sink(&select, &args, &plan, dest, &budget).await?;
     let opts = RunOptions {
         codecs,
         on_conflict: args.on_conflict,
@@ -51,11 +56,7 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
     renderer.finish().await;
     let summary = result?;
     eprint!("{}", report::summary_text(&summary));
-    let endpoint = select
-        .s3
-        .endpoint_url
-        .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    let endpoint = select.s3.endpoint();
     ci::write_ci_outputs(
         &summary,
         &warnings,
@@ -63,6 +64,72 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
         endpoint.as_deref(),
     )
     .map_err(|e| Error::write("writing the run summary", e))
+}
+
+/// An `s3://bucket/prefix/` argument of promote or abort-uploads.
+fn s3_prefix(what: &str, url: &str) -> Result<Prefix> {
+    match Location::parse(url)? {
+        Location::S3 { bucket, prefix } => Ok(Prefix { bucket, prefix }),
+        _ => Err(Error::Usage(format!(
+            "{what} {url}: expected s3://bucket/prefix/"
+        ))),
+    }
+}
+
+/// `rockpack promote`: copies, reports, writes the CI outputs.
+async fn promote(source: &str, dest: &str, args: PromoteArgs, s3: S3Args) -> Result<()> {
+    let from = s3_prefix("SRC", source)?;
+    let to = s3_prefix("DEST", dest)?;
+    let defaults = CopySettings::default();
+    let opts = PromoteOptions {
+        renames: Renames::parse(&args.renames)?,
+        only: args.only,
+        replace: args.replace,
+        dry_run: args.dry_run,
+        copy: CopySettings {
+            object_limit: args.copy_object_limit.unwrap_or(defaults.object_limit),
+            part_size: args.copy_part_size.unwrap_or(defaults.part_size),
+        },
+    };
+    let client = aws::client(&s3.options()).await?;
+    let summary = store::promote::promote(&client, &from, &to, &opts).await?;
+    eprint!("{}", summary.text());
+    let endpoint = s3.endpoint();
+    ci::write_promote_outputs(&summary, args.summary.as_deref(), endpoint.as_deref())
+        .map_err(|e| Error::write("writing the promote summary", e))
+}
+
+/// `rockpack abort-uploads`: lists (and aborts) what killed runs left.
+async fn abort_uploads(
+    prefix: &str,
+    older_than: Option<std::time::Duration>,
+    dry_run: bool,
+    s3: S3Args,
+) -> Result<()> {
+    let at = s3_prefix("PREFIX", prefix)?;
+    let client = aws::client(&s3.options()).await?;
+    let uploads = store::abort_uploads::abort_uploads(&client, &at, older_than, dry_run).await?;
+    for u in &uploads {
+        let started = u
+            .started
+            .as_deref()
+            .map(|t| format!(", started {t}"))
+            .unwrap_or_default();
+        println!(
+            "{}s3://{}/{} (upload {}{started})",
+            if dry_run { "would abort " } else { "aborted " },
+            at.bucket,
+            u.key,
+            u.upload_id
+        );
+    }
+    eprintln!(
+        "{} {} incomplete upload(s) below {}",
+        if dry_run { "found" } else { "aborted" },
+        uploads.len(),
+        at.url()
+    );
+    Ok(())
 }
 
 async fn main_async(cli: Cli) -> Result<()> {
@@ -130,6 +197,18 @@ async fn main_async(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Promote {
+            source,
+            dest,
+            promote: args,
+            s3,
+        } => promote(&source, &dest, *args, s3).await,
+        Command::AbortUploads {
+            prefix,
+            older_than,
+            dry_run,
+            s3,
+        } => abort_uploads(&prefix, older_than, dry_run, s3).await,
         Command::Generate {
             dest,
             layout,

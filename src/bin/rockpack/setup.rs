@@ -113,9 +113,12 @@ pub(crate) fn budget(
     Ok(budget)
 }
 
+/// The sink of `dest`. A plan of one tarball has nothing to copy from: its
+/// S3 sink does not ask the server whether it copies.
 pub(crate) async fn sink(
     select: &SelectArgs,
     args: &PackArgs,
+    plan: &Plan,
     dest: Option<Location>,
     budget: &Budget,
 ) -> Result<Box<dyn Sink>> {
@@ -124,7 +127,8 @@ pub(crate) async fn sink(
         Some(Location::Dir(dir)) => Ok(Box::new(DirSink::new(dir))),
         Some(Location::S3 { bucket, prefix }) => {
             let client = aws::client(&select.s3.options()).await?;
-            let options = args.s3_sink_options(budget.upload_bytes)?;
+            let mut options = args.s3_sink_options(budget)?;
+            options.no_server_copy |= plan.tarballs.len() < 2;
             S3Sink::new(client, bucket, prefix, options)
         }
         Some(Location::Http(u)) => Err(Error::Usage(format!(

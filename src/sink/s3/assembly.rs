@@ -21,7 +21,8 @@
 //!   reaches 5 MiB; the rest of the run is copied;
 //! - a part to send that reached 5 MiB waits behind the run that follows:
 //!   should the run end short, it takes the run's bytes in (kept while the
-//!   run is that short: at most 5 MiB per tarball);
+//!   run is that short: at most 5 MiB per tarball, within the sink's
+//!   [`HeldPool`]; where the pool has no room, the part is sent at once);
 //! - a long run is copied in pieces of about [`COPY_PIECE`] (cut between
 //!   chunks, so each piece's CRC is the combination of its chunks'), which
 //!   the server copies in parallel.
@@ -29,6 +30,9 @@
 //! Sent bytes beyond a tarball's own are therefore at most 5 MiB where it
 //! starts with short runs no earlier tarball holds together, and 5 MiB at
 //! most where short runs follow bytes of its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -40,6 +44,44 @@ use crate::units::MIB;
 
 /// A long copied run is cut into pieces of about this size.
 pub const COPY_PIECE: u64 = 1024 * MIB;
+
+/// The bytes of short runs the sink's tarballs hold beside a part that
+/// waits for them: a share of `--memory`. Taken without waiting (a
+/// tarball that finds no room sends its waiting part at once: a few more
+/// bytes sent rather than held), given back when the run ends or grows
+/// long enough to be copied.
+#[derive(Debug)]
+pub(super) struct HeldPool {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl HeldPool {
+    pub(super) fn new(limit: u64) -> Arc<HeldPool> {
+        Arc::new(HeldPool {
+            limit,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    fn take(&self, n: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u + n <= self.limit).then_some(u + n)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Bytes held now.
+    #[cfg(test)]
+    pub(super) fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+}
 
 /// An object a copy reads from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -205,6 +247,8 @@ enum Open {
         /// A part to send that waits for the run to reach 5 MiB (then it
         /// is sent as it is) or to end short (then it takes the run in).
         before: Option<(Vec<Bytes>, ObjectCrc)>,
+        /// Bytes of the run held from the pool (while `before` waits).
+        pooled: u64,
     },
     /// A range at least 5 MiB long, then bytes of the tarball's own (fewer
     /// than 5 MiB): should a run follow, both go into a temporary object
@@ -223,6 +267,7 @@ fn chained(chain: Range, next: Option<&Holders>) -> Open {
             run: Run::new(next),
             chain: Some(chain),
             before: None,
+            pooled: 0,
         },
         None => Open::Chain {
             chain,
@@ -238,6 +283,8 @@ pub(super) struct Assembly {
     copy_piece: u64,
     /// Whether runs with an origin may be copied (else everything is sent).
     copies: bool,
+    /// Where the bytes of a run held beside a waiting part are counted.
+    held: Arc<HeldPool>,
     next: u64,
     temps: usize,
     open: Open,
@@ -249,11 +296,17 @@ pub(super) struct Assembly {
 impl Assembly {
     /// Parts to send are `base_part` bytes (growing past 8,000 parts, see
     /// [`part_size`]); long copies are cut in pieces of about `copy_piece`.
-    pub(super) fn new(base_part: u64, copy_piece: u64, copies: bool) -> Assembly {
+    pub(super) fn new(
+        base_part: u64,
+        copy_piece: u64,
+        copies: bool,
+        held: Arc<HeldPool>,
+    ) -> Assembly {
         Assembly {
             base_part,
             copy_piece: copy_piece.clamp(2 * MIN_PART_SIZE, MAX_PART_SIZE - MIN_PART_SIZE),
             copies,
+            held,
             next: 1,
             temps: 0,
             open: Open::Nothing,
@@ -276,6 +329,7 @@ impl Assembly {
                         run: Run::new(&chunk.held),
                         chain: None,
                         before: None,
+                        pooled: 0,
                     }
                 }
                 Open::Nothing => {
@@ -292,6 +346,7 @@ impl Assembly {
                         run: Run::new(&chunk.held),
                         chain: None,
                         before: Some(before),
+                        pooled: 0,
                     };
                 }
                 Open::Send { chunks, crc } => {
@@ -335,15 +390,30 @@ impl Assembly {
                         run: Run::new(&chunk.held),
                         chain: Some(joined),
                         before: None,
+                        pooled: 0,
                     };
                 }
-                Open::Copy { run, before, .. } => {
+                Open::Copy {
+                    run,
+                    before,
+                    pooled,
+                    ..
+                } => {
                     if run.extend(&chunk) {
-                        // Long enough to be copied: what waited is sent.
-                        if run.len >= MIN_PART_SIZE {
-                            if let Some((chunks, crc)) = before.take() {
-                                self.send(chunks, crc, out)?;
-                            }
+                        let n = chunk.bytes.len() as u64;
+                        // Long enough to be copied, or no room to hold the
+                        // run beside it: what waited is sent.
+                        let send =
+                            before.is_some() && (run.len >= MIN_PART_SIZE || !self.held.take(n));
+                        if before.is_some() && !send {
+                            *pooled += n;
+                        }
+                        if send || run.len >= MIN_PART_SIZE {
+                            self.held.give(std::mem::take(pooled));
+                        }
+                        if send {
+                            let (chunks, crc) = before.take().expect("a waiting part");
+                            self.send(chunks, crc, out)?;
                         }
                         return Ok(());
                     }
@@ -360,10 +430,16 @@ impl Assembly {
     /// next run open (with a chain where the run can start one), or a part
     /// to send, or nothing open.
     fn run_ends(&mut self, next: Option<&Holders>, out: &mut Vec<Part>) -> Result<()> {
-        let Open::Copy { run, chain, before } = std::mem::replace(&mut self.open, Open::Nothing)
+        let Open::Copy {
+            run,
+            chain,
+            before,
+            pooled,
+        } = std::mem::replace(&mut self.open, Open::Nothing)
         else {
             unreachable!("a run is open")
         };
+        self.held.give(pooled);
         if run.len >= MIN_PART_SIZE {
             if let Some(c) = chain {
                 self.copy(c, out)?;
@@ -416,7 +492,13 @@ impl Assembly {
                     self.send(chunks, crc, out)?;
                 }
             }
-            Open::Copy { run, chain, before } => {
+            Open::Copy {
+                run,
+                chain,
+                before,
+                pooled,
+            } => {
+                self.held.give(pooled);
                 if let Some((chunks, crc)) = before {
                     self.send(chunks, crc, out)?;
                 }
@@ -486,6 +568,15 @@ impl Assembly {
         }
         self.next += 1;
         Ok(n)
+    }
+}
+
+/// An assembly dropped mid-run (an aborted tarball) gives back what it held.
+impl Drop for Assembly {
+    fn drop(&mut self) {
+        if let Open::Copy { pooled, .. } = &mut self.open {
+            self.held.give(std::mem::take(pooled));
+        }
     }
 }
 
@@ -566,7 +657,19 @@ mod tests {
         chunk: usize,
         piece: u64,
     ) -> (usize, u64) {
-        let mut a = Assembly::new(MIN_PART_SIZE, piece, true);
+        assemble_held(case, runs, chunk, piece, u64::MAX)
+    }
+
+    /// `assemble` with a pool of `held` bytes for short runs.
+    fn assemble_held(
+        case: &Case,
+        runs: &[(Option<u64>, usize)],
+        chunk: usize,
+        piece: u64,
+        held: u64,
+    ) -> (usize, u64) {
+        let pool = HeldPool::new(held);
+        let mut a = Assembly::new(MIN_PART_SIZE, piece, true, pool.clone());
         let mut want = Vec::new();
         let mut parts = Vec::new();
         for (i, &(origin, len)) in runs.iter().enumerate() {
@@ -638,6 +741,7 @@ mod tests {
         }
         let parts = number as usize;
         assert!(got == want, "the parts make the tarball");
+        assert_eq!(pool.used(), 0, "held bytes given back");
         assert_eq!(sent, a.sent);
         assert_eq!(a.sent + a.copied(), want.len() as u64);
         (parts, sent)
@@ -719,6 +823,43 @@ mod tests {
     }
 
     #[test]
+    fn a_waiting_part_is_sent_at_once_when_the_pool_has_no_room() {
+        let c = case();
+        let runs = [
+            (None, 5 * M),
+            (Some(20 * M as u64), 2 * M),
+            (Some(40 * M as u64), 8 * M),
+        ];
+        // The own 5 MiB go at once; the short run starts the next part,
+        // topped up to 5 MiB from the last run; the rest is copied.
+        let (parts, sent) = assemble_held(&c, &runs, 1 << 20, COPY_PIECE, 0);
+        assert_eq!((parts, sent), (3, 10 * MIB));
+        // Room for one chunk of the run: the same as none.
+        let (parts, sent) = assemble_held(&c, &runs, 1 << 20, COPY_PIECE, MIB);
+        assert_eq!((parts, sent), (3, 10 * MIB));
+        // Room for the run: it waits and takes the run in.
+        let (parts, sent) = assemble_held(&c, &runs, 1 << 20, COPY_PIECE, 2 * MIB);
+        assert_eq!((parts, sent), (2, 7 * MIB));
+    }
+
+    #[test]
+    fn an_aborted_assembly_gives_its_held_bytes_back() {
+        let c = case();
+        let pool = HeldPool::new(u64::MAX);
+        let mut a = Assembly::new(MIN_PART_SIZE, COPY_PIECE, true, pool.clone());
+        let mut parts = Vec::new();
+        for ch in chunks_of(&bytes(3, 5 * M), 1 << 20, None) {
+            a.push(ch, &mut parts).unwrap();
+        }
+        for ch in chunks_of(&c.source[..2 * M], 1 << 20, Some(0)) {
+            a.push(ch, &mut parts).unwrap();
+        }
+        assert_eq!(pool.used(), 2 * MIB);
+        drop(a);
+        assert_eq!(pool.used(), 0);
+    }
+
+    #[test]
     fn long_runs_are_copied_in_pieces() {
         let c = case();
         let (parts, sent) = assemble(&c, &[(Some(0), 63 * M)], 1 << 20, 10 * MIB);
@@ -744,7 +885,7 @@ mod tests {
             crc: ObjectCrc::of(&vec![7u8; n]),
             held: h,
         };
-        let mut a = Assembly::new(MIN_PART_SIZE, COPY_PIECE, true);
+        let mut a = Assembly::new(MIN_PART_SIZE, COPY_PIECE, true, HeldPool::new(u64::MAX));
         let mut parts = Vec::new();
         // Both hold the first 4 MiB at 10; only tarball 2 goes on with
         // the next 4 MiB (tarball 0 has it elsewhere); then own bytes.
@@ -774,7 +915,7 @@ mod tests {
     #[test]
     fn without_copies_every_byte_is_sent() {
         let c = case();
-        let mut a = Assembly::new(MIN_PART_SIZE, COPY_PIECE, false);
+        let mut a = Assembly::new(MIN_PART_SIZE, COPY_PIECE, false, HeldPool::new(u64::MAX));
         let mut parts = Vec::new();
         for ch in chunks_of(&c.source[..12 * M], 1 << 20, Some(0)) {
             a.push(ch, &mut parts).unwrap();
@@ -786,7 +927,7 @@ mod tests {
 
     #[test]
     fn an_empty_tarball_has_one_part() {
-        let mut a = Assembly::new(MIN_PART_SIZE, COPY_PIECE, true);
+        let mut a = Assembly::new(MIN_PART_SIZE, COPY_PIECE, true, HeldPool::new(u64::MAX));
         let mut parts = Vec::new();
         a.finish(&mut parts).unwrap();
         assert_eq!(parts.len(), 1);
@@ -813,7 +954,9 @@ mod tests {
             }
             let chunk = [4096, 100_000, 1 << 20][round % 3];
             let piece = [10 * MIB, COPY_PIECE][round % 2];
-            let (_, sent) = assemble(&c, &runs, chunk, piece);
+            // Room for all short runs, for none, or for some.
+            let held = [u64::MAX, 0, 3 * MIB][round % 3];
+            let (_, sent) = assemble_held(&c, &runs, chunk, piece, held);
             // Sent: own bytes, plus at most 5 MiB per copyable run.
             let own: usize = runs.iter().filter(|r| r.0.is_none()).map(|r| r.1).sum();
             let copyable = runs.iter().filter(|r| r.0.is_some()).count() as u64;

@@ -12,7 +12,7 @@ use aws_sdk_s3::types::CompletedPart;
 use super::part::{no_sdk_retries, part_policy, part_timeout, Checksums, PartBody, PartJob};
 use super::{Published, Shared};
 use crate::error::Result;
-use crate::net::aws::{error_text, is_transient};
+use crate::net::aws::{error_text, request_error};
 use crate::net::keys::encode_key;
 use crate::net::{with_retries, RequestError};
 use crate::object_crc::ObjectCrc;
@@ -100,8 +100,7 @@ impl CopyJob {
                 Ok(Err(e)) if e.code() == Some("NotImplemented") => {
                     return Ok(Copied::Refused(error_text(&e)))
                 }
-                Ok(Err(e)) if is_transient(&e) => return Err(RequestError::Retry(error_text(&e))),
-                Ok(Err(e)) => return Err(RequestError::Fatal(error_text(&e))),
+                Ok(Err(e)) => return Err(request_error(&e)),
                 Err(_) => {
                     return Err(RequestError::Retry(format!(
                         "no answer within {}s",

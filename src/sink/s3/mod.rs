@@ -46,11 +46,13 @@ use tokio::sync::{watch, OnceCell, Semaphore};
 
 use super::{Sink, TarballWriter, UploadStats};
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{error_text, status};
+use crate::net::aws::{error_text, s3_error, status, upload_id};
+use crate::net::in_flight::InFlight;
 use crate::plan::TarballPlan;
 pub use assembly::COPY_PIECE;
 use options::Settings;
 pub use options::{check_part_size, S3SinkOptions, DEFAULT_UPLOAD_BYTES};
+pub(crate) use part::part_policy;
 use part::Checksums;
 pub use part::{base_part_size, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use writer::S3Writer;
@@ -76,6 +78,13 @@ struct Shared {
     probed: OnceCell<()>,
     /// Until the server refuses full-object CRC64NVME checksums.
     full_object: AtomicBool,
+    /// Uploads started and not yet completed or aborted: upload id → key.
+    started: Arc<Mutex<HashMap<String, String>>>,
+    /// Requests that start an upload or make an object, under way: an
+    /// abort waits for them.
+    in_flight: InFlight,
+    /// Short runs held beside parts that wait for them (`held_runs`).
+    held: Arc<assembly::HeldPool>,
     /// Each tarball's publication, for the tarballs that copy from it.
     publications: Mutex<HashMap<usize, watch::Receiver<Publication>>>,
     stats: Stats,
@@ -125,11 +134,7 @@ impl Stats {
 
 impl Shared {
     fn key(&self, file_name: &str) -> String {
-        if self.prefix.is_empty() {
-            file_name.to_string()
-        } else {
-            format!("{}/{file_name}", self.prefix)
-        }
+        crate::net::keys::key_below(&self.prefix, file_name)
     }
 
     fn url(&self, key: &str) -> String {
@@ -240,7 +245,25 @@ impl Shared {
             } else {
                 req.checksum_algorithm(ChecksumAlgorithm::Crc32C)
             };
-            let out = match req.send().await {
+            // Its own task: a signal that drops this future cannot cut the
+            // request short after the server started the upload; the task
+            // still notes it in `started`, where the abort finds it.
+            let started = self.started.clone();
+            let noted_key = key.to_string();
+            let sent = self
+                .in_flight
+                .run(async move {
+                    let out = req.send().await;
+                    if let Some(id) = out.as_ref().ok().and_then(|o| o.upload_id()) {
+                        started
+                            .lock()
+                            .expect("started uploads")
+                            .insert(id.to_string(), noted_key);
+                    }
+                    out
+                })
+                .await;
+            let out = match sent {
                 Ok(out) => out,
                 Err(e) if full && refuses_checksum(&e) => {
                     if self.full_object.swap(false, Ordering::Relaxed) {
@@ -253,16 +276,7 @@ impl Shared {
                 }
                 Err(e) => return Err(s3_error("CreateMultipartUpload", url, &e)),
             };
-            let upload_id = out
-                .upload_id()
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| {
-                    Error::failed(
-                        Kind::Remote,
-                        format!("CreateMultipartUpload {url}: the answer has no upload id"),
-                    )
-                })?
-                .to_string();
+            let upload_id = upload_id(&out, url)?;
             let checksums = if full {
                 Checksums::FullObject
             } else {
@@ -272,6 +286,37 @@ impl Shared {
         }
     }
 }
+
+impl Shared {
+    /// The uploads started for `key` or its temporary objects and not yet
+    /// completed or aborted, once no request that starts an upload or makes
+    /// an object is under way (waiting at most `REQUEST_GRACE`): taken out
+    /// of `started`.
+    async fn started_for(&self, key: &str) -> Vec<(String, String)> {
+        self.in_flight.settled(REQUEST_GRACE).await;
+        let temps = format!("{key}.rockpack-tmp-");
+        let mut started = self.started.lock().expect("started uploads");
+        let ids: Vec<String> = started
+            .iter()
+            .filter(|(_, k)| *k == key || k.starts_with(&temps))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| started.remove(&id).map(|k| (k, id)))
+            .collect()
+    }
+
+    /// `upload_id` was completed or aborted.
+    fn ended(&self, upload_id: &str) {
+        self.started
+            .lock()
+            .expect("started uploads")
+            .remove(upload_id);
+    }
+}
+
+/// How long an abort waits for requests under way.
+const REQUEST_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Whether a refused CreateMultipartUpload refused its checksum settings
 /// (rather than the request as a whole).
@@ -305,6 +350,9 @@ impl S3Sink {
                 upload_kib: Arc::new(Semaphore::new(upload_kib)),
                 copies: AtomicBool::new(settings.server_copy),
                 probed: OnceCell::new(),
+                held: assembly::HeldPool::new(settings.held_runs),
+                started: Arc::new(Mutex::new(HashMap::new())),
+                in_flight: InFlight::default(),
                 full_object: AtomicBool::new(true),
                 publications: Mutex::new(HashMap::new()),
                 stats: Stats::default(),
@@ -375,11 +423,4 @@ impl Sink for S3Sink {
 /// Upload allowance is counted in KiB (semaphore permits are u32).
 fn kib(bytes: u64) -> u32 {
     bytes.div_ceil(crate::units::KIB).clamp(1, u32::MAX as u64) as u32
-}
-
-fn s3_error<E>(op: &str, url: &str, e: &SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    Error::failed(Kind::Remote, format!("{op} {url}: {}", error_text(e)))
 }

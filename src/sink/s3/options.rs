@@ -31,10 +31,17 @@ pub struct S3SinkOptions {
     /// Long copied runs are cut into parts of about this size (0: the
     /// default, [`super::COPY_PIECE`]).
     pub copy_part_size: u64,
+    /// Bytes of short copied runs the tarballs may hold beside a part that
+    /// waits for them, over all tarballs (0: none, waiting parts are sent
+    /// at once; `None`: [`DEFAULT_HELD_RUNS`]).
+    pub held_runs: Option<u64>,
 }
 
 /// Used when `upload_bytes` is 0: eight of the smallest parts.
 pub const DEFAULT_UPLOAD_BYTES: u64 = 8 * MIN_PART_SIZE;
+
+/// Used when `held_runs` is not given: four short runs of 5 MiB.
+pub const DEFAULT_HELD_RUNS: u64 = 4 * MIN_PART_SIZE;
 
 /// Options checked and turned into request values.
 #[derive(Debug)]
@@ -47,6 +54,7 @@ pub(super) struct Settings {
     pub(super) upload_bytes: u64,
     pub(super) server_copy: bool,
     pub(super) copy_piece: u64,
+    pub(super) held_runs: u64,
 }
 
 impl Settings {
@@ -100,6 +108,7 @@ impl Settings {
             sse,
             sse_kms_key_id,
             upload_bytes,
+            held_runs: opts.held_runs.unwrap_or(DEFAULT_HELD_RUNS),
             server_copy: !opts.no_server_copy,
             copy_piece: match opts.copy_part_size {
                 0 => super::COPY_PIECE,

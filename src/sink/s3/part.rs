@@ -11,7 +11,7 @@ use aws_sdk_s3::types::CompletedPart;
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::net::aws::{error_text, is_transient};
+use crate::net::aws::{error_text, is_transient, request_error};
 use crate::net::{with_retries, RequestError, RetryPolicy};
 use crate::object_crc::ObjectCrc;
 use crate::sink::StoredChecksum;
@@ -148,8 +148,9 @@ pub(super) struct PartJob {
     pub(super) checksums: Checksums,
 }
 
-/// Retries of one request of a part (upload or copy): its own backoff.
-pub(super) fn part_policy() -> RetryPolicy {
+/// Retries of one request of a part (upload or copy; promote's copies
+/// too): its own backoff.
+pub(crate) fn part_policy() -> RetryPolicy {
     RetryPolicy {
         max_attempts: PART_TRIES,
         base_delay: BACKOFF_BASE,
@@ -203,8 +204,7 @@ impl PartJob {
                     .e_tag()
                     .map(str::to_string)
                     .ok_or_else(|| RequestError::Retry("the answer has no ETag".into())),
-                Ok(Err(e)) if is_transient(&e) => Err(RequestError::Retry(error_text(&e))),
-                Ok(Err(e)) => Err(RequestError::Fatal(error_text(&e))),
+                Ok(Err(e)) => Err(request_error(&e)),
                 Err(_) => Err(RequestError::Retry(format!(
                     "no answer within {}s",
                     timeout.as_secs()

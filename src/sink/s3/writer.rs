@@ -1,27 +1,30 @@
 //! One tarball's multipart upload, as a state machine: writing (chunks cut
 //! into parts by [`super::assembly`], parts to send handed to
 //! [`super::part`] as they close), finished (every part to send uploaded),
-//! published (the tarballs it copies from published, its ranges copied by
-//! [`super::copy`], the upload completed, then its sidecar put), or aborted
-//! (nothing of it left).
+//! published (the tarballs it copies from published; its temporary
+//! objects made, chains of them at once, while its ranges of those
+//! tarballs are copied by [`super::copy`]; then its ranges of the
+//! temporary objects; the upload completed, then its sidecar put), or
+//! aborted (nothing of it left).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
 use super::assembly::{Assembly, Last, Part, Range, Source};
 use super::copy::CopyJob;
 use super::part::{Checksums, PartBody, PartJob};
-use super::{kib, s3_error, Publication, Published, Shared};
+use super::{kib, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
+use crate::net::aws::{may_have_happened, s3_error};
 use crate::object_crc::ObjectCrc;
 use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
 
@@ -30,6 +33,9 @@ use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
 const PARTS_PER_TARBALL: usize = 4;
 /// Parts copying at once for one tarball (the server does the work).
 const COPIES_PER_TARBALL: usize = 8;
+/// Chains of temporary objects made at once for one tarball (two copies
+/// each at most), beside its other copies.
+const CHAINS_PER_TARBALL: usize = 4;
 const SIDECAR_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +108,12 @@ impl S3Writer {
         checksums: Checksums,
         publication: watch::Sender<Publication>,
     ) -> S3Writer {
-        let assembly = Assembly::new(base_part, shared.settings.copy_piece, shared.copies());
+        let assembly = Assembly::new(
+            base_part,
+            shared.settings.copy_piece,
+            shared.copies(),
+            shared.held.clone(),
+        );
         S3Writer {
             shared,
             file_name,
@@ -282,104 +293,105 @@ impl S3Writer {
         Ok((key, upload_id))
     }
 
-    /// The object `source` names: a tarball of the run once it is
-    /// published, or a temporary object already made.
-    async fn source(&mut self, source: Source) -> Result<Arc<Published>> {
-        if let Some(p) = self.sources.get(&source) {
-            return Ok(p.clone());
-        }
-        let Source::Tarball(index) = source else {
-            return Err(self.fail(Error::internal(format!(
-                "{}: a copy from {source:?}, not made yet",
-                self.url
-            ))));
-        };
-        let waited = self.shared.published(index, &self.url).await;
-        let p = waited.map_err(|e| self.fail(e))?;
-        self.sources.insert(source, p.clone());
-        Ok(p)
-    }
-
-    /// A copy of `range` as part `number` of the upload `upload_id` of
-    /// `key`.
-    async fn copy_job(
-        &mut self,
-        key: &str,
-        upload_id: &str,
-        number: u64,
-        range: Range,
-    ) -> Result<CopyJob> {
-        Ok(CopyJob {
-            shared: self.shared.clone(),
-            key: key.to_string(),
-            url: self.shared.url(key),
-            upload_id: upload_id.to_string(),
-            number: number as i32,
-            source: self.source(range.source).await?,
-            start: range.start,
-            crc: range.crc,
-            checksums: self.checksums,
-        })
-    }
-
-    /// Makes the temporary objects, in order: each is its first range (at
-    /// least 5 MiB) then its last, both copied by the server.
-    async fn make_temps(&mut self) -> Result<()> {
-        for (id, first, last, last_crc) in std::mem::take(&mut self.temps) {
-            let (key, upload_id) = self.start_temp(id).await?;
-            let checksums = self.temp_uploads[&id].2;
-            let url = self.shared.url(&key);
-            let mut one = self.copy_job(&key, &upload_id, 1, first).await?;
-            one.checksums = checksums;
-            let (one, two) = match last {
-                Some(range) => {
-                    let mut two = self.copy_job(&key, &upload_id, 2, range).await?;
-                    two.checksums = checksums;
-                    let copied = tokio::try_join!(one.run(), two.run());
-                    copied.map_err(|e| self.fail(e))?
-                }
-                None => {
-                    let one = one.run().await.map_err(|e| self.fail(e))?;
-                    let two = self.temp_parts.remove(&id).ok_or_else(|| {
-                        Error::internal(format!("{url}: its last part was not uploaded"))
-                    });
-                    (one, two.map_err(|e| self.fail(e))?)
-                }
+    /// The tarballs of the run the copies of `ranges` read from, once
+    /// published.
+    async fn wait_for_sources(&mut self, ranges: &[Range]) -> Result<()> {
+        for r in ranges {
+            let Source::Tarball(index) = r.source else {
+                continue;
             };
-            let stored = checksums.stored(first.crc.then(last_crc), &[first.crc, last_crc]);
-            let done = complete_upload(
-                &self.shared,
-                &key,
-                &upload_id,
-                vec![one, two],
-                checksums,
-                &stored,
-                &mut self.temp_keys,
-            )
-            .await;
-            let etag = done.map_err(|e| self.fail(e))?;
-            self.temp_uploads.remove(&id);
-            self.shared.stats.add_temp(first.crc.len + last_crc.len);
-            self.sources
-                .insert(Source::Temp(id), Arc::new(Published { key, url, etag }));
+            if self.sources.contains_key(&r.source) {
+                continue;
+            }
+            let waited = self.shared.published(index, &self.url).await;
+            let p = waited.map_err(|e| self.fail(e))?;
+            self.sources.insert(r.source, p);
         }
         Ok(())
     }
 
-    /// Copies the ranges of published tarballs (and of its temporary
-    /// objects) this one holds.
-    async fn copy_ranges(&mut self) -> Result<()> {
-        let key = self.key.clone();
+    /// Copies what this tarball holds of other objects: its temporary
+    /// objects are made, chain by chain (each one of a chain copies from
+    /// the one before; chains at once), while its ranges of published
+    /// tarballs are copied; then its ranges of the temporary objects.
+    async fn copy_all(&mut self) -> Result<()> {
+        let temps = std::mem::take(&mut self.temps);
+        let to_copy = std::mem::take(&mut self.to_copy);
+        let mut ranges: Vec<Range> = to_copy.iter().map(|(_, r)| *r).collect();
+        ranges.extend(temps.iter().flat_map(|t| std::iter::once(t.1).chain(t.2)));
+        self.wait_for_sources(&ranges).await?;
+        // Every temporary upload is started and its key noted before any
+        // copy, so that an abort (or a signal dropping this future) finds
+        // them all.
+        let mut jobs = Vec::with_capacity(temps.len());
+        for (id, first, last, last_crc) in temps {
+            let (key, upload_id) = self.start_temp(id).await?;
+            if !self.temp_keys.contains(&key) {
+                self.temp_keys.push(key.clone());
+            }
+            let checksums = self.temp_uploads[&id].2;
+            let sent = match last {
+                Some(_) => None,
+                None => {
+                    let part = self.temp_parts.remove(&id).ok_or_else(|| {
+                        Error::internal(format!(
+                            "{}: its last part was not uploaded",
+                            self.shared.url(&key)
+                        ))
+                    });
+                    Some(part.map_err(|e| self.fail(e))?)
+                }
+            };
+            jobs.push(TempJob {
+                id,
+                key,
+                upload_id,
+                checksums,
+                first,
+                last,
+                last_crc,
+                sent,
+            });
+        }
         let upload_id = self.upload_id.clone().expect("upload in progress");
-        for (number, range) in std::mem::take(&mut self.to_copy) {
-            let job = self.copy_job(&key, &upload_id, number, range).await?;
-            self.make_room(COPIES_PER_TARBALL).await?;
-            self.tasks
-                .spawn(async move { Ok((None, job.run().await?)) });
+        let (from_temps, from_tarballs): (Vec<_>, Vec<_>) = to_copy
+            .into_iter()
+            .partition(|(_, r)| matches!(r.source, Source::Temp(_)));
+        let (shared, key, url, checksums) = (
+            self.shared.clone(),
+            self.key.clone(),
+            self.url.clone(),
+            self.checksums,
+        );
+        let job = |number: u64, range: Range, sources: &HashMap<Source, Arc<Published>>| CopyJob {
+            shared: shared.clone(),
+            key: key.clone(),
+            url: url.clone(),
+            upload_id: upload_id.clone(),
+            number: number as i32,
+            source: sources[&range.source].clone(),
+            start: range.start,
+            crc: range.crc,
+            checksums,
+        };
+        let copies: Vec<CopyJob> = from_tarballs
+            .into_iter()
+            .map(|(n, r)| job(n, r, &self.sources))
+            .collect();
+        let made = make_temps(&self.shared, &self.sources, jobs);
+        let (made, mut copied) =
+            tokio::try_join!(made, run_copies(copies)).map_err(|e| self.fail(e))?;
+        for (id, published, len) in made {
+            self.temp_uploads.remove(&id);
+            self.shared.stats.add_temp(len);
+            self.sources.insert(Source::Temp(id), published);
         }
-        while let Some(done) = self.tasks.join_next().await {
-            self.record(done)?;
-        }
+        let copies: Vec<CopyJob> = from_temps
+            .into_iter()
+            .map(|(n, r)| job(n, r, &self.sources))
+            .collect();
+        copied.extend(run_copies(copies).await.map_err(|e| self.fail(e))?);
+        self.parts.extend(copied);
         Ok(())
     }
 
@@ -462,7 +474,7 @@ async fn complete_upload(
             .checksum_crc64_nvme(&stored.value),
         Checksums::Composite => req,
     };
-    let out = match req.send().await {
+    let out = match s.in_flight.run(req.send()).await {
         Ok(out) => out,
         Err(e) => {
             if !may_have_happened(&e) {
@@ -471,6 +483,7 @@ async fn complete_upload(
             return Err(s3_error("CompleteMultipartUpload", &url, &e));
         }
     };
+    s.ended(upload_id);
     let theirs = match checksums {
         Checksums::FullObject => out.checksum_crc64_nvme(),
         Checksums::Composite => out.checksum_crc32_c(),
@@ -485,6 +498,123 @@ async fn complete_upload(
         ));
     }
     Ok(out.e_tag().map(str::to_string))
+}
+
+/// A temporary object to make: its upload (started), its first range and
+/// its last (a range, or its part already sent).
+struct TempJob {
+    id: usize,
+    key: String,
+    upload_id: String,
+    checksums: Checksums,
+    first: Range,
+    last: Option<Range>,
+    last_crc: ObjectCrc,
+    sent: Option<CompletedPart>,
+}
+
+/// Makes the temporary objects `jobs` (in order): chains at once, each
+/// chain in order; `sources` holds the published tarballs they copy from.
+/// Returns each one made (id, object, bytes).
+async fn make_temps(
+    shared: &Arc<Shared>,
+    sources: &HashMap<Source, Arc<Published>>,
+    jobs: Vec<TempJob>,
+) -> Result<Vec<(usize, Arc<Published>, u64)>> {
+    // A temporary object that copies from another follows it in its chain.
+    let mut chains: Vec<Vec<TempJob>> = Vec::new();
+    let mut chain_of: HashMap<usize, usize> = HashMap::new();
+    for job in jobs {
+        let c = match job.first.source {
+            Source::Temp(before) => chain_of[&before],
+            Source::Tarball(_) => {
+                chains.push(Vec::new());
+                chains.len() - 1
+            }
+        };
+        chain_of.insert(job.id, c);
+        chains[c].push(job);
+    }
+    let made: Vec<Vec<_>> = futures_util::stream::iter(chains)
+        .map(|chain| make_chain(shared, sources, chain))
+        .buffer_unordered(CHAINS_PER_TARBALL)
+        .try_collect()
+        .await?;
+    Ok(made.into_iter().flatten().collect())
+}
+
+/// One chain of temporary objects, in order.
+async fn make_chain(
+    shared: &Arc<Shared>,
+    sources: &HashMap<Source, Arc<Published>>,
+    chain: Vec<TempJob>,
+) -> Result<Vec<(usize, Arc<Published>, u64)>> {
+    let mut made: Vec<(usize, Arc<Published>, u64)> = Vec::new();
+    for t in chain {
+        let url = shared.url(&t.key);
+        let source = |r: &Range| match r.source {
+            Source::Tarball(_) => sources[&r.source].clone(),
+            Source::Temp(id) => made
+                .iter()
+                .find(|m| m.0 == id)
+                .expect("a chain makes its objects in order")
+                .1
+                .clone(),
+        };
+        let job = |number: i32, r: &Range| CopyJob {
+            shared: shared.clone(),
+            key: t.key.clone(),
+            url: url.clone(),
+            upload_id: t.upload_id.clone(),
+            number,
+            source: source(r),
+            start: r.start,
+            crc: r.crc,
+            checksums: t.checksums,
+        };
+        let one = job(1, &t.first);
+        let (one, two) = match (&t.last, t.sent) {
+            (Some(r), _) => tokio::try_join!(one.run(), job(2, r).run())?,
+            (None, Some(sent)) => (one.run().await?, sent),
+            (None, None) => {
+                return Err(Error::internal(format!(
+                    "{url}: its last part is neither copied nor sent"
+                )))
+            }
+        };
+        let stored = t
+            .checksums
+            .stored(t.first.crc.then(t.last_crc), &[t.first.crc, t.last_crc]);
+        // Its key is already noted for deletion: this list is not needed.
+        let mut noted = Vec::new();
+        let etag = complete_upload(
+            shared,
+            &t.key,
+            &t.upload_id,
+            vec![one, two],
+            t.checksums,
+            &stored,
+            &mut noted,
+        )
+        .await?;
+        let len = t.first.crc.len + t.last_crc.len;
+        let published = Arc::new(Published {
+            key: t.key,
+            url,
+            etag,
+        });
+        made.push((t.id, published, len));
+    }
+    Ok(made)
+}
+
+/// Runs part copies, `COPIES_PER_TARBALL` at once.
+async fn run_copies(jobs: Vec<CopyJob>) -> Result<Vec<CompletedPart>> {
+    futures_util::stream::iter(jobs)
+        .map(CopyJob::run)
+        .buffer_unordered(COPIES_PER_TARBALL)
+        .try_collect()
+        .await
 }
 
 #[async_trait]
@@ -522,8 +652,7 @@ impl TarballWriter for S3Writer {
 
     async fn publish(&mut self, sha256_hex: &str) -> Result<()> {
         self.check("publish", State::Finished)?;
-        self.make_temps().await?;
-        self.copy_ranges().await?;
+        self.copy_all().await?;
         let etag = self.complete().await?;
         self.delete_temps().await?;
         let s = self.shared.clone();
@@ -563,9 +692,8 @@ impl TarballWriter for S3Writer {
             .set_server_side_encryption(set.sse.clone())
             .set_ssekms_key_id(set.sse_kms_key_id.clone())
             .body(ByteStream::from(text))
-            .send()
-            .await;
-        if let Err(e) = put {
+            .send();
+        if let Err(e) = s.in_flight.run(put).await {
             if !may_have_happened(&e) {
                 self.published.pop();
             }
@@ -585,12 +713,20 @@ impl TarballWriter for S3Writer {
         while self.tasks.join_next().await.is_some() {}
         let s = self.shared.clone();
         let temps = std::mem::take(&mut self.temp_uploads).into_values();
-        let uploads = self
+        let mut uploads: Vec<(String, String)> = self
             .upload_id
             .take()
             .map(|id| (self.key.clone(), id))
             .into_iter()
-            .chain(temps.map(|(key, id, _)| (key, id)));
+            .chain(temps.map(|(key, id, _)| (key, id)))
+            .collect();
+        // And any whose id never came back here (a signal dropped the
+        // request's future): the sink noted them all.
+        for started in s.started_for(&self.key).await {
+            if !uploads.iter().any(|u| u.1 == started.1) {
+                uploads.push(started);
+            }
+        }
         for (key, upload_id) in uploads {
             let r = s
                 .client
@@ -641,16 +777,5 @@ impl S3Writer {
     fn too_large(&mut self, e: Error) -> Error {
         let e = Error::failed(e.kind(), format!("UploadPart {}: {e}", self.url));
         self.fail(e)
-    }
-}
-
-/// Whether a failed request may still have taken effect: no clean answer
-/// came back, or (after the SDK's own retries) the upload is gone, which an
-/// earlier try that completed it explains.
-fn may_have_happened<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
-    match e {
-        SdkError::ConstructionFailure(_) => false,
-        SdkError::ServiceError(_) => e.code() == Some("NoSuchUpload"),
-        _ => true,
     }
 }

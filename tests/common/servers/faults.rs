@@ -82,6 +82,8 @@ pub enum Action {
     StallAfter(u64, Duration),
     /// Wait before handling the request normally.
     Delay(Duration),
+    /// Handle the request, then wait before answering.
+    DelayAnswer(Duration),
 }
 
 #[derive(Clone, Debug)]
@@ -339,6 +341,9 @@ impl Faults {
             tokio::time::sleep(d).await;
         }
         let resp = inner(req).await;
+        if let Some(Action::DelayAnswer(d)) = action {
+            tokio::time::sleep(d).await;
+        }
         let (parts, body) = resp.into_parts();
         let body = body.map_err(Into::into).boxed();
         let body = match action {

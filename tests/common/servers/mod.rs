@@ -3,6 +3,7 @@
 //! not compile them in).
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod faults;
 pub mod http_server;
 pub mod s3_server;

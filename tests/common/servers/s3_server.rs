@@ -38,7 +38,7 @@ impl S3Server {
     fn start_with(
         buckets: &[&str],
         public: bool,
-        serve: impl FnOnce(&tokio::runtime::Runtime, tokio::net::TcpListener, Faults, S3Service),
+        serve: impl FnOnce(&tokio::runtime::Runtime, tokio::net::TcpListener, Faults, S3Service, &Path),
     ) -> S3Server {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
@@ -53,7 +53,7 @@ impl S3Server {
         if public {
             b.set_access(PublicRead);
         }
-        serve(&runtime, listener, faults.clone(), b.build());
+        serve(&runtime, listener, faults.clone(), b.build(), &root);
         S3Server {
             endpoint: format!("http://{addr}"),
             addr,
@@ -178,6 +178,7 @@ fn serve_plain(
     listener: tokio::net::TcpListener,
     faults: Faults,
     service: S3Service,
+    _root: &Path,
 ) {
     faults::serve(runtime, listener, faults, move |req| {
         let service = service.clone();
@@ -361,10 +362,39 @@ impl Recorder {
         code: &str,
         times: usize,
     ) {
+        self.rule(method, query, None, status, code, times);
+    }
+
+    /// Like [`Recorder::fail_after_body`], for requests that carry the
+    /// header `header` only.
+    pub fn fail_with_header(
+        &self,
+        method: &str,
+        query: &str,
+        header: &str,
+        status: u16,
+        code: &str,
+        times: usize,
+    ) {
+        self.rule(method, query, Some(header), status, code, times);
+    }
+
+    /// Adds a rule: the next `times` requests with this method, `query` in
+    /// their query and `header` (if given) are answered `status`, `code`
+    /// (status 0: let through).
+    fn rule(
+        &self,
+        method: &str,
+        query: &str,
+        header: Option<&str>,
+        status: u16,
+        code: &str,
+        times: usize,
+    ) {
         self.failures.lock().unwrap().push(AfterBody {
             method: method.to_string(),
             query: query.to_string(),
-            header: None,
+            header: header.map(str::to_string),
             status,
             code: code.to_string(),
             left: times,
@@ -375,22 +405,9 @@ impl Recorder {
     /// with an S3 error, after letting the first `skip` through, `times`
     /// times.
     pub fn fail_copies(&self, skip: usize, status: u16, code: &str, times: usize) {
-        self.failures.lock().unwrap().push(AfterBody {
-            method: "PUT".into(),
-            query: String::new(),
-            header: Some("x-amz-copy-source".into()),
-            status: 0,
-            code: format!("skip {skip}"),
-            left: skip,
-        });
-        self.failures.lock().unwrap().push(AfterBody {
-            method: "PUT".into(),
-            query: String::new(),
-            header: Some("x-amz-copy-source".into()),
-            status,
-            code: code.to_string(),
-            left: times,
-        });
+        let copies = Some("x-amz-copy-source");
+        self.rule("PUT", "", copies, 0, &format!("skip {skip}"), skip);
+        self.rule("PUT", "", copies, status, code, times);
     }
 
     /// Body bytes of every request the server received (injected failures
@@ -569,23 +586,33 @@ impl S3Server {
         use http_body_util::BodyExt;
         let recorder = Recorder::default();
         let front = recorder.clone();
-        let server = S3Server::start_with(buckets, false, |runtime, listener, faults, service| {
-            serve_checked(runtime, listener, faults, front, move |req| {
-                let service = service.clone();
-                async move {
-                    let req = req.map(s3s::Body::from);
-                    match service.call(req).await {
-                        Ok(resp) => resp.map(|b| b.map_err(Into::into).boxed()),
-                        Err(e) => xml_error(500, "InternalError", &format!("{e:?}")),
+        let server = S3Server::start_with(
+            buckets,
+            false,
+            |runtime, listener, faults, service, root| {
+                let root = root.to_path_buf();
+                serve_checked(runtime, listener, faults, front, move |req| {
+                    let service = service.clone();
+                    let listing = list_multipart_uploads(&root, &req);
+                    async move {
+                        if let Some(answer) = listing {
+                            return answer;
+                        }
+                        let req = req.map(s3s::Body::from);
+                        match service.call(req).await {
+                            Ok(resp) => resp.map(|b| b.map_err(Into::into).boxed()),
+                            Err(e) => xml_error(500, "InternalError", &format!("{e:?}")),
+                        }
                     }
-                }
-            })
-        });
+                })
+            },
+        );
         (server, recorder)
     }
 
-    /// Multipart uploads s3s-fs still keeps (it has no
-    /// ListMultipartUploads): the names of its `.upload-{id}.json` upload
+    /// Multipart uploads s3s-fs still keeps (ListMultipartUploads, which
+    /// the front answers from the same files, gives their keys); here: the
+    /// names of its `.upload-{id}.json` upload
     /// records, `.upload_id-{id}.part-{n}` part files and
     /// `….upload-{id}.metadata.json` attribute files, sorted.
     pub fn pending_uploads(&self) -> Vec<String> {
@@ -597,6 +624,95 @@ impl S3Server {
         names.sort();
         names
     }
+}
+
+/// ListMultipartUploads (`GET /bucket?uploads`), which s3s-fs lacks,
+/// answered from the files it keeps: an upload is its `.upload-{id}.json`
+/// record (its time is when it started) and the
+/// `.bucket-{b64}.object-{b64}.upload-{id}.metadata.json` file that names
+/// its bucket and key. One page, the whole list; `None` for other requests.
+fn list_multipart_uploads(
+    root: &Path,
+    req: &hyper::Request<bytes::Bytes>,
+) -> Option<hyper::Response<super::faults::ResBody>> {
+    use base64::Engine;
+    use http_body_util::BodyExt;
+    let query = req.uri().query().unwrap_or("");
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    if req.method() != hyper::Method::GET
+        || !params.iter().any(|(k, _)| k == "uploads")
+        || params.iter().any(|(k, _)| k == "uploadId")
+    {
+        return None;
+    }
+    let bucket = req.uri().path().trim_matches('/').to_string();
+    let prefix = params
+        .iter()
+        .find(|(k, _)| k == "prefix")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let head = format!(".bucket-{}.object-", b64.encode(&bucket));
+    let mut uploads: Vec<(String, String, String)> = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(rest) = name
+            .strip_prefix(&head)
+            .and_then(|r| r.strip_suffix(".metadata.json"))
+        else {
+            continue;
+        };
+        let Some((key64, id)) = rest.split_once(".upload-") else {
+            continue;
+        };
+        let Ok(record) = std::fs::metadata(root.join(format!(".upload-{id}.json"))) else {
+            continue;
+        };
+        let key = String::from_utf8(b64.decode(key64).unwrap()).unwrap();
+        if !key.starts_with(&prefix) {
+            continue;
+        }
+        let secs = record
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let initiated = aws_sdk_s3::primitives::DateTime::from_secs(secs)
+            .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
+            .unwrap();
+        uploads.push((key, id.to_string(), initiated));
+    }
+    uploads.sort();
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>{}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>",
+        escape(&bucket),
+        escape(&prefix)
+    );
+    for (key, id, initiated) in uploads {
+        xml.push_str(&format!(
+            "<Upload><Key>{}</Key><UploadId>{id}</UploadId><Initiated>{initiated}</Initiated><StorageClass>STANDARD</StorageClass></Upload>",
+            escape(&key)
+        ));
+    }
+    xml.push_str("</ListMultipartUploadsResult>");
+    let body = http_body_util::Full::new(bytes::Bytes::from(xml))
+        .map_err(|e: std::convert::Infallible| -> super::faults::BoxError { match e {} })
+        .boxed();
+    Some(
+        hyper::Response::builder()
+            .status(200)
+            .header("content-type", "application/xml")
+            .body(body)
+            .unwrap(),
+    )
 }
 
 /// The fault layer and the checking front as a proxy to an S3 server that

@@ -1,12 +1,12 @@
-//! Ctrl-C and SIGTERM: a run listens for them from before it creates its
-//! first output, so that a signal aborts every tarball instead of leaving
-//! one half-uploaded. Kept apart from the run itself, which only selects on
-//! [`Shutdown::recv`].
+//! Ctrl-C and SIGTERM: a run (and a promote) listens for them from before
+//! it creates its first output, so that a signal aborts every output
+//! instead of leaving one half-made. Kept apart from the jobs themselves,
+//! which only select on [`Shutdown::recv`].
 
 use crate::error::{Error, Kind};
 
 /// The error a run stopped by `signal` ends with.
-pub(super) fn interrupted(signal: &str) -> Error {
+pub fn interrupted(signal: &str) -> Error {
     Error::failed(
         Kind::Interrupted,
         format!("interrupted by {signal}; every output was aborted"),
@@ -15,13 +15,14 @@ pub(super) fn interrupted(signal: &str) -> Error {
 
 /// Ctrl-C and SIGTERM, listened for from the moment of `install` (tokio's
 /// `ctrl_c()` would only listen once first polled).
-pub(super) struct Shutdown {
+pub struct Shutdown {
     #[cfg(unix)]
     signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
 impl Shutdown {
-    pub(super) fn install() -> Shutdown {
+    /// Starts listening.
+    pub fn install() -> Shutdown {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -35,7 +36,7 @@ impl Shutdown {
     }
 
     /// Resolves on the next signal, naming it.
-    pub(super) async fn recv(&mut self) -> &'static str {
+    pub async fn recv(&mut self) -> &'static str {
         #[cfg(unix)]
         {
             match self.signals.as_mut() {

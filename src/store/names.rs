@@ -1,0 +1,199 @@
+//! Tarball names as a store holds them: which objects at a prefix are
+//! tarballs (and which their sidecars), the label and variant their names
+//! carry (TheRock's `therock-dist-{platform}-{label}[-tests]-{version}`),
+//! what `--only` picks among them and what `--rename` makes of them.
+
+use crate::error::{Error, Result};
+use crate::plan::{tarball_key, Format};
+
+/// Sidecar suffixes a tarball may have beside it, in preference order.
+pub const SIDECAR_SUFFIXES: [&str; 2] = [".sha256sum", ".sha256"];
+
+/// A tarball found in a store, as its name describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TarballName {
+    /// The object's name below the prefix.
+    pub file_name: String,
+    /// Its compression, from the extension.
+    pub format: Format,
+    /// The family, target or group its name carries (the whole name
+    /// without extension when it is not named as TheRock names tarballs).
+    pub label: String,
+    /// `tests` for a `-tests` tarball.
+    pub variant: Option<String>,
+}
+
+impl TarballName {
+    /// A tarball if `file_name` ends with a tarball extension.
+    pub fn parse(file_name: &str) -> Option<TarballName> {
+        let (format, stem) = Format::ALL.into_iter().find_map(|f| {
+            file_name
+                .strip_suffix(f.extension())
+                .and_then(|s| s.strip_suffix('.'))
+                .filter(|s| !s.is_empty())
+                .map(|s| (f, s))
+        })?;
+        let key = therock_key(stem).unwrap_or(stem);
+        let (label, variant) = match key.strip_suffix("-tests") {
+            Some(label) if !label.is_empty() => (label, Some("tests".to_string())),
+            _ => (key, None),
+        };
+        Some(TarballName {
+            file_name: file_name.to_string(),
+            format,
+            label: label.to_string(),
+            variant,
+        })
+    }
+
+    /// `{label}` or `{label}-{variant}`, as CI outputs key it.
+    pub fn key(&self) -> String {
+        tarball_key(&self.label, self.variant.as_deref())
+    }
+
+    /// Whether `--only name` picks it: its label, its key, or its name.
+    pub fn named_by(&self, name: &str) -> bool {
+        name == self.label || name == self.key() || name == self.file_name
+    }
+}
+
+/// `{label}[-tests]` of `therock-dist-{platform}-{label}[-tests]-{version}`
+/// (the version's first character is a digit).
+fn therock_key(stem: &str) -> Option<&str> {
+    let rest = stem.strip_prefix("therock-dist-")?;
+    let (_platform, rest) = rest.split_once('-')?;
+    let (key, version) = rest.rsplit_once('-')?;
+    (version.starts_with(|c: char| c.is_ascii_digit()) && !key.is_empty()).then_some(key)
+}
+
+/// What `--rename OLD=NEW` pairs do to names: every `-`-separated part of a
+/// name's stem that equals an OLD becomes its NEW (`7.13.0rc1=7.13.0` turns
+/// `…-gfx110X-all-7.13.0rc1.tar.gz` into `…-gfx110X-all-7.13.0.tar.gz`).
+#[derive(Clone, Debug, Default)]
+pub struct Renames {
+    pairs: Vec<(String, String)>,
+}
+
+impl Renames {
+    /// Parses `OLD=NEW` pairs; neither side may be empty or hold `/` or `-`.
+    pub fn parse(pairs: &[String]) -> Result<Renames> {
+        let pairs = pairs
+            .iter()
+            .map(|p| {
+                let (old, new) = p
+                    .split_once('=')
+                    .ok_or_else(|| Error::Usage(format!("--rename {p:?}: expected OLD=NEW")))?;
+                for side in [old, new] {
+                    if side.is_empty() || side.contains(['/', '-']) {
+                        return Err(Error::Usage(format!(
+                            "--rename {p:?}: each side is one part of a name (a version such as 7.13.0rc1): not empty, no '/' or '-'"
+                        )));
+                    }
+                }
+                Ok((old.to_string(), new.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Renames { pairs })
+    }
+
+    /// Whether no pair was given.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// `name` with every part an OLD renamed; a tarball's extension (and a
+    /// sidecar's after it) is kept as it is.
+    pub fn apply(&self, name: &str) -> String {
+        if self.pairs.is_empty() {
+            return name.to_string();
+        }
+        let (stem, ext) = split_extension(name);
+        let parts: Vec<&str> = stem
+            .split('-')
+            .map(|part| {
+                self.pairs
+                    .iter()
+                    .find(|(old, _)| old == part)
+                    .map_or(part, |(_, new)| new.as_str())
+            })
+            .collect();
+        format!("{}{ext}", parts.join("-"))
+    }
+
+    /// The OLD sides that change none of `names`: most likely typos.
+    pub fn unused<'a>(&'a self, names: &[&str]) -> Vec<&'a str> {
+        self.pairs
+            .iter()
+            .filter(|(old, _)| {
+                !names
+                    .iter()
+                    .any(|n| split_extension(n).0.split('-').any(|p| p == old))
+            })
+            .map(|(old, _)| old.as_str())
+            .collect()
+    }
+}
+
+/// A name's stem and its tarball (and sidecar) extension: the first
+/// `.tar.` and what follows; the whole name when it has none.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.find(".tar.") {
+        Some(i) => name.split_at(i),
+        None => (name, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn therock_names_give_label_and_variant() {
+        let t =
+            TarballName::parse("therock-dist-linux-gfx94X-dcgpu-tests-7.13.0rc1.tar.gz").unwrap();
+        assert_eq!(t.format, Format::Gzip);
+        assert_eq!(
+            (t.label.as_str(), t.variant.as_deref()),
+            ("gfx94X-dcgpu", Some("tests"))
+        );
+        assert_eq!(t.key(), "gfx94X-dcgpu-tests");
+        assert!(t.named_by("gfx94X-dcgpu") && t.named_by("gfx94X-dcgpu-tests"));
+        assert!(!t.named_by("gfx94X"));
+        let m =
+            TarballName::parse("therock-dist-windows-multiarch-7.13.0a20260501.tar.zst").unwrap();
+        assert_eq!((m.label.as_str(), m.variant), ("multiarch", None));
+        assert_eq!(m.format, Format::Zstd);
+        // Another shape: the whole stem is its label.
+        let o = TarballName::parse("my-build-gfx942.tar.gz").unwrap();
+        assert_eq!(o.label, "my-build-gfx942");
+        for not in [
+            "x.tar.gz.sha256sum",
+            "x.tar.xz",
+            ".tar.gz",
+            "index.html",
+            "tar.gz",
+        ] {
+            assert_eq!(TarballName::parse(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn renames_change_whole_parts_only() {
+        let r = Renames::parse(&["7.13.0rc1=7.13.0".into()]).unwrap();
+        assert_eq!(
+            r.apply("therock-dist-linux-gfx110X-all-7.13.0rc1.tar.gz"),
+            "therock-dist-linux-gfx110X-all-7.13.0.tar.gz"
+        );
+        assert_eq!(
+            r.apply("therock-dist-linux-gfx110X-all-7.13.0rc1.tar.gz.sha256sum"),
+            "therock-dist-linux-gfx110X-all-7.13.0.tar.gz.sha256sum"
+        );
+        // Not a part of its own: left alone.
+        assert_eq!(r.apply("x-7.13.0rc12.tar.gz"), "x-7.13.0rc12.tar.gz");
+        assert_eq!(r.unused(&["x-7.13.0rc12.tar.gz"]), vec!["7.13.0rc1"]);
+        assert!(r.unused(&["a-7.13.0rc1.tar.zst"]).is_empty());
+        for bad in ["7.13.0rc1", "=7", "7=", "a-b=c", "a=b/c"] {
+            assert!(Renames::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! One object copied inside S3, from any bucket to any key: CopyObject up
+//! to [`COPY_OBJECT_LIMIT`] (5 GiB, S3's largest CopyObject), above it a
+//! multipart upload of UploadPartCopy ranges. The source's version is
+//! pinned by its ETag, the copy keeps the source's full-object checksum
+//! (the server checks it on completion), and the copy is then checked
+//! against its source: size, and that checksum where the server keeps one.
+
+use std::sync::Arc;
+
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
+};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::undo::Undo;
+use crate::error::{Error, Kind, Result};
+use crate::net::aws::{request_error, s3_error, upload_id};
+use crate::net::keys::encode_key;
+use crate::net::{with_retries, RequestError};
+use crate::sink::s3::part_policy;
+use crate::sink::StoredChecksum;
+use crate::units::{GIB, MIB};
+
+/// S3's largest CopyObject; larger objects are copied in parts.
+pub const COPY_OBJECT_LIMIT: u64 = 5 * GIB;
+/// Parts of a multipart copy (S3 allows 5 MiB to 5 GiB each).
+pub const COPY_PART_SIZE: u64 = GIB;
+/// Part copies of one object in flight.
+const PARTS_AT_ONCE: usize = 4;
+
+/// An object as HeadObject describes it.
+#[derive(Clone, Debug)]
+pub struct ObjectInfo {
+    /// Its bucket.
+    pub bucket: String,
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its version, for conditional copies.
+    pub etag: Option<String>,
+    /// The checksum the store keeps of it, if any.
+    pub checksum: Option<StoredChecksum>,
+    /// Its content type, kept by copies.
+    pub content_type: Option<String>,
+}
+
+impl ObjectInfo {
+    /// `s3://bucket/key`.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// Its checksum, if it is of the whole object: the one a copy keeps.
+    pub fn full_checksum(&self) -> Option<&StoredChecksum> {
+        self.checksum.as_ref().filter(|c| c.kind == "FULL_OBJECT")
+    }
+
+    fn copy_source(&self) -> String {
+        format!("{}/{}", self.bucket, encode_key(&self.key))
+    }
+}
+
+/// HeadObject of `bucket/key` with its checksum; `None` if there is none.
+pub async fn head(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<ObjectInfo>> {
+    let got = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await;
+    let out = match got {
+        Ok(out) => out,
+        Err(e) if crate::net::aws::status(&e) == Some(404) => return Ok(None),
+        Err(e) => return Err(s3_error("HeadObject", &format!("s3://{bucket}/{key}"), &e)),
+    };
+    Ok(Some(ObjectInfo {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        size: out.content_length().unwrap_or(0).max(0) as u64,
+        etag: out.e_tag().map(str::to_string),
+        checksum: stored_checksum(&out),
+        content_type: out.content_type().map(str::to_string),
+    }))
+}
+
+/// The checksum HeadObject reports (CRC64NVME, CRC32C or CRC32); a value
+/// ending in `-N` is composite, whatever the type header says or omits.
+fn stored_checksum(out: &HeadObjectOutput) -> Option<StoredChecksum> {
+    let (algorithm, value) = [
+        ("CRC64NVME", out.checksum_crc64_nvme()),
+        ("CRC32C", out.checksum_crc32_c()),
+        ("CRC32", out.checksum_crc32()),
+    ]
+    .into_iter()
+    .find_map(|(a, v)| v.filter(|v| !v.is_empty()).map(|v| (a, v.to_string())))?;
+    let composite = out.checksum_type() == Some(&ChecksumType::Composite)
+        || value
+            .rsplit_once('-')
+            .is_some_and(|(_, n)| n.parse::<u32>().is_ok());
+    Some(StoredChecksum {
+        algorithm,
+        kind: if composite {
+            "COMPOSITE"
+        } else {
+            "FULL_OBJECT"
+        },
+        value,
+    })
+}
+
+fn algorithm(name: &str) -> ChecksumAlgorithm {
+    match name {
+        "CRC64NVME" => ChecksumAlgorithm::Crc64Nvme,
+        "CRC32C" => ChecksumAlgorithm::Crc32C,
+        _ => ChecksumAlgorithm::Crc32,
+    }
+}
+
+/// How a copy was checked against its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Checked {
+    /// Same size and the same full-object checksum (its algorithm).
+    Checksum(&'static str),
+    /// Same size: the source has no full-object checksum, or the server
+    /// keeps none of the copy.
+    Size,
+}
+
+impl Checked {
+    /// `CRC64NVME`, `CRC32C`, `CRC32` or `size`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Checked::Checksum(a) => a,
+            Checked::Size => "size",
+        }
+    }
+}
+
+/// How copies are made.
+#[derive(Clone, Debug)]
+pub struct CopySettings {
+    /// Objects larger than this are copied in parts.
+    pub object_limit: u64,
+    /// The size of those parts.
+    pub part_size: u64,
+}
+
+impl Default for CopySettings {
+    fn default() -> Self {
+        CopySettings {
+            object_limit: COPY_OBJECT_LIMIT,
+            part_size: COPY_PART_SIZE,
+        }
+    }
+}
+
+impl CopySettings {
+    /// Checks S3's bounds: a CopyObject and a part hold at most 5 GiB, a
+    /// part at least 5 MiB.
+    pub fn check(&self) -> Result<()> {
+        if self.object_limit > COPY_OBJECT_LIMIT {
+            return Err(Error::Usage(
+                "a CopyObject copies at most 5 GiB; larger objects are copied in parts".into(),
+            ));
+        }
+        if !(5 * MIB..=5 * GIB).contains(&self.part_size) {
+            return Err(Error::Usage("copied parts are 5 MiB to 5 GiB each".into()));
+        }
+        Ok(())
+    }
+
+    /// How `size` bytes are copied: `None` for one CopyObject, else the
+    /// number of parts (at most 10,000: the part size grows if need be).
+    pub fn parts(&self, size: u64) -> Option<(u64, u64)> {
+        if size <= self.object_limit {
+            return None;
+        }
+        let part = self.part_size.max(size.div_ceil(10_000));
+        Some((part, size.div_ceil(part)))
+    }
+}
+
+/// Copies `from` to `bucket/key` and checks the copy. `undo` learns of the
+/// key before it may exist (and of an open multipart upload), so that a
+/// failure, or a signal that drops this future, can take it back.
+pub async fn copy(
+    client: &aws_sdk_s3::Client,
+    from: &ObjectInfo,
+    bucket: &str,
+    key: &str,
+    settings: &CopySettings,
+    undo: &Arc<Undo>,
+) -> Result<Checked> {
+    let url = format!("s3://{bucket}/{key}");
+    match settings.parts(from.size) {
+        None => copy_whole(client, from, bucket, key, undo).await?,
+        Some((part, count)) => copy_parts(client, from, bucket, key, part, count, undo).await?,
+    }
+    let Some(copy) = head(client, bucket, key).await? else {
+        return Err(Error::failed(
+            Kind::Remote,
+            format!("copying {} to {url}: the copy is not there", from.url()),
+        ));
+    };
+    check(from, &copy)
+}
+
+/// Whether `copy` is `from`: same size, and the same full-object checksum
+/// where both have one of one algorithm.
+pub fn check(from: &ObjectInfo, copy: &ObjectInfo) -> Result<Checked> {
+    let fail = |what: String| {
+        Err(Error::failed(
+            Kind::Remote,
+            format!("copying {} to {}: {what}", from.url(), copy.url()),
+        ))
+    };
+    if copy.size != from.size {
+        return fail(format!(
+            "the copy has {} bytes, the source {}",
+            copy.size, from.size
+        ));
+    }
+    match (from.full_checksum(), copy.full_checksum()) {
+        (Some(a), Some(b)) if a.algorithm == b.algorithm => {
+            if a.value != b.value {
+                return fail(format!(
+                    "the copy has {} {}, the source {}",
+                    a.algorithm, b.value, a.value
+                ));
+            }
+            Ok(Checked::Checksum(a.algorithm))
+        }
+        _ => Ok(Checked::Size),
+    }
+}
+
+async fn copy_whole(
+    client: &aws_sdk_s3::Client,
+    from: &ObjectInfo,
+    bucket: &str,
+    key: &str,
+    undo: &Arc<Undo>,
+) -> Result<()> {
+    let what = format!("CopyObject {} to s3://{bucket}/{key}", from.url());
+    let alg = from.full_checksum().map(|c| algorithm(c.algorithm));
+    undo.made(key);
+    let (client, source, etag) = (client.clone(), from.copy_source(), from.etag.clone());
+    let (bucket, key) = (bucket.to_string(), key.to_string());
+    undo.request(async move {
+        with_retries(&part_policy(), &what, || async {
+            client
+                .copy_object()
+                .bucket(&bucket)
+                .key(&key)
+                .copy_source(&source)
+                .set_copy_source_if_match(etag.clone())
+                .set_checksum_algorithm(alg.clone())
+                .send()
+                .await
+                .map_err(|e| request_error(&e))
+        })
+        .await
+        .map_err(|e| e.into_error(&what))
+    })
+    .await?;
+    Ok(())
+}
+
+async fn copy_parts(
+    client: &aws_sdk_s3::Client,
+    from: &ObjectInfo,
+    bucket: &str,
+    key: &str,
+    part: u64,
+    count: u64,
+    undo: &Arc<Undo>,
+) -> Result<()> {
+    let url = format!("s3://{bucket}/{key}");
+    let full = from.full_checksum();
+    let req = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .set_content_type(from.content_type.clone());
+    let req = match full {
+        Some(c) => req
+            .checksum_algorithm(algorithm(c.algorithm))
+            .checksum_type(ChecksumType::FullObject),
+        None => req,
+    };
+    undo.opening(key);
+    let out = req
+        .send()
+        .await
+        .map_err(|e| s3_error("CreateMultipartUpload", &url, &e))?;
+    let upload_id = upload_id(&out, &url)?;
+    undo.opened(key, &upload_id);
+    let parts: Vec<CompletedPart> = futures_util::stream::iter(0..count)
+        .map(|i| {
+            let start = i * part;
+            let end = (start + part).min(from.size) - 1;
+            copy_part(
+                client,
+                from,
+                bucket,
+                key,
+                &upload_id,
+                i as i32 + 1,
+                start,
+                end,
+            )
+        })
+        .buffered(PARTS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let req = client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        );
+    // The server checks the copy's whole bytes against the source's checksum.
+    let req = match full {
+        Some(c) => {
+            let req = req.checksum_type(ChecksumType::FullObject);
+            match c.algorithm {
+                "CRC64NVME" => req.checksum_crc64_nvme(&c.value),
+                "CRC32C" => req.checksum_crc32_c(&c.value),
+                _ => req.checksum_crc32(&c.value),
+            }
+        }
+        None => req,
+    };
+    // Its key may exist from now on.
+    undo.made(key);
+    undo.request(req.send())
+        .await
+        .map_err(|e| s3_error("CompleteMultipartUpload", &url, &e))?;
+    undo.completed(&upload_id);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy_part(
+    client: &aws_sdk_s3::Client,
+    from: &ObjectInfo,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    number: i32,
+    start: u64,
+    end: u64,
+) -> Result<CompletedPart> {
+    let what = format!(
+        "UploadPartCopy s3://{bucket}/{key} part {number} (bytes {start}-{end} of {})",
+        from.url()
+    );
+    let out = with_retries(&part_policy(), &what, || async {
+        client
+            .upload_part_copy()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .copy_source(from.copy_source())
+            .copy_source_range(format!("bytes={start}-{end}"))
+            .set_copy_source_if_match(from.etag.clone())
+            .send()
+            .await
+            .map_err(|e| request_error(&e))
+    })
+    .await
+    .map_err(|e| e.into_error(&what))?;
+    let result = out.copy_part_result();
+    let etag = result
+        .and_then(|r| r.e_tag())
+        .ok_or_else(|| RequestError::Fatal("the answer has no ETag".into()).into_error(&what))?;
+    // Part checksums, where the server gives them, go with the part.
+    Ok(CompletedPart::builder()
+        .part_number(number)
+        .e_tag(etag)
+        .set_checksum_crc64_nvme(result.and_then(|r| r.checksum_crc64_nvme()).map(Into::into))
+        .set_checksum_crc32_c(result.and_then(|r| r.checksum_crc32_c()).map(Into::into))
+        .set_checksum_crc32(result.and_then(|r| r.checksum_crc32()).map(Into::into))
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_objects_are_copied_in_parts() {
+        let s = CopySettings::default();
+        assert_eq!(s.parts(5 * GIB), None);
+        assert_eq!(s.parts(5 * GIB + 1), Some((GIB, 6)));
+        // 10,000 parts at most: the part grows.
+        let huge = 20_000 * GIB;
+        let (part, n) = s.parts(huge).unwrap();
+        assert!(n <= 10_000 && part * n >= huge);
+        let small = CopySettings {
+            object_limit: 12 * MIB,
+            part_size: 5 * MIB,
+        };
+        small.check().unwrap();
+        assert_eq!(small.parts(13 * MIB), Some((5 * MIB, 3)));
+        assert!(CopySettings {
+            part_size: MIB,
+            ..small.clone()
+        }
+        .check()
+        .is_err());
+        assert!(CopySettings {
+            object_limit: 6 * GIB,
+            ..small
+        }
+        .check()
+        .is_err());
+    }
+}

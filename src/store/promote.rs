@@ -1,0 +1,642 @@
+//! `rockpack promote`: copies a run's tarballs and their sidecars from one
+//! S3 prefix to another entirely inside S3 (no byte is downloaded or sent),
+//! optionally renaming their version, as TheRock's release steps do by
+//! copying (`publish_rocm_to_release_buckets.py`) or by downloading,
+//! renaming and uploading again (`promote_packages.py`).
+//!
+//! All or nothing: everything is looked at first (each source's size,
+//! ETag and checksum; each sidecar; what the destination already holds),
+//! and a conflict stops the promote before anything is changed. Then the
+//! copies run; a failure or a signal takes every change back ([`Undo`]):
+//! the destination is left as it was. A tarball already at the destination
+//! with the same bytes is left alone, so a promote can be run again.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::names::{Renames, TarballName, SIDECAR_SUFFIXES};
+use super::object_copy::{copy, head, CopySettings, ObjectInfo};
+use super::undo::Undo;
+use crate::error::{Error, Kind, Result};
+use crate::net::aws::s3_error;
+use crate::net::RetryPolicy;
+use crate::signals::{interrupted, Shutdown};
+use crate::sink::{sidecar_text, StoredChecksum};
+use crate::source::fetch::Ranges;
+use crate::source::s3::S3Source;
+use crate::source::verify::{parse_sidecar, MAX_SIDECAR};
+use crate::source::Source;
+use crate::units::human_bytes;
+
+/// Tarballs copied at once.
+const TARBALLS_AT_ONCE: usize = 4;
+
+/// An S3 prefix: a bucket and a key prefix (no slash at either end).
+#[derive(Clone, Debug)]
+pub struct Prefix {
+    /// The bucket.
+    pub bucket: String,
+    /// Keys below it start with `{prefix}/` (any key, when empty).
+    pub prefix: String,
+}
+
+impl Prefix {
+    /// The key of `name` below the prefix.
+    pub fn key(&self, name: &str) -> String {
+        crate::net::keys::key_below(&self.prefix, name)
+    }
+
+    /// `s3://bucket/prefix/`.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key(""))
+    }
+}
+
+/// What `promote` is asked to do.
+#[derive(Clone, Debug, Default)]
+pub struct PromoteOptions {
+    /// `--rename OLD=NEW` pairs applied to every name.
+    pub renames: Renames,
+    /// `--only`: labels, keys or names; empty for every tarball.
+    pub only: Vec<String>,
+    /// Overwrite a destination tarball that holds other bytes (it is
+    /// restored if the promote fails).
+    pub replace: bool,
+    /// Look, decide and report; change nothing.
+    pub dry_run: bool,
+    /// When to copy in parts, and how large.
+    pub copy: CopySettings,
+}
+
+/// What happens to one tarball.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Copied to a key where nothing was.
+    Copy,
+    /// Copied over other bytes (`--replace`).
+    Replace,
+    /// Already there, byte for byte: left alone.
+    Present,
+}
+
+/// One tarball's promotion.
+#[derive(Clone, Debug)]
+pub struct Promotion {
+    /// Its new name, with the label and variant that name carries.
+    pub name: TarballName,
+    /// The source object.
+    pub source: ObjectInfo,
+    /// Its destination key.
+    pub key: String,
+    /// `s3://bucket/key`.
+    pub location: String,
+    /// What happens to it.
+    pub action: Action,
+    /// Parts of a multipart copy (`None`: one CopyObject).
+    pub parts: Option<u64>,
+    /// Its sidecar at the destination, if the source has one.
+    pub sidecar: Option<SidecarCopy>,
+    /// How the copy was checked: `CRC64NVME` (or the source's other
+    /// full-object algorithm), or `size`; `None` until it is copied.
+    pub checked: Option<&'static str>,
+}
+
+/// A sidecar rewritten for its tarball's new name.
+#[derive(Clone, Debug)]
+pub struct SidecarCopy {
+    /// Its new name.
+    pub name: String,
+    key: String,
+    text: String,
+    /// Whether the destination holds something at its key now.
+    exists: bool,
+    /// Whether the destination's sidecar already says the same.
+    pub present: bool,
+}
+
+/// What a promote did (or, with `dry_run`, would do).
+#[derive(Clone, Debug)]
+pub struct PromoteSummary {
+    /// `s3://…/` of the source prefix.
+    pub source: String,
+    /// `s3://…/` of the destination prefix.
+    pub dest: String,
+    /// Whether nothing was changed on purpose.
+    pub dry_run: bool,
+    /// Every tarball, in name order.
+    pub tarballs: Vec<Promotion>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Promotes the tarballs at `from` to `to` (see the module's docs).
+pub async fn promote(
+    client: &aws_sdk_s3::Client,
+    from: &Prefix,
+    to: &Prefix,
+    opts: &PromoteOptions,
+) -> Result<PromoteSummary> {
+    let started = Instant::now();
+    opts.copy.check()?;
+    let mut tarballs = look(client, from, to, opts).await?;
+    if !opts.dry_run {
+        // Listened for from before the first change.
+        let mut shutdown = Shutdown::install();
+        let undo = Undo::new(client.clone(), &to.bucket, opts.copy.clone());
+        let run = apply(client, &mut tarballs, &to.bucket, opts, &undo);
+        let result = tokio::select! {
+            r = run => r,
+            signal = shutdown.recv() => Err(interrupted(signal)),
+        };
+        match result {
+            Ok(()) => undo.commit().await,
+            Err(e) => {
+                let left = undo.rollback().await;
+                if left.is_empty() {
+                    return Err(e);
+                }
+                return Err(Error::failed(
+                    e.kind(),
+                    format!(
+                        "{e}; taking the promote back failed too: {}",
+                        left.join("; ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(PromoteSummary {
+        source: from.url(),
+        dest: to.url(),
+        dry_run: opts.dry_run,
+        tarballs,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The names directly below `prefix`, with their sizes.
+async fn list(client: &aws_sdk_s3::Client, prefix: &Prefix) -> Result<Vec<String>> {
+    let below = prefix.key("");
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(&prefix.bucket)
+        .prefix(&below)
+        .delimiter("/")
+        .into_paginator()
+        .send();
+    let mut names = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| s3_error("ListObjectsV2", &prefix.url(), &e))?;
+        names.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key()?.strip_prefix(below.as_str()))
+                .map(str::to_string),
+        );
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Finds the tarballs to promote and decides what happens to each;
+/// changes nothing.
+async fn look(
+    client: &aws_sdk_s3::Client,
+    from: &Prefix,
+    to: &Prefix,
+    opts: &PromoteOptions,
+) -> Result<Vec<Promotion>> {
+    let names = list(client, from).await?;
+    let all: Vec<TarballName> = names.iter().filter_map(|n| TarballName::parse(n)).collect();
+    if all.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no tarball (*.tar.gz, *.tar.zst) there to promote",
+            from.url()
+        )));
+    }
+    for o in &opts.only {
+        if !all.iter().any(|t| t.named_by(o)) {
+            let mut keys: Vec<String> = all.iter().map(TarballName::key).collect();
+            keys.dedup();
+            return Err(Error::Usage(format!(
+                "--only {o:?} names no tarball at {}; there are: {}",
+                from.url(),
+                keys.join(", ")
+            )));
+        }
+    }
+    let picked: Vec<TarballName> = all
+        .into_iter()
+        .filter(|t| opts.only.is_empty() || opts.only.iter().any(|o| t.named_by(o)))
+        .collect();
+    let picked_names: Vec<&str> = picked.iter().map(|t| t.file_name.as_str()).collect();
+    let unused = opts.renames.unused(&picked_names);
+    if !unused.is_empty() {
+        return Err(Error::Usage(format!(
+            "--rename {}: no tarball name to promote has it (as a '-'-separated part); they are: {}",
+            unused.join(", "),
+            picked_names.join(", ")
+        )));
+    }
+    let mut new_names: Vec<String> = picked
+        .iter()
+        .map(|t| opts.renames.apply(&t.file_name))
+        .collect();
+    new_names.sort();
+    if let Some(w) = new_names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::Usage(format!(
+            "--rename gives two tarballs one name: {}",
+            w[0]
+        )));
+    }
+    // Sidecars are read as sources read them: retried, and small.
+    let reader = |p: &Prefix| {
+        S3Source::new(
+            client.clone(),
+            p.bucket.clone(),
+            p.prefix.clone(),
+            RetryPolicy::default(),
+            Ranges::default(),
+        )
+    };
+    let readers = (reader(from)?, reader(to)?);
+    let looked: Vec<Promotion> = futures_util::stream::iter(picked)
+        .map(|t| look_one(client, from, to, opts, &names, &readers, t))
+        .buffered(8)
+        .try_collect()
+        .await?;
+    let conflicts: Vec<String> = looked
+        .iter()
+        .filter(|p| p.action == Action::Replace && !opts.replace)
+        .map(|p| format!("{} (from {})", p.location, p.source.url()))
+        .collect();
+    if !conflicts.is_empty() {
+        return Err(Error::Usage(format!(
+            "the destination already holds other bytes under these names: {}; nothing was changed (--replace overwrites them, and restores them if the promote fails)",
+            conflicts.join(", ")
+        )));
+    }
+    Ok(looked)
+}
+
+/// One tarball: its source, its sidecar, and what the destination holds;
+/// `sidecars` reads sidecars at the source and at the destination.
+async fn look_one(
+    client: &aws_sdk_s3::Client,
+    from: &Prefix,
+    to: &Prefix,
+    opts: &PromoteOptions,
+    listed: &[String],
+    sidecars: &(Arc<dyn Source>, Arc<dyn Source>),
+    old: TarballName,
+) -> Result<Promotion> {
+    let new_name = opts.renames.apply(&old.file_name);
+    let source_key = from.key(&old.file_name);
+    let source = head(client, &from.bucket, &source_key)
+        .await?
+        .ok_or_else(|| {
+            Error::failed(
+                Kind::Remote,
+                format!(
+                    "s3://{}/{source_key}: gone since it was listed",
+                    from.bucket
+                ),
+            )
+        })?;
+    let key = to.key(&new_name);
+    if from.bucket == to.bucket && source_key == key {
+        return Err(Error::Usage(format!(
+            "{}: promoting it would copy it onto itself (the destination is the source and no --rename changes its name)",
+            source.url()
+        )));
+    }
+    let location = format!("s3://{}/{key}", to.bucket);
+    // The source's sidecar, rewritten for the new name.
+    let sidecar_name = SIDECAR_SUFFIXES
+        .iter()
+        .map(|s| format!("{}{s}", old.file_name))
+        .find(|n| listed.contains(n));
+    let (sidecar, source_digest) = match sidecar_name {
+        None => (None, None),
+        Some(old_sidecar) => {
+            let url = format!("s3://{}/{}", from.bucket, from.key(&old_sidecar));
+            let text = sidecars.0.read_small(&old_sidecar, MAX_SIDECAR).await?;
+            let text = text.ok_or_else(|| {
+                Error::failed(Kind::Remote, format!("{url}: gone since it was listed"))
+            })?;
+            let digest = sidecar_digest(&text, &old.file_name)
+                .map_err(|e| Error::failed(Kind::Remote, format!("{url}: {e}")))?;
+            let name = opts.renames.apply(&old_sidecar);
+            let there = sidecars.1.read_small(&name, MAX_SIDECAR).await?;
+            let new_text = sidecar_text(&digest, &new_name);
+            let copy = SidecarCopy {
+                key: to.key(&name),
+                name,
+                exists: there.is_some(),
+                present: there.as_deref() == Some(new_text.as_bytes()),
+                text: new_text,
+            };
+            (Some(copy), Some(digest))
+        }
+    };
+    let action = match head(client, &to.bucket, &key).await? {
+        None => Action::Copy,
+        Some(there) if same_bytes(&source, &there, source_digest.as_deref(), &sidecar) => {
+            Action::Present
+        }
+        Some(_) => Action::Replace,
+    };
+    let name = TarballName {
+        file_name: new_name,
+        ..old
+    };
+    Ok(Promotion {
+        parts: opts.copy.parts(source.size).map(|(_, n)| n),
+        name,
+        source,
+        key,
+        location,
+        action,
+        sidecar,
+        checked: None,
+    })
+}
+
+/// Whether `there` holds the bytes of `source`: the same size, and the
+/// same full-object checksum, or (where the store keeps none) the same
+/// digest in both sidecars.
+fn same_bytes(
+    source: &ObjectInfo,
+    there: &ObjectInfo,
+    digest: Option<&str>,
+    sidecar: &Option<SidecarCopy>,
+) -> bool {
+    if source.size != there.size {
+        return false;
+    }
+    match (source.full_checksum(), there.full_checksum()) {
+        (Some(a), Some(b)) if a.algorithm == b.algorithm => a.value == b.value,
+        // The destination's sidecar says the same digest for the same name.
+        _ => digest.is_some() && sidecar.as_ref().is_some_and(|s| s.present),
+    }
+}
+
+/// The hex SHA-256 a sidecar gives for `file_name` (`<hex>  <name>` or
+/// `<hex> *<name>`, or the digest alone): the digest as sources read it,
+/// and the name beside it, if any, must be the tarball's.
+fn sidecar_digest(text: &[u8], file_name: &str) -> std::result::Result<String, String> {
+    let digest = parse_sidecar(text)?;
+    let line = std::str::from_utf8(text)
+        .unwrap_or("")
+        .lines()
+        .next()
+        .unwrap_or("");
+    let named = line
+        .split_once(char::is_whitespace)
+        .map_or("", |(_, rest)| rest.trim().trim_start_matches('*'));
+    if !named.is_empty() && named != file_name {
+        return Err(format!(
+            "the sidecar names {named:?}, not the tarball beside it ({file_name:?})"
+        ));
+    }
+    Ok(hex::encode(digest))
+}
+
+/// Makes the copies (tarballs at once, each followed by its sidecar).
+async fn apply(
+    client: &aws_sdk_s3::Client,
+    tarballs: &mut [Promotion],
+    bucket: &str,
+    opts: &PromoteOptions,
+    undo: &Arc<Undo>,
+) -> Result<()> {
+    let checked: Vec<Option<&'static str>> = futures_util::stream::iter(tarballs.iter())
+        .map(|p| apply_one(client, p, bucket, opts, undo))
+        .buffered(TARBALLS_AT_ONCE)
+        .try_collect()
+        .await?;
+    for (p, c) in tarballs.iter_mut().zip(checked) {
+        p.checked = c;
+    }
+    Ok(())
+}
+
+async fn apply_one(
+    client: &aws_sdk_s3::Client,
+    p: &Promotion,
+    bucket: &str,
+    opts: &PromoteOptions,
+    undo: &Arc<Undo>,
+) -> Result<Option<&'static str>> {
+    let checked = match p.action {
+        Action::Present => None,
+        Action::Copy | Action::Replace => {
+            if p.action == Action::Replace {
+                back_up(client, bucket, &p.key, opts, undo).await?;
+            }
+            let c = copy(client, &p.source, bucket, &p.key, &opts.copy, undo).await?;
+            tracing::info!(
+                "copied {} to {} ({}, checked: {})",
+                p.source.url(),
+                p.location,
+                human_bytes(p.source.size),
+                c.name()
+            );
+            Some(c.name())
+        }
+    };
+    if let Some(s) = p.sidecar.as_ref().filter(|s| !s.present) {
+        if s.exists {
+            back_up(client, bucket, &s.key, opts, undo).await?;
+        }
+        undo.made(&s.key);
+        let put = client
+            .put_object()
+            .bucket(bucket)
+            .key(&s.key)
+            .content_type("text/plain; charset=utf-8")
+            .body(s.text.clone().into_bytes().into())
+            .send();
+        undo.request(put)
+            .await
+            .map_err(|e| s3_error("PutObject", &format!("s3://{bucket}/{}", s.key), &e))?;
+    }
+    Ok(checked)
+}
+
+/// Copies what `key` holds aside, so that a failed promote can restore it.
+async fn back_up(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    opts: &PromoteOptions,
+    undo: &Arc<Undo>,
+) -> Result<()> {
+    let there = head(client, bucket, key).await?.ok_or_else(|| {
+        Error::failed(
+            Kind::Remote,
+            format!("s3://{bucket}/{key}: gone since the promote looked at it"),
+        )
+    })?;
+    let backup_key = format!("{key}.rockpack-backup-{:016x}", fastrand::u64(..));
+    copy(client, &there, bucket, &backup_key, &opts.copy, undo).await?;
+    let backup = head(client, bucket, &backup_key).await?.ok_or_else(|| {
+        Error::failed(
+            Kind::Remote,
+            format!("s3://{bucket}/{backup_key}: the backup is not there"),
+        )
+    })?;
+    undo.replacing(key, backup);
+    Ok(())
+}
+
+impl PromoteSummary {
+    /// One line per tarball, and a total.
+    pub fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let verb = |a: Action| match (self.dry_run, a) {
+            (true, Action::Copy) => "would copy",
+            (true, Action::Replace) => "would replace",
+            (false, Action::Copy) => "copied",
+            (false, Action::Replace) => "replaced",
+            (_, Action::Present) => "already there",
+        };
+        for p in &self.tarballs {
+            let how = match p.parts {
+                None => "CopyObject".to_string(),
+                Some(n) => format!("{n} part copies"),
+            };
+            let checked = p
+                .checked
+                .map(|c| format!(", checked: {c}"))
+                .unwrap_or_default();
+            let sidecar = match &p.sidecar {
+                Some(s) if !s.present => format!(" + {}", s.name),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "{}: {} -> {}{sidecar} ({}, {how}{checked})",
+                verb(p.action),
+                p.source.url(),
+                p.location,
+                human_bytes(p.source.size),
+            );
+        }
+        let copied: u64 = self
+            .tarballs
+            .iter()
+            .filter(|p| p.action != Action::Present)
+            .map(|p| p.source.size)
+            .sum();
+        let _ = writeln!(
+            s,
+            "{} {} tarball(s), {} inside S3, from {} to {} in {:.1}s",
+            if self.dry_run {
+                "would promote"
+            } else {
+                "promoted"
+            },
+            self.tarballs.len(),
+            human_bytes(copied),
+            self.source,
+            self.dest,
+            self.seconds
+        );
+        s
+    }
+
+    /// `--summary FILE`: every tarball with its source, key, URL, size,
+    /// checksum and how its copy was checked.
+    pub fn json(&self, url: impl Fn(&str) -> Option<String>) -> serde_json::Value {
+        let tarballs: Vec<serde_json::Value> = self
+            .tarballs
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "file_name": p.name.file_name,
+                    "label": p.name.label,
+                    "variant": p.name.variant,
+                    "format": p.name.format.name(),
+                    "source": p.source.url(),
+                    "location": p.location,
+                    "key": p.key,
+                    "url": url(&p.location),
+                    "bytes": p.source.size,
+                    "checksum": p.source.checksum.as_ref().map(checksum_json),
+                    "action": p.action,
+                    "parts": p.parts,
+                    "checked": p.checked,
+                    "sidecar": p.sidecar.as_ref().map(|s| &s.name),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "source": self.source,
+            "dest": self.dest,
+            "dry_run": self.dry_run,
+            "seconds": self.seconds,
+            "tarballs": tarballs,
+        })
+    }
+}
+
+fn checksum_json(c: &StoredChecksum) -> serde_json::Value {
+    serde_json::to_value(c).expect("checksum serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecars_give_their_digest_for_their_tarball() {
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            sidecar_digest(format!("{hex}  x.tar.gz\n").as_bytes(), "x.tar.gz"),
+            Ok(hex.clone())
+        );
+        assert_eq!(
+            sidecar_digest(format!("{hex} *x.tar.gz").as_bytes(), "x.tar.gz"),
+            Ok(hex.clone())
+        );
+        assert_eq!(
+            sidecar_digest(format!("{hex}\n").as_bytes(), "x.tar.gz"),
+            Ok(hex.clone())
+        );
+        assert_eq!(
+            sidecar_digest(
+                format!("{}  x.tar.gz", hex.to_uppercase()).as_bytes(),
+                "x.tar.gz"
+            ),
+            Ok(hex.clone())
+        );
+        assert!(
+            sidecar_digest(format!("{hex}  y.tar.gz").as_bytes(), "x.tar.gz")
+                .unwrap_err()
+                .contains("\"y.tar.gz\"")
+        );
+        assert!(sidecar_digest(b"abc  x.tar.gz", "x.tar.gz").is_err());
+        assert!(sidecar_digest(b"", "x.tar.gz").is_err());
+    }
+
+    #[test]
+    fn prefixes_make_keys() {
+        let p = Prefix {
+            bucket: "b".into(),
+            prefix: "12345-linux/tarballs".into(),
+        };
+        assert_eq!(p.key("x.tar.gz"), "12345-linux/tarballs/x.tar.gz");
+        assert_eq!(p.url(), "s3://b/12345-linux/tarballs/");
+        let root = Prefix {
+            bucket: "b".into(),
+            prefix: String::new(),
+        };
+        assert_eq!(root.key("x"), "x");
+        assert_eq!(root.url(), "s3://b/");
+    }
+}
