@@ -292,6 +292,31 @@ fn failed_promote_leaves_the_destination_as_it_was() {
     assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
 }
 
+/// A copy that does not match its source (the server reports one byte
+/// more of it) fails the promote, naming both objects, and the
+/// destination holds exactly what it held before, the tarball it was to
+/// replace included.
+#[test]
+fn a_copy_unlike_its_source_fails_the_promote() {
+    let b = Backend::new("a_copy_unlike_its_source_fails_the_promote");
+    let names = pack_candidate(&b);
+    let taken = format!("{RELEASE}/{}", names[1]);
+    b.put(&taken, b"the release's own bytes".to_vec());
+    let before = contents(&b, RELEASE);
+    let wrong = format!("{RELEASE}/{}", names[0]);
+    b.recorder.misreport_length(&wrong, usize::MAX);
+    let mut flags = vec!["--replace"];
+    flags.extend(SMALL_COPIES);
+    let (o, stderr) = output(&mut promote(&b, &flags));
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let size = b.get(&format!("{RUN}/{}", names[0])).len();
+    let says = format!("the copy has {} bytes, the source {size}", size + 1);
+    assert!(stderr.contains(&says), "{stderr}");
+    assert!(stderr.contains(&wrong), "{stderr}");
+    assert_eq!(contents(&b, RELEASE), before);
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+}
+
 /// SIGTERM while copies are held at the server: exit 1 soon, the
 /// destination as it was, no upload left.
 #[test]

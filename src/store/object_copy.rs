@@ -400,6 +400,63 @@ async fn copy_part(
 mod tests {
     use super::*;
 
+    fn object(
+        key: &str,
+        size: u64,
+        checksum: Option<(&'static str, &'static str, &str)>,
+    ) -> ObjectInfo {
+        ObjectInfo {
+            bucket: "b".into(),
+            key: key.into(),
+            size,
+            etag: None,
+            checksum: checksum.map(|(algorithm, kind, value)| StoredChecksum {
+                algorithm,
+                kind,
+                value: value.into(),
+            }),
+            content_type: None,
+        }
+    }
+
+    #[test]
+    fn a_copy_is_checked_by_size_and_full_object_checksum() {
+        let full = |v| Some(("CRC64NVME", "FULL_OBJECT", v));
+        let from = object("run/a.tar.gz", 10, full("AAAA"));
+        let same = object("rel/a.tar.gz", 10, full("AAAA"));
+        assert_eq!(check(&from, &same).unwrap(), Checked::Checksum("CRC64NVME"));
+        let e = check(&from, &object("rel/a.tar.gz", 11, full("AAAA")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "s3://b/run/a.tar.gz to s3://b/rel/a.tar.gz: the copy has 11 bytes, the source 10"
+            ),
+            "{e}"
+        );
+        let e = check(&from, &object("rel/a.tar.gz", 10, full("BBBB")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the copy has CRC64NVME BBBB, the source AAAA"),
+            "{e}"
+        );
+        // Checksums of different algorithms, or a composite one, cannot be
+        // compared: the size is what is checked.
+        let crc32c = object("rel/a.tar.gz", 10, Some(("CRC32C", "FULL_OBJECT", "CCCC")));
+        assert_eq!(check(&from, &crc32c).unwrap(), Checked::Size);
+        let composite = object(
+            "rel/a.tar.gz",
+            10,
+            Some(("CRC64NVME", "COMPOSITE", "AAAA-2")),
+        );
+        assert_eq!(check(&from, &composite).unwrap(), Checked::Size);
+        assert_eq!(
+            check(&object("run/a", 10, None), &same).unwrap(),
+            Checked::Size
+        );
+    }
+
     #[test]
     fn large_objects_are_copied_in_parts() {
         let s = CopySettings::default();

@@ -334,6 +334,8 @@ pub struct Recorder {
     failures: std::sync::Arc<std::sync::Mutex<Vec<AfterBody>>>,
     crc32c_ok: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     crc32c_bad: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// [`Recorder::misreport_length`] rules: path fragment, times left.
+    misreports: std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>>,
 }
 
 /// A [`Recorder::fail_after_body`] rule.
@@ -408,6 +410,46 @@ impl Recorder {
         let copies = Some("x-amz-copy-source");
         self.rule("PUT", "", copies, 0, &format!("skip {skip}"), skip);
         self.rule("PUT", "", copies, status, code, times);
+    }
+
+    /// The next `times` successful HeadObject answers for paths that
+    /// contain `path` report one byte more than the object holds: what a
+    /// client sees of a copy that does not match its source.
+    pub fn misreport_length(&self, path: &str, times: usize) {
+        self.misreports
+            .lock()
+            .unwrap()
+            .push((path.to_string(), times));
+    }
+
+    /// Applies a [`Recorder::misreport_length`] rule to the answer to a
+    /// `method` request of `path`.
+    fn misreport(
+        &self,
+        method: &hyper::Method,
+        path: &str,
+        answer: &mut hyper::Response<super::faults::ResBody>,
+    ) {
+        if method != hyper::Method::HEAD || answer.status() != 200 {
+            return;
+        }
+        let mut rules = self.misreports.lock().unwrap();
+        let Some(rule) = rules
+            .iter_mut()
+            .find(|(p, left)| *left > 0 && path.contains(p.as_str()))
+        else {
+            return;
+        };
+        rule.1 -= 1;
+        let length = hyper::header::CONTENT_LENGTH;
+        let more = answer
+            .headers()
+            .get(&length)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .map(|n| n + 1);
+        if let Some(n) = more {
+            answer.headers_mut().insert(length, n.into());
+        }
     }
 
     /// Body bytes of every request the server received (injected failures
@@ -570,10 +612,13 @@ fn serve_checked<F, Fut>(
     faults::serve(runtime, listener, faults, move |req| {
         let (recorder, inner) = (recorder.clone(), inner.clone());
         async move {
-            match recorder.check(req).await {
+            let (method, path) = (req.method().clone(), req.uri().path().to_string());
+            let mut answer = match recorder.check(req).await {
                 Ok((parts, body)) => inner(hyper::Request::from_parts(parts, body)).await,
                 Err(answer) => answer,
-            }
+            };
+            recorder.misreport(&method, &path, &mut answer);
+            answer
         }
     });
 }
