@@ -67,6 +67,8 @@ fn pack_candidate(b: &Backend) -> Vec<String> {
         "0",
         "--version",
         "7.13.0rc1",
+        "--tag",
+        "stage=release candidate",
     ]));
     assert!(o.status.success(), "pack: {stderr}");
     let names: Vec<String> = b
@@ -89,6 +91,24 @@ fn promote(b: &Backend, flags: &[&str]) -> Command {
 
 fn sha(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
+}
+
+/// The tags of `key`.
+fn tags(b: &Backend, key: &str) -> Vec<(String, String)> {
+    let client = b.client();
+    let out = b
+        .block_on(
+            client
+                .get_object_tagging()
+                .bucket(&b.bucket)
+                .key(key)
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("GetObjectTagging {key}: {e:?}"));
+    out.tag_set()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
 }
 
 /// What the destination holds: key → bytes.
@@ -159,6 +179,14 @@ fn promote_renames_copies_and_rewrites_sidecars() {
                 whole += 1;
             }
         }
+        // Copies keep their source's tags, whole or in parts.
+        if !b.is_local() {
+            assert_eq!(
+                tags(&b, &format!("{RELEASE}/{new}")),
+                [("stage".to_string(), "release candidate".to_string())],
+                "{t}"
+            );
+        }
         // A server that keeps the source's full-object checksum shows the
         // copy has it; s3s-fs keeps none of multipart objects.
         let checked = t["checked"].as_str().unwrap();
@@ -173,6 +201,9 @@ fn promote_renames_copies_and_rewrites_sidecars() {
         multipart >= 1 && whole >= 1,
         "{multipart} in parts, {whole} whole"
     );
+    if b.is_local() {
+        b.skip("copies keep tags (s3s-fs keeps none)");
+    }
     assert!(!b.copy_parts().is_empty(), "no UploadPartCopy");
     assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
     let urls = common::tarball_urls(&gh_output);

@@ -1,9 +1,10 @@
 //! One object copied inside S3, from any bucket to any key: CopyObject up
 //! to [`COPY_OBJECT_LIMIT`] (5 GiB, S3's largest CopyObject), above it a
 //! multipart upload of UploadPartCopy ranges. The source's version is
-//! pinned by its ETag, the copy keeps the source's full-object checksum
-//! (the server checks it on completion), and the copy is then checked
-//! against its source: size, and that checksum where the server keeps one.
+//! pinned by its ETag, the copy keeps the source's content type, tags and
+//! full-object checksum (the server checks it on completion), and the copy
+//! is then checked against its source: size, and that checksum where the
+//! server keeps one.
 
 use std::sync::Arc;
 
@@ -15,8 +16,8 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{request_error, s3_error, upload_id};
-use crate::net::keys::encode_key;
+use crate::net::aws::{error_text, request_error, s3_error, status, upload_id};
+use crate::net::keys::{encode_component, encode_key};
 use crate::net::{with_retries, RequestError};
 use crate::sink::s3::part_policy;
 use crate::sink::StoredChecksum;
@@ -77,7 +78,7 @@ pub async fn head(
         .await;
     let out = match got {
         Ok(out) => out,
-        Err(e) if crate::net::aws::status(&e) == Some(404) => return Ok(None),
+        Err(e) if status(&e) == Some(404) => return Ok(None),
         Err(e) => return Err(s3_error("HeadObject", &format!("s3://{bucket}/{key}"), &e)),
     };
     Ok(Some(ObjectInfo {
@@ -288,7 +289,8 @@ async fn copy_parts(
         .create_multipart_upload()
         .bucket(bucket)
         .key(key)
-        .set_content_type(from.content_type.clone());
+        .set_content_type(from.content_type.clone())
+        .set_tagging(source_tagging(client, from).await?);
     let req = match full {
         Some(c) => req
             .checksum_algorithm(algorithm(c.algorithm))
@@ -349,6 +351,49 @@ async fn copy_parts(
         .map_err(|e| s3_error("CompleteMultipartUpload", &url, &e))?;
     undo.completed(&upload_id);
     Ok(())
+}
+
+/// The source's tags as an `x-amz-tagging` value (`None`: it has none).
+/// A CopyObject keeps them by itself; a multipart copy is given them, so
+/// that a copy keeps its tags whatever its size. A server that keeps no
+/// tags (NotImplemented), or a role that may not read them, gets a copy
+/// without tags and a warning.
+async fn source_tagging(client: &aws_sdk_s3::Client, from: &ObjectInfo) -> Result<Option<String>> {
+    let what = format!("GetObjectTagging {}", from.url());
+    let got = with_retries(&part_policy(), &what, || async {
+        let got = client
+            .get_object_tagging()
+            .bucket(&from.bucket)
+            .key(&from.key)
+            .send()
+            .await;
+        match got {
+            Ok(out) => Ok(Ok(out)),
+            Err(e) if matches!(status(&e), Some(403 | 501)) => Ok(Err(error_text(&e))),
+            Err(e) => Err(request_error(&e)),
+        }
+    })
+    .await
+    .map_err(|e| e.into_error(&what))?;
+    let out = match got {
+        Ok(out) => out,
+        Err(why) => {
+            tracing::warn!("{what}: {why}; the copy to be made in parts gets no tags");
+            return Ok(None);
+        }
+    };
+    let tags: Vec<String> = out
+        .tag_set()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}={}",
+                encode_component(t.key()),
+                encode_component(t.value())
+            )
+        })
+        .collect();
+    Ok((!tags.is_empty()).then(|| tags.join("&")))
 }
 
 #[allow(clippy::too_many_arguments)]
