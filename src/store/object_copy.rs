@@ -58,6 +58,16 @@ impl ObjectInfo {
         self.checksum.as_ref().filter(|c| c.kind == "FULL_OBJECT")
     }
 
+    /// Its full-object checksum and `other`'s, where they can be compared
+    /// (both have one, of one algorithm).
+    pub fn comparable_checksums<'a>(
+        &'a self,
+        other: &'a ObjectInfo,
+    ) -> Option<(&'a StoredChecksum, &'a StoredChecksum)> {
+        let (a, b) = (self.full_checksum()?, other.full_checksum()?);
+        (a.algorithm == b.algorithm).then_some((a, b))
+    }
+
     fn copy_source(&self) -> String {
         format!("{}/{}", self.bucket, encode_key(&self.key))
     }
@@ -188,9 +198,10 @@ impl CopySettings {
     }
 }
 
-/// Copies `from` to `bucket/key` and checks the copy. `undo` learns of the
-/// key before it may exist (and of an open multipart upload), so that a
-/// failure, or a signal that drops this future, can take it back.
+/// Copies `from` to `bucket/key` and checks the copy; returns how, and the
+/// copy as HeadObject describes it. `undo` learns of the key before it may
+/// exist (and of an open multipart upload), so that a failure, or a signal
+/// that drops this future, can take it back.
 pub async fn copy(
     client: &aws_sdk_s3::Client,
     from: &ObjectInfo,
@@ -198,7 +209,7 @@ pub async fn copy(
     key: &str,
     settings: &CopySettings,
     undo: &Arc<Undo>,
-) -> Result<Checked> {
+) -> Result<(Checked, ObjectInfo)> {
     let url = format!("s3://{bucket}/{key}");
     match settings.parts(from.size) {
         None => copy_whole(client, from, bucket, key, undo).await?,
@@ -210,7 +221,7 @@ pub async fn copy(
             format!("copying {} to {url}: the copy is not there", from.url()),
         ));
     };
-    check(from, &copy)
+    Ok((check(from, &copy)?, copy))
 }
 
 /// Whether `copy` is `from`: same size, and the same full-object checksum
@@ -228,17 +239,13 @@ pub fn check(from: &ObjectInfo, copy: &ObjectInfo) -> Result<Checked> {
             copy.size, from.size
         ));
     }
-    match (from.full_checksum(), copy.full_checksum()) {
-        (Some(a), Some(b)) if a.algorithm == b.algorithm => {
-            if a.value != b.value {
-                return fail(format!(
-                    "the copy has {} {}, the source {}",
-                    a.algorithm, b.value, a.value
-                ));
-            }
-            Ok(Checked::Checksum(a.algorithm))
-        }
-        _ => Ok(Checked::Size),
+    match from.comparable_checksums(copy) {
+        None => Ok(Checked::Size),
+        Some((a, b)) if a.value == b.value => Ok(Checked::Checksum(a.algorithm)),
+        Some((a, b)) => fail(format!(
+            "the copy has {} {}, the source {}",
+            a.algorithm, b.value, a.value
+        )),
     }
 }
 

@@ -177,7 +177,7 @@ pub async fn promote(
     })
 }
 
-/// The names directly below `prefix`, with their sizes.
+/// The names directly below `prefix`, sorted.
 async fn list(client: &aws_sdk_s3::Client, prefix: &Prefix) -> Result<Vec<String>> {
     let below = prefix.key("");
     let mut pages = client
@@ -377,10 +377,10 @@ fn same_bytes(
     if source.size != there.size {
         return false;
     }
-    match (source.full_checksum(), there.full_checksum()) {
-        (Some(a), Some(b)) if a.algorithm == b.algorithm => a.value == b.value,
+    match source.comparable_checksums(there) {
+        Some((a, b)) => a.value == b.value,
         // The destination's sidecar says the same digest for the same name.
-        _ => digest.is_some() && sidecar.as_ref().is_some_and(|s| s.present),
+        None => digest.is_some() && sidecar.as_ref().is_some_and(|s| s.present),
     }
 }
 
@@ -437,7 +437,7 @@ async fn apply_one(
             if p.action == Action::Replace {
                 back_up(client, bucket, &p.key, opts, undo).await?;
             }
-            let c = copy(client, &p.source, bucket, &p.key, &opts.copy, undo).await?;
+            let (c, _) = copy(client, &p.source, bucket, &p.key, &opts.copy, undo).await?;
             tracing::info!(
                 "copied {} to {} ({}, checked: {})",
                 p.source.url(),
@@ -482,13 +482,7 @@ async fn back_up(
         )
     })?;
     let backup_key = format!("{key}.rockpack-backup-{:016x}", fastrand::u64(..));
-    copy(client, &there, bucket, &backup_key, &opts.copy, undo).await?;
-    let backup = head(client, bucket, &backup_key).await?.ok_or_else(|| {
-        Error::failed(
-            Kind::Remote,
-            format!("s3://{bucket}/{backup_key}: the backup is not there"),
-        )
-    })?;
+    let (_, backup) = copy(client, &there, bucket, &backup_key, &opts.copy, undo).await?;
     undo.replacing(key, backup);
     Ok(())
 }
