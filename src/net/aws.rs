@@ -194,6 +194,32 @@ pub fn upload_id(
         })
 }
 
+/// Aborts the multipart upload `upload_id` of `bucket/key`; one that is
+/// gone already (completed or aborted by someone else) counts as aborted.
+pub async fn abort_upload(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<()> {
+    let aborted = client
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await;
+    match aborted {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+        Err(e) => Err(s3_error(
+            &format!("AbortMultipartUpload (upload {upload_id})"),
+            &format!("s3://{bucket}/{key}"),
+            &e,
+        )),
+    }
+}
+
 /// Whether a failed request may still have taken effect: no clean answer
 /// came back, or (after the SDK's own retries) the upload is gone, which an
 /// earlier try that completed it explains.

@@ -11,7 +11,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::promote::Prefix;
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::s3_error;
+use crate::net::aws::{abort_upload, s3_error};
 
 /// Aborts at once.
 const ABORTS_AT_ONCE: usize = 8;
@@ -57,25 +57,7 @@ pub async fn abort_uploads(
         return Ok(uploads);
     }
     futures_util::stream::iter(uploads.iter())
-        .map(|u| async move {
-            let url = format!("s3://{}/{}", prefix.bucket, u.key);
-            match client
-                .abort_multipart_upload()
-                .bucket(&prefix.bucket)
-                .key(&u.key)
-                .upload_id(&u.upload_id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => Ok(()),
-                Err(e) => Err(s3_error(
-                    &format!("AbortMultipartUpload (upload {})", u.upload_id),
-                    &url,
-                    &e,
-                )),
-            }
-        })
+        .map(|u| abort_upload(client, &prefix.bucket, &u.key, &u.upload_id))
         .buffer_unordered(ABORTS_AT_ONCE)
         .try_collect::<Vec<()>>()
         .await?;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::object_copy::{copy, CopySettings, ObjectInfo};
-use crate::net::aws::s3_error;
+use crate::net::aws::{abort_upload, s3_error};
 use crate::net::in_flight::InFlight;
 
 /// One change to take back.
@@ -156,19 +156,9 @@ impl Undo {
     }
 
     async fn abort(&self, key: &str, upload_id: &str) -> std::result::Result<(), String> {
-        match self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send()
+        abort_upload(&self.client, &self.bucket, key, upload_id)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => Ok(()),
-            Err(e) => Err(s3_error("AbortMultipartUpload", &self.url(key), &e).to_string()),
-        }
+            .map_err(|e| e.to_string())
     }
 
     /// Aborts every incomplete upload of `key` (one whose id never came

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
@@ -24,7 +23,7 @@ use super::copy::CopyJob;
 use super::part::{Checksums, PartBody, PartJob};
 use super::{kib, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{may_have_happened, s3_error};
+use crate::net::aws::{abort_upload, may_have_happened, s3_error};
 use crate::object_crc::ObjectCrc;
 use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
 
@@ -728,21 +727,9 @@ impl TarballWriter for S3Writer {
             }
         }
         for (key, upload_id) in uploads {
-            let r = s
-                .client
-                .abort_multipart_upload()
-                .bucket(&s.bucket)
-                .key(&key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            match r {
-                Ok(_) => tracing::debug!(url = %s.url(&key), "multipart upload aborted"),
-                Err(e) if e.code() == Some("NoSuchUpload") => {}
-                Err(e) => tracing::warn!(
-                    "{} (upload id {upload_id}); the parts stay until a lifecycle rule removes them",
-                    s3_error("AbortMultipartUpload", &s.url(&key), &e)
-                ),
+            match abort_upload(&s.client, &s.bucket, &key, &upload_id).await {
+                Ok(()) => tracing::debug!(url = %s.url(&key), "multipart upload aborted"),
+                Err(e) => tracing::warn!("{e}; the parts stay until a lifecycle rule removes them"),
             }
         }
         let made = std::mem::take(&mut self.published)
