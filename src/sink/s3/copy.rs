@@ -9,6 +9,7 @@ use std::sync::Arc;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::CompletedPart;
 
+use super::assembly::Range;
 use super::part::{no_sdk_retries, part_policy, part_timeout, Checksums, PartBody, PartJob};
 use super::{Published, Shared};
 use crate::error::Result;
@@ -40,6 +41,30 @@ enum Copied {
 }
 
 impl CopyJob {
+    /// Part `number` of the upload `upload_id` of `key` (its checksums
+    /// `checksums`): the bytes `range` names, copied from `source`.
+    pub(super) fn new(
+        shared: &Arc<Shared>,
+        key: &str,
+        upload_id: &str,
+        checksums: Checksums,
+        number: u64,
+        range: &Range,
+        source: Arc<Published>,
+    ) -> CopyJob {
+        CopyJob {
+            shared: shared.clone(),
+            key: key.to_string(),
+            url: shared.url(key),
+            upload_id: upload_id.to_string(),
+            number: number as i32,
+            source,
+            start: range.start,
+            crc: range.crc,
+            checksums,
+        }
+    }
+
     pub(super) async fn run(self) -> Result<CompletedPart> {
         let len = self.crc.len;
         if self.shared.copies() {

@@ -356,22 +356,10 @@ impl S3Writer {
         let (from_temps, from_tarballs): (Vec<_>, Vec<_>) = to_copy
             .into_iter()
             .partition(|(_, r)| matches!(r.source, Source::Temp(_)));
-        let (shared, key, url, checksums) = (
-            self.shared.clone(),
-            self.key.clone(),
-            self.url.clone(),
-            self.checksums,
-        );
-        let job = |number: u64, range: Range, sources: &HashMap<Source, Arc<Published>>| CopyJob {
-            shared: shared.clone(),
-            key: key.clone(),
-            url: url.clone(),
-            upload_id: upload_id.clone(),
-            number: number as i32,
-            source: sources[&range.source].clone(),
-            start: range.start,
-            crc: range.crc,
-            checksums,
+        let (shared, key, checksums) = (self.shared.clone(), self.key.clone(), self.checksums);
+        let job = |number: u64, range: Range, sources: &HashMap<Source, Arc<Published>>| {
+            let source = sources[&range.source].clone();
+            CopyJob::new(&shared, &key, &upload_id, checksums, number, &range, source)
         };
         let copies: Vec<CopyJob> = from_tarballs
             .into_iter()
@@ -560,16 +548,16 @@ async fn make_chain(
                 .1
                 .clone(),
         };
-        let job = |number: i32, r: &Range| CopyJob {
-            shared: shared.clone(),
-            key: t.key.clone(),
-            url: url.clone(),
-            upload_id: t.upload_id.clone(),
-            number,
-            source: source(r),
-            start: r.start,
-            crc: r.crc,
-            checksums: t.checksums,
+        let job = |number: u64, r: &Range| {
+            CopyJob::new(
+                shared,
+                &t.key,
+                &t.upload_id,
+                t.checksums,
+                number,
+                r,
+                source(r),
+            )
         };
         let one = job(1, &t.first);
         let (one, two) = match (&t.last, t.sent) {
