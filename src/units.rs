@@ -103,22 +103,19 @@ pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, St
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn durations_parse() {
         use std::time::Duration;
-        assert_eq!(super::parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(super::parse_duration("90m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(super::parse_duration("6h"), Ok(Duration::from_secs(21_600)));
-        assert_eq!(
-            super::parse_duration(" 2d "),
-            Ok(Duration::from_secs(172_800))
-        );
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(21_600)));
+        assert_eq!(parse_duration(" 2d "), Ok(Duration::from_secs(172_800)));
         for bad in ["", "h", "2w", "1.5h", "-1h"] {
-            assert!(super::parse_duration(bad).is_err(), "{bad}");
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn sizes_parse() {
