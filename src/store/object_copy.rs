@@ -304,9 +304,12 @@ async fn copy_parts(
             .checksum_type(ChecksumType::FullObject),
         None => req,
     };
+    // Run so that a rollback waits for it: dropped mid-request (another
+    // copy failed, or a signal), the server may still start the upload,
+    // which the rollback then lists and aborts.
     undo.opening(key);
-    let out = req
-        .send()
+    let out = undo
+        .request(req.send())
         .await
         .map_err(|e| s3_error("CreateMultipartUpload", &url, &e))?;
     let upload_id = upload_id(&out, &url)?;
