@@ -14,13 +14,55 @@ const COMPONENT_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_AL
     .remove(b'_')
     .remove(b'~');
 
-/// The key of `name` below `prefix` (no slash at either end; empty: the
-/// bucket's top).
-pub fn key_below(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}/{name}")
+/// An S3 prefix: a bucket and the keys below a key prefix. The one
+/// description of "where in S3" that `--source`, `--dest`, the S3 source,
+/// the S3 sink, promote and abort-uploads share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Prefix {
+    /// The bucket's name.
+    pub bucket: String,
+    /// No slash at either end; empty: the whole bucket. Keys below it
+    /// start with `{prefix}/`.
+    pub prefix: String,
+}
+
+impl S3Prefix {
+    /// `prefix` below `bucket`, slashes at its ends dropped.
+    pub fn new(bucket: impl Into<String>, prefix: &str) -> S3Prefix {
+        S3Prefix {
+            bucket: bucket.into(),
+            prefix: prefix.trim_matches('/').to_string(),
+        }
+    }
+
+    /// The key of `name` below the prefix.
+    pub fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+
+    /// What every key below starts with (`{prefix}/`, or nothing): what a
+    /// listing asks for.
+    pub fn below(&self) -> String {
+        self.key("")
+    }
+
+    /// The prefix `sub` below this one.
+    pub fn join(&self, sub: &str) -> S3Prefix {
+        S3Prefix::new(self.bucket.clone(), &self.key(sub.trim_matches('/')))
+    }
+
+    /// `s3://bucket/prefix/`.
+    pub fn url(&self) -> String {
+        self.object_url(&self.below())
+    }
+
+    /// `s3://bucket/key` of a key in the prefix's bucket.
+    pub fn object_url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
     }
 }
 
@@ -56,12 +98,19 @@ mod tests {
     }
 
     #[test]
-    fn keys_below_prefixes() {
-        assert_eq!(key_below("", "x.tar.gz"), "x.tar.gz");
-        assert_eq!(
-            key_below("12345-linux/tarballs", "x"),
-            "12345-linux/tarballs/x"
-        );
+    fn prefixes_make_keys_and_urls() {
+        let p = S3Prefix::new("b", "/12345-linux/tarballs/");
+        assert_eq!(p.prefix, "12345-linux/tarballs");
+        assert_eq!(p.key("x.tar.gz"), "12345-linux/tarballs/x.tar.gz");
+        assert_eq!(p.below(), "12345-linux/tarballs/");
+        assert_eq!(p.url(), "s3://b/12345-linux/tarballs/");
+        assert_eq!(p.object_url("k"), "s3://b/k");
+        let top = S3Prefix::new("b", "");
+        assert_eq!(top.key("x"), "x");
+        assert_eq!(top.below(), "");
+        assert_eq!(top.url(), "s3://b/");
+        assert_eq!(top.join("run/").join(""), S3Prefix::new("b", "run"));
+        assert_eq!(p.join("sub").url(), "s3://b/12345-linux/tarballs/sub/");
     }
 
     #[test]

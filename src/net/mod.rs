@@ -14,5 +14,5 @@ pub mod in_flight;
 pub mod keys;
 pub mod retry;
 
-pub use keys::{decode_key, encode_key};
+pub use keys::{decode_key, encode_key, S3Prefix};
 pub use retry::{with_retries, RequestError, RetryPolicy};

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::net::S3Prefix;
 
 /// A run's artifacts, or a destination for tarballs: a directory, an S3
 /// prefix or an HTTP(S) prefix.
@@ -11,13 +12,8 @@ use crate::error::{Error, Result};
 pub enum Location {
     /// A local directory.
     Dir(PathBuf),
-    /// Bucket and key prefix (no leading or trailing slash; may be empty).
-    S3 {
-        /// The bucket's name.
-        bucket: String,
-        /// Keys below it start with `{prefix}/` (any key, when empty).
-        prefix: String,
-    },
+    /// A bucket and a key prefix.
+    S3(S3Prefix),
     /// A URL whose path ends with '/'.
     Http(url::Url),
 }
@@ -31,10 +27,7 @@ impl Location {
             if bucket.is_empty() {
                 return Err(Error::Usage(format!("{s:?}: no bucket name")));
             }
-            return Ok(Location::S3 {
-                bucket: bucket.to_string(),
-                prefix: prefix.trim_matches('/').to_string(),
-            });
+            return Ok(Location::S3(S3Prefix::new(bucket, prefix)));
         }
         if s.starts_with("http://") || s.starts_with("https://") {
             let mut url = url::Url::parse(s).map_err(|e| Error::Usage(format!("{s:?}: {e}")))?;
@@ -51,8 +44,7 @@ impl Location {
     pub fn describe(&self) -> String {
         match self {
             Location::Dir(p) => p.display().to_string(),
-            Location::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}/"),
-            Location::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}/"),
+            Location::S3(p) => p.url(),
             Location::Http(u) => u.to_string(),
         }
     }
@@ -61,15 +53,7 @@ impl Location {
     pub fn join(&self, sub: &str) -> Location {
         match self {
             Location::Dir(p) => Location::Dir(p.join(sub)),
-            Location::S3 { bucket, prefix } => Location::S3 {
-                bucket: bucket.clone(),
-                prefix: [prefix.as_str(), sub]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            },
+            Location::S3(p) => Location::S3(p.join(sub)),
             Location::Http(u) => Location::Http(u.join(&format!("{sub}/")).expect("relative URL")),
         }
     }
@@ -83,10 +67,7 @@ mod tests {
     fn parses_sources() {
         assert_eq!(
             Location::parse("s3://b/p/q/").unwrap(),
-            Location::S3 {
-                bucket: "b".into(),
-                prefix: "p/q".into()
-            }
+            Location::S3(S3Prefix::new("b", "p/q"))
         );
         assert_eq!(
             Location::parse("https://h/x").unwrap().describe(),

@@ -21,15 +21,13 @@ use super::fetch::{self, Ranged, RangedGet, Ranges};
 use super::{collect, ByteStream, Listing, Source};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, is_transient, status};
-use crate::net::{with_retries, RequestError, RetryPolicy};
+use crate::net::{with_retries, RequestError, RetryPolicy, S3Prefix};
 use crate::plan::SourceArtifact;
 
 /// Artifacts under an S3 prefix, listed with ListObjectsV2 and read with
 /// ranged GetObject.
 pub struct S3Source {
-    bucket: String,
-    /// No leading or trailing slash; may be empty.
-    prefix: String,
+    at: S3Prefix,
     policy: RetryPolicy,
     ranges: Ranges,
     getter: Arc<S3Getter>,
@@ -40,56 +38,35 @@ impl S3Source {
     #[allow(clippy::new_ret_no_self)]
     pub fn new(
         client: aws_sdk_s3::Client,
-        bucket: String,
-        prefix: String,
+        at: S3Prefix,
         policy: RetryPolicy,
         ranges: Ranges,
     ) -> Result<Arc<dyn Source>> {
-        if bucket.is_empty() {
+        if at.bucket.is_empty() {
             return Err(Error::Usage("an S3 source needs a bucket name".into()));
         }
-        let prefix = prefix.trim_matches('/').to_string();
         let getter = Arc::new(S3Getter {
             client,
-            bucket: bucket.clone(),
+            bucket: at.bucket.clone(),
         });
         Ok(Arc::new(S3Source {
-            bucket,
-            prefix,
+            at,
             policy,
             ranges,
             getter,
         }))
-    }
-
-    /// The object key of `key` (relative to the prefix).
-    fn full_key(&self, key: &str) -> String {
-        crate::net::keys::key_below(&self.prefix, key)
-    }
-
-    /// What ListObjectsV2 is asked for: the prefix as a "directory".
-    fn list_prefix(&self) -> String {
-        if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        }
-    }
-
-    fn url(&self, full_key: &str) -> String {
-        format!("s3://{}/{full_key}", self.bucket)
     }
 }
 
 #[async_trait]
 impl Source for S3Source {
     fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.list_prefix())
+        self.at.url()
     }
 
     async fn list(&self) -> Result<Listing> {
-        let list_prefix = self.list_prefix();
-        let mut req = self.getter.client.list_objects_v2().bucket(&self.bucket);
+        let list_prefix = self.at.below();
+        let mut req = self.getter.client.list_objects_v2().bucket(&self.at.bucket);
         if !list_prefix.is_empty() {
             req = req.prefix(&list_prefix);
         }
@@ -136,8 +113,8 @@ impl Source for S3Source {
     }
 
     async fn open(&self, artifact: &SourceArtifact, buffer: usize) -> Result<ByteStream> {
-        let key = self.full_key(&artifact.key);
-        let what = self.url(&key);
+        let key = self.at.key(&artifact.key);
+        let what = self.at.object_url(&key);
         let getter: Arc<dyn RangedGet> = self.getter.clone();
         Ok(fetch::download(
             getter,
@@ -151,8 +128,8 @@ impl Source for S3Source {
     }
 
     async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
-        let full = self.full_key(key);
-        let url = self.url(&full);
+        let full = self.at.key(key);
+        let url = self.at.object_url(&full);
         let read = with_retries(&self.policy, &url, || async {
             let out = match self.getter.get_object(&full, 0, None, None).await {
                 Ok(out) => out,

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_s3::primitives::DateTimeFormat;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::promote::Prefix;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{abort_upload, s3_error};
+use crate::net::S3Prefix;
 
 /// Aborts at once.
 const ABORTS_AT_ONCE: usize = 8;
@@ -35,7 +35,7 @@ pub struct PendingUpload {
 /// completed or aborted it) counts as aborted.
 pub async fn abort_uploads(
     client: &aws_sdk_s3::Client,
-    prefix: &Prefix,
+    prefix: &S3Prefix,
     older_than: Option<Duration>,
     dry_run: bool,
 ) -> Result<Vec<PendingUpload>> {
@@ -65,8 +65,8 @@ pub async fn abort_uploads(
 }
 
 /// Every incomplete upload below `prefix`, page by page.
-async fn list(client: &aws_sdk_s3::Client, prefix: &Prefix) -> Result<Vec<PendingUpload>> {
-    let below = prefix.key("");
+async fn list(client: &aws_sdk_s3::Client, prefix: &S3Prefix) -> Result<Vec<PendingUpload>> {
+    let below = prefix.below();
     let mut found = Vec::new();
     let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
     loop {

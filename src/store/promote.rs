@@ -21,7 +21,7 @@ use super::object_copy::{copy, head, CopySettings, ObjectInfo};
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::s3_error;
-use crate::net::RetryPolicy;
+use crate::net::{RetryPolicy, S3Prefix};
 use crate::signals::{interrupted, Shutdown};
 use crate::sink::{sidecar_text, StoredChecksum};
 use crate::source::fetch::Ranges;
@@ -32,27 +32,6 @@ use crate::units::human_bytes;
 
 /// Tarballs copied at once.
 const TARBALLS_AT_ONCE: usize = 4;
-
-/// An S3 prefix: a bucket and a key prefix (no slash at either end).
-#[derive(Clone, Debug)]
-pub struct Prefix {
-    /// The bucket.
-    pub bucket: String,
-    /// Keys below it start with `{prefix}/` (any key, when empty).
-    pub prefix: String,
-}
-
-impl Prefix {
-    /// The key of `name` below the prefix.
-    pub fn key(&self, name: &str) -> String {
-        crate::net::keys::key_below(&self.prefix, name)
-    }
-
-    /// `s3://bucket/prefix/`.
-    pub fn url(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key(""))
-    }
-}
 
 /// What `promote` is asked to do.
 #[derive(Clone, Debug, Default)]
@@ -135,8 +114,8 @@ pub struct PromoteSummary {
 /// Promotes the tarballs at `from` to `to` (see the module's docs).
 pub async fn promote(
     client: &aws_sdk_s3::Client,
-    from: &Prefix,
-    to: &Prefix,
+    from: &S3Prefix,
+    to: &S3Prefix,
     opts: &PromoteOptions,
 ) -> Result<PromoteSummary> {
     let started = Instant::now();
@@ -178,8 +157,8 @@ pub async fn promote(
 }
 
 /// The names directly below `prefix`, sorted.
-async fn list(client: &aws_sdk_s3::Client, prefix: &Prefix) -> Result<Vec<String>> {
-    let below = prefix.key("");
+async fn list(client: &aws_sdk_s3::Client, prefix: &S3Prefix) -> Result<Vec<String>> {
+    let below = prefix.below();
     let mut pages = client
         .list_objects_v2()
         .bucket(&prefix.bucket)
@@ -205,8 +184,8 @@ async fn list(client: &aws_sdk_s3::Client, prefix: &Prefix) -> Result<Vec<String
 /// changes nothing.
 async fn look(
     client: &aws_sdk_s3::Client,
-    from: &Prefix,
-    to: &Prefix,
+    from: &S3Prefix,
+    to: &S3Prefix,
     opts: &PromoteOptions,
 ) -> Result<Vec<Promotion>> {
     let names = list(client, from).await?;
@@ -253,11 +232,10 @@ async fn look(
         )));
     }
     // Sidecars are read as sources read them: retried, and small.
-    let reader = |p: &Prefix| {
+    let reader = |p: &S3Prefix| {
         S3Source::new(
             client.clone(),
-            p.bucket.clone(),
-            p.prefix.clone(),
+            p.clone(),
             RetryPolicy::default(),
             Ranges::default(),
         )
@@ -286,8 +264,8 @@ async fn look(
 /// `sidecars` reads sidecars at the source and at the destination.
 async fn look_one(
     client: &aws_sdk_s3::Client,
-    from: &Prefix,
-    to: &Prefix,
+    from: &S3Prefix,
+    to: &S3Prefix,
     opts: &PromoteOptions,
     listed: &[String],
     sidecars: &(Arc<dyn Source>, Arc<dyn Source>),
@@ -313,7 +291,7 @@ async fn look_one(
             source.url()
         )));
     }
-    let location = format!("s3://{}/{key}", to.bucket);
+    let location = to.object_url(&key);
     // The source's sidecar, rewritten for the new name.
     let sidecar_name = SIDECAR_SUFFIXES
         .iter()
@@ -322,7 +300,7 @@ async fn look_one(
     let (sidecar, source_digest) = match sidecar_name {
         None => (None, None),
         Some(old_sidecar) => {
-            let url = format!("s3://{}/{}", from.bucket, from.key(&old_sidecar));
+            let url = from.object_url(&from.key(&old_sidecar));
             let text = sidecars.0.read_small(&old_sidecar, MAX_SIDECAR).await?;
             let text = text.ok_or_else(|| {
                 Error::failed(Kind::Remote, format!("{url}: gone since it was listed"))
@@ -616,21 +594,5 @@ mod tests {
         );
         assert!(sidecar_digest(b"abc  x.tar.gz", "x.tar.gz").is_err());
         assert!(sidecar_digest(b"", "x.tar.gz").is_err());
-    }
-
-    #[test]
-    fn prefixes_make_keys() {
-        let p = Prefix {
-            bucket: "b".into(),
-            prefix: "12345-linux/tarballs".into(),
-        };
-        assert_eq!(p.key("x.tar.gz"), "12345-linux/tarballs/x.tar.gz");
-        assert_eq!(p.url(), "s3://b/12345-linux/tarballs/");
-        let root = Prefix {
-            bucket: "b".into(),
-            prefix: String::new(),
-        };
-        assert_eq!(root.key("x"), "x");
-        assert_eq!(root.url(), "s3://b/");
     }
 }

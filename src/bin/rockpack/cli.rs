@@ -485,9 +485,9 @@ impl SelectArgs {
                 }
                 Ok(Arc::new(DirSource::new(dir)))
             }
-            Location::S3 { bucket, prefix } => {
+            Location::S3(at) => {
                 let client = aws::client(&self.s3.options()).await?;
-                S3Source::new(client, bucket, prefix, policy, ranges)
+                S3Source::new(client, at, policy, ranges)
             }
             Location::Http(url) => HttpSource::new(url, policy, ranges),
         }

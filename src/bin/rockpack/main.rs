@@ -12,13 +12,13 @@ use clap::Parser;
 
 use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
-use rockpack::net::aws;
+use rockpack::net::{aws, S3Prefix};
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::source::location::Location;
 use rockpack::store::names::Renames;
 use rockpack::store::object_copy::CopySettings;
-use rockpack::store::promote::{Prefix, PromoteOptions};
+use rockpack::store::promote::PromoteOptions;
 use rockpack::{fixtures, report, store};
 
 use cli::*;
@@ -67,9 +67,9 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
 }
 
 /// An `s3://bucket/prefix/` argument of promote or abort-uploads.
-fn s3_prefix(what: &str, url: &str) -> Result<Prefix> {
+fn s3_prefix(what: &str, url: &str) -> Result<S3Prefix> {
     match Location::parse(url)? {
-        Location::S3 { bucket, prefix } => Ok(Prefix { bucket, prefix }),
+        Location::S3(at) => Ok(at),
         _ => Err(Error::Usage(format!(
             "{what} {url}: expected s3://bucket/prefix/"
         ))),

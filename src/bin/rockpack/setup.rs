@@ -82,7 +82,7 @@ pub(crate) fn budget(
         check_part_size(p)?;
     }
     let part_sizes = match dest {
-        Some(Location::S3 { .. }) => plan
+        Some(Location::S3(_)) => plan
             .tarballs
             .iter()
             .map(|t| {
@@ -125,11 +125,11 @@ pub(crate) async fn sink(
     match dest {
         None => Ok(Box::new(StdoutSink)),
         Some(Location::Dir(dir)) => Ok(Box::new(DirSink::new(dir))),
-        Some(Location::S3 { bucket, prefix }) => {
+        Some(Location::S3(at)) => {
             let client = aws::client(&select.s3.options()).await?;
             let mut options = args.s3_sink_options(budget)?;
             options.no_server_copy |= plan.tarballs.len() < 2;
-            S3Sink::new(client, bucket, prefix, options)
+            S3Sink::new(client, at, options)
         }
         Some(Location::Http(u)) => Err(Error::Usage(format!(
             "--dest {u}: HTTP destinations are not supported; use s3:// or a directory"

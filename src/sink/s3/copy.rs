@@ -55,7 +55,7 @@ impl CopyJob {
         CopyJob {
             shared: shared.clone(),
             key: key.to_string(),
-            url: shared.url(key),
+            url: shared.at.object_url(key),
             upload_id: upload_id.to_string(),
             number: number as i32,
             source,
@@ -78,7 +78,7 @@ impl CopyJob {
         }
         let part = PartJob {
             client: self.shared.client.clone(),
-            bucket: self.shared.bucket.clone(),
+            bucket: self.shared.at.bucket.clone(),
             key: self.key,
             url: self.url,
             upload_id: self.upload_id,
@@ -110,11 +110,11 @@ impl CopyJob {
             let send = s
                 .client
                 .upload_part_copy()
-                .bucket(&s.bucket)
+                .bucket(&s.at.bucket)
                 .key(&self.key)
                 .upload_id(&self.upload_id)
                 .part_number(self.number)
-                .copy_source(format!("{}/{}", s.bucket, encode_key(&self.source.key)))
+                .copy_source(format!("{}/{}", s.at.bucket, encode_key(&self.source.key)))
                 .copy_source_range(format!("bytes={start}-{end}"))
                 .set_copy_source_if_match(self.source.etag.clone())
                 .customize()

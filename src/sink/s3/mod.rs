@@ -48,6 +48,7 @@ use super::{Sink, TarballWriter, UploadStats};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, s3_error, status, upload_id};
 use crate::net::in_flight::InFlight;
+use crate::net::S3Prefix;
 use crate::plan::TarballPlan;
 pub use assembly::COPY_PIECE;
 use options::Settings;
@@ -65,9 +66,7 @@ pub struct S3Sink {
 /// What every writer of one sink shares.
 struct Shared {
     client: aws_sdk_s3::Client,
-    bucket: String,
-    /// No leading or trailing slash; may be empty.
-    prefix: String,
+    at: S3Prefix,
     settings: Settings,
     /// KiB of parts uploading, over all tarballs.
     upload_kib: Arc<Semaphore>,
@@ -133,14 +132,6 @@ impl Stats {
 }
 
 impl Shared {
-    fn key(&self, file_name: &str) -> String {
-        crate::net::keys::key_below(&self.prefix, file_name)
-    }
-
-    fn url(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket)
-    }
-
     fn copies(&self) -> bool {
         self.copies.load(Ordering::Relaxed)
     }
@@ -150,7 +141,7 @@ impl Shared {
         if self.copies.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 "s3://{}/: the server does not copy parts ({answer}); sending their bytes instead",
-                self.bucket
+                self.at.bucket
             );
         }
     }
@@ -163,14 +154,14 @@ impl Shared {
         let answer = self
             .client
             .upload_part_copy()
-            .bucket(&self.bucket)
+            .bucket(&self.at.bucket)
             .key(key)
             .upload_id("rockpack-copy-probe")
             .part_number(1)
             .copy_source(format!(
                 "{}/{}",
-                self.bucket,
-                crate::net::keys::encode_key(&self.key(".rockpack-copy-probe"))
+                self.at.bucket,
+                crate::net::keys::encode_key(&self.at.key(".rockpack-copy-probe"))
             ))
             .send()
             .await;
@@ -189,7 +180,7 @@ impl Shared {
         };
         match refused {
             Some(answer) => self.stop_copies(&answer),
-            None => tracing::debug!(bucket = %self.bucket, "the server copies parts"),
+            None => tracing::debug!(bucket = %self.at.bucket, "the server copies parts"),
         }
     }
 
@@ -232,7 +223,7 @@ impl Shared {
             let req = self
                 .client
                 .create_multipart_upload()
-                .bucket(&self.bucket)
+                .bucket(&self.at.bucket)
                 .key(key)
                 .content_type(content_type)
                 .set_storage_class(set.storage_class.clone())
@@ -333,11 +324,10 @@ impl S3Sink {
     #[allow(clippy::new_ret_no_self)]
     pub fn new(
         client: aws_sdk_s3::Client,
-        bucket: String,
-        prefix: String,
+        at: S3Prefix,
         opts: S3SinkOptions,
     ) -> Result<Box<dyn crate::sink::Sink>> {
-        if bucket.is_empty() {
+        if at.bucket.is_empty() {
             return Err(Error::Usage("the S3 destination names no bucket".into()));
         }
         let settings = Settings::new(opts)?;
@@ -345,8 +335,7 @@ impl S3Sink {
         Ok(Box::new(S3Sink {
             shared: Arc::new(Shared {
                 client,
-                bucket,
-                prefix: prefix.trim_matches('/').to_string(),
+                at,
                 upload_kib: Arc::new(Semaphore::new(upload_kib)),
                 copies: AtomicBool::new(settings.server_copy),
                 probed: OnceCell::new(),
@@ -365,19 +354,14 @@ impl S3Sink {
 #[async_trait]
 impl Sink for S3Sink {
     fn describe(&self) -> String {
-        let s = &self.shared;
-        if s.prefix.is_empty() {
-            format!("s3://{}/", s.bucket)
-        } else {
-            format!("s3://{}/{}/", s.bucket, s.prefix)
-        }
+        self.shared.at.url()
     }
 
     async fn create(&self, index: usize, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
         let file_name = tarball.file_name.as_str();
         let shared = self.shared.clone();
-        let key = shared.key(file_name);
-        let url = shared.url(&key);
+        let key = shared.at.key(file_name);
+        let url = shared.at.object_url(&key);
         if shared.copies() {
             shared.probed.get_or_init(|| shared.probe(&key)).await;
         }

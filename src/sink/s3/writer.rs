@@ -259,8 +259,8 @@ impl S3Writer {
         };
         let job = PartJob {
             client: self.shared.client.clone(),
-            bucket: self.shared.bucket.clone(),
-            url: self.shared.url(&key),
+            bucket: self.shared.at.bucket.clone(),
+            url: self.shared.at.object_url(&key),
             key,
             upload_id,
             number: number as i32,
@@ -281,7 +281,7 @@ impl S3Writer {
             return Ok((key.clone(), upload_id.clone()));
         }
         let key = format!("{}.rockpack-tmp-{id}", self.key);
-        let url = self.shared.url(&key);
+        let url = self.shared.at.object_url(&key);
         let started = self
             .shared
             .start_upload(&key, &url, "application/octet-stream")
@@ -335,7 +335,7 @@ impl S3Writer {
                     let part = self.temp_parts.remove(&id).ok_or_else(|| {
                         Error::internal(format!(
                             "{}: its last part was not uploaded",
-                            self.shared.url(&key)
+                            self.shared.at.object_url(&key)
                         ))
                     });
                     Some(part.map_err(|e| self.fail(e))?)
@@ -389,12 +389,12 @@ impl S3Writer {
             let deleted = s
                 .client
                 .delete_object()
-                .bucket(&s.bucket)
+                .bucket(&s.at.bucket)
                 .key(&key)
                 .send()
                 .await;
             if let Err(e) = deleted {
-                return Err(self.fail(s3_error("DeleteObject", &s.url(&key), &e)));
+                return Err(self.fail(s3_error("DeleteObject", &s.at.object_url(&key), &e)));
             }
             self.temp_keys.pop();
         }
@@ -443,11 +443,11 @@ async fn complete_upload(
 ) -> Result<Option<String>> {
     // Recorded first: a signal may drop this future mid-request.
     made.push(key.to_string());
-    let url = s.url(key);
+    let url = s.at.object_url(key);
     let req = s
         .client
         .complete_multipart_upload()
-        .bucket(&s.bucket)
+        .bucket(&s.at.bucket)
         .key(key)
         .upload_id(upload_id)
         .multipart_upload(
@@ -538,7 +538,7 @@ async fn make_chain(
 ) -> Result<Vec<(usize, Arc<Published>, u64)>> {
     let mut made: Vec<(usize, Arc<Published>, u64)> = Vec::new();
     for t in chain {
-        let url = shared.url(&t.key);
+        let url = shared.at.object_url(&t.key);
         let source = |r: &Range| match r.source {
             Source::Tarball(_) => sources[&r.source].clone(),
             Source::Temp(id) => made
@@ -654,14 +654,14 @@ impl TarballWriter for S3Writer {
             self.state = State::Published;
             return Ok(());
         };
-        let sidecar_key = s.key(sidecar);
+        let sidecar_key = s.at.key(sidecar);
         let text = Bytes::from(sidecar_text(sha256_hex, &self.file_name));
         let crc = ObjectCrc::of(&text);
         let set = &s.settings;
         let put = s
             .client
             .put_object()
-            .bucket(&s.bucket)
+            .bucket(&s.at.bucket)
             .key(&sidecar_key)
             .content_type(SIDECAR_CONTENT_TYPE)
             .content_length(text.len() as i64);
@@ -684,7 +684,7 @@ impl TarballWriter for S3Writer {
             if !may_have_happened(&e) {
                 self.published.pop();
             }
-            return Err(s3_error("PutObject", &s.url(&sidecar_key), &e));
+            return Err(s3_error("PutObject", &s.at.object_url(&sidecar_key), &e));
         }
         self.state = State::Published;
         Ok(())
@@ -715,8 +715,8 @@ impl TarballWriter for S3Writer {
             }
         }
         for (key, upload_id) in uploads {
-            match abort_upload(&s.client, &s.bucket, &key, &upload_id).await {
-                Ok(()) => tracing::debug!(url = %s.url(&key), "multipart upload aborted"),
+            match abort_upload(&s.client, &s.at.bucket, &key, &upload_id).await {
+                Ok(()) => tracing::debug!(url = %s.at.object_url(&key), "multipart upload aborted"),
                 Err(e) => tracing::warn!("{e}; the parts stay until a lifecycle rule removes them"),
             }
         }
@@ -728,12 +728,12 @@ impl TarballWriter for S3Writer {
             if let Err(e) = s
                 .client
                 .delete_object()
-                .bucket(&s.bucket)
+                .bucket(&s.at.bucket)
                 .key(&key)
                 .send()
                 .await
             {
-                tracing::warn!("{}", s3_error("DeleteObject", &s.url(&key), &e));
+                tracing::warn!("{}", s3_error("DeleteObject", &s.at.object_url(&key), &e));
             }
         }
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::location::Location;
 use crate::error::{Error, Result};
+use crate::net::S3Prefix;
 pub use registry::{BucketConfig, BucketRegistry};
 
 mod registry;
@@ -305,13 +306,13 @@ impl Buckets {
         } else {
             String::new()
         };
-        Ok(Location::S3 {
-            bucket: bucket.name.clone(),
-            prefix: format!(
+        Ok(Location::S3(S3Prefix::new(
+            bucket.name.clone(),
+            &format!(
                 "{}{external}{}-{}",
                 bucket.key_prefix, run.run_id, run.platform
             ),
-        })
+        )))
     }
 }
 
