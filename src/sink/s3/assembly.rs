@@ -81,6 +81,45 @@ impl HeldPool {
     pub(super) fn used(&self) -> u64 {
         self.used.load(Ordering::Acquire)
     }
+
+    /// A holding of nothing yet, to take bytes into.
+    fn hold(self: &Arc<Self>) -> Held {
+        Held {
+            pool: self.clone(),
+            n: 0,
+        }
+    }
+}
+
+/// Bytes taken from a [`HeldPool`], given back when the holding is
+/// released or dropped (the run ended, grew long, or its tarball was
+/// aborted): one place gives them back, whichever way the run goes.
+#[derive(Debug)]
+struct Held {
+    pool: Arc<HeldPool>,
+    n: u64,
+}
+
+impl Held {
+    /// Takes `n` more bytes, if the pool has room.
+    fn take(&mut self, n: u64) -> bool {
+        let taken = self.pool.take(n);
+        if taken {
+            self.n += n;
+        }
+        taken
+    }
+
+    /// Gives back everything held so far.
+    fn release(&mut self) {
+        self.pool.give(std::mem::take(&mut self.n));
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// An object a copy reads from.
@@ -248,7 +287,7 @@ enum Open {
         /// is sent as it is) or to end short (then it takes the run in).
         before: Option<(Vec<Bytes>, ObjectCrc)>,
         /// Bytes of the run held from the pool (while `before` waits).
-        pooled: u64,
+        pooled: Held,
     },
     /// A range at least 5 MiB long, then bytes of the tarball's own (fewer
     /// than 5 MiB): should a run follow, both go into a temporary object
@@ -261,13 +300,13 @@ enum Open {
 }
 
 /// After a chain's range: the next run, or the tarball's own bytes.
-fn chained(chain: Range, next: Option<&Holders>) -> Open {
+fn chained(chain: Range, next: Option<&Holders>, pool: &Arc<HeldPool>) -> Open {
     match next {
         Some(next) => Open::Copy {
             run: Run::new(next),
             chain: Some(chain),
             before: None,
-            pooled: 0,
+            pooled: pool.hold(),
         },
         None => Open::Chain {
             chain,
@@ -329,7 +368,7 @@ impl Assembly {
                         run: Run::new(&chunk.held),
                         chain: None,
                         before: None,
-                        pooled: 0,
+                        pooled: self.held.hold(),
                     }
                 }
                 Open::Nothing => {
@@ -346,7 +385,7 @@ impl Assembly {
                         run: Run::new(&chunk.held),
                         chain: None,
                         before: Some(before),
-                        pooled: 0,
+                        pooled: self.held.hold(),
                     };
                 }
                 Open::Send { chunks, crc } => {
@@ -390,7 +429,7 @@ impl Assembly {
                         run: Run::new(&chunk.held),
                         chain: Some(joined),
                         before: None,
-                        pooled: 0,
+                        pooled: self.held.hold(),
                     };
                 }
                 Open::Copy {
@@ -404,12 +443,9 @@ impl Assembly {
                         // Long enough to be copied, or no room to hold the
                         // run beside it: what waited is sent.
                         let send =
-                            before.is_some() && (run.len >= MIN_PART_SIZE || !self.held.take(n));
-                        if before.is_some() && !send {
-                            *pooled += n;
-                        }
+                            before.is_some() && (run.len >= MIN_PART_SIZE || !pooled.take(n));
                         if send || run.len >= MIN_PART_SIZE {
-                            self.held.give(std::mem::take(pooled));
+                            pooled.release();
                         }
                         if send {
                             let (chunks, crc) = before.take().expect("a waiting part");
@@ -439,7 +475,7 @@ impl Assembly {
         else {
             unreachable!("a run is open")
         };
-        self.held.give(pooled);
+        drop(pooled);
         if run.len >= MIN_PART_SIZE {
             if let Some(c) = chain {
                 self.copy(c, out)?;
@@ -450,13 +486,13 @@ impl Assembly {
                 self.copy(range, out)?;
             }
             let tail = run.range(first, at);
-            self.open = chained(tail, next);
+            self.open = chained(tail, next, &self.held);
             return Ok(());
         }
         // A short run.
         if let Some(c) = chain.filter(|c| c.crc.len + run.len <= MAX_PART_SIZE) {
             let joined = self.temp(c, Last::Copy(run.range(0, 0)), out);
-            self.open = chained(joined, next);
+            self.open = chained(joined, next, &self.held);
             return Ok(());
         }
         // Its bytes are sent, with the part that waited for it if any.
@@ -498,7 +534,7 @@ impl Assembly {
                 before,
                 pooled,
             } => {
-                self.held.give(pooled);
+                drop(pooled);
                 if let Some((chunks, crc)) = before {
                     self.send(chunks, crc, out)?;
                 }
@@ -568,15 +604,6 @@ impl Assembly {
         }
         self.next += 1;
         Ok(n)
-    }
-}
-
-/// An assembly dropped mid-run (an aborted tarball) gives back what it held.
-impl Drop for Assembly {
-    fn drop(&mut self) {
-        if let Open::Copy { pooled, .. } = &mut self.open {
-            self.held.give(std::mem::take(pooled));
-        }
     }
 }
 
