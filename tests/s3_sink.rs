@@ -619,6 +619,25 @@ fn sigterm_while_an_upload_starts_leaves_nothing() {
     b.assert_untouched();
 }
 
+/// SIGTERM while a CreateMultipartUpload's answer stalls for longer than
+/// rockpack waits (the server has started that upload): no id ever comes
+/// back, so the upload is found by listing the key's uploads and aborted.
+#[test]
+fn sigterm_while_an_upload_start_stalls_leaves_nothing() {
+    let b = Backend::new("sigterm_while_an_upload_start_stalls_leaves_nothing");
+    b.sigterm_once_fired(
+        &mut s3_command(&b, small_run(), SMALL_FLAGS),
+        Rule::new(Action::StallAfter(0, Duration::from_secs(120)))
+            .method(Method::POST)
+            .query("uploads")
+            .skip(1)
+            .always(),
+        ("a second CreateMultipartUpload", Duration::from_secs(60)),
+        Duration::from_millis(300),
+    );
+    b.assert_untouched();
+}
+
 /// The only selected artifact holds nothing but its manifest: the tarball
 /// is the gzip header, the tar end blocks and the trailer, still one part.
 #[test]

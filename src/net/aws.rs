@@ -2,7 +2,11 @@
 //! AWS credential chain and region, `--endpoint-url` (or `AWS_ENDPOINT_URL`)
 //! with path-style addressing for S3-compatible servers, and anonymous
 //! access with `--no-sign-request` or when no credentials exist; and what
-//! S3 errors mean (worth another try or not) and say, for both.
+//! S3 errors mean (worth another try or not) and say, for both; and how
+//! the multipart uploads a failed run started are aborted, for the sink and
+//! promote alike.
+
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -10,6 +14,7 @@ use aws_sdk_s3::config::Region;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::{Error, Kind, Result};
+use crate::net::in_flight::{InFlight, Started};
 use crate::net::RequestError;
 
 /// How to reach S3: what `--endpoint-url`, `--region` and
@@ -218,6 +223,59 @@ pub async fn abort_upload(
             &e,
         )),
     }
+}
+
+/// Aborts the uploads `in_flight` started in `bucket` whose key `wanted`
+/// picks and that were not ended, once no request is under way (at most
+/// `grace`): by id where the answer brought one back, and, for a key whose
+/// request to start one failed or stayed unanswered, every upload of that
+/// key the server lists. Returns what could not be aborted. A server that
+/// cannot list uploads gets a warning (`rockpack abort-uploads` clears
+/// what it may hold).
+pub async fn abort_started(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    in_flight: &InFlight,
+    grace: Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<Error> {
+    let Started {
+        mut uploads,
+        unsure,
+    } = in_flight.take_started(grace, wanted).await;
+    for key in unsure {
+        let listed = client
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(&key)
+            .send()
+            .await;
+        match listed {
+            Ok(page) => {
+                let found: Vec<(String, String)> = page
+                    .uploads()
+                    .iter()
+                    .filter(|u| u.key() == Some(key.as_str()))
+                    .filter_map(|u| u.upload_id())
+                    .filter(|id| !uploads.iter().any(|(_, known)| known == id))
+                    .map(|id| (key.clone(), id.to_string()))
+                    .collect();
+                uploads.extend(found);
+            }
+            Err(e) => tracing::warn!(
+                "{}; an upload the server may have started is left to `rockpack abort-uploads`",
+                s3_error("ListMultipartUploads", &format!("s3://{bucket}/{key}"), &e)
+            ),
+        }
+    }
+    let mut left = Vec::new();
+    for (key, upload_id) in uploads {
+        match abort_upload(client, bucket, &key, &upload_id).await {
+            Ok(()) => tracing::debug!(%key, %upload_id, "multipart upload aborted"),
+            Err(e) => left.push(e),
+        }
+    }
+    left
 }
 
 /// Whether a failed request may still have taken effect: no clean answer

@@ -203,8 +203,8 @@ pub async fn run(
             r = &mut create => r,
             s = shutdown.recv() => {
                 // Cut short, the request could leave behind an upload the
-                // server started: it gets a moment to answer, so that what
-                // it made is aborted with the rest.
+                // server started: it gets a moment to answer, so that its
+                // writer aborts what it made (past that, `abort_rest` does).
                 if let Ok(Ok(writer)) = tokio::time::timeout(CREATE_GRACE, &mut create).await {
                     outputs.push(output(writer));
                 }
@@ -214,7 +214,7 @@ pub async fn run(
         match created {
             Ok(writer) => outputs.push(output(writer)),
             Err(e) => {
-                abort_all(&mut outputs).await;
+                abort_all(sink, &mut outputs).await;
                 return Err(e);
             }
         }
@@ -228,7 +228,7 @@ pub async fn run(
         s = shutdown.recv() => Err(interrupted(s)),
     };
     if let Err(e) = result {
-        abort_all(&mut outputs).await;
+        abort_all(sink, &mut outputs).await;
         return Err(e);
     }
     let published = tokio::select! {
@@ -238,7 +238,7 @@ pub async fn run(
     let digests = match published {
         Ok(d) => d,
         Err(e) => {
-            abort_all(&mut outputs).await;
+            abort_all(sink, &mut outputs).await;
             return Err(e);
         }
     };
@@ -381,9 +381,11 @@ async fn publish_all(outputs: &mut [Output]) -> Result<Vec<String>> {
 /// How long an output being created when a signal comes may still take.
 const CREATE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Aborts every tarball (an error or a signal).
-async fn abort_all(outputs: &mut [Output]) {
+/// Aborts every tarball (an error or a signal), then what the sink was
+/// still starting.
+async fn abort_all(sink: &dyn Sink, outputs: &mut [Output]) {
     for o in outputs.iter_mut() {
         o.writer.abort().await;
     }
+    sink.abort_rest().await;
 }

@@ -140,6 +140,11 @@ pub trait Sink: Send + Sync {
     fn upload_stats(&self) -> Option<UploadStats> {
         None
     }
+
+    /// After every writer was aborted: removes what a `create` cut short
+    /// (by a signal) may still have started. Nothing, for a sink whose
+    /// `create` leaves nothing behind unfinished.
+    async fn abort_rest(&self) {}
 }
 
 /// One tarball on its way into a sink.

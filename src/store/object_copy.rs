@@ -304,16 +304,13 @@ async fn copy_parts(
             .checksum_type(ChecksumType::FullObject),
         None => req,
     };
-    // Run so that a rollback waits for it: dropped mid-request (another
-    // copy failed, or a signal), the server may still start the upload,
-    // which the rollback then lists and aborts.
-    undo.opening(key);
+    // Noted by its own task: dropped mid-request (another copy failed, or
+    // a signal), the upload the server may still start is aborted too.
     let out = undo
-        .request(req.send())
+        .start_upload(key, req.send(), |o| o.upload_id())
         .await
         .map_err(|e| s3_error("CreateMultipartUpload", &url, &e))?;
     let upload_id = upload_id(&out, &url)?;
-    undo.opened(key, &upload_id);
     let parts: Vec<CompletedPart> = futures_util::stream::iter(0..count)
         .map(|i| {
             let start = i * part;
@@ -359,7 +356,7 @@ async fn copy_parts(
     undo.request(req.send())
         .await
         .map_err(|e| s3_error("CompleteMultipartUpload", &url, &e))?;
-    undo.completed(&upload_id);
+    undo.ended(&upload_id);
     Ok(())
 }
 

@@ -1,17 +1,18 @@
 //! What a promote has changed at its destination, so that a failure (or a
 //! signal) can put it back as it was: keys it made are deleted, multipart
-//! uploads it opened are aborted (found by listing where a signal cut the
-//! request that started one short), objects it replaced are restored from the
-//! backups it made of them first. Each change is noted before the request
-//! that makes it, and a rollback first waits for requests still under way,
-//! so a request its caller gave up on is undone too.
+//! uploads it started are aborted (see `net::aws::abort_started`: one whose
+//! id never reached its caller too), objects it replaced are restored from
+//! the backups it made of them first. Each change is noted
+//! before the request that makes it, and a rollback first waits for
+//! requests still under way, so a request its caller gave up on is undone
+//! too.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::object_copy::{copy, CopySettings, ObjectInfo};
-use crate::net::aws::{abort_upload, s3_error};
+use crate::net::aws::{abort_started, s3_error};
 use crate::net::in_flight::InFlight;
 
 /// One change to take back.
@@ -19,12 +20,6 @@ use crate::net::in_flight::InFlight;
 enum Step {
     /// A key that may now exist.
     Made(String),
-    /// A multipart upload of this key may have been started: its
-    /// CreateMultipartUpload was sent (a signal may drop the request after
-    /// the server started the upload, before its id came back).
-    Opening(String),
-    /// An open multipart upload.
-    Opened { key: String, upload_id: String },
     /// `key` held what `backup` (a copy made first) holds.
     Replaced { key: String, backup: ObjectInfo },
 }
@@ -35,7 +30,8 @@ pub struct Undo {
     bucket: String,
     settings: CopySettings,
     steps: Mutex<Vec<Step>>,
-    /// Requests that make objects, under way (see [`Undo::request`]).
+    /// Requests that make objects, under way (see [`Undo::request`]), and
+    /// the uploads started.
     inflight: InFlight,
 }
 
@@ -72,25 +68,20 @@ impl Undo {
         self.push(Step::Made(key.to_string()));
     }
 
-    /// A multipart upload of `key` is about to be started.
-    pub fn opening(&self, key: &str) {
-        self.push(Step::Opening(key.to_string()));
+    /// Runs a request that starts a multipart upload of `key`; the upload
+    /// is aborted by a rollback until [`ended`](Self::ended).
+    pub async fn start_upload<T: Send + 'static, E: Send + 'static>(
+        &self,
+        key: &str,
+        request: impl Future<Output = Result<T, E>> + Send + 'static,
+        id: fn(&T) -> Option<&str>,
+    ) -> Result<T, E> {
+        self.inflight.start_upload(key, request, id).await
     }
 
-    /// A multipart upload of `key` is open.
-    pub fn opened(&self, key: &str, upload_id: &str) {
-        self.push(Step::Opened {
-            key: key.to_string(),
-            upload_id: upload_id.to_string(),
-        });
-    }
-
-    /// The upload was completed: nothing to abort.
-    pub fn completed(&self, upload_id: &str) {
-        self.steps
-            .lock()
-            .expect("undo steps")
-            .retain(|s| !matches!(s, Step::Opened { upload_id: u, .. } if u == upload_id));
+    /// Upload `upload_id` was completed: nothing to abort.
+    pub fn ended(&self, upload_id: &str) {
+        self.inflight.ended(upload_id);
     }
 
     /// `key` is about to be overwritten; `backup` holds what it held.
@@ -115,17 +106,18 @@ impl Undo {
     /// Takes every change back, latest first. Returns what could not be
     /// taken back (also logged), for the error.
     pub async fn rollback(&self) -> Vec<String> {
-        self.inflight.settled(REQUEST_GRACE).await;
-        let steps = std::mem::take(&mut *self.steps.lock().expect("undo steps"));
         let mut left = Vec::new();
+        // Uploads first (no request is under way once they are known): a
+        // key made by completing one is deleted below.
+        self.abort_started(&mut left).await;
+        let steps = std::mem::take(&mut *self.steps.lock().expect("undo steps"));
         for step in steps.into_iter().rev() {
             let failed = match step {
                 Step::Made(key) => self.delete(&key).await.err(),
-                Step::Opening(key) => self.abort_all(&key).await.err(),
-                Step::Opened { key, upload_id } => self.abort(&key, &upload_id).await.err(),
                 Step::Replaced { key, backup } => {
-                    // The restore needs no undo of its own: the backup stays
-                    // if it fails, and the error names it.
+                    // The restore needs no undo of its own but for an upload
+                    // it started: the backup stays if it fails, and the error
+                    // names it.
                     let scratch =
                         Undo::new(self.client.clone(), &self.bucket, self.settings.clone());
                     match copy(
@@ -139,11 +131,14 @@ impl Undo {
                     .await
                     {
                         Ok(_) => self.delete(&backup.key).await.err(),
-                        Err(e) => Some(format!(
-                            "{e}; what {} held is kept at {}",
-                            self.url(&key),
-                            backup.url()
-                        )),
+                        Err(e) => {
+                            scratch.abort_started(&mut left).await;
+                            Some(format!(
+                                "{e}; what {} held is kept at {}",
+                                self.url(&key),
+                                backup.url()
+                            ))
+                        }
                     }
                 }
             };
@@ -155,38 +150,21 @@ impl Undo {
         left
     }
 
-    async fn abort(&self, key: &str, upload_id: &str) -> std::result::Result<(), String> {
-        abort_upload(&self.client, &self.bucket, key, upload_id)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// Aborts every incomplete upload of `key` (one whose id never came
-    /// back included). A server that cannot list them is only logged: the
-    /// uploads whose ids came back are aborted by id.
-    async fn abort_all(&self, key: &str) -> std::result::Result<(), String> {
-        let listed = self
-            .client
-            .list_multipart_uploads()
-            .bucket(&self.bucket)
-            .prefix(key)
-            .send()
-            .await;
-        let page = match listed {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!("{}", s3_error("ListMultipartUploads", &self.url(key), &e));
-                return Ok(());
-            }
-        };
-        for u in page.uploads() {
-            if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
-                if k == key {
-                    self.abort(k, id).await?;
-                }
-            }
+    /// Aborts every upload started and not ended (see [`abort_started`]);
+    /// what could not be aborted goes to `left`.
+    async fn abort_started(&self, left: &mut Vec<String>) {
+        let failed = abort_started(
+            &self.client,
+            &self.bucket,
+            &self.inflight,
+            REQUEST_GRACE,
+            |_| true,
+        )
+        .await;
+        for e in failed {
+            tracing::error!("taking the promote back: {e}");
+            left.push(e.to_string());
         }
-        Ok(())
     }
 
     async fn delete(&self, key: &str) -> std::result::Result<(), String> {

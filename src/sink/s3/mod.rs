@@ -46,7 +46,7 @@ use tokio::sync::{watch, OnceCell, Semaphore};
 
 use super::{Sink, TarballWriter, UploadStats};
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{error_text, s3_error, status, upload_id};
+use crate::net::aws::{abort_started, error_text, s3_error, status, upload_id};
 use crate::net::in_flight::InFlight;
 use crate::net::S3Prefix;
 use crate::plan::TarballPlan;
@@ -77,8 +77,6 @@ struct Shared {
     probed: OnceCell<()>,
     /// Until the server refuses full-object CRC64NVME checksums.
     full_object: AtomicBool,
-    /// Uploads started and not yet completed or aborted: upload id → key.
-    started: Arc<Mutex<HashMap<String, String>>>,
     /// Requests that start an upload or make an object, under way: an
     /// abort waits for them.
     in_flight: InFlight,
@@ -236,23 +234,11 @@ impl Shared {
             } else {
                 req.checksum_algorithm(ChecksumAlgorithm::Crc32C)
             };
-            // Its own task: a signal that drops this future cannot cut the
-            // request short after the server started the upload; the task
-            // still notes it in `started`, where the abort finds it.
-            let started = self.started.clone();
-            let noted_key = key.to_string();
+            // Its own task, which notes the upload: a signal that drops
+            // this future after the server started it leaves it to abort.
             let sent = self
                 .in_flight
-                .run(async move {
-                    let out = req.send().await;
-                    if let Some(id) = out.as_ref().ok().and_then(|o| o.upload_id()) {
-                        started
-                            .lock()
-                            .expect("started uploads")
-                            .insert(id.to_string(), noted_key);
-                    }
-                    out
-                })
+                .start_upload(key, req.send(), |o| o.upload_id())
                 .await;
             let out = match sent {
                 Ok(out) => out,
@@ -279,30 +265,22 @@ impl Shared {
 }
 
 impl Shared {
-    /// The uploads started for `key` or its temporary objects and not yet
-    /// completed or aborted, once no request that starts an upload or makes
-    /// an object is under way (waiting at most `REQUEST_GRACE`): taken out
-    /// of `started`.
-    async fn started_for(&self, key: &str) -> Vec<(String, String)> {
-        self.in_flight.settled(REQUEST_GRACE).await;
-        let temps = format!("{key}.rockpack-tmp-");
-        let mut started = self.started.lock().expect("started uploads");
-        let ids: Vec<String> = started
-            .iter()
-            .filter(|(_, k)| *k == key || k.starts_with(&temps))
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.into_iter()
-            .filter_map(|id| started.remove(&id).map(|k| (k, id)))
-            .collect()
-    }
-
-    /// `upload_id` was completed or aborted.
-    fn ended(&self, upload_id: &str) {
-        self.started
-            .lock()
-            .expect("started uploads")
-            .remove(upload_id);
+    /// Aborts the uploads started for keys `wanted` picks and not yet
+    /// completed or aborted (see [`abort_started`]); what could not be
+    /// aborted is logged (its parts stay until a lifecycle rule or
+    /// `rockpack abort-uploads` removes them).
+    async fn abort_started(&self, wanted: impl Fn(&str) -> bool) {
+        let left = abort_started(
+            &self.client,
+            &self.at.bucket,
+            &self.in_flight,
+            REQUEST_GRACE,
+            wanted,
+        )
+        .await;
+        for e in left {
+            tracing::warn!("{e}; the parts stay until a lifecycle rule removes them");
+        }
     }
 }
 
@@ -340,7 +318,6 @@ impl S3Sink {
                 copies: AtomicBool::new(settings.server_copy),
                 probed: OnceCell::new(),
                 held: assembly::HeldPool::new(settings.held_runs),
-                started: Arc::new(Mutex::new(HashMap::new())),
                 in_flight: InFlight::default(),
                 full_object: AtomicBool::new(true),
                 publications: Mutex::new(HashMap::new()),
@@ -401,6 +378,12 @@ impl Sink for S3Sink {
             read_back_bytes: s.read_back.load(Ordering::Relaxed),
             temporary_bytes: s.temp.load(Ordering::Relaxed),
         })
+    }
+
+    /// An upload whose tarball never got a writer (its `create` was cut
+    /// short): every writer has taken its own.
+    async fn abort_rest(&self) {
+        self.shared.abort_started(|_| true).await;
     }
 }
 

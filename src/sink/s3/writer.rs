@@ -23,7 +23,7 @@ use super::copy::CopyJob;
 use super::part::{Checksums, PartBody, PartJob};
 use super::{kib, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{abort_upload, may_have_happened, s3_error};
+use crate::net::aws::{may_have_happened, s3_error};
 use crate::object_crc::ObjectCrc;
 use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
 
@@ -470,7 +470,7 @@ async fn complete_upload(
             return Err(s3_error("CompleteMultipartUpload", &url, &e));
         }
     };
-    s.ended(upload_id);
+    s.in_flight.ended(upload_id);
     let theirs = match checksums {
         Checksums::FullObject => out.checksum_crc64_nvme(),
         Checksums::Composite => out.checksum_crc32_c(),
@@ -699,27 +699,14 @@ impl TarballWriter for S3Writer {
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
         let s = self.shared.clone();
-        let temps = std::mem::take(&mut self.temp_uploads).into_values();
-        let mut uploads: Vec<(String, String)> = self
-            .upload_id
-            .take()
-            .map(|id| (self.key.clone(), id))
-            .into_iter()
-            .chain(temps.map(|(key, id, _)| (key, id)))
-            .collect();
-        // And any whose id never came back here (a signal dropped the
-        // request's future): the sink noted them all.
-        for started in s.started_for(&self.key).await {
-            if !uploads.iter().any(|u| u.1 == started.1) {
-                uploads.push(started);
-            }
-        }
-        for (key, upload_id) in uploads {
-            match abort_upload(&s.client, &s.at.bucket, &key, &upload_id).await {
-                Ok(()) => tracing::debug!(url = %s.at.object_url(&key), "multipart upload aborted"),
-                Err(e) => tracing::warn!("{e}; the parts stay until a lifecycle rule removes them"),
-            }
-        }
+        self.upload_id = None;
+        self.temp_uploads.clear();
+        // Every upload of the tarball and its temporaries not yet ended,
+        // one whose id never came back here included (a signal dropped the
+        // request's future, or its answer stalled).
+        let temps = format!("{}.rockpack-tmp-", self.key);
+        s.abort_started(|k| k == self.key || k.starts_with(&temps))
+            .await;
         let made = std::mem::take(&mut self.published)
             .into_iter()
             .rev()
