@@ -605,18 +605,10 @@ fn sigterm_while_finishing_leaves_nothing() {
 /// that upload with the others; it exits 1 soon, nothing left.
 #[test]
 fn sigterm_while_an_upload_starts_leaves_nothing() {
-    let b = Backend::new("sigterm_while_an_upload_starts_leaves_nothing");
-    b.sigterm_once_fired(
-        &mut s3_command(&b, small_run(), SMALL_FLAGS),
-        Rule::new(Action::DelayAnswer(Duration::from_secs(3)))
-            .method(Method::POST)
-            .query("uploads")
-            .skip(1)
-            .always(),
-        ("a second CreateMultipartUpload", Duration::from_secs(60)),
-        Duration::from_millis(300),
+    sigterm_while_an_upload_starts(
+        "sigterm_while_an_upload_starts_leaves_nothing",
+        Action::DelayAnswer(Duration::from_secs(3)),
     );
-    b.assert_untouched();
 }
 
 /// SIGTERM while a CreateMultipartUpload's answer stalls for longer than
@@ -624,10 +616,19 @@ fn sigterm_while_an_upload_starts_leaves_nothing() {
 /// back, so the upload is found by listing the key's uploads and aborted.
 #[test]
 fn sigterm_while_an_upload_start_stalls_leaves_nothing() {
-    let b = Backend::new("sigterm_while_an_upload_start_stalls_leaves_nothing");
+    sigterm_while_an_upload_starts(
+        "sigterm_while_an_upload_start_stalls_leaves_nothing",
+        Action::StallAfter(0, Duration::from_secs(120)),
+    );
+}
+
+/// SIGTERM once the second CreateMultipartUpload meets `answer`: the
+/// bucket is left untouched.
+fn sigterm_while_an_upload_starts(test: &'static str, answer: Action) {
+    let b = Backend::new(test);
     b.sigterm_once_fired(
         &mut s3_command(&b, small_run(), SMALL_FLAGS),
-        Rule::new(Action::StallAfter(0, Duration::from_secs(120)))
+        Rule::new(answer)
             .method(Method::POST)
             .query("uploads")
             .skip(1)
