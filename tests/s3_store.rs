@@ -122,6 +122,77 @@ fn contents(b: &Backend, prefix: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// What HeadObject says of `key`: the headers a CopyObject keeps.
+fn headers(b: &Backend, key: &str) -> Vec<(&'static str, String)> {
+    let client = b.client();
+    let out = b
+        .block_on(client.head_object().bucket(&b.bucket).key(key).send())
+        .unwrap_or_else(|e| panic!("HeadObject {key}: {e:?}"));
+    let mut meta: Vec<(&'static str, String)> = [
+        ("content-type", out.content_type()),
+        ("content-encoding", out.content_encoding()),
+        ("content-disposition", out.content_disposition()),
+        ("content-language", out.content_language()),
+        ("cache-control", out.cache_control()),
+    ]
+    .into_iter()
+    .filter_map(|(h, v)| Some((h, v?.to_string())))
+    .collect();
+    let mut user: Vec<(&String, &String)> = out.metadata().into_iter().flatten().collect();
+    user.sort();
+    meta.extend(
+        user.into_iter()
+            .map(|(k, v)| ("x-amz-meta", format!("{k}={v}"))),
+    );
+    meta
+}
+
+/// Tarballs stored with headers and user metadata by another tool keep
+/// them when promoted, copied whole or in parts alike (a CopyObject keeps
+/// them by itself; a copy in parts is given them).
+#[test]
+fn copies_keep_their_metadata_whole_or_in_parts() {
+    let b = Backend::new("copies_keep_their_metadata_whole_or_in_parts");
+    let client = b.client();
+    let sizes = [("gfx94X-dcgpu", 20 << 20), ("gfx110X-all", 1 << 20)];
+    for (label, size) in sizes {
+        let key = format!("{RUN}/therock-dist-linux-{label}-7.13.0rc1.tar.gz");
+        let data: Vec<u8> = (0..size).map(|i: usize| (i * 31 % 251) as u8).collect();
+        b.block_on(
+            client
+                .put_object()
+                .bucket(&b.bucket)
+                .key(&key)
+                .content_type("application/x-gzip")
+                .content_disposition("attachment")
+                .content_language("en")
+                .cache_control("max-age=60")
+                .metadata("run-id", "12345")
+                .metadata("built-by", "build_tarballs.py")
+                .body(data.into())
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
+    }
+    let mut flags = vec!["--rename", "7.13.0rc1=7.13.0"];
+    flags.extend(SMALL_COPIES);
+    let (o, stderr) = output(&mut promote(&b, &flags));
+    assert!(o.status.success(), "promote: {stderr}");
+    assert!(!b.copy_parts().is_empty(), "no UploadPartCopy");
+    for (label, _) in sizes {
+        let old = headers(
+            &b,
+            &format!("{RUN}/therock-dist-linux-{label}-7.13.0rc1.tar.gz"),
+        );
+        assert!(old.len() >= 3, "{label}: the server kept {old:?}");
+        let new = headers(
+            &b,
+            &format!("{RELEASE}/therock-dist-linux-{label}-7.13.0.tar.gz"),
+        );
+        assert_eq!(new, old, "{label}");
+    }
+}
+
 /// Promoted with a new version: every tarball byte-identical under its
 /// new name, every sidecar naming it, the large ones copied in parts, no
 /// tarball byte sent; the CI outputs key them as `pack` does. Promoting

@@ -1,7 +1,8 @@
 //! One object copied inside S3, from any bucket to any key: CopyObject up
 //! to [`COPY_OBJECT_LIMIT`] (5 GiB, S3's largest CopyObject), above it a
 //! multipart upload of UploadPartCopy ranges. The source's version is
-//! pinned by its ETag, the copy keeps the source's content type, tags and
+//! pinned by its ETag, the copy keeps the source's metadata (content type
+//! and the other headers a CopyObject keeps, user metadata), tags and
 //! full-object checksum (the server checks it on completion), and the copy
 //! is then checked against its source: size, and that checksum where the
 //! server keeps one.
@@ -43,8 +44,27 @@ pub struct ObjectInfo {
     pub etag: Option<String>,
     /// The checksum the store keeps of it, if any.
     pub checksum: Option<StoredChecksum>,
-    /// Its content type, kept by copies.
+    /// What a CopyObject keeps of it, and a copy in parts is given.
+    pub headers: Headers,
+}
+
+/// An object's system and user metadata: what a CopyObject keeps (its
+/// default `COPY` directive), so that a copy in parts is given the same and
+/// a copy keeps them whatever its size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    /// Content-Type.
     pub content_type: Option<String>,
+    /// Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// User metadata (`x-amz-meta-*`).
+    pub metadata: Option<std::collections::HashMap<String, String>>,
 }
 
 impl ObjectInfo {
@@ -97,7 +117,14 @@ pub async fn head(
         size: out.content_length().unwrap_or(0).max(0) as u64,
         etag: out.e_tag().map(str::to_string),
         checksum: stored_checksum(&out),
-        content_type: out.content_type().map(str::to_string),
+        headers: Headers {
+            content_type: out.content_type().map(str::to_string),
+            content_encoding: out.content_encoding().map(str::to_string),
+            content_disposition: out.content_disposition().map(str::to_string),
+            content_language: out.content_language().map(str::to_string),
+            cache_control: out.cache_control().map(str::to_string),
+            metadata: out.metadata().filter(|m| !m.is_empty()).cloned(),
+        },
     }))
 }
 
@@ -296,7 +323,12 @@ async fn copy_parts(
         .create_multipart_upload()
         .bucket(bucket)
         .key(key)
-        .set_content_type(from.content_type.clone())
+        .set_content_type(from.headers.content_type.clone())
+        .set_content_encoding(from.headers.content_encoding.clone())
+        .set_content_disposition(from.headers.content_disposition.clone())
+        .set_content_language(from.headers.content_language.clone())
+        .set_cache_control(from.headers.cache_control.clone())
+        .set_metadata(from.headers.metadata.clone())
         .set_tagging(source_tagging(client, from).await?);
     let req = match full {
         Some(c) => req
@@ -467,7 +499,7 @@ mod tests {
                 kind,
                 value: value.into(),
             }),
-            content_type: None,
+            headers: Headers::default(),
         }
     }
 

@@ -21,7 +21,10 @@ enum Step {
     /// A key that may now exist.
     Made(String),
     /// `key` held what `backup` (a copy made first) holds.
-    Replaced { key: String, backup: ObjectInfo },
+    Replaced {
+        key: String,
+        backup: Box<ObjectInfo>,
+    },
 }
 
 /// The changes of one promote, in one bucket.
@@ -88,7 +91,7 @@ impl Undo {
     pub fn replacing(&self, key: &str, backup: ObjectInfo) {
         self.push(Step::Replaced {
             key: key.to_string(),
-            backup,
+            backup: Box::new(backup),
         });
     }
 
