@@ -1,6 +1,6 @@
 //! Object keys in URLs: how a key is percent-encoded into a URL path (and
-//! decoded back), and how an S3 tag's key or value is encoded into the
-//! `x-amz-tagging` query string. Always compiled: the report and the
+//! decoded back) or an `x-amz-copy-source`, how tags are encoded into the
+//! `x-amz-tagging` query string, and where in S3 a prefix is. Always compiled: the report and the
 //! fixtures quote keys too, with or without the `net` feature.
 
 /// Everything but RFC 3986 unreserved characters is escaped in a key
@@ -80,8 +80,24 @@ pub fn decode_key(path: &str) -> String {
 
 /// RFC 3986 percent-encoding of everything but unreserved characters (a
 /// query-string key or value: `/` is escaped too).
-pub fn encode_component(s: &str) -> String {
+fn encode_component(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, COMPONENT_ESCAPES).to_string()
+}
+
+/// The `x-amz-copy-source` of `bucket/key`: the bucket, then the key
+/// percent-encoded as in a URL path.
+pub fn copy_source(bucket: &str, key: &str) -> String {
+    format!("{bucket}/{}", encode_key(key))
+}
+
+/// Tags as the `x-amz-tagging` query string (`k=v&k2=v2`, each key and
+/// value percent-encoded); `None` for no tags.
+pub fn tagging_query<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let pairs: Vec<String> = tags
+        .into_iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect();
+    (!pairs.is_empty()).then(|| pairs.join("&"))
 }
 
 #[cfg(test)]
@@ -111,6 +127,16 @@ mod tests {
         assert_eq!(top.url(), "s3://b/");
         assert_eq!(top.join("run/").join(""), S3Prefix::new("b", "run"));
         assert_eq!(p.join("sub").url(), "s3://b/12345-linux/tarballs/sub/");
+    }
+
+    #[test]
+    fn copy_sources_and_tagging_queries() {
+        assert_eq!(copy_source("b", "run/x y+.tar.gz"), "b/run/x%20y%2B.tar.gz");
+        assert_eq!(
+            tagging_query([("stage", "release candidate"), ("a=b", "c&d")]),
+            Some("stage=release%20candidate&a%3Db=c%26d".to_string())
+        );
+        assert_eq!(tagging_query([]), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, request_error, s3_error, status, upload_id};
-use crate::net::keys::{encode_component, encode_key};
+use crate::net::keys::{copy_source, tagging_query};
 use crate::net::{with_retries, RequestError};
 use crate::sink::s3::part_policy;
 use crate::sink::StoredChecksum;
@@ -89,7 +89,7 @@ impl ObjectInfo {
     }
 
     fn copy_source(&self) -> String {
-        format!("{}/{}", self.bucket, encode_key(&self.key))
+        copy_source(&self.bucket, &self.key)
     }
 }
 
@@ -421,18 +421,9 @@ async fn source_tagging(client: &aws_sdk_s3::Client, from: &ObjectInfo) -> Resul
             return Ok(None);
         }
     };
-    let tags: Vec<String> = out
-        .tag_set()
-        .iter()
-        .map(|t| {
-            format!(
-                "{}={}",
-                encode_component(t.key()),
-                encode_component(t.value())
-            )
-        })
-        .collect();
-    Ok((!tags.is_empty()).then(|| tags.join("&")))
+    Ok(tagging_query(
+        out.tag_set().iter().map(|t| (t.key(), t.value())),
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -14,7 +14,7 @@ use super::part::{no_sdk_retries, part_policy, part_timeout, Checksums, PartBody
 use super::{Published, Shared};
 use crate::error::Result;
 use crate::net::aws::{error_text, request_error};
-use crate::net::keys::encode_key;
+use crate::net::keys::copy_source;
 use crate::net::{with_retries, RequestError};
 use crate::object_crc::ObjectCrc;
 
@@ -114,7 +114,7 @@ impl CopyJob {
                 .key(&self.key)
                 .upload_id(&self.upload_id)
                 .part_number(self.number)
-                .copy_source(format!("{}/{}", s.at.bucket, encode_key(&self.source.key)))
+                .copy_source(copy_source(&s.at.bucket, &self.source.key))
                 .copy_source_range(format!("bytes={start}-{end}"))
                 .set_copy_source_if_match(self.source.etag.clone())
                 .customize()

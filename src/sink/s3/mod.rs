@@ -48,6 +48,7 @@ use super::{Sink, TarballWriter, UploadStats};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{abort_started, error_text, s3_error, status, upload_id};
 use crate::net::in_flight::InFlight;
+use crate::net::keys::copy_source;
 use crate::net::S3Prefix;
 use crate::plan::TarballPlan;
 pub use assembly::COPY_PIECE;
@@ -156,10 +157,9 @@ impl Shared {
             .key(key)
             .upload_id("rockpack-copy-probe")
             .part_number(1)
-            .copy_source(format!(
-                "{}/{}",
-                self.at.bucket,
-                crate::net::keys::encode_key(&self.at.key(".rockpack-copy-probe"))
+            .copy_source(copy_source(
+                &self.at.bucket,
+                &self.at.key(".rockpack-copy-probe"),
             ))
             .send()
             .await;

@@ -5,7 +5,7 @@ use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 
 use super::part::{MAX_PART_SIZE, MIN_PART_SIZE};
 use crate::error::{Error, Result};
-use crate::net::keys::encode_component;
+use crate::net::keys::tagging_query;
 
 /// The S3 sink's options, as given on the command line; checked by
 /// [`super::S3Sink::new`].
@@ -148,7 +148,6 @@ pub(crate) fn tagging(tags: &[(String, String)]) -> Result<Option<String>> {
         )));
     }
     let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(tags.len());
     for (k, v) in tags {
         let bad = |why: &str| Error::Usage(format!("--tag {k}={v}: {why}"));
         if k.is_empty() || k.chars().count() > 128 {
@@ -163,9 +162,10 @@ pub(crate) fn tagging(tags: &[(String, String)]) -> Result<Option<String>> {
         if !seen.insert(k.as_str()) {
             return Err(bad("the key is given twice"));
         }
-        out.push(format!("{}={}", encode_component(k), encode_component(v)));
     }
-    Ok(Some(out.join("&")))
+    Ok(tagging_query(
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ))
 }
 
 #[cfg(test)]
