@@ -2,10 +2,9 @@
 //! signal) can put it back as it was: keys it made are deleted, multipart
 //! uploads it started are aborted (see `net::aws::abort_started`: one whose
 //! id never reached its caller too), objects it replaced are restored from
-//! the backups it made of them first. Each change is noted
-//! before the request that makes it, and a rollback first waits for
-//! requests still under way, so a request its caller gave up on is undone
-//! too.
+//! the backups it made of them first. Each change is noted before the
+//! request that makes it, and a rollback first waits for requests still
+//! under way, so a request its caller gave up on is undone too.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

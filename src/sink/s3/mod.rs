@@ -78,8 +78,8 @@ struct Shared {
     probed: OnceCell<()>,
     /// Until the server refuses full-object CRC64NVME checksums.
     full_object: AtomicBool,
-    /// Requests that start an upload or make an object, under way: an
-    /// abort waits for them.
+    /// Requests that start an upload or make an object, under way (an
+    /// abort waits for them), and the uploads started and not yet ended.
     in_flight: InFlight,
     /// Short runs held beside parts that wait for them (`held_runs`).
     held: Arc<assembly::HeldPool>,

@@ -699,8 +699,6 @@ impl TarballWriter for S3Writer {
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
         let s = self.shared.clone();
-        self.upload_id = None;
-        self.temp_uploads.clear();
         // Every upload of the tarball and its temporaries not yet ended,
         // one whose id never came back here included (a signal dropped the
         // request's future, or its answer stalled).
