@@ -62,6 +62,7 @@ impl Sink for NullSink {
         &self,
         _index: usize,
         _tarball: &TarballPlan,
+        _origin: bool,
     ) -> rockpack::Result<Box<dyn TarballWriter>> {
         Ok(Box::new(NullWriter { bytes: 0 }))
     }

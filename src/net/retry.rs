@@ -20,7 +20,14 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// A body that delivers nothing for this long is dropped and resumed.
     pub stall_timeout: Duration,
+    /// However many tries failed, a request keeps trying (with backoff)
+    /// until it has failed for this long: S3's bad minutes (503 SlowDown,
+    /// an endpoint that does not answer) are waited out.
+    pub patience: Duration,
 }
+
+/// How long a failing request keeps trying by default (`--retry-for`).
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(120);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -29,11 +36,19 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(20),
             stall_timeout: Duration::from_secs(60),
+            patience: DEFAULT_PATIENCE,
         }
     }
 }
 
 impl RetryPolicy {
+    /// Whether a request that has failed `tries` times in a row, the first
+    /// of them at `since`, gives up: only once both `max_attempts` and
+    /// `patience` are used up.
+    pub fn gives_up(&self, tries: u32, since: std::time::Instant) -> bool {
+        tries >= self.max_attempts && since.elapsed() >= self.patience
+    }
+
     /// Exponential backoff, jittered to 50-100%, before try `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
@@ -86,7 +101,7 @@ impl std::fmt::Display for RequestError {
 
 /// Runs a whole request until it succeeds or fails for good: while it fails
 /// with [`RequestError::Retry`], waits the policy's backoff and tries again,
-/// up to `policy.max_attempts` tries in all, logging each retry as a warning
+/// until the policy [gives up](RetryPolicy::gives_up), logging each retry as a warning
 /// that names `what`. The one retry loop for whole requests (listing pages,
 /// sizes, sidecars, S3 parts); downloads resume instead
 /// (`source::fetch::download`).
@@ -100,21 +115,26 @@ where
     Fut: std::future::Future<Output = Result<T, RequestError>>,
 {
     let mut tries = 0;
+    let mut since = None;
     loop {
         tries += 1;
         match attempt().await {
             Err(RequestError::Retry(e)) => {
-                if tries >= policy.max_attempts {
+                let first = *since.get_or_insert_with(std::time::Instant::now);
+                if policy.gives_up(tries, first) {
                     return Err(RequestError::Retry(format!(
-                        "giving up after {tries} tries: {e}"
+                        "giving up after {tries} tries in {:.0}s: {e}",
+                        first.elapsed().as_secs_f64()
                     )));
                 }
                 let wait = policy.backoff(tries);
                 tracing::warn!(
-                    "{what}: {e}; try {} of {} in {:.1}s",
+                    "{what}: {e}; try {} in {:.1}s (failing for {:.0}s; gives up after {} tries and {}s)",
                     tries + 1,
+                    wait.as_secs_f64(),
+                    first.elapsed().as_secs_f64(),
                     policy.max_attempts,
-                    wait.as_secs_f64()
+                    policy.patience.as_secs()
                 );
                 tokio::time::sleep(wait).await;
             }

@@ -32,7 +32,10 @@ use crate::plan::{Format, Plan};
 use crate::progress::Progress;
 use crate::repack::{tarfmt::END_OF_ARCHIVE, ConflictPolicy};
 use crate::signals::{interrupted, Shutdown};
-use crate::sink::{Chunk, Holders, Origin, Sink, StoredChecksum, TarballWriter, UploadStats};
+use crate::sink::{
+    Chunk, Holders, Origin, RecordedTarball, SetRecord, Sink, StoredChecksum, TarballWriter,
+    UploadStats,
+};
 use crate::source::verify::VerifyMode;
 use crate::source::Source;
 use checksum::TarballSha;
@@ -107,6 +110,9 @@ pub struct RunSummary {
     pub upload: Option<UploadStats>,
     /// Wall-clock time of the whole run.
     pub seconds: f64,
+    /// Seconds between the first and the last final name written (the
+    /// tarballs and their sidecars, published together at the end).
+    pub publish_window: f64,
     /// CPU seconds per stage.
     pub cpu: StageSeconds,
 }
@@ -135,6 +141,9 @@ impl Output {
 /// of those instead of sending it again.
 struct Origins {
     rank: Vec<usize>,
+    /// The tarballs others copy from ([`Plan::copy_origins`]): the only
+    /// holders a chunk names.
+    origin: Vec<bool>,
     /// Bytes counted once.
     distinct: u64,
 }
@@ -153,6 +162,7 @@ impl Origins {
         by_rank.sort_by_key(|&t| self.rank[t]);
         let all: Arc<[Origin]> = by_rank
             .iter()
+            .filter(|&&t| self.origin[t])
             .map(|&t| Origin {
                 tarball: t,
                 offset: offset(t),
@@ -162,7 +172,11 @@ impl Origins {
         tarballs
             .iter()
             .map(|&t| {
-                let before = by_rank.iter().position(|&u| u == t).expect("t is one");
+                let before = by_rank
+                    .iter()
+                    .take_while(|&&u| u != t)
+                    .filter(|&&u| self.origin[u])
+                    .count();
                 let chunk = Chunk {
                     bytes: bytes.clone(),
                     crc,
@@ -188,6 +202,7 @@ pub async fn run(
     // Installed before anything is created, so no upload can be left behind.
     let mut shutdown = Shutdown::install();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
+    let copy_origins = plan.copy_origins();
     for (i, t) in plan.tarballs.iter().enumerate() {
         let output = |writer| Output {
             writer,
@@ -197,7 +212,7 @@ pub async fn run(
             bytes: 0,
             done_at: None,
         };
-        let create = sink.create(i, t);
+        let create = sink.create(i, t, copy_origins[i]);
         tokio::pin!(create);
         let created = tokio::select! {
             r = &mut create => r,
@@ -221,6 +236,7 @@ pub async fn run(
     }
     let mut origins = Origins {
         rank: plan.upload_order(),
+        origin: copy_origins,
         distinct: 0,
     };
     let result = tokio::select! {
@@ -231,18 +247,30 @@ pub async fn run(
         abort_all(sink, &mut outputs).await;
         return Err(e);
     }
-    let published = tokio::select! {
-        r = publish_all(&mut outputs) => r,
+    // Everything short of the final names (copies, staging); a signal
+    // still aborts every tarball.
+    let prepared = tokio::select! {
+        r = prepare_all(&mut outputs) => r,
         s = shutdown.recv() => Err(interrupted(s)),
     };
-    let digests = match published {
+    let digests = match prepared {
         Ok(d) => d,
         Err(e) => {
             abort_all(sink, &mut outputs).await;
             return Err(e);
         }
     };
-    let tarballs = plan
+    // The final names, in one burst, then the record of the set. A signal
+    // does not cut it short: it takes seconds, and stopping halfway would
+    // leave a mix of the old set and the new.
+    let burst = Instant::now();
+    let published = publish_all(&mut outputs, &digests).await;
+    let publish_window = burst.elapsed().as_secs_f64();
+    if let Err(e) = published {
+        abort_all(sink, &mut outputs).await;
+        return Err(e);
+    }
+    let tarballs: Vec<TarballResult> = plan
         .tarballs
         .iter()
         .zip(&outputs)
@@ -263,6 +291,17 @@ pub async fn run(
             seconds: o.done_at.unwrap_or_default(),
         })
         .collect();
+    let record = SetRecord::of(tarballs.iter().map(|t| RecordedTarball {
+        name: t.file_name.clone(),
+        bytes: t.bytes,
+        sha256: t.sha256.clone(),
+        sidecar: t.sidecar.clone(),
+        checksum: t.checksum.clone(),
+    }));
+    if let Err(e) = sink.seal(&record).await {
+        abort_all(sink, &mut outputs).await;
+        return Err(e);
+    }
     Ok(RunSummary {
         tarballs,
         artifacts: plan.artifacts.len(),
@@ -270,6 +309,7 @@ pub async fn run(
         distinct_bytes: origins.distinct,
         upload: sink.upload_stats(),
         seconds: started.elapsed().as_secs_f64(),
+        publish_window,
         cpu: stages.seconds(),
     })
 }
@@ -363,19 +403,30 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Publishes every tarball; returns their SHA-256 digests (hex). All are
-/// finished first; then they publish together, a tarball that copies from
-/// another waiting (in its sink) until that one is published.
-async fn publish_all(outputs: &mut [Output]) -> Result<Vec<String>> {
+/// Finishes every tarball, then prepares them together (a tarball that
+/// copies from another waiting, in its sink, until that one is ready);
+/// returns their SHA-256 digests (hex). Nothing has its final name yet.
+async fn prepare_all(outputs: &mut [Output]) -> Result<Vec<String>> {
     for o in outputs.iter_mut() {
         o.writer.finish().await?;
     }
-    let publishing = outputs.iter_mut().map(|o| async move {
+    let preparing = outputs.iter_mut().map(|o| async move {
         let sha = o.sha.finish().await;
-        o.writer.publish(&sha).await?;
+        o.writer.prepare().await?;
         Ok::<String, Error>(sha)
     });
-    futures_util::future::try_join_all(publishing).await
+    futures_util::future::try_join_all(preparing).await
+}
+
+/// Gives every prepared tarball its final name, and its sidecar, at once.
+/// Every tarball is tried even when one fails: the first error is returned.
+async fn publish_all(outputs: &mut [Output], digests: &[String]) -> Result<()> {
+    let publishing = outputs
+        .iter_mut()
+        .zip(digests)
+        .map(|(o, sha)| o.writer.publish(sha));
+    let results = futures_util::future::join_all(publishing).await;
+    results.into_iter().collect()
 }
 
 /// How long an output being created when a signal comes may still take.

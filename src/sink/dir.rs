@@ -28,7 +28,12 @@ impl Sink for DirSink {
         self.root.display().to_string()
     }
 
-    async fn create(&self, _index: usize, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
+    async fn create(
+        &self,
+        _index: usize,
+        tarball: &TarballPlan,
+        _origin: bool,
+    ) -> Result<Box<dyn TarballWriter>> {
         let file_name = tarball.file_name.as_str();
         tokio::fs::create_dir_all(&self.root)
             .await

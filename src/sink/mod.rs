@@ -124,6 +124,10 @@ pub struct UploadStats {
     /// Bytes the store copied into temporary objects (short runs joined
     /// to the range before them; deleted before the run ends).
     pub temporary_bytes: u64,
+    /// Bytes the store copied from staging objects to final names (the
+    /// tarballs others copy from wait under a staging name until the set
+    /// is published).
+    pub staged_bytes: u64,
 }
 
 /// A destination for a run's tarballs.
@@ -133,8 +137,14 @@ pub trait Sink: Send + Sync {
     fn describe(&self) -> String;
 
     /// Starts tarball `index` of the plan: its name, format, sidecar and
-    /// size bound are the plan's.
-    async fn create(&self, index: usize, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>>;
+    /// size bound are the plan's; `origin` says whether later tarballs of
+    /// the run copy bytes from it ([`crate::plan::Plan::copy_origins`]).
+    async fn create(
+        &self,
+        index: usize,
+        tarball: &TarballPlan,
+        origin: bool,
+    ) -> Result<Box<dyn TarballWriter>>;
 
     /// What was sent and copied, for a sink that uploads.
     fn upload_stats(&self) -> Option<UploadStats> {
@@ -145,6 +155,74 @@ pub trait Sink: Send + Sync {
     /// (by a signal) may still have started. Nothing, for a sink whose
     /// `create` leaves nothing behind unfinished.
     async fn abort_rest(&self) {}
+
+    /// After every tarball is published: writes the record that says the
+    /// set is complete (last, so a reader that finds it finds the whole
+    /// set), and removes what the run kept only until then. Nothing, for a
+    /// sink without readers to tell.
+    async fn seal(&self, _record: &SetRecord) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What a published set holds, written last beside it: a reader (and
+/// `promote`) that finds it knows the set is whole, and can check each
+/// tarball against it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SetRecord {
+    /// The record's format (1).
+    pub record: u32,
+    /// `rockpack X.Y.Z`.
+    pub writer: String,
+    /// Every tarball of the set, sorted by name.
+    pub tarballs: Vec<RecordedTarball>,
+}
+
+impl SetRecord {
+    /// The record of `tarballs`.
+    pub fn of(tarballs: impl IntoIterator<Item = RecordedTarball>) -> SetRecord {
+        let mut tarballs: Vec<RecordedTarball> = tarballs.into_iter().collect();
+        tarballs.sort_by(|a, b| a.name.cmp(&b.name));
+        SetRecord {
+            record: 1,
+            writer: format!("rockpack {}", env!("CARGO_PKG_VERSION")),
+            tarballs,
+        }
+    }
+
+    /// `rockpack-set.{id}.json`: one name per set of tarball names, so a
+    /// re-run of the same pack replaces its own record and CI jobs that
+    /// each pack part of a release into one prefix keep theirs apart.
+    pub fn file_name(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for t in &self.tarballs {
+            h.update(t.name.as_bytes());
+            h.update(b"\n");
+        }
+        let id = hex::encode(h.finalize());
+        format!("{RECORD_PREFIX}{}.json", &id[..12])
+    }
+}
+
+/// Set records are named `rockpack-set.{id}.json`.
+pub const RECORD_PREFIX: &str = "rockpack-set.";
+
+/// One tarball of a [`SetRecord`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordedTarball {
+    /// Its file name in the prefix.
+    pub name: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// Its checksum file's name, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<String>,
+    /// The checksum the store keeps of it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<StoredChecksum>,
 }
 
 /// One tarball on its way into a sink.
@@ -156,8 +234,15 @@ pub trait TarballWriter: Send {
     /// All bytes are written: make them durable, not yet visible.
     async fn finish(&mut self) -> Result<()>;
 
+    /// Every tarball is finished: do all that may take long or fail before
+    /// the final name (server-side copies, staging), still invisible.
+    async fn prepare(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Makes the tarball visible under its final name, then its sidecar
-    /// (the plan's, if it has one).
+    /// (the plan's, if it has one): quick, as every tarball of the run
+    /// does this at once, after every one is prepared.
     async fn publish(&mut self, sha256_hex: &str) -> Result<()>;
 
     /// Discards everything; never fails (best effort, logged).

@@ -21,6 +21,7 @@ impl Sink for StdoutSink {
         &self,
         _index: usize,
         _tarball: &TarballPlan,
+        _origin: bool,
     ) -> Result<Box<dyn TarballWriter>> {
         Ok(Box::new(StdoutWriter {
             out: tokio::io::stdout(),

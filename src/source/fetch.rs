@@ -300,6 +300,8 @@ impl Span {
         let mut failures: u32 = 0;
         let mut resumes: u32 = 0;
         let mut last_error = String::new();
+        // When the failures in a row began (progress resets them).
+        let mut failing_since = std::time::Instant::now();
         loop {
             if resumes > MAX_RESUMES {
                 return Err((
@@ -311,7 +313,10 @@ impl Span {
                 ));
             }
             if failures > 0 {
-                if failures >= policy.max_attempts {
+                if failures == 1 {
+                    failing_since = std::time::Instant::now();
+                }
+                if policy.gives_up(failures, failing_since) {
                     return Err((
                         Kind::GaveUp,
                         format!(

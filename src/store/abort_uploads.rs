@@ -1,8 +1,12 @@
 //! `rockpack abort-uploads`: a run killed with SIGKILL (or a runner that
-//! vanished) cannot abort its multipart uploads, and S3 keeps their parts,
-//! and bills them, until someone does. This lists the incomplete uploads
-//! under a prefix and aborts them (those older than a given age, so that a
-//! run still going is left alone).
+//! vanished) cannot abort its multipart uploads nor delete its temporary
+//! objects (`NAME.rockpack-tmp-N`, `NAME.rockpack-stage`), and S3 keeps
+//! them, and bills them, until someone does. This lists both under a
+//! prefix and removes them (those older than a given age, so that a run
+//! still going is left alone). Nothing a reader sees is touched: a pack
+//! gives its tarballs their final names only once the whole set is ready.
+//! Promote's backups (`NAME.rockpack-backup-…`) are listed and kept: one
+//! may hold the only copy of a tarball a killed promote replaced.
 
 use std::time::{Duration, SystemTime};
 
@@ -12,6 +16,23 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{abort_upload, s3_error};
 use crate::net::S3Prefix;
+use crate::sink::s3::leftovers::{delete_all, temporaries, Temporary};
+
+/// What promote's backups are named: `NAME.rockpack-backup-…`.
+pub const BACKUP_MARKER: &str = ".rockpack-backup-";
+
+/// What a clean-up found below a prefix, and removed unless it was a dry run.
+#[derive(Clone, Debug, Default)]
+pub struct Cleanup {
+    /// Incomplete uploads old enough to remove.
+    pub uploads: Vec<PendingUpload>,
+    /// Temporary objects old enough to remove.
+    pub temporaries: Vec<Temporary>,
+    /// Promote's backups, kept.
+    pub backups: Vec<Temporary>,
+    /// Uploads and temporaries younger than `--older-than`, left alone.
+    pub too_young: usize,
+}
 
 /// Aborts at once.
 const ABORTS_AT_ONCE: usize = 8;
@@ -29,39 +50,53 @@ pub struct PendingUpload {
     pub started: Option<String>,
 }
 
-/// Lists the incomplete uploads below `prefix` started more than
-/// `older_than` ago (all, when `None`), and aborts them unless `dry_run`.
-/// Returns them; an upload that is gone by the time it is aborted (a run
-/// completed or aborted it) counts as aborted.
+/// Lists the incomplete uploads and the temporary objects below `prefix`
+/// started (or written) more than `older_than` ago (all, when `None`), and
+/// removes them unless `dry_run`. An upload that is gone by the time it is
+/// aborted (a run completed or aborted it) counts as aborted.
 pub async fn abort_uploads(
     client: &aws_sdk_s3::Client,
     prefix: &S3Prefix,
     older_than: Option<Duration>,
     dry_run: bool,
-) -> Result<Vec<PendingUpload>> {
+) -> Result<Cleanup> {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let cutoff = older_than.map(|d| now - d.as_secs() as i64);
-    let uploads: Vec<PendingUpload> = list(client, prefix)
-        .await?
-        .into_iter()
-        .filter(|u| match (cutoff, u.initiated) {
-            (None, _) => true,
-            (Some(c), Some(t)) => t <= c,
-            // No start time: its age is unknown, so it is left alone.
-            (Some(_), None) => false,
-        })
-        .collect();
-    if dry_run {
-        return Ok(uploads);
+    // No time given: its age is unknown, so it is left alone.
+    let old_enough = |t: Option<i64>| match (cutoff, t) {
+        (None, _) => true,
+        (Some(c), Some(t)) => t <= c,
+        (Some(_), None) => false,
+    };
+    let mut cleanup = Cleanup::default();
+    for u in list(client, prefix).await? {
+        if old_enough(u.initiated) {
+            cleanup.uploads.push(u);
+        } else {
+            cleanup.too_young += 1;
+        }
     }
-    futures_util::stream::iter(uploads.iter())
+    for t in temporaries(client, &prefix.bucket, &prefix.below()).await? {
+        if t.key.contains(BACKUP_MARKER) {
+            cleanup.backups.push(t);
+        } else if old_enough(t.modified) {
+            cleanup.temporaries.push(t);
+        } else {
+            cleanup.too_young += 1;
+        }
+    }
+    if dry_run {
+        return Ok(cleanup);
+    }
+    futures_util::stream::iter(cleanup.uploads.iter())
         .map(|u| abort_upload(client, &prefix.bucket, &u.key, &u.upload_id))
         .buffer_unordered(ABORTS_AT_ONCE)
         .try_collect::<Vec<()>>()
         .await?;
-    Ok(uploads)
+    delete_all(client, &prefix.bucket, &cleanup.temporaries).await?;
+    Ok(cleanup)
 }
 
 /// Every incomplete upload below `prefix`, page by page.

@@ -19,8 +19,7 @@ use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, request_error, s3_error, status, upload_id};
 use crate::net::keys::{copy_source, tagging_query};
-use crate::net::{with_retries, RequestError};
-use crate::sink::s3::part_policy;
+use crate::net::{with_retries, RequestError, RetryPolicy};
 use crate::sink::StoredChecksum;
 use crate::units::{GIB, MIB};
 
@@ -289,7 +288,7 @@ async fn copy_whole(
     let (client, source, etag) = (client.clone(), from.copy_source(), from.etag.clone());
     let (bucket, key) = (bucket.to_string(), key.to_string());
     undo.request(async move {
-        with_retries(&part_policy(), &what, || async {
+        with_retries(&RetryPolicy::default(), &what, || async {
             client
                 .copy_object()
                 .bucket(&bucket)
@@ -399,7 +398,7 @@ async fn copy_parts(
 /// without tags and a warning.
 async fn source_tagging(client: &aws_sdk_s3::Client, from: &ObjectInfo) -> Result<Option<String>> {
     let what = format!("GetObjectTagging {}", from.url());
-    let got = with_retries(&part_policy(), &what, || async {
+    let got = with_retries(&RetryPolicy::default(), &what, || async {
         let got = client
             .get_object_tagging()
             .bucket(&from.bucket)
@@ -441,7 +440,7 @@ async fn copy_part(
         "UploadPartCopy s3://{bucket}/{key} part {number} (bytes {start}-{end} of {})",
         from.url()
     );
-    let out = with_retries(&part_policy(), &what, || async {
+    let out = with_retries(&RetryPolicy::default(), &what, || async {
         client
             .upload_part_copy()
             .bucket(bucket)

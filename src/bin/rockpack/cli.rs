@@ -200,9 +200,16 @@ pub(crate) struct SelectArgs {
     /// Seconds a download may deliver nothing before it is dropped and resumed.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub(crate) stall_timeout: u64,
-    /// Tries in a row without progress before a download gives up.
+    /// Tries in a row without progress before a request (a download, an
+    /// upload's part, copy, start or completion) gives up; it also keeps
+    /// trying until it has failed for --retry-for seconds.
     #[arg(long, value_name = "N", default_value_t = 6)]
     pub(crate) retries: u32,
+    /// Seconds a failing request keeps trying (with backoff up to 20 s)
+    /// before it gives up, whatever --retries says: S3's bad minutes are
+    /// waited out.
+    #[arg(long, value_name = "SECS", default_value_t = rockpack::net::retry::DEFAULT_PATIENCE.as_secs())]
+    pub(crate) retry_for: u64,
     /// Ranged GETs in flight for one large artifact (1: one stream each);
     /// as many as its download buffer (from --memory) holds ranges of --range-size.
     #[arg(long, value_name = "N", default_value_t = 4)]
@@ -465,12 +472,19 @@ impl SelectArgs {
         }
     }
 
-    pub(crate) async fn source(&self) -> Result<Arc<dyn Source>> {
-        let policy = RetryPolicy {
+    /// How hard every request of the run tries (`--retries`,
+    /// `--retry-for`, `--stall-timeout`).
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
             max_attempts: self.retries.max(1),
             stall_timeout: std::time::Duration::from_secs(self.stall_timeout.max(1)),
+            patience: std::time::Duration::from_secs(self.retry_for),
             ..RetryPolicy::default()
-        };
+        }
+    }
+
+    pub(crate) async fn source(&self) -> Result<Arc<dyn Source>> {
+        let policy = self.retry_policy();
         let ranges = Ranges {
             connections: self.range_connections.max(1),
             size: self.range_size.clamp(1, u32::MAX.into()) as usize,
@@ -513,7 +527,11 @@ impl S3Args {
 }
 
 impl PackArgs {
-    pub(crate) fn s3_sink_options(&self, budget: &Budget) -> Result<S3SinkOptions> {
+    pub(crate) fn s3_sink_options(
+        &self,
+        budget: &Budget,
+        retry: RetryPolicy,
+    ) -> Result<S3SinkOptions> {
         let tags = self
             .tags
             .iter()
@@ -533,6 +551,7 @@ impl PackArgs {
             sse_kms_key_id: self.sse_kms_key_id.clone(),
             no_server_copy: self.no_server_copy,
             copy_part_size: self.copy_part_size.unwrap_or(0),
+            retry,
         })
     }
 

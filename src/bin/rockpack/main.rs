@@ -108,27 +108,42 @@ async fn abort_uploads(
 ) -> Result<()> {
     let at = s3_prefix("PREFIX", prefix)?;
     let client = aws::client(&s3.options()).await?;
-    let uploads = store::abort_uploads::abort_uploads(&client, &at, older_than, dry_run).await?;
-    for u in &uploads {
+    let found = store::abort_uploads::abort_uploads(&client, &at, older_than, dry_run).await?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for u in &found.uploads {
         let started = u
             .started
             .as_deref()
             .map(|t| format!(", started {t}"))
             .unwrap_or_default();
         println!(
-            "{}s3://{}/{} (upload {}{started})",
-            if dry_run { "would abort " } else { "aborted " },
-            at.bucket,
-            u.key,
-            u.upload_id
+            "{verb} s3://{}/{} (upload {}{started})",
+            at.bucket, u.key, u.upload_id
         );
     }
-    eprintln!(
-        "{} {} incomplete upload(s) below {}",
-        if dry_run { "found" } else { "aborted" },
-        uploads.len(),
+    for t in &found.temporaries {
+        println!("{verb} s3://{}/{} ({} bytes)", at.bucket, t.key, t.bytes);
+    }
+    for t in &found.backups {
+        println!(
+            "kept s3://{}/{} (a promote's backup: it may hold the only copy of what a killed promote replaced)",
+            at.bucket, t.key
+        );
+    }
+    let mut line = format!(
+        "{} {} incomplete upload(s) and {} temporary object(s) below {}",
+        if dry_run { "found" } else { "removed" },
+        found.uploads.len(),
+        found.temporaries.len(),
         at.url()
     );
+    if found.too_young > 0 {
+        line.push_str(&format!(
+            "; left {} younger than --older-than alone",
+            found.too_young
+        ));
+    }
+    eprintln!("{line}");
     Ok(())
 }
 

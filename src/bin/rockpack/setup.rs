@@ -127,7 +127,7 @@ pub(crate) async fn sink(
         Some(Location::Dir(dir)) => Ok(Box::new(DirSink::new(dir))),
         Some(Location::S3(at)) => {
             let client = aws::client(&select.s3.options()).await?;
-            let mut options = args.s3_sink_options(budget)?;
+            let mut options = args.s3_sink_options(budget, select.retry_policy())?;
             options.no_server_copy |= plan.tarballs.len() < 2;
             S3Sink::new(client, at, options)
         }

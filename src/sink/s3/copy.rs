@@ -10,7 +10,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::CompletedPart;
 
 use super::assembly::Range;
-use super::part::{no_sdk_retries, part_policy, part_timeout, Checksums, PartBody, PartJob};
+use super::part::{no_sdk_retries, part_timeout, Checksums, PartBody, PartJob};
 use super::{Published, Shared};
 use crate::error::Result;
 use crate::net::aws::{error_text, request_error};
@@ -90,6 +90,7 @@ impl CopyJob {
             },
             crc: self.crc,
             checksums: self.checksums,
+            policy: self.shared.settings.retry.clone(),
         }
         .run()
         .await?;
@@ -106,7 +107,7 @@ impl CopyJob {
             "UploadPartCopy {} part {} (bytes {start}-{end} of {})",
             self.url, self.number, self.source.url
         );
-        let copied = with_retries(&part_policy(), &what, || async {
+        let copied = with_retries(&s.settings.retry, &what, || async {
             let send = s
                 .client
                 .upload_part_copy()

@@ -30,6 +30,7 @@
 
 mod assembly;
 mod copy;
+pub mod leftovers;
 mod options;
 mod part;
 mod writer;
@@ -41,12 +42,17 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType};
+use bytes::Bytes;
 use tokio::sync::{watch, OnceCell, Semaphore};
 
-use super::{Sink, TarballWriter, UploadStats};
+use super::{SetRecord, Sink, TarballWriter, UploadStats};
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{abort_started, error_text, s3_error, status, upload_id};
+use crate::net::aws::{
+    abort_started, error_text, is_transient, request_error, s3_error, status, upload_id,
+};
+use crate::net::{with_retries, RequestError};
 use crate::net::in_flight::InFlight;
 use crate::net::keys::copy_source;
 use crate::net::S3Prefix;
@@ -54,10 +60,10 @@ use crate::plan::TarballPlan;
 pub use assembly::COPY_PIECE;
 use options::Settings;
 pub use options::{check_part_size, S3SinkOptions, DEFAULT_UPLOAD_BYTES};
-pub(crate) use part::part_policy;
+pub(crate) use part::no_sdk_retries;
 use part::Checksums;
 pub use part::{base_part_size, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
-use writer::S3Writer;
+use writer::{Before, S3Writer};
 
 /// Tarballs as multipart uploads below an S3 prefix.
 pub struct S3Sink {
@@ -85,6 +91,12 @@ struct Shared {
     held: Arc<assembly::HeldPool>,
     /// Each tarball's publication, for the tarballs that copy from it.
     publications: Mutex<HashMap<usize, watch::Receiver<Publication>>>,
+    /// Staging and temporary objects of the run, deleted once the set is
+    /// sealed (a writer's abort deletes its own).
+    leftovers: Mutex<Vec<String>>,
+    /// When the sink was made: uploads and temporaries of its tarballs
+    /// from before are a killed run's, swept by `create`.
+    since: std::time::SystemTime,
     stats: Stats,
 }
 
@@ -112,6 +124,7 @@ struct Stats {
     copied: AtomicU64,
     read_back: AtomicU64,
     temp: AtomicU64,
+    staged: AtomicU64,
 }
 
 impl Stats {
@@ -120,6 +133,9 @@ impl Stats {
     }
     fn add_copied(&self, n: u64) {
         self.copied.fetch_add(n, Ordering::Relaxed);
+    }
+    fn add_staged(&self, n: u64) {
+        self.staged.fetch_add(n, Ordering::Relaxed);
     }
     fn add_temp(&self, n: u64) {
         self.temp.fetch_add(n, Ordering::Relaxed);
@@ -131,6 +147,11 @@ impl Stats {
 }
 
 impl Shared {
+    /// `key` is an object of the run to delete once the set is sealed.
+    fn note_leftover(&self, key: &str) {
+        self.leftovers.lock().expect("leftovers").push(key.to_string());
+    }
+
     fn copies(&self) -> bool {
         self.copies.load(Ordering::Relaxed)
     }
@@ -148,37 +169,43 @@ impl Shared {
     /// Asks the server whether it copies parts (UploadPartCopy), without
     /// creating anything: a copy into an upload that does not exist is
     /// refused as NoSuchUpload (or the like, 4xx) by a server that copies,
-    /// and as NotImplemented by one that does not.
+    /// and as NotImplemented (501) by one that does not. Only that answer
+    /// turns copying off: a server error or no answer is retried like any
+    /// request, and if it never clears, copying stays on (a copy the
+    /// server then refuses falls back to sending, part by part).
     async fn probe(&self, key: &str) {
-        let answer = self
-            .client
-            .upload_part_copy()
-            .bucket(&self.at.bucket)
-            .key(key)
-            .upload_id("rockpack-copy-probe")
-            .part_number(1)
-            .copy_source(copy_source(
-                &self.at.bucket,
-                &self.at.key(".rockpack-copy-probe"),
-            ))
-            .send()
-            .await;
-        // Only a refusal of the request itself shows that it is understood;
-        // anything else (a server error, no answer) leaves it unknown, and
-        // every byte is sent.
-        let refused = match &answer {
-            Ok(_) => None,
-            Err(e @ SdkError::ServiceError(_))
-                if e.code() != Some("NotImplemented")
-                    && status(e).is_some_and(|s| (400..500).contains(&s)) =>
-            {
-                None
+        let what = format!("UploadPartCopy probe {}", self.at.object_url(key));
+        let answer = with_retries(&self.settings.retry, &what, || async {
+            let sent = self
+                .client
+                .upload_part_copy()
+                .bucket(&self.at.bucket)
+                .key(key)
+                .upload_id("rockpack-copy-probe")
+                .part_number(1)
+                .copy_source(copy_source(
+                    &self.at.bucket,
+                    &self.at.key(".rockpack-copy-probe"),
+                ))
+                .customize()
+                .config_override(no_sdk_retries())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(None),
+                Err(e) if refuses_copies(&e) => Ok(Some(error_text(&e))),
+                Err(e) if is_transient(&e) => Err(RequestError::Retry(error_text(&e))),
+                // Any other refusal shows the request is understood.
+                Err(_) => Ok(None),
             }
-            Err(e) => Some(error_text(e)),
-        };
-        match refused {
-            Some(answer) => self.stop_copies(&answer),
-            None => tracing::debug!(bucket = %self.at.bucket, "the server copies parts"),
+        })
+        .await;
+        match answer {
+            Ok(Some(answer)) => self.stop_copies(&answer),
+            Ok(None) => tracing::debug!(bucket = %self.at.bucket, "the server copies parts"),
+            Err(e) => tracing::warn!(
+                "{what}: {e}; copying stays on (a copy the server refuses is sent instead)"
+            ),
         }
     }
 
@@ -209,12 +236,16 @@ impl Shared {
 
     /// Starts the multipart upload of `key`: with a full-object CRC64NVME
     /// checksum, or composite CRC32C once the server has refused that.
+    /// Transient failures are retried under the run's policy (each try is
+    /// noted: an upload a failed try may have started is aborted too).
     async fn start_upload(
         &self,
         key: &str,
         url: &str,
         content_type: &str,
     ) -> Result<(String, Checksums)> {
+        let policy = &self.settings.retry;
+        let (mut tries, mut since) = (0u32, None);
         loop {
             let full = self.full_object.load(Ordering::Relaxed);
             let set = &self.settings;
@@ -234,11 +265,15 @@ impl Shared {
             } else {
                 req.checksum_algorithm(ChecksumAlgorithm::Crc32C)
             };
+            let req = req
+                .customize()
+                .config_override(no_sdk_retries())
+                .send();
             // Its own task, which notes the upload: a signal that drops
             // this future after the server started it leaves it to abort.
             let sent = self
                 .in_flight
-                .start_upload(key, req.send(), |o| o.upload_id())
+                .start_upload(key, req, |o| o.upload_id())
                 .await;
             let out = match sent {
                 Ok(out) => out,
@@ -249,6 +284,29 @@ impl Shared {
                             error_text(&e)
                         );
                     }
+                    continue;
+                }
+                Err(e) if is_transient(&e) => {
+                    tries += 1;
+                    let first = *since.get_or_insert_with(std::time::Instant::now);
+                    if policy.gives_up(tries, first) {
+                        return Err(Error::failed(
+                            Kind::GaveUp,
+                            format!(
+                                "CreateMultipartUpload {url}: giving up after {tries} tries in {:.0}s: {}",
+                                first.elapsed().as_secs_f64(),
+                                error_text(&e)
+                            ),
+                        ));
+                    }
+                    let wait = policy.backoff(tries);
+                    tracing::warn!(
+                        "CreateMultipartUpload {url}: {}; try {} in {:.1}s",
+                        error_text(&e),
+                        tries + 1,
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
                 Err(e) => return Err(s3_error("CreateMultipartUpload", url, &e)),
@@ -284,8 +342,50 @@ impl Shared {
     }
 }
 
+/// An origin's staging key: its final key and this.
+const STAGE_SUFFIX: &str = ".rockpack-stage";
+
+impl Shared {
+    /// The size and full-object checksum of the object at `key`, if one
+    /// is there.
+    async fn existing(&self, key: &str) -> Result<Option<(u64, Option<String>)>> {
+        let url = self.at.object_url(key);
+        let what = format!("HeadObject {url}");
+        let head = with_retries(&self.settings.retry, &what, || async {
+            let got = self
+                .client
+                .head_object()
+                .bucket(&self.at.bucket)
+                .key(key)
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await;
+            match got {
+                Ok(h) => Ok(Some(h)),
+                Err(e) if status(&e) == Some(404) => Ok(None),
+                Err(e) => Err(request_error(&e)),
+            }
+        })
+        .await
+        .map_err(|e| e.into_error(&what))?;
+        Ok(head.map(|h| {
+            let sum = h
+                .checksum_crc64_nvme()
+                .or(h.checksum_crc32_c())
+                .map(str::to_string);
+            (h.content_length().unwrap_or(0).max(0) as u64, sum)
+        }))
+    }
+}
+
 /// How long an abort waits for requests under way.
 const REQUEST_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether an answer to UploadPartCopy says the server does not copy.
+fn refuses_copies<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    matches!(e, SdkError::ServiceError(_))
+        && (e.code() == Some("NotImplemented") || status(e) == Some(501))
+}
 
 /// Whether a refused CreateMultipartUpload refused its checksum settings
 /// (rather than the request as a whole).
@@ -321,6 +421,8 @@ impl S3Sink {
                 in_flight: InFlight::default(),
                 full_object: AtomicBool::new(true),
                 publications: Mutex::new(HashMap::new()),
+                leftovers: Mutex::new(Vec::new()),
+                since: std::time::SystemTime::now(),
                 stats: Stats::default(),
                 settings,
             }),
@@ -334,22 +436,50 @@ impl Sink for S3Sink {
         self.shared.at.url()
     }
 
-    async fn create(&self, index: usize, tarball: &TarballPlan) -> Result<Box<dyn TarballWriter>> {
+    async fn create(
+        &self,
+        index: usize,
+        tarball: &TarballPlan,
+        origin: bool,
+    ) -> Result<Box<dyn TarballWriter>> {
         let file_name = tarball.file_name.as_str();
         let shared = self.shared.clone();
-        let key = shared.at.key(file_name);
-        let url = shared.at.object_url(&key);
+        let final_key = shared.at.key(file_name);
+        let url = shared.at.object_url(&final_key);
+        // An origin uploads to a staging key until the set is published.
+        let key = if origin {
+            format!("{final_key}{STAGE_SUFFIX}")
+        } else {
+            final_key.clone()
+        };
         if shared.copies() {
             shared.probed.get_or_init(|| shared.probe(&key)).await;
         }
+        leftovers::sweep(
+            &shared.client,
+            &shared.at,
+            &final_key,
+            shared.since,
+            &shared.settings.retry,
+        )
+        .await?;
+        let before = Before {
+            tarball: shared.existing(&final_key).await?,
+            sidecar: match &tarball.sidecar {
+                Some(name) => shared.existing(&shared.at.key(name)).await?.is_some(),
+                None => false,
+            },
+        };
         let base_part = shared
             .settings
             .part_size
             .unwrap_or_else(|| base_part_size(tarball.size_bound()));
+        let upload_url = shared.at.object_url(&key);
+        let content_type = tarball.format.content_type();
         let (upload_id, checksums) = shared
-            .start_upload(&key, &url, tarball.format.content_type())
+            .start_upload(&key, &upload_url, content_type)
             .await?;
-        tracing::debug!(%url, %upload_id, base_part, ?checksums, "multipart upload started");
+        tracing::debug!(url = %upload_url, %upload_id, base_part, ?checksums, origin, "multipart upload started");
         let (tx, rx) = watch::channel(Publication::Pending);
         shared
             .publications
@@ -360,13 +490,44 @@ impl Sink for S3Sink {
             shared,
             file_name.to_string(),
             tarball.sidecar.clone(),
-            key,
+            (key, final_key),
+            before,
+            content_type,
             url,
             upload_id,
             base_part,
             checksums,
             tx,
         )))
+    }
+
+    /// Puts the set's record beside it, then deletes the run's staging
+    /// and temporary objects (one that cannot be deleted is left to the
+    /// next run of the same pack, or `rockpack abort-uploads`).
+    async fn seal(&self, record: &SetRecord) -> Result<()> {
+        let s = &self.shared;
+        let key = s.at.key(&record.file_name());
+        let url = s.at.object_url(&key);
+        let body = Bytes::from(serde_json::to_vec_pretty(record).map_err(|e| {
+            Error::internal(format!("the set record: {e}"))
+        })?);
+        let what = format!("PutObject {url}");
+        with_retries(&s.settings.retry, &what, || {
+            let put = s
+                .client
+                .put_object()
+                .bucket(&s.at.bucket)
+                .key(&key)
+                .content_type("application/json")
+                .body(ByteStream::from(body.clone()))
+                .send();
+            async move { put.await.map(|_| ()).map_err(|e| request_error(&e)) }
+        })
+        .await
+        .map_err(|e| e.into_error(&what))?;
+        let leftovers = std::mem::take(&mut *s.leftovers.lock().expect("leftovers"));
+        leftovers::delete(&s.client, &s.at, &leftovers).await;
+        Ok(())
     }
 
     fn upload_stats(&self) -> Option<UploadStats> {
@@ -377,6 +538,7 @@ impl Sink for S3Sink {
             copied_bytes: s.copied.load(Ordering::Relaxed),
             read_back_bytes: s.read_back.load(Ordering::Relaxed),
             temporary_bytes: s.temp.load(Ordering::Relaxed),
+            staged_bytes: s.staged.load(Ordering::Relaxed),
         })
     }
 

@@ -6,6 +6,7 @@ use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use super::part::{MAX_PART_SIZE, MIN_PART_SIZE};
 use crate::error::{Error, Result};
 use crate::net::keys::tagging_query;
+use crate::net::RetryPolicy;
 
 /// The S3 sink's options, as given on the command line; checked by
 /// [`super::S3Sink::new`].
@@ -35,6 +36,9 @@ pub struct S3SinkOptions {
     /// waits for them, over all tarballs (0: none, waiting parts are sent
     /// at once; `None`: [`DEFAULT_HELD_RUNS`]).
     pub held_runs: Option<u64>,
+    /// How hard every request tries (parts, copies, starts, completions,
+    /// sidecars, the copy probe).
+    pub retry: RetryPolicy,
 }
 
 /// Used when `upload_bytes` is 0: eight of the smallest parts.
@@ -55,6 +59,7 @@ pub(super) struct Settings {
     pub(super) server_copy: bool,
     pub(super) copy_piece: u64,
     pub(super) held_runs: u64,
+    pub(super) retry: RetryPolicy,
 }
 
 impl Settings {
@@ -109,6 +114,7 @@ impl Settings {
             sse_kms_key_id,
             upload_bytes,
             held_runs: opts.held_runs.unwrap_or(DEFAULT_HELD_RUNS),
+            retry: opts.retry,
             server_copy: !opts.no_server_copy,
             copy_piece: match opts.copy_part_size {
                 0 => super::COPY_PIECE,

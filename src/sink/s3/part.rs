@@ -27,10 +27,6 @@ pub const MAX_PARTS: u64 = 10_000;
 const PLANNED_PARTS: u64 = 8_000;
 /// Past `PLANNED_PARTS`, the part size doubles every this many parts.
 const GROWTH_STEP: u64 = 100;
-/// Tries of one part before the upload fails.
-const PART_TRIES: u32 = 5;
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(8);
 /// One try of a part gets this long, plus a second per MiB.
 const PART_TIMEOUT_BASE: Duration = Duration::from_secs(60);
 
@@ -146,17 +142,8 @@ pub(super) struct PartJob {
     /// The part's CRCs and length.
     pub(super) crc: ObjectCrc,
     pub(super) checksums: Checksums,
-}
-
-/// Retries of one request of a part (upload or copy; promote's copies
-/// too): its own backoff.
-pub(crate) fn part_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: PART_TRIES,
-        base_delay: BACKOFF_BASE,
-        max_delay: BACKOFF_MAX,
-        ..Default::default()
-    }
+    /// How hard it tries (the run's `--retries` and `--retry-for`).
+    pub(super) policy: RetryPolicy,
 }
 
 /// One try of a part request gets this long, plus a second per MiB.
@@ -164,8 +151,8 @@ pub(super) fn part_timeout(len: u64) -> Duration {
     PART_TIMEOUT_BASE + Duration::from_secs(len / MIB)
 }
 
-/// The SDK's own retries off: ours have the part's backoff and limit.
-pub(super) fn no_sdk_retries() -> aws_sdk_s3::config::Builder {
+/// The SDK's own retries off: ours have the run's backoff and patience.
+pub(crate) fn no_sdk_retries() -> aws_sdk_s3::config::Builder {
     aws_sdk_s3::config::Builder::new().retry_config(RetryConfig::disabled())
 }
 
@@ -174,7 +161,7 @@ impl PartJob {
         let len = self.crc.len;
         let timeout = part_timeout(len);
         let what = format!("UploadPart {} part {}", self.url, self.number);
-        let sent = with_retries(&part_policy(), &what, || async {
+        let sent = with_retries(&self.policy, &what, || async {
             let body = match &self.body {
                 PartBody::Chunks(chunks) => part_body(chunks.clone()),
                 PartBody::ReadBack { key, etag, start } => {

@@ -23,7 +23,9 @@ use super::copy::CopyJob;
 use super::part::{Checksums, PartBody, PartJob};
 use super::{kib, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{may_have_happened, s3_error};
+use crate::net::aws::{error_text, is_transient, may_have_happened, request_error, s3_error};
+use crate::net::with_retries;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use crate::object_crc::ObjectCrc;
 use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
 
@@ -41,6 +43,7 @@ const SIDECAR_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 enum State {
     Writing,
     Finished,
+    Prepared,
     Published,
     Aborted,
 }
@@ -51,11 +54,23 @@ pub(super) struct S3Writer {
     file_name: String,
     /// The sidecar's file name, if the tarball has one.
     sidecar: Option<String>,
+    /// The key its bytes upload to: its final key, or for an origin (a
+    /// tarball others copy from) a staging key, completed there and
+    /// copied to the final key when the set is published.
     key: String,
-    /// `s3://bucket/key`, for messages and the summary.
+    /// Its final key.
+    final_key: String,
+    /// `s3://bucket/final_key`, for messages and the summary.
     url: String,
     /// Until the upload is completed or aborted.
     upload_id: Option<String>,
+    /// An origin's upload at its final key (parts copied from the
+    /// staging object), and those parts.
+    final_upload: Option<(String, Vec<CompletedPart>)>,
+    /// What the final key and the sidecar's key held when the run began.
+    before: Before,
+    /// The tarball's Content-Type.
+    content_type: &'static str,
     checksums: Checksums,
     /// Cuts the bytes into parts to send and parts to copy.
     assembly: Assembly,
@@ -92,6 +107,17 @@ pub(super) struct S3Writer {
     stored: Option<StoredChecksum>,
 }
 
+/// What a tarball's keys held before the run: a key the run replaces is
+/// not deleted by an abort (that would lose both), and a tarball whose
+/// key already holds the same bytes is left as it is.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Before {
+    /// The object at the final key: its size and full-object checksum.
+    pub(super) tarball: Option<(u64, Option<String>)>,
+    /// Whether the sidecar's key held an object.
+    pub(super) sidecar: bool,
+}
+
 impl S3Writer {
     /// The writer of a multipart upload just started, its parts to send
     /// `base_part` bytes.
@@ -100,7 +126,9 @@ impl S3Writer {
         shared: Arc<Shared>,
         file_name: String,
         sidecar: Option<String>,
-        key: String,
+        (key, final_key): (String, String),
+        before: Before,
+        content_type: &'static str,
         url: String,
         upload_id: String,
         base_part: u64,
@@ -118,8 +146,12 @@ impl S3Writer {
             file_name,
             sidecar,
             key,
+            final_key,
             url,
             upload_id: Some(upload_id),
+            final_upload: None,
+            before,
+            content_type,
             checksums,
             assembly,
             temps: Vec::new(),
@@ -267,6 +299,7 @@ impl S3Writer {
             body: PartBody::Chunks(chunks.into()),
             crc,
             checksums,
+            policy: self.shared.settings.retry.clone(),
         };
         self.tasks.spawn(async move {
             let _permit = permit;
@@ -280,7 +313,7 @@ impl S3Writer {
         if let Some((key, upload_id, _)) = self.temp_uploads.get(&id) {
             return Ok((key.clone(), upload_id.clone()));
         }
-        let key = format!("{}.rockpack-tmp-{id}", self.key);
+        let key = format!("{}.rockpack-tmp-{id}", self.final_key);
         let url = self.shared.at.object_url(&key);
         let started = self
             .shared
@@ -327,6 +360,7 @@ impl S3Writer {
             let (key, upload_id) = self.start_temp(id).await?;
             if !self.temp_keys.contains(&key) {
                 self.temp_keys.push(key.clone());
+                self.shared.note_leftover(&key);
             }
             let checksums = self.temp_uploads[&id].2;
             let sent = match last {
@@ -382,32 +416,27 @@ impl S3Writer {
         Ok(())
     }
 
-    /// Deletes the temporary objects once the tarball is complete.
-    async fn delete_temps(&mut self) -> Result<()> {
-        let s = self.shared.clone();
-        while let Some(key) = self.temp_keys.last().cloned() {
-            let deleted = s
-                .client
-                .delete_object()
-                .bucket(&s.at.bucket)
-                .key(&key)
-                .send()
-                .await;
-            if let Err(e) = deleted {
-                return Err(self.fail(s3_error("DeleteObject", &s.at.object_url(&key), &e)));
-            }
-            self.temp_keys.pop();
-        }
-        Ok(())
-    }
-
-    /// Completes the upload with every part and the object's checksum.
-    async fn complete(&mut self) -> Result<Option<String>> {
-        let upload_id = self.upload_id.clone().expect("upload in progress");
-        self.parts.sort_by_key(|p| p.part_number());
+    /// The object's checksum as the store keeps it, from the CRCs of its
+    /// bytes and parts.
+    fn stored_checksum(&mut self) -> StoredChecksum {
         self.part_crcs.sort_by_key(|p| p.0);
         let part_crcs: Vec<ObjectCrc> = self.part_crcs.iter().map(|p| p.1).collect();
-        let stored = self.checksums.stored(self.crc, &part_crcs);
+        self.checksums.stored(self.crc, &part_crcs)
+    }
+
+    /// Completes an origin's upload at its staging key and tells the
+    /// tarballs that copy from it; then starts its upload at the final
+    /// key and copies the staged object into it, part for part (the same
+    /// parts, so the same checksums), leaving it to complete when the set
+    /// is published.
+    async fn stage(&mut self) -> Result<()> {
+        let upload_id = self.upload_id.clone().expect("upload in progress");
+        self.parts.sort_by_key(|p| p.part_number());
+        let stored = self.stored_checksum();
+        // Deleted on abort, or once the set is published.
+        self.temp_keys.push(self.key.clone());
+        self.shared.note_leftover(&self.key);
+        let mut noted = Vec::new();
         let done = complete_upload(
             &self.shared,
             &self.key,
@@ -415,14 +444,111 @@ impl S3Writer {
             self.parts.clone(),
             self.checksums,
             &stored,
-            &mut self.published,
+            &mut noted,
         )
         .await;
         let etag = done.map_err(|e| self.fail(e))?;
         self.upload_id = None;
+        let staged = Arc::new(Published {
+            key: self.key.clone(),
+            url: self.shared.at.object_url(&self.key),
+            etag,
+        });
+        self.publication
+            .send_replace(Publication::Done(staged.clone()));
+        let content_type = self.content_type;
+        let started = self
+            .shared
+            .start_upload(&self.final_key, &self.url, content_type)
+            .await;
+        let (final_id, checksums) = started.map_err(|e| self.fail(e))?;
+        if checksums != self.checksums {
+            let e = Error::failed(
+                Kind::Remote,
+                format!("CreateMultipartUpload {}: the server stopped taking full-object checksums mid-run", self.url),
+            );
+            return Err(self.fail(e));
+        }
+        self.final_upload = Some((final_id.clone(), Vec::new()));
+        let mut start = 0;
+        let mut copies = Vec::with_capacity(self.part_crcs.len());
+        for &(number, crc) in &self.part_crcs {
+            let range = Range {
+                source: Source::Tarball(usize::MAX),
+                start,
+                crc,
+            };
+            start += crc.len;
+            copies.push(CopyJob::new(
+                &self.shared,
+                &self.final_key,
+                &final_id,
+                checksums,
+                number,
+                &range,
+                staged.clone(),
+            ));
+        }
+        let copied = run_copies(copies).await.map_err(|e| self.fail(e))?;
+        self.shared.stats.add_staged(self.crc.len);
+        self.final_upload = Some((final_id, copied));
+        self.stored = Some(stored);
+        Ok(())
+    }
+
+    /// Completes the upload at the final key, unless that key already
+    /// holds these very bytes (a re-run of the same pack): then it is left
+    /// as it is and the upload aborted.
+    async fn complete_final(&mut self) -> Result<()> {
+        let stored = match self.stored.clone() {
+            Some(s) => s,
+            None => self.stored_checksum(),
+        };
+        let (upload_id, mut parts) = match self.final_upload.take() {
+            Some(f) => f,
+            None => {
+                let id = self.upload_id.take().expect("upload in progress");
+                (id, std::mem::take(&mut self.parts))
+            }
+        };
+        parts.sort_by_key(|p| p.part_number());
+        let same = self.before.tarball.as_ref().is_some_and(|(size, sum)| {
+            *size == self.crc.len && sum.as_deref() == Some(stored.value.as_str())
+        });
+        if same {
+            tracing::info!(url = %self.url, "already holds these bytes; left as it is");
+            let aborted =
+                crate::net::aws::abort_upload(&self.shared.client, &self.shared.at.bucket, &self.final_key, &upload_id)
+                    .await;
+            if let Err(e) = aborted {
+                tracing::warn!("{e}; `rockpack abort-uploads` removes it");
+            }
+            self.shared.in_flight.ended(&upload_id);
+            self.stored = Some(stored);
+            return Ok(());
+        }
+        // A key that held something before is not deleted on abort: its
+        // old bytes are gone once it is completed.
+        let mut not_noted = Vec::new();
+        let made = if self.before.tarball.is_some() {
+            &mut not_noted
+        } else {
+            &mut self.published
+        };
+        let done = complete_upload(
+            &self.shared,
+            &self.final_key,
+            &upload_id,
+            parts,
+            self.checksums,
+            &stored,
+            made,
+        )
+        .await;
+        done.map_err(|e| self.fail(e))?;
         tracing::debug!(url = %self.url, checksum = %stored.value, "upload completed");
         self.stored = Some(stored);
-        Ok(etag)
+        Ok(())
     }
 }
 
@@ -444,31 +570,63 @@ async fn complete_upload(
     // Recorded first: a signal may drop this future mid-request.
     made.push(key.to_string());
     let url = s.at.object_url(key);
-    let req = s
-        .client
-        .complete_multipart_upload()
-        .bucket(&s.at.bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        );
-    let req = match checksums {
-        Checksums::FullObject => req
-            .checksum_type(ChecksumType::FullObject)
-            .checksum_crc64_nvme(&stored.value),
-        Checksums::Composite => req,
-    };
-    let out = match s.in_flight.run(req.send()).await {
-        Ok(out) => out,
-        Err(e) => {
-            if !may_have_happened(&e) {
+    let policy = &s.settings.retry;
+    let (mut tries, mut since) = (0u32, None);
+    let out = loop {
+        let req = s
+            .client
+            .complete_multipart_upload()
+            .bucket(&s.at.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts.clone()))
+                    .build(),
+            );
+        let req = match checksums {
+            Checksums::FullObject => req
+                .checksum_type(ChecksumType::FullObject)
+                .checksum_crc64_nvme(&stored.value),
+            Checksums::Composite => req,
+        };
+        let e = match s.in_flight.run(req.send()).await {
+            Ok(out) => break out,
+            Err(e) => e,
+        };
+        // An earlier try whose answer was lost may have completed it.
+        if tries > 0 && e.code() == Some("NoSuchUpload") {
+            if let Some(etag) = completed_earlier(s, key, stored).await {
+                s.in_flight.ended(upload_id);
+                return Ok(Some(etag));
+            }
+        }
+        if !is_transient(&e) {
+            if !may_have_happened(&e) && tries == 0 {
                 made.pop();
             }
             return Err(s3_error("CompleteMultipartUpload", &url, &e));
         }
+        tries += 1;
+        let first = *since.get_or_insert_with(std::time::Instant::now);
+        if policy.gives_up(tries, first) {
+            return Err(Error::failed(
+                Kind::GaveUp,
+                format!(
+                    "CompleteMultipartUpload {url}: giving up after {tries} tries in {:.0}s: {}",
+                    first.elapsed().as_secs_f64(),
+                    error_text(&e)
+                ),
+            ));
+        }
+        let wait = policy.backoff(tries);
+        tracing::warn!(
+            "CompleteMultipartUpload {url}: {}; try {} in {:.1}s",
+            error_text(&e),
+            tries + 1,
+            wait.as_secs_f64()
+        );
+        tokio::time::sleep(wait).await;
     };
     s.in_flight.ended(upload_id);
     let theirs = match checksums {
@@ -485,6 +643,25 @@ async fn complete_upload(
         ));
     }
     Ok(out.e_tag().map(str::to_string))
+}
+
+/// The ETag of `key` if it holds the object `stored` describes: a
+/// CompleteMultipartUpload whose answer was lost did complete it.
+async fn completed_earlier(s: &Shared, key: &str, stored: &StoredChecksum) -> Option<String> {
+    let head = s
+        .client
+        .head_object()
+        .bucket(&s.at.bucket)
+        .key(key)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .ok()?;
+    let theirs = match stored.algorithm {
+        "CRC64NVME" => head.checksum_crc64_nvme(),
+        _ => head.checksum_crc32_c(),
+    };
+    (theirs == Some(stored.value.as_str())).then(|| head.e_tag().unwrap_or_default().to_string())
 }
 
 /// A temporary object to make: its upload (started), its first range and
@@ -637,19 +814,20 @@ impl TarballWriter for S3Writer {
         Ok(())
     }
 
-    async fn publish(&mut self, sha256_hex: &str) -> Result<()> {
-        self.check("publish", State::Finished)?;
+    async fn prepare(&mut self) -> Result<()> {
+        self.check("prepare", State::Finished)?;
         self.copy_all().await?;
-        let etag = self.complete().await?;
-        self.delete_temps().await?;
-        let s = self.shared.clone();
-        self.publication
-            .send_replace(Publication::Done(Arc::new(Published {
-                key: self.key.clone(),
-                url: self.url.clone(),
-                etag,
-            })));
+        if self.key != self.final_key {
+            self.stage().await?;
+        }
+        self.state = State::Prepared;
+        Ok(())
+    }
 
+    async fn publish(&mut self, sha256_hex: &str) -> Result<()> {
+        self.check("publish", State::Prepared)?;
+        self.complete_final().await?;
+        let s = self.shared.clone();
         let Some(sidecar) = &self.sidecar else {
             self.state = State::Published;
             return Ok(());
@@ -658,33 +836,38 @@ impl TarballWriter for S3Writer {
         let text = Bytes::from(sidecar_text(sha256_hex, &self.file_name));
         let crc = ObjectCrc::of(&text);
         let set = &s.settings;
-        let put = s
-            .client
-            .put_object()
-            .bucket(&s.at.bucket)
-            .key(&sidecar_key)
-            .content_type(SIDECAR_CONTENT_TYPE)
-            .content_length(text.len() as i64);
         let checksum = self.checksums.text(crc);
-        let put = match self.checksums {
-            Checksums::FullObject => put.checksum_crc64_nvme(checksum),
-            Checksums::Composite => put.checksum_crc32_c(checksum),
-        };
-        // Recorded first: a run stopped while the request is under way
-        // (a signal drops this future) still deletes it on abort.
-        self.published.push(sidecar_key.clone());
-        let put = put
-            .set_storage_class(set.storage_class.clone())
-            .set_tagging(set.tagging.clone())
-            .set_server_side_encryption(set.sse.clone())
-            .set_ssekms_key_id(set.sse_kms_key_id.clone())
-            .body(ByteStream::from(text))
-            .send();
-        if let Err(e) = s.in_flight.run(put).await {
-            if !may_have_happened(&e) {
-                self.published.pop();
-            }
-            return Err(s3_error("PutObject", &s.at.object_url(&sidecar_key), &e));
+        // Recorded first, unless it held something before: a run stopped
+        // while the request is under way still deletes it on abort.
+        if !self.before.sidecar {
+            self.published.push(sidecar_key.clone());
+        }
+        let url = s.at.object_url(&sidecar_key);
+        let put = with_retries(&set.retry, &format!("PutObject {url}"), || {
+            let put = s
+                .client
+                .put_object()
+                .bucket(&s.at.bucket)
+                .key(&sidecar_key)
+                .content_type(SIDECAR_CONTENT_TYPE)
+                .content_length(text.len() as i64);
+            let put = match self.checksums {
+                Checksums::FullObject => put.checksum_crc64_nvme(&checksum),
+                Checksums::Composite => put.checksum_crc32_c(&checksum),
+            };
+            let put = put
+                .set_storage_class(set.storage_class.clone())
+                .set_tagging(set.tagging.clone())
+                .set_server_side_encryption(set.sse.clone())
+                .set_ssekms_key_id(set.sse_kms_key_id.clone())
+                .body(ByteStream::from(text.clone()))
+                .send();
+            let run = s.in_flight.run(put);
+            async move { run.await.map(|_| ()).map_err(|e| request_error(&e)) }
+        })
+        .await;
+        if let Err(e) = put {
+            return Err(self.fail(e.into_error(&format!("PutObject {url}"))));
         }
         self.state = State::Published;
         Ok(())
@@ -702,8 +885,8 @@ impl TarballWriter for S3Writer {
         // Every upload of the tarball and its temporaries not yet ended,
         // one whose id never came back here included (a signal dropped the
         // request's future, or its answer stalled).
-        let temps = format!("{}.rockpack-tmp-", self.key);
-        s.abort_started(|k| k == self.key || k.starts_with(&temps))
+        let ours = format!("{}.rockpack-", self.final_key);
+        s.abort_started(|k| k == self.final_key || k.starts_with(&ours))
             .await;
         let made = std::mem::take(&mut self.published)
             .into_iter()

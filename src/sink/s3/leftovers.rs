@@ -1,0 +1,176 @@
+//! What a run leaves in S3 before its set is published, found again: its
+//! multipart uploads, and its objects named `NAME.rockpack-…` (temporary
+//! objects `NAME.rockpack-tmp-N`, staging objects `NAME.rockpack-stage`,
+//! promote's backups `NAME.rockpack-backup-…`). A run that is killed
+//! cannot remove them; the next run of the same pack sweeps those of its
+//! own tarballs ([`sweep`]), and `rockpack abort-uploads` those of a whole
+//! prefix (listing them with [`temporaries`] and the uploads).
+
+use std::time::SystemTime;
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::error::Result;
+use crate::net::aws::{abort_upload, request_error, s3_error};
+use crate::net::{with_retries, RetryPolicy, S3Prefix};
+
+/// What every name of a run's temporary objects holds.
+pub const MARKER: &str = ".rockpack-";
+
+/// Deletes at once.
+const AT_ONCE: usize = 8;
+
+/// An object a run made for itself only.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Temporary {
+    /// Its key.
+    pub key: String,
+    /// Its size.
+    pub bytes: u64,
+    /// When it was last written, in seconds since the Unix epoch.
+    pub modified: Option<i64>,
+}
+
+/// Whether `key` names a run's temporary object.
+pub fn is_temporary(key: &str) -> bool {
+    key.rsplit('/').next().is_some_and(|name| name.contains(MARKER))
+}
+
+/// Every temporary object whose key starts with `list_prefix`.
+pub async fn temporaries(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    list_prefix: &str,
+) -> Result<Vec<Temporary>> {
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(list_prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| s3_error("ListObjectsV2", &format!("s3://{bucket}/{list_prefix}"), &e))?;
+        found.extend(page.contents().iter().filter_map(|o| {
+            let key = o.key()?;
+            is_temporary(key).then(|| Temporary {
+                key: key.to_string(),
+                bytes: o.size().unwrap_or(0).max(0) as u64,
+                modified: o.last_modified().map(|t| t.secs()),
+            })
+        }));
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// Deletes `keys` below `at`, logging what could not be deleted.
+pub async fn delete(client: &aws_sdk_s3::Client, at: &S3Prefix, keys: &[String]) {
+    futures_util::stream::iter(keys)
+        .for_each_concurrent(AT_ONCE, |key| async move {
+            let deleted = client
+                .delete_object()
+                .bucket(&at.bucket)
+                .key(key)
+                .send()
+                .await;
+            match deleted {
+                Ok(_) => tracing::debug!(%key, "deleted"),
+                Err(e) => tracing::warn!(
+                    "{}; the next run of the same pack, or `rockpack abort-uploads {}`, removes it",
+                    s3_error("DeleteObject", &at.object_url(key), &e),
+                    at.url()
+                ),
+            }
+        })
+        .await;
+}
+
+/// Before a run uploads the tarball at `final_key`: removes what an
+/// earlier run of it that was killed left — its uploads of that key and
+/// of its temporaries, and its temporary objects — all from before
+/// `since` (the run's start). A server that cannot list uploads gets a
+/// warning.
+pub async fn sweep(
+    client: &aws_sdk_s3::Client,
+    at: &S3Prefix,
+    final_key: &str,
+    since: SystemTime,
+    policy: &RetryPolicy,
+) -> Result<()> {
+    let since = since
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let ours = format!("{final_key}{MARKER}");
+    let what = format!("ListMultipartUploads {}", at.object_url(final_key));
+    let listed = with_retries(policy, &what, || async {
+        client
+            .list_multipart_uploads()
+            .bucket(&at.bucket)
+            .prefix(final_key)
+            .send()
+            .await
+            .map_err(|e| request_error(&e))
+    })
+    .await;
+    match listed {
+        Ok(page) => {
+            let stale: Vec<(String, String)> = page
+                .uploads()
+                .iter()
+                .filter(|u| u.key().is_some_and(|k| k == final_key || k.starts_with(&ours)))
+                .filter(|u| u.initiated().is_some_and(|t| t.secs() < since))
+                .filter_map(|u| Some((u.key()?.to_string(), u.upload_id()?.to_string())))
+                .collect();
+            for (key, id) in stale {
+                tracing::info!(%key, upload = %id, "aborting an upload an earlier run left");
+                abort_upload(client, &at.bucket, &key, &id).await?;
+            }
+        }
+        Err(e) => tracing::warn!(
+            "{what}: {e}; uploads an earlier run left are not looked for (`rockpack abort-uploads` removes them)"
+        ),
+    }
+    let stale: Vec<String> = temporaries(client, &at.bucket, &ours)
+        .await?
+        .into_iter()
+        .filter(|t| t.modified.is_some_and(|m| m < since))
+        .map(|t| t.key)
+        .collect();
+    if !stale.is_empty() {
+        tracing::info!(
+            "deleting {} temporary object(s) an earlier run of {} left",
+            stale.len(),
+            at.object_url(final_key)
+        );
+        delete(client, at, &stale).await;
+    }
+    Ok(())
+}
+
+/// Deletes the temporary objects `found`; fails if one cannot be deleted.
+pub async fn delete_all(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    found: &[Temporary],
+) -> Result<()> {
+    futures_util::stream::iter(found)
+        .map(|t| async move {
+            client
+                .delete_object()
+                .bucket(bucket)
+                .key(&t.key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| s3_error("DeleteObject", &format!("s3://{bucket}/{}", t.key), &e))
+        })
+        .buffer_unordered(AT_ONCE)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
