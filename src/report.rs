@@ -170,6 +170,8 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
         "distinct_bytes": summary.distinct_bytes,
         "upload": summary.upload,
         "seconds": summary.seconds,
+        // Seconds between the first and the last final name written.
+        "publish_window": summary.publish_window,
         // CPU seconds per stage: decode and repack are one thread each, so
         // whichever is larger bounds how many compression threads a run
         // can keep busy (compress / max(decode, repack)).

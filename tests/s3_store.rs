@@ -460,12 +460,25 @@ fn sigterm_while_an_upload_starts_leaves_no_upload() {
     assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
 }
 
-/// Uploads a killed run left: listed by `--dry-run`, kept by
-/// `--older-than` while young, aborted below the prefix only.
+/// Uploads and temporary objects a killed run left: listed by
+/// `--dry-run`, kept by `--older-than` while young, removed below the
+/// prefix only; promote's backups and every other object kept.
 #[test]
 fn abort_uploads_aborts_what_is_left_below_the_prefix() {
     let b = Backend::new("abort_uploads_aborts_what_is_left_below_the_prefix");
     let client = b.client();
+    let kept = [
+        "some/prefix/a.tar.gz.sha256sum",
+        "some/prefix/z.tar.gz.rockpack-backup-0123456789abcdef",
+        "other/c.tar.gz.rockpack-tmp-1",
+    ];
+    let temporaries = [
+        "some/prefix/a.tar.gz.rockpack-tmp-3",
+        "some/prefix/deeper/b.tar.gz.rockpack-stage",
+    ];
+    for key in kept.iter().chain(&temporaries) {
+        b.put(key, b"bytes".to_vec());
+    }
     let keys = [
         "some/prefix/a.tar.gz",
         "some/prefix/deeper/b.tar.gz",
@@ -490,12 +503,31 @@ fn abort_uploads_aborts_what_is_left_below_the_prefix() {
         String::from_utf8(o.stdout).unwrap()
     };
     let listed = run(&["--dry-run"]);
-    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let removed = |listed: &str| -> Vec<String> {
+        listed
+            .lines()
+            .filter(|l| !l.starts_with("kept "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(removed(&listed).len(), 4, "{listed}");
     assert!(
-        listed.lines().all(|l| l.starts_with("would abort ")),
+        removed(&listed)
+            .iter()
+            .all(|l| l.starts_with("would remove ")),
         "{listed}"
     );
-    assert!(listed.contains("some/prefix/a.tar.gz") && listed.contains("deeper/b.tar.gz"));
+    for key in ["some/prefix/a.tar.gz ", "deeper/b.tar.gz "]
+        .iter()
+        .chain(&[temporaries[0], temporaries[1]])
+    {
+        assert!(listed.contains(key), "{key} in {listed}");
+    }
+    assert!(
+        listed.contains("kept s3://") && listed.contains("rockpack-backup"),
+        "{listed}"
+    );
+    assert_eq!(b.keys_under("some/prefix").len(), 4);
     let below = |b: &Backend| {
         b.pending_uploads()
             .iter()
@@ -503,17 +535,26 @@ fn abort_uploads_aborts_what_is_left_below_the_prefix() {
             .count()
     };
     assert_eq!(below(&b), 2, "{:?}", b.pending_uploads());
-    assert_eq!(run(&["--older-than", "36500d"]), "");
+    assert_eq!(
+        removed(&run(&["--older-than", "36500d"])),
+        Vec::<String>::new()
+    );
     if b.is_local() {
-        assert_eq!(run(&["--older-than", "1h"]), "");
+        assert_eq!(removed(&run(&["--older-than", "1h"])), Vec::<String>::new());
     } else {
         b.skip(
             "young uploads kept by --older-than 1h (moto reports every upload as started in 2010)",
         );
     }
     let aborted = run(&[]);
-    assert_eq!(aborted.lines().count(), 2, "{aborted}");
+    assert_eq!(removed(&aborted).len(), 4, "{aborted}");
     assert_eq!(below(&b), 0, "{:?}", b.pending_uploads());
+    let mut left = b.keys_under("some/prefix");
+    left.extend(b.keys_under("other"));
+    left.sort();
+    let mut want: Vec<String> = kept.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    assert_eq!(left, want);
     assert!(
         b.pending_uploads()
             .iter()
@@ -522,5 +563,5 @@ fn abort_uploads_aborts_what_is_left_below_the_prefix() {
         b.pending_uploads()
     );
     let listed = run(&["--dry-run"]);
-    assert_eq!(listed, "", "{listed}");
+    assert_eq!(removed(&listed), Vec::<String>::new(), "{listed}");
 }

@@ -31,6 +31,9 @@ pub(super) struct CopyJob {
     /// The CRCs and length of the bytes it copies.
     pub(super) crc: ObjectCrc,
     pub(super) checksums: Checksums,
+    /// A copy of a staged origin to its final key: counted as staged, not
+    /// as a copy of shared bytes.
+    pub(super) staged: bool,
 }
 
 /// What a copy request came to.
@@ -62,6 +65,7 @@ impl CopyJob {
             start: range.start,
             crc: range.crc,
             checksums,
+            staged: false,
         }
     }
 
@@ -69,6 +73,10 @@ impl CopyJob {
         let len = self.crc.len;
         if self.shared.copies() {
             match self.copy().await? {
+                Copied::Done(part) if self.staged => {
+                    self.shared.stats.add_staged(len);
+                    return Ok(*part);
+                }
                 Copied::Done(part) => {
                     self.shared.stats.add_copied(len);
                     return Ok(*part);

@@ -33,7 +33,9 @@ pub struct Temporary {
 
 /// Whether `key` names a run's temporary object.
 pub fn is_temporary(key: &str) -> bool {
-    key.rsplit('/').next().is_some_and(|name| name.contains(MARKER))
+    key.rsplit('/')
+        .next()
+        .is_some_and(|name| name.contains(MARKER))
 }
 
 /// Every temporary object whose key starts with `list_prefix`.

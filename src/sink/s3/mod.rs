@@ -52,10 +52,10 @@ use crate::error::{Error, Kind, Result};
 use crate::net::aws::{
     abort_started, error_text, is_transient, request_error, s3_error, status, upload_id,
 };
-use crate::net::{with_retries, RequestError};
 use crate::net::in_flight::InFlight;
 use crate::net::keys::copy_source;
 use crate::net::S3Prefix;
+use crate::net::{with_retries, RequestError};
 use crate::plan::TarballPlan;
 pub use assembly::COPY_PIECE;
 use options::Settings;
@@ -149,7 +149,10 @@ impl Stats {
 impl Shared {
     /// `key` is an object of the run to delete once the set is sealed.
     fn note_leftover(&self, key: &str) {
-        self.leftovers.lock().expect("leftovers").push(key.to_string());
+        self.leftovers
+            .lock()
+            .expect("leftovers")
+            .push(key.to_string());
     }
 
     fn copies(&self) -> bool {
@@ -265,10 +268,7 @@ impl Shared {
             } else {
                 req.checksum_algorithm(ChecksumAlgorithm::Crc32C)
             };
-            let req = req
-                .customize()
-                .config_override(no_sdk_retries())
-                .send();
+            let req = req.customize().config_override(no_sdk_retries()).send();
             // Its own task, which notes the upload: a signal that drops
             // this future after the server started it leaves it to abort.
             let sent = self
@@ -446,15 +446,16 @@ impl Sink for S3Sink {
         let shared = self.shared.clone();
         let final_key = shared.at.key(file_name);
         let url = shared.at.object_url(&final_key);
-        // An origin uploads to a staging key until the set is published.
-        let key = if origin {
+        if shared.copies() {
+            shared.probed.get_or_init(|| shared.probe(&final_key)).await;
+        }
+        // An origin uploads to a staging key until the set is published
+        // (where the server copies: otherwise nothing copies from it).
+        let key = if origin && shared.copies() {
             format!("{final_key}{STAGE_SUFFIX}")
         } else {
             final_key.clone()
         };
-        if shared.copies() {
-            shared.probed.get_or_init(|| shared.probe(&key)).await;
-        }
         leftovers::sweep(
             &shared.client,
             &shared.at,
@@ -476,9 +477,7 @@ impl Sink for S3Sink {
             .unwrap_or_else(|| base_part_size(tarball.size_bound()));
         let upload_url = shared.at.object_url(&key);
         let content_type = tarball.format.content_type();
-        let (upload_id, checksums) = shared
-            .start_upload(&key, &upload_url, content_type)
-            .await?;
+        let (upload_id, checksums) = shared.start_upload(&key, &upload_url, content_type).await?;
         tracing::debug!(url = %upload_url, %upload_id, base_part, ?checksums, origin, "multipart upload started");
         let (tx, rx) = watch::channel(Publication::Pending);
         shared
@@ -508,17 +507,23 @@ impl Sink for S3Sink {
         let s = &self.shared;
         let key = s.at.key(&record.file_name());
         let url = s.at.object_url(&key);
-        let body = Bytes::from(serde_json::to_vec_pretty(record).map_err(|e| {
-            Error::internal(format!("the set record: {e}"))
-        })?);
+        let body = Bytes::from(
+            serde_json::to_vec_pretty(record)
+                .map_err(|e| Error::internal(format!("the set record: {e}")))?,
+        );
         let what = format!("PutObject {url}");
-        with_retries(&s.settings.retry, &what, || {
+        let set = &s.settings;
+        with_retries(&set.retry, &what, || {
             let put = s
                 .client
                 .put_object()
                 .bucket(&s.at.bucket)
                 .key(&key)
                 .content_type("application/json")
+                .set_storage_class(set.storage_class.clone())
+                .set_tagging(set.tagging.clone())
+                .set_server_side_encryption(set.sse.clone())
+                .set_ssekms_key_id(set.sse_kms_key_id.clone())
                 .body(ByteStream::from(body.clone()))
                 .send();
             async move { put.await.map(|_| ()).map_err(|e| request_error(&e)) }

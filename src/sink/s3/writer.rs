@@ -25,9 +25,9 @@ use super::{kib, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, is_transient, may_have_happened, request_error, s3_error};
 use crate::net::with_retries;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use crate::object_crc::ObjectCrc;
 use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 
 /// Parts uploading at once for one tarball, so that one tarball cannot
 /// hold every upload slot.
@@ -479,7 +479,7 @@ impl S3Writer {
                 crc,
             };
             start += crc.len;
-            copies.push(CopyJob::new(
+            let mut copy = CopyJob::new(
                 &self.shared,
                 &self.final_key,
                 &final_id,
@@ -487,10 +487,11 @@ impl S3Writer {
                 number,
                 &range,
                 staged.clone(),
-            ));
+            );
+            copy.staged = true;
+            copies.push(copy);
         }
         let copied = run_copies(copies).await.map_err(|e| self.fail(e))?;
-        self.shared.stats.add_staged(self.crc.len);
         self.final_upload = Some((final_id, copied));
         self.stored = Some(stored);
         Ok(())
@@ -517,9 +518,13 @@ impl S3Writer {
         });
         if same {
             tracing::info!(url = %self.url, "already holds these bytes; left as it is");
-            let aborted =
-                crate::net::aws::abort_upload(&self.shared.client, &self.shared.at.bucket, &self.final_key, &upload_id)
-                    .await;
+            let aborted = crate::net::aws::abort_upload(
+                &self.shared.client,
+                &self.shared.at.bucket,
+                &self.final_key,
+                &upload_id,
+            )
+            .await;
             if let Err(e) = aborted {
                 tracing::warn!("{e}; `rockpack abort-uploads` removes it");
             }

@@ -311,10 +311,12 @@ impl Backend {
         (what, limit): (&str, Duration),
         settle: Duration,
     ) {
+        // Rules of earlier runs of the test may have fired already.
+        let before = self.faults().fired();
         self.faults().add(rule);
         let mut run = crate::common::Running::start(cmd);
         let faults = self.faults().clone();
-        run.wait_until(what, limit, || faults.fired() > 0);
+        run.wait_until(what, limit, || faults.fired() > before);
         std::thread::sleep(settle);
         run.interrupt("TERM", "SIGTERM");
         self.faults().clear();

@@ -91,6 +91,8 @@ pub struct Rule {
     pub method: Option<Method>,
     pub path_contains: Option<String>,
     pub query_contains: Option<String>,
+    /// A header that must hold this text: (name, text).
+    pub header_contains: Option<(String, String)>,
     /// Matching requests let through before the rule fires.
     pub skip: usize,
     /// How many times it fires (`usize::MAX`: always).
@@ -104,6 +106,7 @@ impl Rule {
             method: None,
             path_contains: None,
             query_contains: None,
+            header_contains: None,
             skip: 0,
             times: 1,
             action,
@@ -119,6 +122,10 @@ impl Rule {
     }
     pub fn query(mut self, s: &str) -> Rule {
         self.query_contains = Some(s.to_string());
+        self
+    }
+    pub fn header_contains(mut self, name: &str, s: &str) -> Rule {
+        self.header_contains = Some((name.to_string(), s.to_string()));
         self
     }
     pub fn skip(mut self, n: usize) -> Rule {
@@ -143,6 +150,12 @@ impl Rule {
                 .query_contains
                 .as_ref()
                 .is_none_or(|q| req.uri().query().unwrap_or("").contains(q.as_str()))
+            && self.header_contains.as_ref().is_none_or(|(name, text)| {
+                req.headers()
+                    .get(name.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains(text.as_str()))
+            })
     }
 }
 
