@@ -60,6 +60,9 @@ impl Kind {
                 "rockpack refuses archives it cannot pack safely; fix the build job that produced this artifact"
             }
             Kind::Write => "check that the destination exists, is writable and has space",
+            Kind::Remote => {
+                "the server refused the request; check the bucket or URL, the endpoint (--endpoint-url) and what the credentials may do"
+            }
             _ => return None,
         })
     }

@@ -503,16 +503,16 @@ fn object_changed_during_resume_is_an_error() {
     assert_eq!(ranges(&server.faults, key).len(), 2);
 }
 
-/// Every GET of the `i`-th largest artifact fails with `action`: the run
-/// gives up within a minute, with an error naming the artifact and
-/// `needles`, and publishes nothing.
+/// Every GET of the `i`-th largest artifact fails with `action`: with
+/// `--retry-for 0` the run gives up after its `--retries`, within a minute,
+/// with an error naming the artifact and `needles`, and publishes nothing.
 fn retries_run_out(i: usize, action: Action, needles: &[&str]) {
     let server = serve_shared();
     let (key, _) = big(i);
     shield_sidecars(&server.faults);
     server.faults.add(artifact_get(key, action).always());
     let start = Instant::now();
-    let (_t, dest, out) = pack_http(&server.url("run/"), &[]);
+    let (_t, dest, out) = pack_http(&server.url("run/"), &["--retry-for", "0"]);
     assert_within_a_minute(start);
     assert_fails_with(&out, &[&[file_name(key)], needles].concat());
     assert_nothing_published(&dest);
@@ -807,7 +807,15 @@ fn unreachable_or_missing_source_is_a_clear_error() {
         .port();
     let url = format!("http://127.0.0.1:{port}/run/");
     let start = Instant::now();
-    let out = run_bounded(&["plan", "--source", &url, "--families", FAMILY]);
+    let out = run_bounded(&[
+        "plan",
+        "--source",
+        &url,
+        "--families",
+        FAMILY,
+        "--retry-for",
+        "0",
+    ]);
     assert_within_a_minute(start);
     assert_fails_with(&out, &["listing", &format!("http://127.0.0.1:{port}/")]);
 

@@ -1385,3 +1385,143 @@ fn readers_find_the_set_whole_once_its_record_is_there() {
         listings.len()
     );
 }
+
+/// S3's bad minute: once the first part has landed, the server answers
+/// every request with 503 SlowDown for 30 s. At default settings the run
+/// waits it out and publishes the objects the directory sink writes.
+#[test]
+fn thirty_seconds_of_slowdown_mid_run_are_survived() {
+    let b = Backend::new("thirty_seconds_of_slowdown_mid_run_are_survived");
+    let dir = pack_to_dir(shared_run(), SHARED_FLAGS);
+    let mut run = common::Running::start(&mut s3_command(&b, shared_run(), SHARED_FLAGS));
+    let faults = b.faults().clone();
+    run.wait_until("an UploadPart request", Duration::from_secs(120), || {
+        faults
+            .seen()
+            .iter()
+            .any(|s| s.method == Method::PUT && s.uri.contains(UPLOAD_PART))
+    });
+    b.faults().add(Rule::new(Action::Status(503)).always());
+    std::thread::sleep(Duration::from_secs(30));
+    let refused = b.faults().fired();
+    b.faults().clear();
+    let (status, stderr) = run.finish(Duration::from_secs(300));
+    assert!(status.success(), "{stderr}");
+    assert!(refused > 0, "the outage refused nothing");
+    assert!(
+        stderr.contains("SlowDown"),
+        "no retry was reported: {stderr}"
+    );
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+}
+
+/// The one-time copy probe meets a server error twice: it is retried, and
+/// the run still copies shared bytes inside S3 (only NotImplemented turns
+/// copying off).
+#[test]
+fn a_blip_during_the_copy_probe_keeps_copying_on() {
+    let b = Backend::new("a_blip_during_the_copy_probe_keeps_copying_on");
+    b.faults().add(
+        Rule::new(Action::Status(500))
+            .method(Method::PUT)
+            .query("uploadId=rockpack-copy-probe")
+            .times(2),
+    );
+    let summary = pack_to_s3_summary(&b, shared_run(), SHARED_FLAGS);
+    assert_eq!(b.faults().fired(), 2);
+    let upload = &summary["upload"];
+    assert_eq!(upload["server_copy"], true, "{upload}");
+    assert!(upload["copied_bytes"].as_u64().unwrap() > 0, "{upload}");
+}
+
+/// Runs `flags` and kills it (SIGKILL: nothing of its own clean-up runs)
+/// once `rule` has fired; then `rockpack abort-uploads` on the prefix.
+fn killed_then_cleaned(b: &Backend, flags: &[&str], rule: Rule, what: &str) {
+    let before = b.faults().fired();
+    b.faults().add(rule);
+    let mut run = common::Running::start(&mut s3_command(b, shared_run(), flags));
+    let faults = b.faults().clone();
+    run.wait_until(what, Duration::from_secs(120), || faults.fired() > before);
+    run.child.kill().unwrap();
+    let _ = run.child.wait();
+    b.faults().clear();
+    let prefix = format!("s3://{}/{PREFIX}/", b.bucket);
+    let out = b
+        .rockpack(&["abort-uploads", &prefix])
+        .output()
+        .expect("run rockpack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "abort-uploads: {stderr}");
+    eprintln!("{}: after SIGKILL at {what}: {stderr}", b.test);
+}
+
+/// SIGKILL at several points of a run, on a fresh prefix and on one that
+/// holds a good set; then `abort-uploads`: the prefix is exactly as it was
+/// before the run. A killed run's leftovers are also swept by the next
+/// run of the same pack.
+#[test]
+fn a_killed_run_is_cleaned_up_to_what_was_there() {
+    let b = Backend::new("a_killed_run_is_cleaned_up_to_what_was_there");
+    let copying = || {
+        Rule::new(Action::Delay(Duration::from_secs(120)))
+            .method(Method::PUT)
+            .query("x-id=UploadPartCopy&partNumber=")
+            .skip(1)
+            .always()
+    };
+    // A fresh prefix, killed while the tarballs copy their shared bytes.
+    killed_then_cleaned(&b, SHARED_FLAGS, copying(), "an UploadPartCopy");
+    assert!(
+        b.keys_under(PREFIX).is_empty(),
+        "{:?}",
+        b.keys_under(PREFIX)
+    );
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    // A good set, then re-runs over other inputs killed mid-upload and
+    // while the staged tarball is copied to its final key.
+    pack_to_s3_ok(&b, shared_run(), SHARED_FLAGS);
+    let good = snapshot(&b);
+    let flags = other_bytes();
+    killed_then_cleaned(
+        &b,
+        &flags,
+        Rule::new(Action::Delay(Duration::from_secs(120)))
+            .method(Method::PUT)
+            .query(UPLOAD_PART)
+            .skip(3)
+            .always(),
+        "an UploadPart",
+    );
+    assert!(snapshot(&b) == good, "after a kill mid-upload");
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    killed_then_cleaned(
+        &b,
+        &flags,
+        Rule::new(Action::Delay(Duration::from_secs(120)))
+            .method(Method::PUT)
+            .query("x-id=UploadPartCopy&partNumber=")
+            .header_contains("x-amz-copy-source", "rockpack-stage")
+            .always(),
+        "a copy of the staged tarball",
+    );
+    assert!(snapshot(&b) == good, "after a kill while staging");
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    // Killed again, not cleaned: the next run of the pack sweeps it.
+    let before = b.faults().fired();
+    b.faults().add(copying());
+    let mut run = common::Running::start(&mut s3_command(&b, shared_run(), &flags));
+    let faults = b.faults().clone();
+    run.wait_until("an UploadPartCopy", Duration::from_secs(120), || {
+        faults.fired() > before
+    });
+    run.child.kill().unwrap();
+    let _ = run.child.wait();
+    b.faults().clear();
+    let dir = pack_to_dir(shared_run(), &flags);
+    pack_to_s3_ok(&b, shared_run(), &flags);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    if b.is_local() {
+        assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    }
+}

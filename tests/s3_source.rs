@@ -552,6 +552,8 @@ fn retries_run_out() {
         "s3://bucket/123-linux",
         "--dest",
         s(dest.path()),
+        "--retry-for",
+        "0",
     ];
     args.extend(select());
     let started = Instant::now();

@@ -293,7 +293,7 @@ fn promote_renames_copies_and_rewrites_sidecars() {
         );
     }
     // Nothing at the source changed; a second promote finds it all there.
-    assert_eq!(b.keys_under(RUN).len(), 12);
+    assert_eq!(b.keys_under(RUN).len(), 13);
     let copies = b.recorder.requests().len();
     let (o, stderr) = output(&mut promote(&b, &["--rename", "7.13.0rc1=7.13.0"]));
     assert!(o.status.success(), "second promote: {stderr}");
@@ -321,7 +321,12 @@ fn promote_dry_run_only_and_usage_errors() {
     assert!(b.keys_under(RELEASE).is_empty());
     let (o, stderr) = output(&mut promote(&b, &["--only", "gfx94X-dcgpu"]));
     assert!(o.status.success(), "{stderr}");
-    let keys = b.keys_under(RELEASE);
+    // The tarballs, their sidecars, and the record of what was promoted.
+    let (records, keys): (Vec<String>, Vec<String>) = b
+        .keys_under(RELEASE)
+        .into_iter()
+        .partition(|k| k.contains("/rockpack-set."));
+    assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(keys.len(), 4, "{keys:?}");
     assert!(
         keys.iter().all(|k| k.contains("-gfx94X-dcgpu-")),
@@ -358,7 +363,7 @@ fn promote_conflict_changes_nothing_and_replace_overwrites() {
     let taken = format!("{RELEASE}/{}", names[0]);
     b.put(&taken, b"not this tarball".to_vec());
     let (o, stderr) = output(&mut promote(&b, &[]));
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("already holds other bytes"), "{stderr}");
     assert!(stderr.contains(&taken), "{stderr}");
     assert_eq!(b.keys_under(RELEASE), vec![taken.clone()]);
@@ -366,7 +371,7 @@ fn promote_conflict_changes_nothing_and_replace_overwrites() {
     assert!(o.status.success(), "{stderr}");
     assert_eq!(b.get(&taken), b.get(&format!("{RUN}/{}", names[0])));
     let keys = b.keys_under(RELEASE);
-    assert_eq!(keys.len(), 12, "{keys:?}");
+    assert_eq!(keys.len(), 13, "{keys:?}");
     assert!(
         !keys.iter().any(|k| k.contains("rockpack-backup")),
         "{keys:?}"
@@ -384,11 +389,11 @@ fn failed_promote_leaves_the_destination_as_it_was() {
     b.put(&taken, b"the release's own bytes".to_vec());
     let before = contents(&b, RELEASE);
     b.recorder.fail_copies(3, 500, "InternalError", usize::MAX);
-    let mut flags = vec!["--replace"];
+    let mut flags = vec!["--replace", "--retry-for", "0"];
     flags.extend(SMALL_COPIES);
     let (o, stderr) = output(&mut promote(&b, &flags));
     assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("giving up after 5 tries"), "{stderr}");
+    assert!(stderr.contains("giving up after 6 tries"), "{stderr}");
     assert!(stderr.contains("Copy"), "{stderr}");
     assert_eq!(contents(&b, RELEASE), before);
     assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
@@ -564,4 +569,61 @@ fn abort_uploads_aborts_what_is_left_below_the_prefix() {
     );
     let listed = run(&["--dry-run"]);
     assert_eq!(removed(&listed), Vec::<String>::new(), "{listed}");
+}
+
+/// A prefix without a set record (a pack that failed, was killed or is
+/// still publishing, or another tool's), or whose tarball is not the one
+/// its record names (a mix of two runs), is refused before any change;
+/// `--unrecorded` promotes it. A promote writes the record of what it
+/// promoted at the destination.
+#[test]
+fn promote_refuses_a_set_its_record_does_not_vouch_for() {
+    let b = Backend::new("promote_refuses_a_set_its_record_does_not_vouch_for");
+    let names = pack_candidate(&b);
+    let records: Vec<String> = b
+        .keys_under(RUN)
+        .into_iter()
+        .filter(|k| k.contains("/rockpack-set."))
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = b.get(&records[0]);
+    // A mix: one tarball's sidecar and bytes from another run.
+    let mixed = format!("{RUN}/{}", names[1]);
+    let good = (b.get(&mixed), b.get(&format!("{mixed}.sha256sum")));
+    let other = b"other bytes".to_vec();
+    b.put(
+        &format!("{mixed}.sha256sum"),
+        format!("{}  {}\n", sha(&other), names[1]).into_bytes(),
+    );
+    b.put(&mixed, other);
+    let (o, stderr) = output(&mut promote(&b, &[]));
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("a mix of two runs"), "{stderr}");
+    assert!(stderr.contains(&names[1]), "{stderr}");
+    assert!(b.keys_under(RELEASE).is_empty());
+    b.put(&mixed, good.0);
+    b.put(&format!("{mixed}.sha256sum"), good.1);
+    // No record: an incomplete set.
+    b.delete(&records[0]);
+    let (o, stderr) = output(&mut promote(&b, &[]));
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no set record"), "{stderr}");
+    assert!(stderr.contains("--unrecorded"), "{stderr}");
+    assert!(b.keys_under(RELEASE).is_empty());
+    // Vouched for by hand: promoted, with a record at the destination
+    // that a promote from there accepts.
+    let (o, stderr) = output(&mut promote(&b, &["--unrecorded"]));
+    assert!(o.status.success(), "{stderr}");
+    b.put(&records[0], record);
+    let promoted: Vec<String> = b
+        .keys_under(RELEASE)
+        .into_iter()
+        .filter(|k| k.contains("/rockpack-set."))
+        .collect();
+    assert_eq!(promoted.len(), 1, "{promoted:?}");
+    let again = format!("s3://{}/{RELEASE}/", b.bucket);
+    let onward = format!("s3://{}/final/", b.bucket);
+    let (o, stderr) = output(&mut b.rockpack(&["promote", &again, &onward]));
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(b.keys_under("final").len(), 13);
 }

@@ -91,6 +91,7 @@ const FATAL_CODES: &[&str] = &[
     "InvalidBucketName",
     "AllAccessDisabled",
     "InvalidObjectState",
+    "NotImplemented",
 ];
 
 /// Error codes worth another try, whatever their HTTP status.
@@ -119,6 +120,7 @@ pub fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> b
             let code = e.code().unwrap_or("");
             let status = status(e).unwrap_or(0);
             !FATAL_CODES.contains(&code)
+                && status != 501
                 && (RETRY_CODES.contains(&code) || status >= 500 || matches!(status, 408 | 429))
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {

@@ -103,6 +103,19 @@ impl InFlight {
         .await
     }
 
+    /// A request to start an upload of `key` was refused outright (the
+    /// server answered with an error that started nothing): one fewer
+    /// try to look for.
+    pub fn refused(&self, key: &str) {
+        let mut noted = self.noted();
+        if let Some(n) = noted.unsure.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                noted.unsure.remove(key);
+            }
+        }
+    }
+
     /// Upload `upload_id` was completed or aborted: nothing to abort.
     pub fn ended(&self, upload_id: &str) {
         self.noted().ids.remove(upload_id);

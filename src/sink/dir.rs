@@ -1,7 +1,11 @@
 //! A local directory: each tarball is written as `NAME.partial` and renamed
 //! when the run succeeds; its sidecar (`.sha256sum` or `.sha256`) follows.
+//! A file the run replaces is first hard-linked aside (`NAME.rockpack-old`,
+//! no bytes copied), so that a run that fails while publishing puts it
+//! back; the links go once the whole set is published.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
@@ -13,13 +17,42 @@ use crate::plan::TarballPlan;
 /// Writes tarballs into a local directory.
 pub struct DirSink {
     root: PathBuf,
+    /// Files linked aside before being replaced, removed by `seal`.
+    kept: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl DirSink {
     /// Into `root`, which is created (with its parents) where missing.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirSink { root: root.into() }
+        DirSink {
+            root: root.into(),
+            kept: Arc::default(),
+        }
     }
+}
+
+/// What a file the run replaced is kept as until the set is published.
+fn kept_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".rockpack-old");
+    path.with_file_name(name)
+}
+
+/// Renames `tmp` to `path`; a file already at `path` is hard-linked aside
+/// first. Returns where it was kept, if there was one.
+async fn put_in_place(tmp: &Path, path: &Path) -> Result<Option<PathBuf>> {
+    let kept = kept_path(path);
+    let ctx = |what: &str, p: &Path| format!("{what} {}", p.display());
+    let _ = tokio::fs::remove_file(&kept).await;
+    let had = match tokio::fs::hard_link(path, &kept).await {
+        Ok(()) => Some(kept),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::write(ctx("keeping", path), e)),
+    };
+    tokio::fs::rename(tmp, path)
+        .await
+        .map_err(|e| Error::write(ctx("renaming", tmp), e))?;
+    Ok(had)
 }
 
 #[async_trait]
@@ -50,7 +83,19 @@ impl Sink for DirSink {
             file_name: file_name.to_string(),
             sidecar: tarball.sidecar.clone(),
             published: Vec::new(),
+            kept: self.kept.clone(),
         }))
+    }
+
+    /// The set is published: what it replaced goes.
+    async fn seal(&self, _record: &super::SetRecord) -> Result<()> {
+        let kept = std::mem::take(&mut *self.kept.lock().expect("kept"));
+        for p in kept {
+            if let Err(e) = tokio::fs::remove_file(&p).await {
+                tracing::warn!("could not remove {}: {e}", p.display());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -60,8 +105,11 @@ struct DirWriter {
     final_path: PathBuf,
     file_name: String,
     sidecar: Option<String>,
-    /// Final-named files this writer created, removed again on abort.
-    published: Vec<PathBuf>,
+    /// Final-named files this writer wrote, and where the file each
+    /// replaced is kept: on abort, removed or put back.
+    published: Vec<(PathBuf, Option<PathBuf>)>,
+    /// The sink's list of kept files, removed once the set is published.
+    kept: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 #[async_trait]
@@ -86,10 +134,8 @@ impl TarballWriter for DirWriter {
     }
 
     async fn publish(&mut self, sha256_hex: &str) -> Result<()> {
-        tokio::fs::rename(&self.partial, &self.final_path)
-            .await
-            .map_err(|e| Error::write(format!("renaming {}", self.partial.display()), e))?;
-        self.published.push(self.final_path.clone());
+        let kept = put_in_place(&self.partial, &self.final_path).await?;
+        self.keep(self.final_path.clone(), kept);
         let Some(name) = &self.sidecar else {
             return Ok(());
         };
@@ -99,10 +145,8 @@ impl TarballWriter for DirWriter {
         tokio::fs::write(&tmp, sidecar_text(sha256_hex, &self.file_name))
             .await
             .map_err(|e| Error::write(ctx(), e))?;
-        tokio::fs::rename(&tmp, &sidecar)
-            .await
-            .map_err(|e| Error::write(ctx(), e))?;
-        self.published.push(sidecar);
+        let kept = put_in_place(&tmp, &sidecar).await?;
+        self.keep(sidecar, kept);
         Ok(())
     }
 
@@ -112,17 +156,24 @@ impl TarballWriter for DirWriter {
             .sidecar
             .as_ref()
             .map(|name| self.root_join(&format!("{name}.partial")));
-        for p in std::iter::once(&self.partial)
-            .chain(tmp.iter())
-            .chain(self.published.iter())
-        {
-            match tokio::fs::remove_file(p).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!("could not remove {}: {e}", p.display()),
+        for p in std::iter::once(&self.partial).chain(tmp.iter()) {
+            remove(p).await;
+        }
+        // What was there before the run goes back where it was.
+        for (path, kept) in std::mem::take(&mut self.published) {
+            match kept {
+                Some(kept) => {
+                    if let Err(e) = tokio::fs::rename(&kept, &path).await {
+                        tracing::warn!(
+                            "could not put {} back as {}: {e}",
+                            kept.display(),
+                            path.display()
+                        );
+                    }
+                }
+                None => remove(&path).await,
             }
         }
-        self.published.clear();
     }
 
     fn location(&self) -> String {
@@ -130,7 +181,24 @@ impl TarballWriter for DirWriter {
     }
 }
 
+/// Removes `p`, if it is there.
+async fn remove(p: &Path) {
+    match tokio::fs::remove_file(p).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("could not remove {}: {e}", p.display()),
+    }
+}
+
 impl DirWriter {
+    /// `path` now holds the run's file; the one it replaced is `kept`.
+    fn keep(&mut self, path: PathBuf, kept: Option<PathBuf>) {
+        if let Some(k) = &kept {
+            self.kept.lock().expect("kept").push(k.clone());
+        }
+        self.published.push((path, kept));
+    }
+
     fn root_join(&self, name: &str) -> PathBuf {
         self.final_path.with_file_name(name)
     }

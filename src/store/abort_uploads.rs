@@ -15,8 +15,8 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{abort_upload, s3_error};
+use crate::net::leftovers::{delete_all, temporaries, Temporary};
 use crate::net::S3Prefix;
-use crate::sink::s3::leftovers::{delete_all, temporaries, Temporary};
 
 /// What promote's backups are named: `NAME.rockpack-backup-…`.
 pub const BACKUP_MARKER: &str = ".rockpack-backup-";

@@ -187,6 +187,8 @@ pub struct CopySettings {
     pub object_limit: u64,
     /// The size of those parts.
     pub part_size: u64,
+    /// How hard each request tries (`--retries`, `--retry-for`).
+    pub retry: RetryPolicy,
 }
 
 impl Default for CopySettings {
@@ -194,6 +196,7 @@ impl Default for CopySettings {
         CopySettings {
             object_limit: COPY_OBJECT_LIMIT,
             part_size: COPY_PART_SIZE,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -238,8 +241,8 @@ pub async fn copy(
 ) -> Result<(Checked, ObjectInfo)> {
     let url = format!("s3://{bucket}/{key}");
     match settings.parts(from.size) {
-        None => copy_whole(client, from, bucket, key, undo).await?,
-        Some((part, count)) => copy_parts(client, from, bucket, key, part, count, undo).await?,
+        None => copy_whole(client, from, bucket, key, undo, &settings.retry).await?,
+        Some(parts) => copy_parts(client, from, bucket, key, parts, undo, &settings.retry).await?,
     }
     let Some(copy) = head(client, bucket, key).await? else {
         return Err(Error::failed(
@@ -281,14 +284,16 @@ async fn copy_whole(
     bucket: &str,
     key: &str,
     undo: &Arc<Undo>,
+    policy: &RetryPolicy,
 ) -> Result<()> {
     let what = format!("CopyObject {} to s3://{bucket}/{key}", from.url());
     let alg = from.full_checksum().map(|c| algorithm(c.algorithm));
     undo.made(key);
     let (client, source, etag) = (client.clone(), from.copy_source(), from.etag.clone());
     let (bucket, key) = (bucket.to_string(), key.to_string());
+    let policy = policy.clone();
     undo.request(async move {
-        with_retries(&RetryPolicy::default(), &what, || async {
+        with_retries(&policy, &what, || async {
             client
                 .copy_object()
                 .bucket(&bucket)
@@ -312,9 +317,9 @@ async fn copy_parts(
     from: &ObjectInfo,
     bucket: &str,
     key: &str,
-    part: u64,
-    count: u64,
+    (part, count): (u64, u64),
     undo: &Arc<Undo>,
+    policy: &RetryPolicy,
 ) -> Result<()> {
     let url = format!("s3://{bucket}/{key}");
     let full = from.full_checksum();
@@ -328,7 +333,7 @@ async fn copy_parts(
         .set_content_language(from.headers.content_language.clone())
         .set_cache_control(from.headers.cache_control.clone())
         .set_metadata(from.headers.metadata.clone())
-        .set_tagging(source_tagging(client, from).await?);
+        .set_tagging(source_tagging(client, from, policy).await?);
     let req = match full {
         Some(c) => req
             .checksum_algorithm(algorithm(c.algorithm))
@@ -355,6 +360,7 @@ async fn copy_parts(
                 i as i32 + 1,
                 start,
                 end,
+                policy,
             )
         })
         .buffered(PARTS_AT_ONCE)
@@ -396,9 +402,13 @@ async fn copy_parts(
 /// that a copy keeps its tags whatever its size. A server that keeps no
 /// tags (NotImplemented), or a role that may not read them, gets a copy
 /// without tags and a warning.
-async fn source_tagging(client: &aws_sdk_s3::Client, from: &ObjectInfo) -> Result<Option<String>> {
+async fn source_tagging(
+    client: &aws_sdk_s3::Client,
+    from: &ObjectInfo,
+    policy: &RetryPolicy,
+) -> Result<Option<String>> {
     let what = format!("GetObjectTagging {}", from.url());
-    let got = with_retries(&RetryPolicy::default(), &what, || async {
+    let got = with_retries(policy, &what, || async {
         let got = client
             .get_object_tagging()
             .bucket(&from.bucket)
@@ -435,12 +445,13 @@ async fn copy_part(
     number: i32,
     start: u64,
     end: u64,
+    policy: &RetryPolicy,
 ) -> Result<CompletedPart> {
     let what = format!(
         "UploadPartCopy s3://{bucket}/{key} part {number} (bytes {start}-{end} of {})",
         from.url()
     );
-    let out = with_retries(&RetryPolicy::default(), &what, || async {
+    let out = with_retries(policy, &what, || async {
         client
             .upload_part_copy()
             .bucket(bucket)
@@ -543,6 +554,7 @@ mod tests {
         let small = CopySettings {
             object_limit: 12 * MIB,
             part_size: 5 * MIB,
+            ..Default::default()
         };
         small.check().unwrap();
         assert_eq!(small.parts(13 * MIB), Some((5 * MIB, 3)));

@@ -16,14 +16,16 @@ use std::time::Instant;
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::abort_uploads::BACKUP_MARKER;
 use super::names::{Renames, TarballName, SIDECAR_SUFFIXES};
 use super::object_copy::{copy, head, CopySettings, ObjectInfo};
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::s3_error;
+use crate::net::leftovers::{delete, temporaries};
 use crate::net::{RetryPolicy, S3Prefix};
 use crate::signals::{interrupted, Shutdown};
-use crate::sink::{sidecar_text, StoredChecksum};
+use crate::sink::{sidecar_text, RecordedTarball, SetRecord, StoredChecksum, RECORD_PREFIX};
 use crate::source::fetch::Ranges;
 use crate::source::s3::S3Source;
 use crate::source::verify::{parse_sidecar, MAX_SIDECAR};
@@ -45,6 +47,10 @@ pub struct PromoteOptions {
     pub replace: bool,
     /// Look, decide and report; change nothing.
     pub dry_run: bool,
+    /// Promote tarballs that no set record at the source names (written by
+    /// another tool); without it such a tarball, or one unlike its record,
+    /// stops the promote before any change.
+    pub unrecorded: bool,
     /// When to copy in parts, and how large.
     pub copy: CopySettings,
 }
@@ -81,6 +87,8 @@ pub struct Promotion {
     /// How the copy was checked: `CRC64NVME` (or the source's other
     /// full-object algorithm), or `size`; `None` until it is copied.
     pub checked: Option<&'static str>,
+    /// Its SHA-256 (hex), from its sidecar or its set record.
+    pub sha256: Option<String>,
 }
 
 /// A sidecar rewritten for its tarball's new name.
@@ -125,13 +133,16 @@ pub async fn promote(
         // Listened for from before the first change.
         let mut shutdown = Shutdown::install();
         let undo = Undo::new(client.clone(), &to.bucket, opts.copy.clone());
-        let run = apply(client, &mut tarballs, &to.bucket, opts, &undo);
+        let run = apply(client, &mut tarballs, to, opts, &undo);
         let result = tokio::select! {
             r = run => r,
             signal = shutdown.recv() => Err(interrupted(signal)),
         };
         match result {
-            Ok(()) => undo.commit().await,
+            Ok(()) => {
+                undo.commit().await;
+                sweep_backups(client, to, &tarballs).await;
+            }
             Err(e) => {
                 let left = undo.rollback().await;
                 if left.is_empty() {
@@ -154,6 +165,28 @@ pub async fn promote(
         tarballs,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// After a promote that succeeded: backups an earlier promote of the same
+/// tarballs left (it was killed before it could take them back or delete
+/// them) hold bytes this promote has now replaced for good.
+async fn sweep_backups(client: &aws_sdk_s3::Client, to: &S3Prefix, tarballs: &[Promotion]) {
+    for p in tarballs {
+        let backups = format!("{}{BACKUP_MARKER}", p.key);
+        match temporaries(client, &to.bucket, &backups).await {
+            Ok(found) if !found.is_empty() => {
+                let keys: Vec<String> = found.into_iter().map(|t| t.key).collect();
+                tracing::info!(
+                    "deleting {} backup(s) an earlier promote left of {}",
+                    keys.len(),
+                    p.location
+                );
+                delete(client, to, &keys).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{e}; backups an earlier promote left are not looked for"),
+        }
+    }
 }
 
 /// The names directly below `prefix`, sorted.
@@ -241,8 +274,24 @@ async fn look(
         )
     };
     let readers = (reader(from)?, reader(to)?);
+    let records = if opts.unrecorded {
+        None
+    } else {
+        Some(read_records(&readers.0, from, &names).await?)
+    };
     let looked: Vec<Promotion> = futures_util::stream::iter(picked)
-        .map(|t| look_one(client, from, to, opts, &names, &readers, t))
+        .map(|t| {
+            look_one(
+                client,
+                from,
+                to,
+                opts,
+                &names,
+                &readers,
+                records.as_deref(),
+                t,
+            )
+        })
         .buffered(8)
         .try_collect()
         .await?;
@@ -252,16 +301,124 @@ async fn look(
         .map(|p| format!("{} (from {})", p.location, p.source.url()))
         .collect();
     if !conflicts.is_empty() {
-        return Err(Error::Usage(format!(
-            "the destination already holds other bytes under these names: {}; nothing was changed (--replace overwrites them, and restores them if the promote fails)",
-            conflicts.join(", ")
-        )));
+        return Err(Error::failed(
+            Kind::Conflict,
+            format!(
+                "the destination already holds other bytes under these names: {}; nothing was changed (--replace overwrites them, and restores them if the promote fails)",
+                conflicts.join(", ")
+            ),
+        ));
     }
     Ok(looked)
 }
 
+/// A tarball as a set record names it (see [`crate::sink::SetRecord`]).
+#[derive(Clone, Debug, serde::Deserialize)]
+struct Recorded {
+    name: String,
+    bytes: u64,
+    sha256: String,
+    #[serde(default)]
+    checksum: Option<RecordedChecksum>,
+}
+
+/// A recorded checksum.
+#[derive(Clone, Debug, serde::Deserialize)]
+struct RecordedChecksum {
+    algorithm: String,
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+/// A set record as read back: its tarballs.
+#[derive(Debug, serde::Deserialize)]
+struct RecordFile {
+    tarballs: Vec<Recorded>,
+}
+
+/// Every tarball the set records at `from` name (`listed`: the names
+/// there).
+async fn read_records(
+    reader: &Arc<dyn Source>,
+    from: &S3Prefix,
+    listed: &[String],
+) -> Result<Vec<Recorded>> {
+    let mut all = Vec::new();
+    for name in listed
+        .iter()
+        .filter(|n| n.starts_with(RECORD_PREFIX) && n.ends_with(".json"))
+    {
+        let url = from.object_url(&from.key(name));
+        let text = reader.read_small(name, MAX_RECORD).await?.ok_or_else(|| {
+            Error::failed(Kind::Remote, format!("{url}: gone since it was listed"))
+        })?;
+        let file: RecordFile = serde_json::from_slice(&text).map_err(|e| {
+            Error::failed(
+                Kind::Remote,
+                format!("{url}: not a rockpack set record: {e}"),
+            )
+        })?;
+        all.extend(file.tarballs);
+    }
+    Ok(all)
+}
+
+/// A set record is small: a line per tarball.
+const MAX_RECORD: u64 = 1 << 20;
+
+/// Checks `source` (tarball `name`, its sidecar's `digest`) against the
+/// set records at its prefix: one must name it, with its size, digest and
+/// checksum. Otherwise the set there is incomplete (a pack that failed or
+/// is still publishing), a mix, or another tool's.
+fn check_recorded(
+    records: &[Recorded],
+    name: &str,
+    source: &ObjectInfo,
+    digest: Option<&str>,
+) -> Result<()> {
+    let refuse = |why: String| {
+        Err(Error::failed(
+            Kind::Conflict,
+            format!(
+                "{}: {why}; nothing was changed (--unrecorded promotes tarballs no rockpack set record vouches for)",
+                source.url()
+            ),
+        ))
+    };
+    let Some(r) = records.iter().rev().find(|r| r.name == name) else {
+        return refuse(format!(
+            "no set record ({RECORD_PREFIX}*.json) names it: the set there is incomplete (a pack that failed, was killed or is still publishing) or was written by another tool"
+        ));
+    };
+    if r.bytes != source.size {
+        return refuse(format!(
+            "its set record says {} bytes, the object has {}: the set there is a mix of two runs",
+            r.bytes, source.size
+        ));
+    }
+    if let Some(d) = digest.filter(|d| *d != r.sha256) {
+        return refuse(format!(
+            "its sidecar says SHA-256 {d}, its set record {}: the set there is a mix of two runs",
+            r.sha256
+        ));
+    }
+    let theirs = source.full_checksum();
+    if let (Some(c), Some(t)) = (&r.checksum, theirs) {
+        if c.kind == t.kind && c.algorithm == t.algorithm && c.value != t.value {
+            return refuse(format!(
+                "the store's {} is {}, its set record's {}: the set there is a mix of two runs",
+                c.algorithm, t.value, c.value
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One tarball: its source, its sidecar, and what the destination holds;
-/// `sidecars` reads sidecars at the source and at the destination.
+/// `sidecars` reads sidecars at the source and at the destination;
+/// `records`, unless `--unrecorded`, what the source's set records say.
+#[allow(clippy::too_many_arguments)]
 async fn look_one(
     client: &aws_sdk_s3::Client,
     from: &S3Prefix,
@@ -269,6 +426,7 @@ async fn look_one(
     opts: &PromoteOptions,
     listed: &[String],
     sidecars: &(Arc<dyn Source>, Arc<dyn Source>),
+    records: Option<&[Recorded]>,
     old: TarballName,
 ) -> Result<Promotion> {
     let new_name = opts.renames.apply(&old.file_name);
@@ -320,6 +478,16 @@ async fn look_one(
             (Some(copy), Some(digest))
         }
     };
+    if let Some(records) = records {
+        check_recorded(records, &old.file_name, &source, source_digest.as_deref())?;
+    }
+    let sha256 = source_digest.clone().or_else(|| {
+        records?
+            .iter()
+            .rev()
+            .find(|r| r.name == old.file_name)
+            .map(|r| r.sha256.clone())
+    });
     let action = match head(client, &to.bucket, &key).await? {
         None => Action::Copy,
         Some(there) if same_bytes(&source, &there, source_digest.as_deref(), &sidecar) => {
@@ -340,6 +508,7 @@ async fn look_one(
         action,
         sidecar,
         checked: None,
+        sha256,
     })
 }
 
@@ -383,14 +552,27 @@ fn sidecar_digest(text: &[u8], file_name: &str) -> std::result::Result<String, S
     Ok(hex::encode(digest))
 }
 
+/// The bytes of the small object `bucket/key`, if they can be read.
+async fn existing_bytes(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let got = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(got.body.collect().await.ok()?.into_bytes().to_vec())
+}
+
 /// Makes the copies (tarballs at once, each followed by its sidecar).
 async fn apply(
     client: &aws_sdk_s3::Client,
     tarballs: &mut [Promotion],
-    bucket: &str,
+    to: &S3Prefix,
     opts: &PromoteOptions,
     undo: &Arc<Undo>,
 ) -> Result<()> {
+    let bucket = to.bucket.as_str();
     let checked: Vec<Option<&'static str>> = futures_util::stream::iter(tarballs.iter())
         .map(|p| apply_one(client, p, bucket, opts, undo))
         .buffered(TARBALLS_AT_ONCE)
@@ -399,6 +581,55 @@ async fn apply(
     for (p, c) in tarballs.iter_mut().zip(checked) {
         p.checked = c;
     }
+    put_record(client, tarballs, to, undo).await
+}
+
+/// Last, the record of the promoted set at the destination, so that it can
+/// be promoted again with the same check (none when a tarball's digest is
+/// unknown: no sidecar and no record at the source).
+async fn put_record(
+    client: &aws_sdk_s3::Client,
+    tarballs: &[Promotion],
+    to: &S3Prefix,
+    undo: &Arc<Undo>,
+) -> Result<()> {
+    let mut recorded = Vec::with_capacity(tarballs.len());
+    for p in tarballs {
+        let Some(sha256) = p.sha256.clone() else {
+            tracing::info!(
+                "{}: no set record written (the SHA-256 of {} is not known)",
+                to.url(),
+                p.location
+            );
+            return Ok(());
+        };
+        recorded.push(RecordedTarball {
+            name: p.name.file_name.clone(),
+            bytes: p.source.size,
+            sha256,
+            sidecar: p.sidecar.as_ref().map(|s| s.name.clone()),
+            checksum: p.source.full_checksum().cloned(),
+        });
+    }
+    let record = SetRecord::of(recorded);
+    let key = to.key(&record.file_name());
+    let body = serde_json::to_vec_pretty(&record)
+        .map_err(|e| Error::internal(format!("the set record: {e}")))?;
+    if head(client, &to.bucket, &key).await?.is_none() {
+        undo.made(&key);
+    } else if existing_bytes(client, &to.bucket, &key).await.as_deref() == Some(&body[..]) {
+        return Ok(());
+    }
+    let put = client
+        .put_object()
+        .bucket(&to.bucket)
+        .key(&key)
+        .content_type("application/json")
+        .body(body.into())
+        .send();
+    undo.request(put)
+        .await
+        .map_err(|e| s3_error("PutObject", &to.object_url(&key), &e))?;
     Ok(())
 }
 
@@ -459,7 +690,7 @@ async fn back_up(
             format!("s3://{bucket}/{key}: gone since the promote looked at it"),
         )
     })?;
-    let backup_key = format!("{key}.rockpack-backup-{:016x}", fastrand::u64(..));
+    let backup_key = format!("{key}{BACKUP_MARKER}{:016x}", fastrand::u64(..));
     let (_, backup) = copy(client, &there, bucket, &backup_key, &opts.copy, undo).await?;
     undo.replacing(key, backup);
     Ok(())

@@ -114,6 +114,13 @@ impl Running {
         }
     }
 
+    /// Waits for the child to end (at most `limit`): its status and stderr.
+    pub fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let status = wait_within(&mut self.child, limit)
+            .unwrap_or_else(|| panic!("rockpack did not end within {limit:?}"));
+        (status, self.stderr.join().unwrap())
+    }
+
     /// Sends `signal` (`TERM`, `INT`); the child must exit with 1 within
     /// 30 s, saying it was interrupted by `name` (`SIGTERM`, `Ctrl-C`).
     /// Returns its stderr.

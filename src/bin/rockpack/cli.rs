@@ -96,14 +96,14 @@ pub(crate) enum Command {
         #[command(flatten)]
         s3: S3Args,
     },
-    /// Abort the incomplete multipart uploads below an S3 prefix (what a
-    /// killed run leaves behind).
+    /// Remove what killed runs left below an S3 prefix: incomplete multipart
+    /// uploads and temporary objects (promote's backups are listed and kept).
     AbortUploads {
         /// s3://bucket/prefix/
         #[arg(value_name = "PREFIX")]
         prefix: String,
-        /// Only uploads started longer ago than this (90m, 6h, 2d), so that a
-        /// run still going keeps its own.
+        /// Only uploads and temporaries made longer ago than this (90m, 6h,
+        /// 2d), so that a run still going keeps its own.
         #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
         older_than: Option<std::time::Duration>,
         /// List them; abort nothing.
@@ -325,6 +325,18 @@ pub(crate) struct PromoteArgs {
     /// Show what would be copied; change nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Tries in a row before a request gives up (it also keeps trying
+    /// for --retry-for seconds).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub(crate) retries: u32,
+    /// Seconds a failing request keeps trying before it gives up.
+    #[arg(long, value_name = "SECS", default_value_t = rockpack::net::retry::DEFAULT_PATIENCE.as_secs())]
+    pub(crate) retry_for: u64,
+    /// Promote tarballs no rockpack set record (rockpack-set.*.json) at SRC
+    /// vouches for (written by another tool); without it an incomplete or
+    /// mixed set stops the promote before any change.
+    #[arg(long)]
+    pub(crate) unrecorded: bool,
     /// Write a JSON summary (sources, keys, URLs, sizes, checksums) here.
     #[arg(long, value_name = "FILE")]
     pub(crate) summary: Option<PathBuf>,

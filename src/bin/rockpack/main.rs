@@ -86,9 +86,15 @@ async fn promote(source: &str, dest: &str, args: PromoteArgs, s3: S3Args) -> Res
         only: args.only,
         replace: args.replace,
         dry_run: args.dry_run,
+        unrecorded: args.unrecorded,
         copy: CopySettings {
             object_limit: args.copy_object_limit.unwrap_or(defaults.object_limit),
             part_size: args.copy_part_size.unwrap_or(defaults.part_size),
+            retry: rockpack::net::RetryPolicy {
+                max_attempts: args.retries.max(1),
+                patience: std::time::Duration::from_secs(args.retry_for),
+                ..Default::default()
+            },
         },
     };
     let client = aws::client(&s3.options()).await?;

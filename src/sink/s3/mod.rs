@@ -30,7 +30,6 @@
 
 mod assembly;
 mod copy;
-pub mod leftovers;
 mod options;
 mod part;
 mod writer;
@@ -50,10 +49,12 @@ use tokio::sync::{watch, OnceCell, Semaphore};
 use super::{SetRecord, Sink, TarballWriter, UploadStats};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{
-    abort_started, error_text, is_transient, request_error, s3_error, status, upload_id,
+    abort_started, error_text, is_transient, may_have_happened, request_error, s3_error, status,
+    upload_id,
 };
 use crate::net::in_flight::InFlight;
 use crate::net::keys::copy_source;
+use crate::net::leftovers;
 use crate::net::S3Prefix;
 use crate::net::{with_retries, RequestError};
 use crate::plan::TarballPlan;
@@ -94,6 +95,13 @@ struct Shared {
     /// Staging and temporary objects of the run, deleted once the set is
     /// sealed (a writer's abort deletes its own).
     leftovers: Mutex<Vec<String>>,
+    /// Final keys that held an object before the run and were replaced
+    /// by it: an abort cannot put their old bytes back.
+    replaced: Mutex<Vec<String>>,
+    /// Objects an abort could not delete.
+    undeleted: AtomicU64,
+    /// Until the server shows it cannot list multipart uploads.
+    lists_uploads: AtomicBool,
     /// When the sink was made: uploads and temporaries of its tarballs
     /// from before are a killed run's, swept by `create`.
     since: std::time::SystemTime,
@@ -278,6 +286,7 @@ impl Shared {
             let out = match sent {
                 Ok(out) => out,
                 Err(e) if full && refuses_checksum(&e) => {
+                    self.in_flight.refused(key);
                     if self.full_object.swap(false, Ordering::Relaxed) {
                         tracing::warn!(
                             "{url}: the server refuses full-object CRC64NVME checksums ({}); using composite CRC32C",
@@ -309,7 +318,14 @@ impl Shared {
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-                Err(e) => return Err(s3_error("CreateMultipartUpload", url, &e)),
+                Err(e) => {
+                    // A clean refusal (no such bucket, access denied)
+                    // started nothing: nothing to look for on abort.
+                    if !may_have_happened(&e) {
+                        self.in_flight.refused(key);
+                    }
+                    return Err(s3_error("CreateMultipartUpload", url, &e));
+                }
             };
             let upload_id = upload_id(&out, url)?;
             let checksums = if full {
@@ -337,7 +353,10 @@ impl Shared {
         )
         .await;
         for e in left {
-            tracing::warn!("{e}; the parts stay until a lifecycle rule removes them");
+            tracing::warn!(
+                "{e}; its parts stay until `rockpack abort-uploads {}` (or a lifecycle rule) removes them",
+                self.at.url()
+            );
         }
     }
 }
@@ -422,6 +441,9 @@ impl S3Sink {
                 full_object: AtomicBool::new(true),
                 publications: Mutex::new(HashMap::new()),
                 leftovers: Mutex::new(Vec::new()),
+                replaced: Mutex::new(Vec::new()),
+                undeleted: AtomicU64::new(0),
+                lists_uploads: AtomicBool::new(true),
                 since: std::time::SystemTime::now(),
                 stats: Stats::default(),
                 settings,
@@ -462,6 +484,7 @@ impl Sink for S3Sink {
             &final_key,
             shared.since,
             &shared.settings.retry,
+            &shared.lists_uploads,
         )
         .await?;
         let before = Before {
@@ -548,9 +571,31 @@ impl Sink for S3Sink {
     }
 
     /// An upload whose tarball never got a writer (its `create` was cut
-    /// short): every writer has taken its own.
+    /// short): every writer has taken its own. Then says what the failed
+    /// run leaves under the prefix.
     async fn abort_rest(&self) {
-        self.shared.abort_started(|_| true).await;
+        let s = &self.shared;
+        s.abort_started(|_| true).await;
+        let replaced = s.replaced.lock().expect("replaced").clone();
+        let undeleted = s.undeleted.load(Ordering::Relaxed);
+        if !replaced.is_empty() {
+            tracing::warn!(
+                "{}: the run stopped while publishing: {} already hold its new bytes (their old bytes are gone) and the set's record was not written; run the same pack again to publish the whole set",
+                s.at.url(),
+                replaced.join(", ")
+            );
+        } else if undeleted > 0 {
+            tracing::warn!(
+                "{}: {undeleted} object(s) of the run could not be deleted (see above); `rockpack abort-uploads {}` removes them",
+                s.at.url(),
+                s.at.url()
+            );
+        } else {
+            tracing::warn!(
+                "{}: every object there is as it was before the run",
+                s.at.url()
+            );
+        }
     }
 }
 

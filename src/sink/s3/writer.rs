@@ -551,6 +551,10 @@ impl S3Writer {
         )
         .await;
         done.map_err(|e| self.fail(e))?;
+        if self.before.tarball.is_some() {
+            let mut replaced = self.shared.replaced.lock().expect("replaced");
+            replaced.push(self.url.clone());
+        }
         tracing::debug!(url = %self.url, checksum = %stored.value, "upload completed");
         self.stored = Some(stored);
         Ok(())
@@ -906,6 +910,8 @@ impl TarballWriter for S3Writer {
                 .send()
                 .await
             {
+                s.undeleted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!("{}", s3_error("DeleteObject", &s.at.object_url(&key), &e));
             }
         }

@@ -208,6 +208,12 @@ impl Backend {
         .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
     }
 
+    pub fn delete(&self, key: &str) {
+        let client = self.client();
+        self.block_on(client.delete_object().bucket(&self.bucket).key(key).send())
+            .unwrap_or_else(|e| panic!("DeleteObject {key}: {e:?}"));
+    }
+
     pub fn head(&self, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
         let client = self.client();
         self.block_on(client.head_object().bucket(&self.bucket).key(key).send())

@@ -6,6 +6,7 @@
 //! own tarballs ([`sweep`]), and `rockpack abort-uploads` those of a whole
 //! prefix (listing them with [`temporaries`] and the uploads).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -96,46 +97,21 @@ pub async fn delete(client: &aws_sdk_s3::Client, at: &S3Prefix, keys: &[String])
 /// earlier run of it that was killed left — its uploads of that key and
 /// of its temporaries, and its temporary objects — all from before
 /// `since` (the run's start). A server that cannot list uploads gets a
-/// warning.
+/// warning, once: `lists_uploads` turns false.
 pub async fn sweep(
     client: &aws_sdk_s3::Client,
     at: &S3Prefix,
     final_key: &str,
     since: SystemTime,
     policy: &RetryPolicy,
+    lists_uploads: &AtomicBool,
 ) -> Result<()> {
     let since = since
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let ours = format!("{final_key}{MARKER}");
-    let what = format!("ListMultipartUploads {}", at.object_url(final_key));
-    let listed = with_retries(policy, &what, || async {
-        client
-            .list_multipart_uploads()
-            .bucket(&at.bucket)
-            .prefix(final_key)
-            .send()
-            .await
-            .map_err(|e| request_error(&e))
-    })
-    .await;
-    match listed {
-        Ok(page) => {
-            let stale: Vec<(String, String)> = page
-                .uploads()
-                .iter()
-                .filter(|u| u.key().is_some_and(|k| k == final_key || k.starts_with(&ours)))
-                .filter(|u| u.initiated().is_some_and(|t| t.secs() < since))
-                .filter_map(|u| Some((u.key()?.to_string(), u.upload_id()?.to_string())))
-                .collect();
-            for (key, id) in stale {
-                tracing::info!(%key, upload = %id, "aborting an upload an earlier run left");
-                abort_upload(client, &at.bucket, &key, &id).await?;
-            }
-        }
-        Err(e) => tracing::warn!(
-            "{what}: {e}; uploads an earlier run left are not looked for (`rockpack abort-uploads` removes them)"
-        ),
+    if lists_uploads.load(Ordering::Relaxed) {
+        sweep_uploads(client, at, final_key, since, policy, lists_uploads).await?;
     }
     let stale: Vec<String> = temporaries(client, &at.bucket, &ours)
         .await?
@@ -175,4 +151,55 @@ pub async fn delete_all(
         .try_collect::<Vec<()>>()
         .await
         .map(|_| ())
+}
+
+/// [`sweep`]'s uploads: those of `final_key` and its temporaries started
+/// before `since` (Unix seconds).
+async fn sweep_uploads(
+    client: &aws_sdk_s3::Client,
+    at: &S3Prefix,
+    final_key: &str,
+    since: i64,
+    policy: &RetryPolicy,
+    lists_uploads: &AtomicBool,
+) -> Result<()> {
+    let ours = format!("{final_key}{MARKER}");
+    let what = format!("ListMultipartUploads {}", at.object_url(final_key));
+    let listed = with_retries(policy, &what, || async {
+        client
+            .list_multipart_uploads()
+            .bucket(&at.bucket)
+            .prefix(final_key)
+            .send()
+            .await
+            .map_err(|e| request_error(&e))
+    })
+    .await;
+    let page = match listed {
+        Ok(page) => page,
+        Err(e) => {
+            if lists_uploads.swap(false, Ordering::Relaxed) {
+                tracing::warn!(
+                    "{what}: {e}; uploads an earlier run left are not looked for (`rockpack abort-uploads {}` removes them where the server lists them)",
+                    at.url()
+                );
+            }
+            return Ok(());
+        }
+    };
+    let stale: Vec<(String, String)> = page
+        .uploads()
+        .iter()
+        .filter(|u| {
+            u.key()
+                .is_some_and(|k| k == final_key || k.starts_with(&ours))
+        })
+        .filter(|u| u.initiated().is_some_and(|t| t.secs() < since))
+        .filter_map(|u| Some((u.key()?.to_string(), u.upload_id()?.to_string())))
+        .collect();
+    for (key, id) in stale {
+        tracing::info!(%key, upload = %id, "aborting an upload an earlier run left");
+        abort_upload(client, &at.bucket, &key, &id).await?;
+    }
+    Ok(())
 }
