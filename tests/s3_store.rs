@@ -174,7 +174,8 @@ fn copies_keep_their_metadata_whole_or_in_parts() {
         )
         .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
     }
-    let mut flags = vec!["--rename", "7.13.0rc1=7.13.0"];
+    // Another tool's tarballs: no set record vouches for them.
+    let mut flags = vec!["--rename", "7.13.0rc1=7.13.0", "--unrecorded"];
     flags.extend(SMALL_COPIES);
     let (o, stderr) = output(&mut promote(&b, &flags));
     assert!(o.status.success(), "promote: {stderr}");
@@ -626,4 +627,68 @@ fn promote_refuses_a_set_its_record_does_not_vouch_for() {
     let (o, stderr) = output(&mut b.rockpack(&["promote", &again, &onward]));
     assert!(o.status.success(), "{stderr}");
     assert_eq!(b.keys_under("final").len(), 13);
+}
+
+/// Runs `cmd` and kills it (SIGKILL) once `rule` has fired.
+fn killed_once_fired(b: &Backend, cmd: &mut Command, rule: Rule, what: &str) {
+    let before = b.faults().fired();
+    b.faults().add(rule);
+    let mut run = common::Running::start(cmd);
+    let faults = b.faults().clone();
+    run.wait_until(what, Duration::from_secs(120), || faults.fired() > before);
+    run.child.kill().unwrap();
+    let _ = run.child.wait();
+    b.faults().clear();
+}
+
+/// A `promote --replace` killed mid-copy (SIGKILL: it takes nothing back)
+/// leaves its journal; `abort-uploads` takes the promote back from it:
+/// the destination exactly as it was. Killed again, the next promote
+/// takes the killed one back itself, then succeeds, leaving no backup.
+#[test]
+fn a_killed_promote_is_taken_back() {
+    let b = Backend::new("a_killed_promote_is_taken_back");
+    let names = pack_candidate(&b);
+    let taken = format!("{RELEASE}/{}", names[1]);
+    b.put(&taken, b"the release's own bytes".to_vec());
+    b.put(
+        &format!("{taken}.sha256sum"),
+        format!("{}  {}\n", sha(b"the release's own bytes"), names[1]).into_bytes(),
+    );
+    let before = contents(&b, RELEASE);
+    let copies = || {
+        Rule::new(Action::Delay(Duration::from_secs(120)))
+            .method(Method::PUT)
+            .header_contains("x-amz-copy-source", "/")
+            .skip(4)
+            .always()
+    };
+    let mut flags = vec!["--replace"];
+    flags.extend(SMALL_COPIES);
+    killed_once_fired(&b, &mut promote(&b, &flags), copies(), "a copy");
+    let now = b.keys_under(RELEASE);
+    assert!(
+        now.iter().any(|k| k.ends_with(".rockpack-journal")),
+        "{now:?}"
+    );
+    let at = format!("s3://{}/{RELEASE}/", b.bucket);
+    let (o, stderr) = output(&mut b.rockpack(&["abort-uploads", &at]));
+    assert!(o.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("took back the killed promote"), "{stdout}");
+    assert!(
+        contents(&b, RELEASE) == before,
+        "{:?}",
+        b.keys_under(RELEASE)
+    );
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    // Killed again; the next promote takes it back first.
+    killed_once_fired(&b, &mut promote(&b, &flags), copies(), "a copy");
+    let (o, stderr) = output(&mut promote(&b, &flags));
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("a promote was killed here"), "{stderr}");
+    let keys = b.keys_under(RELEASE);
+    assert_eq!(keys.len(), 13, "{keys:?}");
+    assert!(keys.iter().all(|k| !k.contains(".rockpack-")), "{keys:?}");
+    assert_eq!(b.get(&taken), b.get(&format!("{RUN}/{}", names[1])));
 }

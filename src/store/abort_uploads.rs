@@ -5,14 +5,18 @@
 //! prefix and removes them (those older than a given age, so that a run
 //! still going is left alone). Nothing a reader sees is touched: a pack
 //! gives its tarballs their final names only once the whole set is ready.
-//! Promote's backups (`NAME.rockpack-backup-…`) are listed and kept: one
-//! may hold the only copy of a tarball a killed promote replaced.
+//! A killed promote's journal (`rockpack-promote.{id}.rockpack-journal`)
+//! takes that promote back: what it overwrote gets its old bytes back
+//! from their backups, what it created goes. Other backups
+//! (`NAME.rockpack-backup-…`) are listed and kept.
 
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::DateTimeFormat;
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::journal::{Journal, JOURNAL_SUFFIX};
+use super::object_copy::CopySettings;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{abort_upload, s3_error};
 use crate::net::leftovers::{delete_all, temporaries, Temporary};
@@ -28,7 +32,9 @@ pub struct Cleanup {
     pub uploads: Vec<PendingUpload>,
     /// Temporary objects old enough to remove.
     pub temporaries: Vec<Temporary>,
-    /// Promote's backups, kept.
+    /// Journals of killed promotes, old enough to take them back.
+    pub journals: Vec<Temporary>,
+    /// Promote's backups that no journal names, kept.
     pub backups: Vec<Temporary>,
     /// Uploads and temporaries younger than `--older-than`, left alone.
     pub too_young: usize,
@@ -78,7 +84,24 @@ pub async fn abort_uploads(
             cleanup.too_young += 1;
         }
     }
-    for t in temporaries(client, &prefix.bucket, &prefix.below()).await? {
+    let found = temporaries(client, &prefix.bucket, &prefix.below()).await?;
+    let mut named: Vec<String> = Vec::new();
+    for t in &found {
+        if !t.key.ends_with(JOURNAL_SUFFIX) {
+            continue;
+        }
+        if old_enough(t.modified) {
+            let journal = Journal::read(client, &prefix.bucket, &t.key).await?;
+            named.extend(journal.replaced.iter().map(|(_, backup)| backup.clone()));
+            cleanup.journals.push(t.clone());
+        } else {
+            cleanup.too_young += 1;
+        }
+    }
+    for t in found {
+        if t.key.ends_with(JOURNAL_SUFFIX) || named.contains(&t.key) {
+            continue;
+        }
         if t.key.contains(BACKUP_MARKER) {
             cleanup.backups.push(t);
         } else if old_enough(t.modified) {
@@ -95,7 +118,25 @@ pub async fn abort_uploads(
         .buffer_unordered(ABORTS_AT_ONCE)
         .try_collect::<Vec<()>>()
         .await?;
+    for t in &cleanup.journals {
+        let journal = Journal::read(client, &prefix.bucket, &t.key).await?;
+        let left = journal
+            .roll_back(client, &prefix.bucket, &CopySettings::default())
+            .await;
+        if !left.is_empty() {
+            return Err(Error::failed(
+                Kind::Remote,
+                format!(
+                    "taking back the killed promote of s3://{}/{} failed: {}",
+                    prefix.bucket,
+                    t.key,
+                    left.join("; ")
+                ),
+            ));
+        }
+    }
     delete_all(client, &prefix.bucket, &cleanup.temporaries).await?;
+    delete_all(client, &prefix.bucket, &cleanup.journals).await?;
     Ok(cleanup)
 }
 

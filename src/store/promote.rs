@@ -17,6 +17,7 @@ use std::time::Instant;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::abort_uploads::BACKUP_MARKER;
+use super::journal::{Journal, JOURNAL_SUFFIX};
 use super::names::{Renames, TarballName, SIDECAR_SUFFIXES};
 use super::object_copy::{copy, head, CopySettings, ObjectInfo};
 use super::undo::Undo;
@@ -128,31 +129,50 @@ pub async fn promote(
 ) -> Result<PromoteSummary> {
     let started = Instant::now();
     opts.copy.check()?;
+    // What a killed promote left at the destination is taken back first,
+    // before anything there is looked at.
+    if !opts.dry_run {
+        roll_back_killed(client, to, &opts.copy).await?;
+    }
     let mut tarballs = look(client, from, to, opts).await?;
     if !opts.dry_run {
         // Listened for from before the first change.
         let mut shutdown = Shutdown::install();
+        let id = format!("{:016x}", fastrand::u64(..));
+        let journal = journal_of(client, &tarballs, to, &id).await?;
+        let journal_key = Journal::key(to, &id);
+        if !journal.is_empty() {
+            journal.put(client, &to.bucket, &journal_key).await?;
+        }
         let undo = Undo::new(client.clone(), &to.bucket, opts.copy.clone());
-        let run = apply(client, &mut tarballs, to, opts, &undo);
+        let run = apply(client, &mut tarballs, to, opts, &undo, &id);
         let result = tokio::select! {
             r = run => r,
             signal = shutdown.recv() => Err(interrupted(signal)),
         };
         match result {
             Ok(()) => {
+                // The journal first: past this, nothing is taken back.
+                if !journal.is_empty() {
+                    forget_journal(client, &to.bucket, &journal_key).await;
+                }
                 undo.commit().await;
                 sweep_backups(client, to, &tarballs).await;
             }
             Err(e) => {
                 let left = undo.rollback().await;
                 if left.is_empty() {
+                    if !journal.is_empty() {
+                        forget_journal(client, &to.bucket, &journal_key).await;
+                    }
                     return Err(e);
                 }
                 return Err(Error::failed(
                     e.kind(),
                     format!(
-                        "{e}; taking the promote back failed too: {}",
-                        left.join("; ")
+                        "{e}; taking the promote back failed too: {}; `rockpack abort-uploads {}` tries again from its journal",
+                        left.join("; "),
+                        to.url()
                     ),
                 ));
             }
@@ -165,6 +185,86 @@ pub async fn promote(
         tarballs,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What this promote may change at `to`, for its journal: the keys it
+/// creates, and those it overwrites with where their old bytes go first.
+async fn journal_of(
+    client: &aws_sdk_s3::Client,
+    tarballs: &[Promotion],
+    to: &S3Prefix,
+    id: &str,
+) -> Result<Journal> {
+    let mut j = Journal::default();
+    for p in tarballs {
+        match p.action {
+            Action::Present => {}
+            Action::Copy => j.made.push(p.key.clone()),
+            Action::Replace => j.replaced.push((p.key.clone(), backup_key(&p.key, id))),
+        }
+        match &p.sidecar {
+            Some(s) if !s.present && s.exists => {
+                j.replaced.push((s.key.clone(), backup_key(&s.key, id)))
+            }
+            Some(s) if !s.present => j.made.push(s.key.clone()),
+            _ => {}
+        }
+    }
+    if let Some(record) = record_of(tarballs) {
+        let key = to.key(&record.file_name());
+        if head(client, &to.bucket, &key).await?.is_none() {
+            j.made.push(key);
+        }
+    }
+    Ok(j)
+}
+
+/// Where a promote with journal `id` keeps what `key` held.
+fn backup_key(key: &str, id: &str) -> String {
+    format!("{key}{BACKUP_MARKER}{id}")
+}
+
+/// Deletes a promote's journal once it has ended (a journal left behind
+/// would have a later clean-up take a finished promote back: logged).
+async fn forget_journal(client: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+    if let Err(e) = client.delete_object().bucket(bucket).key(key).send().await {
+        tracing::error!(
+            "{}; delete it by hand: `rockpack abort-uploads` would take the promote back",
+            s3_error("DeleteObject", &format!("s3://{bucket}/{key}"), &e)
+        );
+    }
+}
+
+/// Takes back every promote to `to` that was killed (its journal is still
+/// there), before another promote changes anything.
+pub async fn roll_back_killed(
+    client: &aws_sdk_s3::Client,
+    to: &S3Prefix,
+    settings: &CopySettings,
+) -> Result<usize> {
+    let journals: Vec<String> = temporaries(client, &to.bucket, &to.below())
+        .await?
+        .into_iter()
+        .map(|t| t.key)
+        .filter(|k| k.ends_with(JOURNAL_SUFFIX))
+        .collect();
+    for key in &journals {
+        let url = format!("s3://{}/{key}", to.bucket);
+        tracing::warn!("{url}: a promote was killed here; taking it back");
+        let journal = Journal::read(client, &to.bucket, key).await?;
+        let left = journal.roll_back(client, &to.bucket, settings).await;
+        if !left.is_empty() {
+            return Err(Error::failed(
+                Kind::Remote,
+                format!(
+                    "taking back the killed promote of {url} failed: {}",
+                    left.join("; ")
+                ),
+            ));
+        }
+        forget_journal(client, &to.bucket, key).await;
+    }
+    Ok(journals.len())
 }
 
 /// After a promote that succeeded: backups an earlier promote of the same
@@ -571,10 +671,11 @@ async fn apply(
     to: &S3Prefix,
     opts: &PromoteOptions,
     undo: &Arc<Undo>,
+    id: &str,
 ) -> Result<()> {
     let bucket = to.bucket.as_str();
     let checked: Vec<Option<&'static str>> = futures_util::stream::iter(tarballs.iter())
-        .map(|p| apply_one(client, p, bucket, opts, undo))
+        .map(|p| apply_one(client, p, bucket, opts, undo, id))
         .buffered(TARBALLS_AT_ONCE)
         .try_collect()
         .await?;
@@ -582,6 +683,21 @@ async fn apply(
         p.checked = c;
     }
     put_record(client, tarballs, to, undo).await
+}
+
+/// The record of the promoted set; none when a tarball's digest is unknown.
+fn record_of(tarballs: &[Promotion]) -> Option<SetRecord> {
+    let mut recorded = Vec::with_capacity(tarballs.len());
+    for p in tarballs {
+        recorded.push(RecordedTarball {
+            name: p.name.file_name.clone(),
+            bytes: p.source.size,
+            sha256: p.sha256.clone()?,
+            sidecar: p.sidecar.as_ref().map(|s| s.name.clone()),
+            checksum: p.source.full_checksum().cloned(),
+        });
+    }
+    Some(SetRecord::of(recorded))
 }
 
 /// Last, the record of the promoted set at the destination, so that it can
@@ -593,25 +709,13 @@ async fn put_record(
     to: &S3Prefix,
     undo: &Arc<Undo>,
 ) -> Result<()> {
-    let mut recorded = Vec::with_capacity(tarballs.len());
-    for p in tarballs {
-        let Some(sha256) = p.sha256.clone() else {
-            tracing::info!(
-                "{}: no set record written (the SHA-256 of {} is not known)",
-                to.url(),
-                p.location
-            );
-            return Ok(());
-        };
-        recorded.push(RecordedTarball {
-            name: p.name.file_name.clone(),
-            bytes: p.source.size,
-            sha256,
-            sidecar: p.sidecar.as_ref().map(|s| s.name.clone()),
-            checksum: p.source.full_checksum().cloned(),
-        });
-    }
-    let record = SetRecord::of(recorded);
+    let Some(record) = record_of(tarballs) else {
+        tracing::info!(
+            "{}: no set record written (a tarball's SHA-256 is not known: no sidecar, no record at the source)",
+            to.url()
+        );
+        return Ok(());
+    };
     let key = to.key(&record.file_name());
     let body = serde_json::to_vec_pretty(&record)
         .map_err(|e| Error::internal(format!("the set record: {e}")))?;
@@ -639,12 +743,13 @@ async fn apply_one(
     bucket: &str,
     opts: &PromoteOptions,
     undo: &Arc<Undo>,
+    id: &str,
 ) -> Result<Option<&'static str>> {
     let checked = match p.action {
         Action::Present => None,
         Action::Copy | Action::Replace => {
             if p.action == Action::Replace {
-                back_up(client, bucket, &p.key, opts, undo).await?;
+                back_up(client, bucket, &p.key, opts, undo, id).await?;
             }
             let (c, _) = copy(client, &p.source, bucket, &p.key, &opts.copy, undo).await?;
             tracing::info!(
@@ -659,7 +764,7 @@ async fn apply_one(
     };
     if let Some(s) = p.sidecar.as_ref().filter(|s| !s.present) {
         if s.exists {
-            back_up(client, bucket, &s.key, opts, undo).await?;
+            back_up(client, bucket, &s.key, opts, undo, id).await?;
         }
         undo.made(&s.key);
         let put = client
@@ -683,6 +788,7 @@ async fn back_up(
     key: &str,
     opts: &PromoteOptions,
     undo: &Arc<Undo>,
+    id: &str,
 ) -> Result<()> {
     let there = head(client, bucket, key).await?.ok_or_else(|| {
         Error::failed(
@@ -690,8 +796,15 @@ async fn back_up(
             format!("s3://{bucket}/{key}: gone since the promote looked at it"),
         )
     })?;
-    let backup_key = format!("{key}{BACKUP_MARKER}{:016x}", fastrand::u64(..));
-    let (_, backup) = copy(client, &there, bucket, &backup_key, &opts.copy, undo).await?;
+    let (_, backup) = copy(
+        client,
+        &there,
+        bucket,
+        &backup_key(key, id),
+        &opts.copy,
+        undo,
+    )
+    .await?;
     undo.replacing(key, backup);
     Ok(())
 }

@@ -130,6 +130,17 @@ async fn abort_uploads(
     for t in &found.temporaries {
         println!("{verb} s3://{}/{} ({} bytes)", at.bucket, t.key, t.bytes);
     }
+    for t in &found.journals {
+        let done = if dry_run {
+            "would take back"
+        } else {
+            "took back"
+        };
+        println!(
+            "{done} the killed promote of s3://{}/{} (its backups restored, what it created deleted)",
+            at.bucket, t.key
+        );
+    }
     for t in &found.backups {
         println!(
             "kept s3://{}/{} (a promote's backup: it may hold the only copy of what a killed promote replaced)",
