@@ -1525,3 +1525,48 @@ fn a_killed_run_is_cleaned_up_to_what_was_there() {
         assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
     }
 }
+
+/// What a failed run says: a bucket that does not exist is named, with a
+/// hint, and no upload is left to clear (no pointer to `abort-uploads`);
+/// a server that refuses connections is never taken for one that does not
+/// copy parts; either way the run says the prefix is as it was.
+#[test]
+fn failed_runs_say_what_happened() {
+    let b = Backend::new("failed_runs_say_what_happened");
+    let src = small_run().display().to_string();
+    let flags = ["--families", "gfx94X-dcgpu", "--retry-for", "0"];
+    let mut args = vec![
+        "pack",
+        "--source",
+        &src,
+        "--dest",
+        "s3://no-such-bucket-here/x/",
+    ];
+    args.extend(flags);
+    let o = b.rockpack(&args).output().expect("run rockpack");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(error_line(&stderr).contains("NoSuchBucket"), "{stderr}");
+    assert!(stderr.contains("rockpack: hint:"), "{stderr}");
+    assert!(!stderr.contains("abort-uploads"), "{stderr}");
+    assert!(stderr.contains("as it was before the run"), "{stderr}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{closed}");
+    let dest = format!("s3://{}/{PREFIX}/", b.bucket);
+    let mut args: Vec<String> = pack_args(small_run(), &dest, &flags);
+    args.extend(["--retries".into(), "2".into()]);
+    args.extend(["--endpoint-url".into(), endpoint]);
+    let o = rockpack_command(&args)
+        .envs(b.env())
+        .output()
+        .expect("run rockpack");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("does not copy parts"), "{stderr}");
+    assert!(stderr.contains("giving up"), "{stderr}");
+}

@@ -547,6 +547,13 @@ fn abort_uploads_aborts_what_is_left_below_the_prefix() {
     );
     if b.is_local() {
         assert_eq!(removed(&run(&["--older-than", "1h"])), Vec::<String>::new());
+        // It says how many it left alone: two uploads, two temporaries.
+        let (o, stderr) = output(&mut b.rockpack(&["abort-uploads", &at, "--older-than", "1h"]));
+        assert!(o.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("left 4 younger than --older-than alone"),
+            "{stderr}"
+        );
     } else {
         b.skip(
             "young uploads kept by --older-than 1h (moto reports every upload as started in 2010)",

@@ -9,10 +9,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::error::Result;
-use crate::net::aws::{abort_upload, request_error, s3_error};
+use crate::net::aws::{abort_upload, request_error, s3_error, status};
 use crate::net::{with_retries, RetryPolicy, S3Prefix};
 
 /// What every name of a run's temporary objects holds.
@@ -166,22 +167,26 @@ async fn sweep_uploads(
     let ours = format!("{final_key}{MARKER}");
     let what = format!("ListMultipartUploads {}", at.object_url(final_key));
     let listed = with_retries(policy, &what, || async {
-        client
+        let got = client
             .list_multipart_uploads()
             .bucket(&at.bucket)
             .prefix(final_key)
             .send()
-            .await
-            .map_err(|e| request_error(&e))
+            .await;
+        match got {
+            Ok(page) => Ok(Some(page)),
+            // A server that cannot list uploads: nothing to sweep here.
+            Err(e) if e.code() == Some("NotImplemented") || status(&e) == Some(501) => Ok(None),
+            Err(e) => Err(request_error(&e)),
+        }
     })
     .await;
-    let page = match listed {
-        Ok(page) => page,
-        Err(e) => {
+    let page = match listed.map_err(|e| e.into_error(&what))? {
+        Some(page) => page,
+        None => {
             if lists_uploads.swap(false, Ordering::Relaxed) {
                 tracing::warn!(
-                    "{what}: {e}; uploads an earlier run left are not looked for (`rockpack abort-uploads {}` removes them where the server lists them)",
-                    at.url()
+                    "{what}: the server does not list multipart uploads; uploads an earlier run left are not looked for"
                 );
             }
             return Ok(());
