@@ -317,7 +317,18 @@ def report(a):
             f"Sent to S3 by rockpack: **{fmt(up['sent_bytes'] / MIB)} MiB for {fmt(distinct / MIB)} MiB "
             f"of distinct compressed bytes ({up['sent_bytes'] / distinct:.3f}x)**; copied inside the "
             f"server: {fmt(up['copied_bytes'] / MIB)} MiB (of which into temporary objects "
-            f"{fmt(up['temporary_bytes'] / MIB)} MiB).  "
+            f"{fmt(up['temporary_bytes'] / MIB)} MiB)"
+            + (
+                f", and {fmt(up['staged_bytes'] / MIB)} MiB from staging names to final names"
+                if "staged_bytes" in up
+                else ""
+            )
+            + (
+                f"; final names written within {summary['publish_window']:.2f} s"
+                if "publish_window" in summary
+                else ""
+            )
+            + ".  "
         )
     w(
         f"Peak RSS of rockpack: **{fmt(rp['peak_rss_mib'])} MiB**"

@@ -40,23 +40,30 @@ pub fn is_temporary(key: &str) -> bool {
         .is_some_and(|name| name.contains(MARKER))
 }
 
-/// Every temporary object whose key starts with `list_prefix`.
+/// Every temporary object whose key starts with `list_prefix` (each page
+/// asked for with `policy`'s retries).
 pub async fn temporaries(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     list_prefix: &str,
+    policy: &RetryPolicy,
 ) -> Result<Vec<Temporary>> {
     let mut found = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(list_prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| s3_error("ListObjectsV2", &format!("s3://{bucket}/{list_prefix}"), &e))?;
+        let what = format!("ListObjectsV2 s3://{bucket}/{list_prefix}");
+        let page = with_retries(policy, &what, || async {
+            client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(list_prefix)
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| request_error(&e))
+        })
+        .await
+        .map_err(|e| e.into_error(&what))?;
         found.extend(page.contents().iter().filter_map(|o| {
             let key = o.key()?;
             is_temporary(key).then(|| Temporary {
@@ -114,7 +121,7 @@ pub async fn sweep(
     if lists_uploads.load(Ordering::Relaxed) {
         sweep_uploads(client, at, final_key, since, policy, lists_uploads).await?;
     }
-    let stale: Vec<String> = temporaries(client, &at.bucket, &ours)
+    let stale: Vec<String> = temporaries(client, &at.bucket, &ours, policy)
         .await?
         .into_iter()
         .filter(|t| t.modified.is_some_and(|m| m < since))

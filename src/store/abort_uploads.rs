@@ -20,7 +20,7 @@ use super::object_copy::CopySettings;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{abort_upload, s3_error};
 use crate::net::leftovers::{delete_all, temporaries, Temporary};
-use crate::net::S3Prefix;
+use crate::net::{RetryPolicy, S3Prefix};
 
 /// What promote's backups are named: `NAME.rockpack-backup-…`.
 pub const BACKUP_MARKER: &str = ".rockpack-backup-";
@@ -84,7 +84,13 @@ pub async fn abort_uploads(
             cleanup.too_young += 1;
         }
     }
-    let found = temporaries(client, &prefix.bucket, &prefix.below()).await?;
+    let found = temporaries(
+        client,
+        &prefix.bucket,
+        &prefix.below(),
+        &RetryPolicy::default(),
+    )
+    .await?;
     let mut named: Vec<String> = Vec::new();
     for t in &found {
         if !t.key.ends_with(JOURNAL_SUFFIX) {

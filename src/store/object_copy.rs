@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
@@ -342,10 +343,14 @@ async fn copy_parts(
     };
     // Noted by its own task: dropped mid-request (another copy failed, or
     // a signal), the upload the server may still start is aborted too.
-    let out = undo
-        .start_upload(key, req.send(), |o| o.upload_id())
-        .await
-        .map_err(|e| s3_error("CreateMultipartUpload", &url, &e))?;
+    // Each try noted: an upload a failed try may have started is aborted.
+    let what = format!("CreateMultipartUpload {url}");
+    let out = with_retries(policy, &what, || {
+        let send = undo.start_upload(key, req.clone().send(), |o| o.upload_id());
+        async move { send.await.map_err(|e| request_error(&e)) }
+    })
+    .await
+    .map_err(|e| e.into_error(&what))?;
     let upload_id = upload_id(&out, &url)?;
     let parts: Vec<CompletedPart> = futures_util::stream::iter(0..count)
         .map(|i| {
@@ -390,9 +395,23 @@ async fn copy_parts(
     };
     // Its key may exist from now on.
     undo.made(key);
-    undo.request(req.send())
-        .await
-        .map_err(|e| s3_error("CompleteMultipartUpload", &url, &e))?;
+    let what = format!("CompleteMultipartUpload {url}");
+    let mut tried = false;
+    with_retries(policy, &what, || {
+        let send = undo.request(req.clone().send());
+        let again = std::mem::replace(&mut tried, true);
+        async move {
+            match send.await {
+                Ok(_) => Ok(()),
+                // An earlier try whose answer was lost completed it (the
+                // copy is checked against its source next).
+                Err(e) if again && e.code() == Some("NoSuchUpload") => Ok(()),
+                Err(e) => Err(request_error(&e)),
+            }
+        }
+    })
+    .await
+    .map_err(|e| e.into_error(&what))?;
     undo.ended(&upload_id);
     Ok(())
 }

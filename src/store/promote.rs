@@ -242,7 +242,7 @@ pub async fn roll_back_killed(
     to: &S3Prefix,
     settings: &CopySettings,
 ) -> Result<usize> {
-    let journals: Vec<String> = temporaries(client, &to.bucket, &to.below())
+    let journals: Vec<String> = temporaries(client, &to.bucket, &to.below(), &settings.retry)
         .await?
         .into_iter()
         .map(|t| t.key)
@@ -273,7 +273,7 @@ pub async fn roll_back_killed(
 async fn sweep_backups(client: &aws_sdk_s3::Client, to: &S3Prefix, tarballs: &[Promotion]) {
     for p in tarballs {
         let backups = format!("{}{BACKUP_MARKER}", p.key);
-        match temporaries(client, &to.bucket, &backups).await {
+        match temporaries(client, &to.bucket, &backups, &RetryPolicy::default()).await {
             Ok(found) if !found.is_empty() => {
                 let keys: Vec<String> = found.into_iter().map(|t| t.key).collect();
                 tracing::info!(
