@@ -987,13 +987,8 @@ fn assert_sent_once(b: &Backend, summary: &serde_json::Value) -> f64 {
         received >= distinct,
         "received {received} < {distinct} distinct"
     );
-    // Beyond the distinct bytes, a tarball sends at most 5 MiB where it
-    // starts with short runs and 5 MiB where short runs follow its own
-    // bytes (see `sink::s3::assembly`).
-    let tarballs = summary["tarballs"].as_array().unwrap().len() as u64;
-    let bound = distinct + tarballs * (10 << 20);
     assert!(
-        received <= bound,
+        ratio <= 1.10,
         "received {received} bytes for {distinct} distinct: {ratio:.3}x"
     );
     ratio

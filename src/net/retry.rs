@@ -114,31 +114,66 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, RequestError>>,
 {
-    let mut tries = 0;
-    let mut since = None;
+    let mut tries = Tries::new(policy);
     loop {
-        tries += 1;
         match attempt().await {
             Err(RequestError::Retry(e)) => {
-                let first = *since.get_or_insert_with(std::time::Instant::now);
-                if policy.gives_up(tries, first) {
-                    return Err(RequestError::Retry(format!(
-                        "giving up after {tries} tries in {:.0}s: {e}",
-                        first.elapsed().as_secs_f64()
-                    )));
-                }
-                let wait = policy.backoff(tries);
-                tracing::warn!(
-                    "{what}: {e}; try {} in {:.1}s (failing for {:.0}s; gives up after {} tries and {}s)",
-                    tries + 1,
-                    wait.as_secs_f64(),
-                    first.elapsed().as_secs_f64(),
-                    policy.max_attempts,
-                    policy.patience.as_secs()
-                );
-                tokio::time::sleep(wait).await;
+                tries.again(what, &e).await.map_err(RequestError::Retry)?
             }
             other => return other,
         }
+    }
+}
+
+/// The failed tries of one request, for a loop that retries by hand (where
+/// a try needs more than [`with_retries`] gives it: noting each start,
+/// telling a lost answer from a refusal).
+#[derive(Debug)]
+pub struct Tries<'a> {
+    policy: &'a RetryPolicy,
+    failed: u32,
+    since: Option<std::time::Instant>,
+}
+
+impl<'a> Tries<'a> {
+    /// No try failed yet.
+    pub fn new(policy: &'a RetryPolicy) -> Tries<'a> {
+        Tries {
+            policy,
+            failed: 0,
+            since: None,
+        }
+    }
+
+    /// How many tries failed.
+    pub fn failed(&self) -> u32 {
+        self.failed
+    }
+
+    /// A try of `what` failed with `e`, worth another try: waits the
+    /// policy's backoff (logged as a warning), or, once the policy gives
+    /// up, returns what to report.
+    pub async fn again(&mut self, what: &str, e: &str) -> Result<(), String> {
+        self.failed += 1;
+        let first = *self.since.get_or_insert_with(std::time::Instant::now);
+        let policy = self.policy;
+        if policy.gives_up(self.failed, first) {
+            return Err(format!(
+                "giving up after {} tries in {:.0}s: {e}",
+                self.failed,
+                first.elapsed().as_secs_f64()
+            ));
+        }
+        let wait = policy.backoff(self.failed);
+        tracing::warn!(
+            "{what}: {e}; try {} in {:.1}s (failing for {:.0}s; gives up after {} tries and {}s)",
+            self.failed + 1,
+            wait.as_secs_f64(),
+            first.elapsed().as_secs_f64(),
+            policy.max_attempts,
+            policy.patience.as_secs()
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 }

@@ -138,34 +138,29 @@ impl Plan {
         rank
     }
 
-    /// Which tarballs later-ranked tarballs copy their shared bytes from
-    /// (an uploading sink keeps these under a staging name until the set
-    /// is published, and copies them to their final names). Walking the
-    /// tarballs in upload order, an artifact that no origin chosen so far
-    /// holds in the same format makes the best-ranked earlier tarball that
-    /// holds it one: few origins, so that few bytes are copied twice (a
-    /// release with `multiarch-tests` has that one).
+    /// Which tarballs later-ranked tarballs may copy their shared bytes
+    /// from: every one that holds an artifact a later-ranked tarball of
+    /// its format holds too. An uploading sink keeps these under a staging
+    /// name until the set is published, and copies them to their final
+    /// names inside the store: a server-side copy of each, so that a
+    /// tarball's shared bytes can follow whichever earlier tarball holds
+    /// them in one long run (sending less than copying from the largest
+    /// alone, whose runs a smaller tarball's artifacts cut short).
     pub fn copy_origins(&self) -> Vec<bool> {
         let rank = self.upload_order();
-        let mut order: Vec<usize> = (0..self.tarballs.len()).collect();
-        order.sort_by_key(|&t| rank[t]);
-        let mut origin = vec![false; order.len()];
-        for (i, &u) in order.iter().enumerate() {
-            let format = self.tarballs[u].format;
-            for a in &self.tarballs[u].artifacts {
-                let mut holders = order[..i].iter().copied().filter(|&t| {
-                    self.tarballs[t].format == format
-                        && self.tarballs[t].artifacts.binary_search(a).is_ok()
-                });
-                let Some(best) = holders.next() else {
-                    continue;
-                };
-                if !origin[best] && !holders.any(|t| origin[t]) {
-                    origin[best] = true;
-                }
-            }
-        }
-        origin
+        (0..self.tarballs.len())
+            .map(|t| {
+                let this = &self.tarballs[t];
+                self.tarballs.iter().enumerate().any(|(u, later)| {
+                    rank[u] > rank[t]
+                        && later.format == this.format
+                        && later
+                            .artifacts
+                            .iter()
+                            .any(|a| this.artifacts.binary_search(a).is_ok())
+                })
+            })
+            .collect()
     }
 
     /// The formats the run writes, each once, in order of first use.

@@ -55,6 +55,7 @@ use crate::net::aws::{
 use crate::net::in_flight::InFlight;
 use crate::net::keys::copy_source;
 use crate::net::leftovers;
+use crate::net::retry::Tries;
 use crate::net::S3Prefix;
 use crate::net::{with_retries, RequestError};
 use crate::plan::TarballPlan;
@@ -255,8 +256,7 @@ impl Shared {
         url: &str,
         content_type: &str,
     ) -> Result<(String, Checksums)> {
-        let policy = &self.settings.retry;
-        let (mut tries, mut since) = (0u32, None);
+        let mut tries = Tries::new(&self.settings.retry);
         loop {
             let full = self.full_object.load(Ordering::Relaxed);
             let set = &self.settings;
@@ -296,26 +296,11 @@ impl Shared {
                     continue;
                 }
                 Err(e) if is_transient(&e) => {
-                    tries += 1;
-                    let first = *since.get_or_insert_with(std::time::Instant::now);
-                    if policy.gives_up(tries, first) {
-                        return Err(Error::failed(
-                            Kind::GaveUp,
-                            format!(
-                                "CreateMultipartUpload {url}: giving up after {tries} tries in {:.0}s: {}",
-                                first.elapsed().as_secs_f64(),
-                                error_text(&e)
-                            ),
-                        ));
-                    }
-                    let wait = policy.backoff(tries);
-                    tracing::warn!(
-                        "CreateMultipartUpload {url}: {}; try {} in {:.1}s",
-                        error_text(&e),
-                        tries + 1,
-                        wait.as_secs_f64()
-                    );
-                    tokio::time::sleep(wait).await;
+                    let what = format!("CreateMultipartUpload {url}");
+                    tries
+                        .again(&what, &error_text(&e))
+                        .await
+                        .map_err(|m| Error::failed(Kind::GaveUp, format!("{what}: {m}")))?;
                     continue;
                 }
                 Err(e) => {

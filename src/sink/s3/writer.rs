@@ -24,6 +24,7 @@ use super::part::{Checksums, PartBody, PartJob};
 use super::{kib, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, is_transient, may_have_happened, request_error, s3_error};
+use crate::net::retry::Tries;
 use crate::net::with_retries;
 use crate::object_crc::ObjectCrc;
 use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
@@ -579,8 +580,7 @@ async fn complete_upload(
     // Recorded first: a signal may drop this future mid-request.
     made.push(key.to_string());
     let url = s.at.object_url(key);
-    let policy = &s.settings.retry;
-    let (mut tries, mut since) = (0u32, None);
+    let mut tries = Tries::new(&s.settings.retry);
     let out = loop {
         let req = s
             .client
@@ -604,38 +604,23 @@ async fn complete_upload(
             Err(e) => e,
         };
         // An earlier try whose answer was lost may have completed it.
-        if tries > 0 && e.code() == Some("NoSuchUpload") {
+        if tries.failed() > 0 && e.code() == Some("NoSuchUpload") {
             if let Some(etag) = completed_earlier(s, key, stored).await {
                 s.in_flight.ended(upload_id);
                 return Ok(Some(etag));
             }
         }
         if !is_transient(&e) {
-            if !may_have_happened(&e) && tries == 0 {
+            if !may_have_happened(&e) && tries.failed() == 0 {
                 made.pop();
             }
             return Err(s3_error("CompleteMultipartUpload", &url, &e));
         }
-        tries += 1;
-        let first = *since.get_or_insert_with(std::time::Instant::now);
-        if policy.gives_up(tries, first) {
-            return Err(Error::failed(
-                Kind::GaveUp,
-                format!(
-                    "CompleteMultipartUpload {url}: giving up after {tries} tries in {:.0}s: {}",
-                    first.elapsed().as_secs_f64(),
-                    error_text(&e)
-                ),
-            ));
-        }
-        let wait = policy.backoff(tries);
-        tracing::warn!(
-            "CompleteMultipartUpload {url}: {}; try {} in {:.1}s",
-            error_text(&e),
-            tries + 1,
-            wait.as_secs_f64()
-        );
-        tokio::time::sleep(wait).await;
+        let what = format!("CompleteMultipartUpload {url}");
+        tries
+            .again(&what, &error_text(&e))
+            .await
+            .map_err(|m| Error::failed(Kind::GaveUp, format!("{what}: {m}")))?;
     };
     s.in_flight.ended(upload_id);
     let theirs = match checksums {
