@@ -574,6 +574,46 @@ mod tests {
             .collect()
     }
 
+    /// Every tarball a smaller one of its format shares an artifact with
+    /// is an origin (staged, and copied from); the last in upload order is
+    /// not.
+    #[test]
+    fn copy_origins_are_the_tarballs_smaller_ones_share_with() {
+        let listed = [
+            "base_lib_generic.tar.zst",
+            "fftw3_lib_generic.tar.zst",
+            "core_test_generic.tar.zst",
+            "blas_lib_gfx942.tar.zst",
+            "blas_lib_gfx1100.tar.zst",
+            "blas_test_gfx1101.tar.zst",
+        ]
+        .map(art)
+        .to_vec();
+        let table = FamilyTable::builtin();
+        let families = ["gfx94X-dcgpu", "gfx110X-all"];
+        let plan = build_plan(listed.clone(), &opts(&families), &table, Some(true)).unwrap();
+        // By size: multiarch-tests, gfx110X-all-tests, gfx94X-dcgpu-tests,
+        // multiarch, then the two base tarballs (equal: plan order).
+        assert_eq!(
+            plan.copy_origins(),
+            [true, true, false, true, true, true],
+            "{:?}",
+            plan.upload_order()
+        );
+        // Two formats: nothing copies across them.
+        let mut two = opts(&families);
+        two.formats = vec![Format::Gzip, Format::Zstd];
+        let plan = build_plan(listed, &two, &table, Some(true)).unwrap();
+        let origins = plan.copy_origins();
+        for f in [Format::Gzip, Format::Zstd] {
+            let of: Vec<bool> = (0..plan.tarballs.len())
+                .filter(|&t| plan.tarballs[t].format == f)
+                .map(|t| origins[t])
+                .collect();
+            assert_eq!(of.iter().filter(|o| !**o).count(), 1, "{f:?}: {of:?}");
+        }
+    }
+
     #[test]
     fn kpack_plan_orders_and_selects() {
         let listed = [
