@@ -104,23 +104,64 @@ pub async fn delete(client: &aws_sdk_s3::Client, at: &S3Prefix, keys: &[String])
 /// Before a run uploads the tarball at `final_key`: removes what an
 /// earlier run of it that was killed left — its uploads of that key and
 /// of its temporaries, and its temporary objects — all from before
-/// `since` (the run's start). A server that cannot list uploads gets a
-/// warning, once: `lists_uploads` turns false.
+/// `since` (the run's start). Housekeeping, never the run's failure: a
+/// server that cannot list uploads is not asked again, and any other
+/// error (a role that may not list) stops the sweeping, with one warning.
 pub async fn sweep(
     client: &aws_sdk_s3::Client,
     at: &S3Prefix,
     final_key: &str,
     since: SystemTime,
     policy: &RetryPolicy,
-    lists_uploads: &AtomicBool,
-) -> Result<()> {
+    state: &Sweeping,
+) {
+    if !state.on.load(Ordering::Relaxed) {
+        return;
+    }
     let since = since
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let ours = format!("{final_key}{MARKER}");
-    if lists_uploads.load(Ordering::Relaxed) {
-        sweep_uploads(client, at, final_key, since, policy, lists_uploads).await?;
+    let swept = async {
+        if state.lists_uploads.load(Ordering::Relaxed) {
+            sweep_uploads(client, at, final_key, since, policy, &state.lists_uploads).await?;
+        }
+        sweep_temporaries(client, at, final_key, since, policy).await
+    };
+    if let Err(e) = swept.await {
+        if state.on.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "{e}; what earlier runs left is not swept (`rockpack abort-uploads {}` removes it)",
+                at.url()
+            );
+        }
     }
+}
+
+/// Whether [`sweep`] still runs, and still lists uploads.
+#[derive(Debug)]
+pub struct Sweeping {
+    on: AtomicBool,
+    lists_uploads: AtomicBool,
+}
+
+impl Default for Sweeping {
+    fn default() -> Self {
+        Sweeping {
+            on: AtomicBool::new(true),
+            lists_uploads: AtomicBool::new(true),
+        }
+    }
+}
+
+/// [`sweep`]'s temporary objects of `final_key` from before `since`.
+async fn sweep_temporaries(
+    client: &aws_sdk_s3::Client,
+    at: &S3Prefix,
+    final_key: &str,
+    since: i64,
+    policy: &RetryPolicy,
+) -> Result<()> {
+    let ours = format!("{final_key}{MARKER}");
     let stale: Vec<String> = temporaries(client, &at.bucket, &ours, policy)
         .await?
         .into_iter()
@@ -136,29 +177,6 @@ pub async fn sweep(
         delete(client, at, &stale).await;
     }
     Ok(())
-}
-
-/// Deletes the temporary objects `found`; fails if one cannot be deleted.
-pub async fn delete_all(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    found: &[Temporary],
-) -> Result<()> {
-    futures_util::stream::iter(found)
-        .map(|t| async move {
-            client
-                .delete_object()
-                .bucket(bucket)
-                .key(&t.key)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| s3_error("DeleteObject", &format!("s3://{bucket}/{}", t.key), &e))
-        })
-        .buffer_unordered(AT_ONCE)
-        .try_collect::<Vec<()>>()
-        .await
-        .map(|_| ())
 }
 
 /// [`sweep`]'s uploads: those of `final_key` and its temporaries started
@@ -214,4 +232,27 @@ async fn sweep_uploads(
         abort_upload(client, &at.bucket, &key, &id).await?;
     }
     Ok(())
+}
+
+/// Deletes the temporary objects `found`; fails if one cannot be deleted.
+pub async fn delete_all(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    found: &[Temporary],
+) -> Result<()> {
+    futures_util::stream::iter(found)
+        .map(|t| async move {
+            client
+                .delete_object()
+                .bucket(bucket)
+                .key(&t.key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| s3_error("DeleteObject", &format!("s3://{bucket}/{}", t.key), &e))
+        })
+        .buffer_unordered(AT_ONCE)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
 }

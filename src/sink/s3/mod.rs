@@ -84,6 +84,8 @@ struct Shared {
     copies: AtomicBool,
     /// Asked once, before the first upload starts.
     probed: OnceCell<()>,
+    /// The bucket was found (HeadBucket), once, before anything else.
+    bucket_found: OnceCell<()>,
     /// Until the server refuses full-object CRC64NVME checksums.
     full_object: AtomicBool,
     /// Requests that start an upload or make an object, under way (an
@@ -101,8 +103,8 @@ struct Shared {
     replaced: Mutex<Vec<String>>,
     /// Objects an abort could not delete.
     undeleted: AtomicU64,
-    /// Until the server shows it cannot list multipart uploads.
-    lists_uploads: AtomicBool,
+    /// Whether leftovers of earlier runs are still swept.
+    sweeping: leftovers::Sweeping,
     /// When the sink was made: uploads and temporaries of its tarballs
     /// from before are a killed run's, swept by `create`.
     since: std::time::SystemTime,
@@ -219,6 +221,35 @@ impl Shared {
                 "{what}: {e}; copying stays on (a copy the server refuses is sent instead)"
             ),
         }
+    }
+
+    /// Fails, before anything is made, if the bucket does not exist; a
+    /// role that may not ask (403) goes on.
+    async fn find_bucket(&self) -> Result<()> {
+        let what = format!("HeadBucket s3://{}/", self.at.bucket);
+        let found = with_retries(&self.settings.retry, &what, || async {
+            match self
+                .client
+                .head_bucket()
+                .bucket(&self.at.bucket)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if status(&e) == Some(404) => Ok(false),
+                Err(e) if is_transient(&e) => Err(RequestError::Retry(error_text(&e))),
+                Err(_) => Ok(true),
+            }
+        })
+        .await
+        .map_err(|e| e.into_error(&what))?;
+        if found {
+            return Ok(());
+        }
+        Err(Error::failed(
+            Kind::Remote,
+            format!("{what}: NoSuchBucket: the bucket does not exist"),
+        ))
     }
 
     /// Tarball `index` once published (an error if it never will be).
@@ -367,6 +398,10 @@ impl Shared {
             match got {
                 Ok(h) => Ok(Some(h)),
                 Err(e) if status(&e) == Some(404) => Ok(None),
+                // A role that may only write: what is there is unknown,
+                // taken as nothing (no same-bytes check; an abort may then
+                // delete what the run completed there).
+                Err(e) if status(&e) == Some(403) => Ok(None),
                 Err(e) => Err(request_error(&e)),
             }
         })
@@ -421,6 +456,7 @@ impl S3Sink {
                 upload_kib: Arc::new(Semaphore::new(upload_kib)),
                 copies: AtomicBool::new(settings.server_copy),
                 probed: OnceCell::new(),
+                bucket_found: OnceCell::new(),
                 held: assembly::HeldPool::new(settings.held_runs),
                 in_flight: InFlight::default(),
                 full_object: AtomicBool::new(true),
@@ -428,7 +464,7 @@ impl S3Sink {
                 leftovers: Mutex::new(Vec::new()),
                 replaced: Mutex::new(Vec::new()),
                 undeleted: AtomicU64::new(0),
-                lists_uploads: AtomicBool::new(true),
+                sweeping: leftovers::Sweeping::default(),
                 since: std::time::SystemTime::now(),
                 stats: Stats::default(),
                 settings,
@@ -453,6 +489,10 @@ impl Sink for S3Sink {
         let shared = self.shared.clone();
         let final_key = shared.at.key(file_name);
         let url = shared.at.object_url(&final_key);
+        shared
+            .bucket_found
+            .get_or_try_init(|| shared.find_bucket())
+            .await?;
         if shared.copies() {
             shared.probed.get_or_init(|| shared.probe(&final_key)).await;
         }
@@ -469,9 +509,9 @@ impl Sink for S3Sink {
             &final_key,
             shared.since,
             &shared.settings.retry,
-            &shared.lists_uploads,
+            &shared.sweeping,
         )
-        .await?;
+        .await;
         let before = Before {
             tarball: shared.existing(&final_key).await?,
             sidecar: match &tarball.sidecar {
