@@ -7,6 +7,19 @@
 
 use crc_fast::CrcAlgorithm::{Crc32Iscsi, Crc64Nvme};
 
+/// An object checksum as the store keeps it, for the summary.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoredChecksum {
+    /// `CRC64NVME` or `CRC32C`.
+    pub algorithm: &'static str,
+    /// `FULL_OBJECT` (the checksum of the bytes, however they were split)
+    /// or `COMPOSITE` (a checksum of the parts' checksums, `-N` parts).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Base64, as S3 gives it.
+    pub value: String,
+}
+
 /// CRC-64/NVME and CRC-32C of some bytes, and their length.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ObjectCrc {

@@ -4,19 +4,29 @@
 //! requests that must finish however their caller ends ([`in_flight`]),
 //! the one S3 client set-up and what S3 errors mean ([`aws`]), and what
 //! runs leave in S3 before they are done, found and removed again
-//! ([`leftovers`]: for the sink's own re-runs and for `abort-uploads`).
+//! ([`leftovers`]: for the sink's own re-runs and for `abort-uploads`);
+//! copying one stored object and checking the copy ([`object_copy`]),
+//! taking back the changes of a failed run ([`undo`]) and of a killed one
+//! from the journal it wrote first ([`journal`]): promote copies with
+//! them, and the S3 sink keeps what its final burst replaces with them.
 //!
-//! Only [`aws`] needs the AWS SDK, so only it sits behind the `net`
+//! Only what talks to S3 needs the AWS SDK, so only it sits behind the `net`
 //! feature; retries and key quoting are used without it (by the download
 //! engine in `source::fetch`, the report and the fixtures).
 
 #[cfg(feature = "net")]
 pub mod aws;
 pub mod in_flight;
+#[cfg(feature = "net")]
+pub mod journal;
 pub mod keys;
 #[cfg(feature = "net")]
 pub mod leftovers;
+#[cfg(feature = "net")]
+pub mod object_copy;
 pub mod retry;
+#[cfg(feature = "net")]
+pub mod undo;
 
 pub use keys::{decode_key, encode_key, S3Prefix};
 pub use retry::{with_retries, RequestError, RetryPolicy};

@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use crate::error::Result;
 use crate::object_crc::ObjectCrc;
+pub use crate::object_crc::StoredChecksum;
 use crate::plan::TarballPlan;
 
 /// Compressed bytes on their way into one tarball.
@@ -95,19 +96,6 @@ impl Holders {
         let len = moved.len();
         Holders::new(moved.into(), len)
     }
-}
-
-/// An object checksum as the store keeps it, for the summary.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct StoredChecksum {
-    /// `CRC64NVME` or `CRC32C`.
-    pub algorithm: &'static str,
-    /// `FULL_OBJECT` (the checksum of the bytes, however they were split)
-    /// or `COMPOSITE` (a checksum of the parts' checksums, `-N` parts).
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Base64, as S3 gives it.
-    pub value: String,
 }
 
 /// What a sink sent to its store and what the store copied itself.

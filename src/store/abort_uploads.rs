@@ -15,11 +15,11 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_s3::primitives::DateTimeFormat;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::journal::{Journal, JOURNAL_SUFFIX};
-use super::object_copy::CopySettings;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{abort_upload, s3_error};
+use crate::net::journal::{Journal, JOURNAL_SUFFIX};
 use crate::net::leftovers::{delete_all, temporaries, Temporary};
+use crate::net::object_copy::CopySettings;
 use crate::net::{RetryPolicy, S3Prefix};
 
 /// What promote's backups are named: `NAME.rockpack-backup-…`.

@@ -17,13 +17,13 @@ use std::time::Instant;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::abort_uploads::BACKUP_MARKER;
-use super::journal::{Journal, JOURNAL_SUFFIX};
 use super::names::{Renames, TarballName, SIDECAR_SUFFIXES};
-use super::object_copy::{copy, head, CopySettings, ObjectInfo};
-use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::s3_error;
+use crate::net::journal::{Journal, JOURNAL_SUFFIX};
 use crate::net::leftovers::{delete, temporaries};
+use crate::net::object_copy::{copy, head, CopySettings, ObjectInfo};
+use crate::net::undo::Undo;
 use crate::net::{RetryPolicy, S3Prefix};
 use crate::signals::{interrupted, Shutdown};
 use crate::sink::{sidecar_text, RecordedTarball, SetRecord, StoredChecksum, RECORD_PREFIX};

@@ -12,12 +12,12 @@ use clap::Parser;
 
 use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
+use rockpack::net::object_copy::CopySettings;
 use rockpack::net::{aws, S3Prefix};
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::source::location::Location;
 use rockpack::store::names::Renames;
-use rockpack::store::object_copy::CopySettings;
 use rockpack::store::promote::PromoteOptions;
 use rockpack::{fixtures, report, store};
 

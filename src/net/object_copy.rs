@@ -21,7 +21,7 @@ use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, request_error, s3_error, status, upload_id};
 use crate::net::keys::{copy_source, tagging_query};
 use crate::net::{with_retries, RequestError, RetryPolicy};
-use crate::sink::StoredChecksum;
+use crate::object_crc::StoredChecksum;
 use crate::units::{GIB, MIB};
 
 /// S3's largest CopyObject; larger objects are copied in parts.
