@@ -52,6 +52,9 @@
 # ROCKPACK_E2E_BEFORE=path/to/rockpack adds a run of that binary (an earlier
 # build) right after rockpack's, the same command, and checks that it
 # published the same bytes: "after / before" side by side in one run.
+# ROCKPACK_E2E_OVER=1 adds a run into a prefix that holds the same tarball
+# names with other bytes (a set packed with another --mtime first): what
+# backing up the replaced tarballs before the final burst costs.
 # ROCKPACK_E2E_AT_ONCE="8 6G" adds a run with --artifact-jobs 8 --memory 6G.
 # ROCKPACK_E2E_THROTTLE=16M adds runs of the largest tarball (zstd) from a
 # second server instance whose connections each send at most 16 MiB/s, read
@@ -230,6 +233,16 @@ print(f"the binary before published the same {len(after)} tarballs", file=sys.st
 EOF2
     extra+=(--before "$work/before.json")
     rm -rf "${root:?}/$BUCKET/out-before"
+fi
+if [[ ${ROCKPACK_E2E_OVER:-} == 1 ]]; then
+    say "rockpack over a prefix holding the same names with other bytes: S3 -> S3"
+    "$rockpack" -q pack "${select_args[@]}" --mtime 1234567890 --dest "s3://$BUCKET/out-over/"
+    python3 "$here/measure.py" --json "$work/over.json" --server-pid "$server_pid" \
+        --stderr "$work/over.log" -- \
+        "$rockpack" pack "${select_args[@]}" --dest "s3://$BUCKET/out-over/" \
+        --summary "$work/summary-over.json"
+    extra+=(--over "$work/over.json" --over-summary "$work/summary-over.json")
+    rm -rf "${root:?}/$BUCKET/out-over"
 fi
 if [[ -n ${ROCKPACK_E2E_AT_ONCE:-} ]]; then
     read -r at_once at_once_memory <<<"$ROCKPACK_E2E_AT_ONCE"

@@ -295,6 +295,12 @@ def report(a):
         ratios("TheRock's method / rockpack `--level 9`", tr, rp9)
     if one is not None:
         row("rockpack, largest tarball alone (`--only multiarch-tests --dest -`)", one)
+    if a.over and os.path.exists(a.over):
+        over = json.load(open(a.over))
+        over["output_mib"] = rp["output_mib"]
+        over["sent_mib"] = sent_mib(a.over_summary)
+        row("rockpack over a prefix holding other bytes", over)
+        ratios("over other bytes / into a fresh prefix", over, rp)
     if a.before and os.path.exists(a.before):
         before = json.load(open(a.before))
         before["output_mib"] = rp["output_mib"]
@@ -329,6 +335,15 @@ def report(a):
                 else ""
             )
             + ".  "
+        )
+    if a.over_summary and os.path.exists(a.over_summary):
+        o = json.load(open(a.over_summary))
+        up = o.get("upload") or {}
+        w(
+            f"Over a prefix holding the same names with other bytes: backed up "
+            f"**{fmt(up.get('backed_up_bytes', 0) / MIB)} MiB** inside the server before the "
+            f"final burst (the tarballs it replaced), final names written within "
+            f"{o.get('publish_window', 0):.2f} s, wall {fmt(o['seconds'])} s.  "
         )
     w(
         f"Peak RSS of rockpack: **{fmt(rp['peak_rss_mib'])} MiB**"
@@ -510,6 +525,8 @@ def main():
     r.add_argument("--limits")
     r.add_argument("--budget", action="append", default=[], help="SIZE=measure.json of a --memory run")
     r.add_argument("--before", help="measure.json of the binary before, same command")
+    r.add_argument("--over", help="measure.json of a run over a prefix holding other bytes")
+    r.add_argument("--over-summary", help="its --summary")
     r.add_argument("--at-once", help="FLAGS=measure.json of a run with several artifacts at once")
     r.add_argument("--at-once-summary", help="its --summary")
     r.add_argument("--ranges", action="append", default=[], help="N=measure.json of a --range-connections N run")

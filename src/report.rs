@@ -102,6 +102,13 @@ pub fn upload_text(u: &crate::sink::UploadStats, distinct: u64) -> String {
     if u.read_back_bytes > 0 {
         let _ = write!(s, ", {} read back", human_bytes(u.read_back_bytes));
     }
+    if u.backed_up_bytes > 0 {
+        let _ = write!(
+            s,
+            ", {} of what it replaced backed up until the set was sealed",
+            human_bytes(u.backed_up_bytes)
+        );
+    }
     s
 }
 

@@ -1502,6 +1502,51 @@ fn a_killed_run_is_cleaned_up_to_what_was_there() {
     );
     assert!(snapshot(&b) == good, "after a kill while staging");
     assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    // Killed inside the final burst: three tarballs and two sidecars hold
+    // new bytes when it dies; the clean-up puts the old ones back.
+    let in_burst = || {
+        Rule::new(Action::Delay(Duration::from_secs(120)))
+            .method(Method::PUT)
+            .path(".sha256sum")
+            .skip(2)
+            .always()
+    };
+    let killed_in_burst = |b: &Backend| {
+        let before = b.faults().fired();
+        b.faults().add(in_burst());
+        let mut run = common::Running::start(&mut s3_command(b, shared_run(), &flags));
+        let faults = b.faults().clone();
+        run.wait_until("a sidecar of the burst", Duration::from_secs(120), || {
+            faults.fired() > before
+        });
+        run.child.kill().unwrap();
+        let _ = run.child.wait();
+        b.faults().clear();
+    };
+    killed_in_burst(&b);
+    assert!(snapshot(&b) != good, "the kill came before the burst");
+    let prefix = format!("s3://{}/{PREFIX}/", b.bucket);
+    let out = b
+        .rockpack(&["abort-uploads", &prefix])
+        .output()
+        .expect("run rockpack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "abort-uploads: {stderr}");
+    assert!(
+        snapshot(&b) == good,
+        "after a kill inside the burst: {stderr}"
+    );
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    // Killed inside the burst, not cleaned: the next run of the pack takes
+    // it back before it looks at the prefix, then publishes.
+    killed_in_burst(&b);
+    let o = pack_to_s3_ok(&b, shared_run(), SHARED_FLAGS);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("taking it back first"), "{stderr}");
+    assert!(
+        snapshot(&b) == good,
+        "a re-run after a kill inside the burst"
+    );
     // Killed again, not cleaned: the next run of the pack sweeps it.
     let before = b.faults().fired();
     b.faults().add(copying());

@@ -1,23 +1,26 @@
-//! A promote's journal: before it changes anything at its destination, a
-//! promote writes what it may change there — the keys it may create, and
-//! the keys it may overwrite with where their old bytes are copied first —
-//! as `rockpack-promote.{id}.rockpack-journal`. It deletes the journal
-//! when it ends (done, or taken back). A promote that is killed cannot,
-//! so its journal stays, and `rockpack abort-uploads` takes the promote
-//! back from it ([`Journal::roll_back`]): the destination as it was.
+//! A run's journal: before a pack's final burst, or before a promote
+//! changes anything at its destination, the run writes what it may change
+//! there — the keys it may create, and the keys it may overwrite with
+//! where their old bytes are copied first — as
+//! `rockpack-{pack|promote}.{id}.rockpack-journal`. It deletes the journal
+//! when it ends (done, or taken back). A run that is killed cannot, so its
+//! journal stays, and `rockpack abort-uploads` (or the next run: the same
+//! pack, or any promote to that prefix) takes the run back from it
+//! ([`Journal::take_back`]): the prefix as it was.
 
 use std::sync::Arc;
 
+use super::leftovers::BACKUP_MARKER;
 use super::object_copy::{copy, head, CopySettings};
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::s3_error;
-use crate::net::S3Prefix;
+use crate::net::aws::{request_error, s3_error, status};
+use crate::net::{with_retries, RequestError, RetryPolicy, S3Prefix};
 
-/// How journals are named: `rockpack-promote.{id}` and this.
+/// How journals are named: `rockpack-{run}.{id}` and this.
 pub const JOURNAL_SUFFIX: &str = ".rockpack-journal";
 
-/// What one promote may change at its destination.
+/// What one run may change below its prefix.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Journal {
     /// Keys it may create (nothing was there).
@@ -27,67 +30,146 @@ pub struct Journal {
     pub replaced: Vec<(String, String)>,
 }
 
+/// Which kind of run wrote a journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// `rockpack pack`: its id is the set's (see `SetRecord`).
+    Pack,
+    /// `rockpack promote`: a random id.
+    Promote,
+}
+
+impl Run {
+    /// `rockpack-{run}.`: where its journals' names start.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Run::Pack => "rockpack-pack.",
+            Run::Promote => "rockpack-promote.",
+        }
+    }
+}
+
 /// A journal can hold a few thousand keys.
 const MAX_JOURNAL: u64 = 16 << 20;
 
 impl Journal {
-    /// Whether the promote changes nothing (then it writes no journal).
+    /// Whether the run changes nothing (then it writes no journal).
     pub fn is_empty(&self) -> bool {
         self.made.is_empty() && self.replaced.is_empty()
     }
 
-    /// The key of journal `id` below `to`.
-    pub fn key(to: &S3Prefix, id: &str) -> String {
-        to.key(&format!("rockpack-promote.{id}{JOURNAL_SUFFIX}"))
+    /// The key of `run`'s journal `id` below `at`.
+    pub fn key(at: &S3Prefix, run: Run, id: &str) -> String {
+        at.key(&format!("{}{id}{JOURNAL_SUFFIX}", run.prefix()))
     }
 
-    /// Writes it at `bucket/key`.
-    pub async fn put(&self, client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<()> {
-        let body = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::internal(format!("the promote's journal: {e}")))?;
-        client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(body.into())
-            .send()
-            .await
-            .map_err(|e| s3_error("PutObject", &format!("s3://{bucket}/{key}"), &e))?;
-        Ok(())
+    /// Where the run with journal `id` keeps what `key` held.
+    pub fn backup_key(key: &str, id: &str) -> String {
+        format!("{key}{BACKUP_MARKER}{id}")
     }
 
-    /// Reads the journal at `bucket/key`.
-    pub async fn read(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Journal> {
-        let url = format!("s3://{bucket}/{key}");
-        let got = client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error("GetObject", &url, &e))?;
-        if got.content_length().unwrap_or(0) as u64 > MAX_JOURNAL {
+    /// Writes it at `bucket/key`, retried under `policy`.
+    pub async fn put(
+        &self,
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        policy: &RetryPolicy,
+    ) -> Result<()> {
+        let body = bytes::Bytes::from(
+            serde_json::to_vec_pretty(self)
+                .map_err(|e| Error::internal(format!("the run's journal: {e}")))?,
+        );
+        let what = format!("PutObject s3://{bucket}/{key}");
+        with_retries(policy, &what, || {
+            let put = client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .content_type("application/json")
+                .body(body.clone().into())
+                .send();
+            async move { put.await.map(|_| ()).map_err(|e| request_error(&e)) }
+        })
+        .await
+        .map_err(|e| e.into_error(&what))
+    }
+
+    /// Whether a journal is at `bucket/key`.
+    pub async fn exists(
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        policy: &RetryPolicy,
+    ) -> Result<bool> {
+        let what = format!("HeadObject s3://{bucket}/{key}");
+        with_retries(policy, &what, || async {
+            match client.head_object().bucket(bucket).key(key).send().await {
+                Ok(_) => Ok(true),
+                Err(e) if status(&e) == Some(404) => Ok(false),
+                Err(e) => Err(request_error(&e)),
+            }
+        })
+        .await
+        .map_err(|e| e.into_error(&what))
+    }
+
+    /// Takes back the killed run of this journal, read from `bucket/key`
+    /// (see [`Journal::roll_back`]), then deletes the journal. Fails,
+    /// keeping the journal, if something could not be taken back.
+    pub async fn take_back(
+        &self,
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        settings: &CopySettings,
+    ) -> Result<()> {
+        let left = self.roll_back(client, bucket, settings).await;
+        if !left.is_empty() {
             return Err(Error::failed(
                 Kind::Remote,
-                format!("{url}: larger than a promote's journal can be"),
+                format!(
+                    "taking back the killed run of s3://{bucket}/{key} failed: {}",
+                    left.join("; ")
+                ),
             ));
         }
-        let bytes = got
-            .body
-            .collect()
-            .await
-            .map_err(|e| Error::failed(Kind::Remote, format!("GetObject {url}: {e}")))?
-            .into_bytes();
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::failed(
-                Kind::Remote,
-                format!("{url}: not a rockpack promote journal: {e}"),
-            )
-        })
+        delete(client, bucket, key).await
     }
 
-    /// Takes back what the killed promote of this journal did in `bucket`:
+    /// Reads the journal at `bucket/key`, retried under `policy`.
+    pub async fn read(
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        policy: &RetryPolicy,
+    ) -> Result<Journal> {
+        let url = format!("s3://{bucket}/{key}");
+        let what = format!("GetObject {url}");
+        let bytes = with_retries(policy, &what, || async {
+            let got = client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| request_error(&e))?;
+            if got.content_length().unwrap_or(0) as u64 > MAX_JOURNAL {
+                return Err(RequestError::Fatal(
+                    "larger than a run's journal can be".into(),
+                ));
+            }
+            let body = got.body.collect().await;
+            body.map(|b| b.into_bytes())
+                .map_err(|e| RequestError::Retry(e.to_string()))
+        })
+        .await
+        .map_err(|e| e.into_error(&what))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::failed(Kind::Remote, format!("{url}: not a rockpack journal: {e}")))
+    }
+
+    /// Takes back what the killed run of this journal did in `bucket`:
     /// an overwritten key gets its old bytes back from their copy (which
     /// is then deleted; a key whose copy is not there was not overwritten
     /// yet), a created key is deleted. Returns what could not be taken
@@ -101,7 +183,7 @@ impl Journal {
         let mut left = Vec::new();
         let undo: Arc<Undo> = Undo::new(client.clone(), bucket, settings.clone());
         for (key, backup) in &self.replaced {
-            let kept = match head(client, bucket, backup).await {
+            let kept = match head(client, bucket, backup, &settings.retry).await {
                 Ok(kept) => kept,
                 Err(e) => {
                     left.push(e.to_string());
@@ -136,7 +218,7 @@ impl Journal {
 }
 
 /// Deletes `bucket/key` (one that is not there counts as deleted).
-async fn delete(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<()> {
+pub async fn delete(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<()> {
     client
         .delete_object()
         .bucket(bucket)

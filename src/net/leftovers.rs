@@ -1,7 +1,7 @@
 //! What a run leaves in S3 before its set is published, found again: its
 //! multipart uploads, and its objects named `NAME.rockpack-…` (temporary
 //! objects `NAME.rockpack-tmp-N`, staging objects `NAME.rockpack-stage`,
-//! promote's backups `NAME.rockpack-backup-…`). A run that is killed
+//! backups `NAME.rockpack-backup-…` of what a run replaces). A run that is killed
 //! cannot remove them; the next run of the same pack sweeps those of its
 //! own tarballs ([`sweep`]), and `rockpack abort-uploads` those of a whole
 //! prefix (listing them with [`temporaries`] and the uploads).
@@ -18,6 +18,11 @@ use crate::net::{with_retries, RetryPolicy, S3Prefix};
 
 /// What every name of a run's temporary objects holds.
 pub const MARKER: &str = ".rockpack-";
+
+/// What backups are named: `NAME.rockpack-backup-{id}` holds what `NAME`
+/// held before the run with journal `id` replaced it. Kept until that
+/// journal is taken back or deleted: never swept as a mere temporary.
+pub const BACKUP_MARKER: &str = ".rockpack-backup-";
 
 /// Deletes at once.
 const AT_ONCE: usize = 8;
@@ -103,7 +108,8 @@ pub async fn delete(client: &aws_sdk_s3::Client, at: &S3Prefix, keys: &[String])
 
 /// Before a run uploads the tarball at `final_key`: removes what an
 /// earlier run of it that was killed left — its uploads of that key and
-/// of its temporaries, and its temporary objects — all from before
+/// of its temporaries, and its temporary objects but backups (those go
+/// with their journal) — all from before
 /// `since` (the run's start). Housekeeping, never the run's failure: a
 /// server that cannot list uploads is not asked again, and any other
 /// error (a role that may not list) stops the sweeping, with one warning.
@@ -166,6 +172,7 @@ async fn sweep_temporaries(
         .await?
         .into_iter()
         .filter(|t| t.modified.is_some_and(|m| m < since))
+        .filter(|t| !t.key.contains(BACKUP_MARKER))
         .map(|t| t.key)
         .collect();
     if !stale.is_empty() {

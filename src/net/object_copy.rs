@@ -18,7 +18,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{error_text, request_error, s3_error, status, upload_id};
+use crate::net::aws::{error_text, request_error, status, upload_id};
 use crate::net::keys::{copy_source, tagging_query};
 use crate::net::{with_retries, RequestError, RetryPolicy};
 use crate::object_crc::StoredChecksum;
@@ -93,24 +93,32 @@ impl ObjectInfo {
     }
 }
 
-/// HeadObject of `bucket/key` with its checksum; `None` if there is none.
+/// HeadObject of `bucket/key` with its checksum, retried under `policy`;
+/// `None` if there is none.
 pub async fn head(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    policy: &RetryPolicy,
 ) -> Result<Option<ObjectInfo>> {
-    let got = client
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await;
-    let out = match got {
-        Ok(out) => out,
-        Err(e) if status(&e) == Some(404) => return Ok(None),
-        Err(e) => return Err(s3_error("HeadObject", &format!("s3://{bucket}/{key}"), &e)),
-    };
+    let what = format!("HeadObject s3://{bucket}/{key}");
+    let got = with_retries(policy, &what, || async {
+        let got = client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        match got {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(request_error(&e)),
+        }
+    })
+    .await
+    .map_err(|e| e.into_error(&what))?;
+    let Some(out) = got else { return Ok(None) };
     Ok(Some(ObjectInfo {
         bucket: bucket.to_string(),
         key: key.to_string(),
@@ -245,7 +253,7 @@ pub async fn copy(
         None => copy_whole(client, from, bucket, key, undo, &settings.retry).await?,
         Some(parts) => copy_parts(client, from, bucket, key, parts, undo, &settings.retry).await?,
     }
-    let Some(copy) = head(client, bucket, key).await? else {
+    let Some(copy) = head(client, bucket, key, &settings.retry).await? else {
         return Err(Error::failed(
             Kind::Remote,
             format!("copying {} to {url}: the copy is not there", from.url()),

@@ -52,6 +52,11 @@ impl Undo {
         })
     }
 
+    /// How its copies are made.
+    pub fn settings(&self) -> &CopySettings {
+        &self.settings
+    }
+
     /// Runs a request that makes an object so that a rollback waits for
     /// it (see [`InFlight`]).
     pub async fn request<T: Send + 'static>(
@@ -145,7 +150,7 @@ impl Undo {
                 }
             };
             if let Some(f) = failed {
-                tracing::error!("taking the promote back: {f}");
+                tracing::error!("taking the run back: {f}");
                 left.push(f);
             }
         }
@@ -164,7 +169,7 @@ impl Undo {
         )
         .await;
         for e in failed {
-            tracing::error!("taking the promote back: {e}");
+            tracing::error!("taking the run back: {e}");
             left.push(e.to_string());
         }
     }

@@ -33,8 +33,8 @@ use crate::progress::Progress;
 use crate::repack::{tarfmt::END_OF_ARCHIVE, ConflictPolicy};
 use crate::signals::{interrupted, Shutdown};
 use crate::sink::{
-    Chunk, Holders, Origin, RecordedTarball, SetRecord, Sink, StoredChecksum, TarballWriter,
-    UploadStats,
+    set_id, Chunk, Holders, Origin, RecordedTarball, SetRecord, Sink, StoredChecksum,
+    TarballWriter, UploadStats,
 };
 use crate::source::verify::VerifyMode;
 use crate::source::Source;
@@ -203,6 +203,15 @@ pub async fn run(
     let mut shutdown = Shutdown::install();
     let mut outputs: Vec<Output> = Vec::with_capacity(plan.tarballs.len());
     let copy_origins = plan.copy_origins();
+    let set = set_id(plan.tarballs.iter().map(|t| t.file_name.as_str()));
+    let begun = tokio::select! {
+        r = sink.begin(&set) => r,
+        s = shutdown.recv() => Err(interrupted(s)),
+    };
+    if let Err(e) = begun {
+        sink.abort_rest().await;
+        return Err(e);
+    }
     for (i, t) in plan.tarballs.iter().enumerate() {
         let output = |writer| Output {
             writer,
@@ -260,6 +269,16 @@ pub async fn run(
             return Err(e);
         }
     };
+    // What the burst changes is written down, and what it replaces kept,
+    // first; a signal still aborts every tarball (and takes that back).
+    let protected = tokio::select! {
+        r = sink.protect() => r,
+        s = shutdown.recv() => Err(interrupted(s)),
+    };
+    if let Err(e) = protected {
+        abort_all(sink, &mut outputs).await;
+        return Err(e);
+    }
     // The final names, in one burst, then the record of the set. A signal
     // does not cut it short: it takes seconds, and stopping halfway would
     // leave a mix of the old set and the new.

@@ -116,6 +116,10 @@ pub struct UploadStats {
     /// tarballs others copy from wait under a staging name until the set
     /// is published).
     pub staged_bytes: u64,
+    /// Bytes the store copied aside before the final burst: what the
+    /// run's final names replace, kept until the set is sealed so that a
+    /// run killed during the burst can be taken back.
+    pub backed_up_bytes: u64,
 }
 
 /// A destination for a run's tarballs.
@@ -133,6 +137,22 @@ pub trait Sink: Send + Sync {
         tarball: &TarballPlan,
         origin: bool,
     ) -> Result<Box<dyn TarballWriter>>;
+
+    /// Before the first tarball is created: the run makes the set `set_id`
+    /// ([`set_id`]). A sink that keeps a journal takes back an earlier
+    /// run of the same set that was killed while publishing, before it
+    /// looks at what its keys hold.
+    async fn begin(&self, _set_id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Every tarball is prepared and the final burst is next: a sink whose
+    /// burst cannot be cut short safely writes down what the burst
+    /// changes and keeps a copy of what it replaces first, so that a run
+    /// killed during it can be taken back.
+    async fn protect(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// What was sent and copied, for a sink that uploads.
     fn upload_stats(&self) -> Option<UploadStats> {
@@ -182,15 +202,27 @@ impl SetRecord {
     /// re-run of the same pack replaces its own record and CI jobs that
     /// each pack part of a release into one prefix keep theirs apart.
     pub fn file_name(&self) -> String {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        for t in &self.tarballs {
-            h.update(t.name.as_bytes());
-            h.update(b"\n");
-        }
-        let id = hex::encode(h.finalize());
-        format!("{RECORD_PREFIX}{}.json", &id[..12])
+        record_name(&set_id(self.tarballs.iter().map(|t| t.name.as_str())))
     }
+}
+
+/// The id of the set of tarballs named `names`: 12 hex digits of the
+/// SHA-256 of the names, sorted, one per line.
+pub fn set_id<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::Digest;
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    for name in names {
+        h.update(name.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())[..12].to_string()
+}
+
+/// The name of set `id`'s record: `rockpack-set.{id}.json`.
+pub fn record_name(id: &str) -> String {
+    format!("{RECORD_PREFIX}{id}.json")
 }
 
 /// Set records are named `rockpack-set.{id}.json`.

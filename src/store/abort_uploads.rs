@@ -5,9 +5,10 @@
 //! prefix and removes them (those older than a given age, so that a run
 //! still going is left alone). Nothing a reader sees is touched: a pack
 //! gives its tarballs their final names only once the whole set is ready.
-//! A killed promote's journal (`rockpack-promote.{id}.rockpack-journal`)
-//! takes that promote back: what it overwrote gets its old bytes back
-//! from their backups, what it created goes. Other backups
+//! A killed run's journal (`rockpack-pack.{id}.rockpack-journal`: a pack
+//! killed during its final burst; `rockpack-promote.{id}…`: a promote)
+//! takes that run back: what it overwrote gets its old bytes back from
+//! their backups, what it created goes. Backups no journal names
 //! (`NAME.rockpack-backup-…`) are listed and kept.
 
 use std::time::{Duration, SystemTime};
@@ -18,12 +19,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{abort_upload, s3_error};
 use crate::net::journal::{Journal, JOURNAL_SUFFIX};
-use crate::net::leftovers::{delete_all, temporaries, Temporary};
+use crate::net::leftovers::{delete_all, temporaries, Temporary, BACKUP_MARKER};
 use crate::net::object_copy::CopySettings;
 use crate::net::{RetryPolicy, S3Prefix};
-
-/// What promote's backups are named: `NAME.rockpack-backup-…`.
-pub const BACKUP_MARKER: &str = ".rockpack-backup-";
 
 /// What a clean-up found below a prefix, and removed unless it was a dry run.
 #[derive(Clone, Debug, Default)]
@@ -32,9 +30,9 @@ pub struct Cleanup {
     pub uploads: Vec<PendingUpload>,
     /// Temporary objects old enough to remove.
     pub temporaries: Vec<Temporary>,
-    /// Journals of killed promotes, old enough to take them back.
+    /// Journals of killed runs, old enough to take them back.
     pub journals: Vec<Temporary>,
-    /// Promote's backups that no journal names, kept.
+    /// Backups that no journal names, kept.
     pub backups: Vec<Temporary>,
     /// Uploads and temporaries younger than `--older-than`, left alone.
     pub too_young: usize,
@@ -84,21 +82,18 @@ pub async fn abort_uploads(
             cleanup.too_young += 1;
         }
     }
-    let found = temporaries(
-        client,
-        &prefix.bucket,
-        &prefix.below(),
-        &RetryPolicy::default(),
-    )
-    .await?;
+    let policy = RetryPolicy::default();
+    let found = temporaries(client, &prefix.bucket, &prefix.below(), &policy).await?;
     let mut named: Vec<String> = Vec::new();
+    let mut journals: Vec<Journal> = Vec::new();
     for t in &found {
         if !t.key.ends_with(JOURNAL_SUFFIX) {
             continue;
         }
         if old_enough(t.modified) {
-            let journal = Journal::read(client, &prefix.bucket, &t.key).await?;
+            let journal = Journal::read(client, &prefix.bucket, &t.key, &policy).await?;
             named.extend(journal.replaced.iter().map(|(_, backup)| backup.clone()));
+            journals.push(journal);
             cleanup.journals.push(t.clone());
         } else {
             cleanup.too_young += 1;
@@ -124,25 +119,12 @@ pub async fn abort_uploads(
         .buffer_unordered(ABORTS_AT_ONCE)
         .try_collect::<Vec<()>>()
         .await?;
-    for t in &cleanup.journals {
-        let journal = Journal::read(client, &prefix.bucket, &t.key).await?;
-        let left = journal
-            .roll_back(client, &prefix.bucket, &CopySettings::default())
-            .await;
-        if !left.is_empty() {
-            return Err(Error::failed(
-                Kind::Remote,
-                format!(
-                    "taking back the killed promote of s3://{}/{} failed: {}",
-                    prefix.bucket,
-                    t.key,
-                    left.join("; ")
-                ),
-            ));
-        }
+    for (journal, t) in journals.iter().zip(&cleanup.journals) {
+        journal
+            .take_back(client, &prefix.bucket, &t.key, &CopySettings::default())
+            .await?;
     }
     delete_all(client, &prefix.bucket, &cleanup.temporaries).await?;
-    delete_all(client, &prefix.bucket, &cleanup.journals).await?;
     Ok(cleanup)
 }
 

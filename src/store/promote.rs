@@ -16,11 +16,11 @@ use std::time::Instant;
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::abort_uploads::BACKUP_MARKER;
 use super::names::{Renames, TarballName, SIDECAR_SUFFIXES};
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::s3_error;
-use crate::net::journal::{Journal, JOURNAL_SUFFIX};
+use crate::net::journal::{Journal, Run, JOURNAL_SUFFIX};
+use crate::net::leftovers::BACKUP_MARKER;
 use crate::net::leftovers::{delete, temporaries};
 use crate::net::object_copy::{copy, head, CopySettings, ObjectInfo};
 use crate::net::undo::Undo;
@@ -139,10 +139,12 @@ pub async fn promote(
         // Listened for from before the first change.
         let mut shutdown = Shutdown::install();
         let id = format!("{:016x}", fastrand::u64(..));
-        let journal = journal_of(client, &tarballs, to, &id).await?;
-        let journal_key = Journal::key(to, &id);
+        let journal = journal_of(client, &tarballs, to, &id, &opts.copy.retry).await?;
+        let journal_key = Journal::key(to, Run::Promote, &id);
         if !journal.is_empty() {
-            journal.put(client, &to.bucket, &journal_key).await?;
+            journal
+                .put(client, &to.bucket, &journal_key, &opts.copy.retry)
+                .await?;
         }
         let undo = Undo::new(client.clone(), &to.bucket, opts.copy.clone());
         let run = apply(client, &mut tarballs, to, opts, &undo, &id);
@@ -194,75 +196,68 @@ async fn journal_of(
     tarballs: &[Promotion],
     to: &S3Prefix,
     id: &str,
+    policy: &RetryPolicy,
 ) -> Result<Journal> {
     let mut j = Journal::default();
     for p in tarballs {
         match p.action {
             Action::Present => {}
             Action::Copy => j.made.push(p.key.clone()),
-            Action::Replace => j.replaced.push((p.key.clone(), backup_key(&p.key, id))),
+            Action::Replace => j
+                .replaced
+                .push((p.key.clone(), Journal::backup_key(&p.key, id))),
         }
         match &p.sidecar {
-            Some(s) if !s.present && s.exists => {
-                j.replaced.push((s.key.clone(), backup_key(&s.key, id)))
-            }
+            Some(s) if !s.present && s.exists => j
+                .replaced
+                .push((s.key.clone(), Journal::backup_key(&s.key, id))),
             Some(s) if !s.present => j.made.push(s.key.clone()),
             _ => {}
         }
     }
     if let Some(record) = record_of(tarballs) {
         let key = to.key(&record.file_name());
-        if head(client, &to.bucket, &key).await?.is_none() {
+        if head(client, &to.bucket, &key, policy).await?.is_none() {
             j.made.push(key);
         }
     }
     Ok(j)
 }
 
-/// Where a promote with journal `id` keeps what `key` held.
-fn backup_key(key: &str, id: &str) -> String {
-    format!("{key}{BACKUP_MARKER}{id}")
-}
-
 /// Deletes a promote's journal once it has ended (a journal left behind
 /// would have a later clean-up take a finished promote back: logged).
 async fn forget_journal(client: &aws_sdk_s3::Client, bucket: &str, key: &str) {
-    if let Err(e) = client.delete_object().bucket(bucket).key(key).send().await {
+    if let Err(e) = crate::net::journal::delete(client, bucket, key).await {
         tracing::error!(
-            "{}; delete it by hand: `rockpack abort-uploads` would take the promote back",
-            s3_error("DeleteObject", &format!("s3://{bucket}/{key}"), &e)
+            "{e}; delete it by hand: `rockpack abort-uploads` would take the promote back"
         );
     }
 }
 
 /// Takes back every promote to `to` that was killed (its journal is still
-/// there), before another promote changes anything.
+/// there), before another promote changes anything. (A pack's journal is
+/// left to that pack's next run, or `abort-uploads`: it may be running.)
 pub async fn roll_back_killed(
     client: &aws_sdk_s3::Client,
     to: &S3Prefix,
     settings: &CopySettings,
 ) -> Result<usize> {
-    let journals: Vec<String> = temporaries(client, &to.bucket, &to.below(), &settings.retry)
+    let promotes = to.key(Run::Promote.prefix());
+    let journals: Vec<String> = temporaries(client, &to.bucket, &promotes, &settings.retry)
         .await?
         .into_iter()
         .map(|t| t.key)
         .filter(|k| k.ends_with(JOURNAL_SUFFIX))
         .collect();
     for key in &journals {
-        let url = format!("s3://{}/{key}", to.bucket);
-        tracing::warn!("{url}: a promote was killed here; taking it back");
-        let journal = Journal::read(client, &to.bucket, key).await?;
-        let left = journal.roll_back(client, &to.bucket, settings).await;
-        if !left.is_empty() {
-            return Err(Error::failed(
-                Kind::Remote,
-                format!(
-                    "taking back the killed promote of {url} failed: {}",
-                    left.join("; ")
-                ),
-            ));
-        }
-        forget_journal(client, &to.bucket, key).await;
+        tracing::warn!(
+            "s3://{}/{key}: a promote was killed here; taking it back",
+            to.bucket
+        );
+        Journal::read(client, &to.bucket, key, &settings.retry)
+            .await?
+            .take_back(client, &to.bucket, key, settings)
+            .await?;
     }
     Ok(journals.len())
 }
@@ -549,7 +544,7 @@ async fn look_one(
 ) -> Result<Promotion> {
     let new_name = opts.renames.apply(&old.file_name);
     let source_key = from.key(&old.file_name);
-    let source = head(client, &from.bucket, &source_key)
+    let source = head(client, &from.bucket, &source_key, &opts.copy.retry)
         .await?
         .ok_or_else(|| {
             Error::failed(
@@ -606,7 +601,7 @@ async fn look_one(
             .find(|r| r.name == old.file_name)
             .map(|r| r.sha256.clone())
     });
-    let action = match head(client, &to.bucket, &key).await? {
+    let action = match head(client, &to.bucket, &key, &opts.copy.retry).await? {
         None => Action::Copy,
         Some(there) if same_bytes(&source, &there, source_digest.as_deref(), &sidecar) => {
             Action::Present
@@ -737,7 +732,10 @@ async fn put_record(
     let key = to.key(&record.file_name());
     let body = serde_json::to_vec_pretty(&record)
         .map_err(|e| Error::internal(format!("the set record: {e}")))?;
-    if head(client, &to.bucket, &key).await?.is_none() {
+    if head(client, &to.bucket, &key, &undo.settings().retry)
+        .await?
+        .is_none()
+    {
         undo.made(&key);
     } else if existing_bytes(client, &to.bucket, &key).await.as_deref() == Some(&body[..]) {
         return Ok(());
@@ -808,17 +806,19 @@ async fn back_up(
     undo: &Arc<Undo>,
     id: &str,
 ) -> Result<()> {
-    let there = head(client, bucket, key).await?.ok_or_else(|| {
-        Error::failed(
-            Kind::Remote,
-            format!("s3://{bucket}/{key}: gone since the promote looked at it"),
-        )
-    })?;
+    let there = head(client, bucket, key, &opts.copy.retry)
+        .await?
+        .ok_or_else(|| {
+            Error::failed(
+                Kind::Remote,
+                format!("s3://{bucket}/{key}: gone since the promote looked at it"),
+            )
+        })?;
     let (_, backup) = copy(
         client,
         &there,
         bucket,
-        &backup_key(key, id),
+        &Journal::backup_key(key, id),
         &opts.copy,
         undo,
     )

@@ -97,7 +97,9 @@ pub(crate) enum Command {
         s3: S3Args,
     },
     /// Remove what killed runs left below an S3 prefix: incomplete multipart
-    /// uploads and temporary objects (promote's backups are listed and kept).
+    /// uploads and temporary objects; a run killed while it replaced
+    /// objects is taken back from its journal (backups no journal names
+    /// are listed and kept).
     AbortUploads {
         /// s3://bucket/prefix/
         #[arg(value_name = "PREFIX")]

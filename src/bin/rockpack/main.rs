@@ -12,6 +12,7 @@ use clap::Parser;
 
 use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
+use rockpack::net::journal::Run;
 use rockpack::net::object_copy::CopySettings;
 use rockpack::net::{aws, S3Prefix};
 use rockpack::pipeline::{self, RunOptions};
@@ -136,14 +137,20 @@ async fn abort_uploads(
         } else {
             "took back"
         };
+        let name = t.key.rsplit('/').next().unwrap_or(&t.key);
+        let run = if name.starts_with(Run::Pack.prefix()) {
+            "pack"
+        } else {
+            "promote"
+        };
         println!(
-            "{done} the killed promote of s3://{}/{} (its backups restored, what it created deleted)",
+            "{done} the killed {run} of s3://{}/{} (its backups restored, what it created deleted)",
             at.bucket, t.key
         );
     }
     for t in &found.backups {
         println!(
-            "kept s3://{}/{} (a promote's backup: it may hold the only copy of what a killed promote replaced)",
+            "kept s3://{}/{} (a backup no journal names: it may hold the only copy of what a killed run replaced)",
             at.bucket, t.key
         );
     }

@@ -16,19 +16,23 @@
 //! CRC32C where the server refuses it): combined from the CRCs each block
 //! got on its compression thread, checked against what the server reports.
 //!
-//! `finish` uploads the last part and waits for all of them; `publish`
-//! waits for the tarballs it copies from, copies its ranges, completes the
-//! upload, then puts the `.sha256sum` sidecar next to it. `abort` stops the
-//! part uploads, aborts the multipart upload and deletes anything already
-//! published: afterwards neither a part nor an object of this tarball is
-//! left.
+//! `finish` uploads the last part and waits for all of them; `prepare`
+//! waits for the tarballs it copies from and copies its ranges (an origin
+//! is completed under its staging name and copied to an upload at its
+//! final key); `publish` completes the upload at the final key, then puts
+//! the `.sha256sum` sidecar next to it. `abort` stops the part uploads,
+//! aborts the multipart uploads and deletes the keys it made where nothing
+//! was; what the final burst replaced is put back from the set's journal
+//! (`abort_rest`).
 //!
 //! The folder follows those jobs: [`options`] checks the options and turns
 //! them into request values, [`writer`] is one tarball's upload (its state
 //! machine), [`assembly`] cuts it into parts, [`part`] sizes the parts and
-//! uploads one, [`copy`] copies one.
+//! uploads one, [`copy`] copies one, [`commit`] keeps what the final
+//! burst replaces (the set's journal and backups) and takes it back.
 
 mod assembly;
+mod commit;
 mod copy;
 mod options;
 mod part;
@@ -98,9 +102,13 @@ struct Shared {
     /// Staging and temporary objects of the run, deleted once the set is
     /// sealed (a writer's abort deletes its own).
     leftovers: Mutex<Vec<String>>,
-    /// Final keys that held an object before the run and were replaced
-    /// by it: an abort cannot put their old bytes back.
-    replaced: Mutex<Vec<String>>,
+    /// The set the run makes (`begin`).
+    set_id: std::sync::OnceLock<String>,
+    /// What the final burst changes, as each writer finds it once prepared.
+    changes: Mutex<commit::Changes>,
+    /// The set's journal, from before it is written until the set is
+    /// sealed or taken back.
+    journal: Mutex<Option<commit::Written>>,
     /// Objects an abort could not delete.
     undeleted: AtomicU64,
     /// Whether leftovers of earlier runs are still swept.
@@ -136,6 +144,7 @@ struct Stats {
     read_back: AtomicU64,
     temp: AtomicU64,
     staged: AtomicU64,
+    backed_up: AtomicU64,
 }
 
 impl Stats {
@@ -147,6 +156,9 @@ impl Stats {
     }
     fn add_staged(&self, n: u64) {
         self.staged.fetch_add(n, Ordering::Relaxed);
+    }
+    fn add_backed_up(&self, n: u64) {
+        self.backed_up.fetch_add(n, Ordering::Relaxed);
     }
     fn add_temp(&self, n: u64) {
         self.temp.fetch_add(n, Ordering::Relaxed);
@@ -462,7 +474,9 @@ impl S3Sink {
                 full_object: AtomicBool::new(true),
                 publications: Mutex::new(HashMap::new()),
                 leftovers: Mutex::new(Vec::new()),
-                replaced: Mutex::new(Vec::new()),
+                set_id: std::sync::OnceLock::new(),
+                changes: Mutex::new(commit::Changes::default()),
+                journal: Mutex::new(None),
                 undeleted: AtomicU64::new(0),
                 sweeping: leftovers::Sweeping::default(),
                 since: std::time::SystemTime::now(),
@@ -477,6 +491,14 @@ impl S3Sink {
 impl Sink for S3Sink {
     fn describe(&self) -> String {
         self.shared.at.url()
+    }
+
+    async fn begin(&self, set_id: &str) -> Result<()> {
+        self.shared.begin(set_id).await
+    }
+
+    async fn protect(&self) -> Result<()> {
+        self.shared.protect().await
     }
 
     async fn create(
@@ -548,9 +570,10 @@ impl Sink for S3Sink {
         )))
     }
 
-    /// Puts the set's record beside it, then deletes the run's staging
-    /// and temporary objects (one that cannot be deleted is left to the
-    /// next run of the same pack, or `rockpack abort-uploads`).
+    /// Puts the set's record beside it, then deletes the run's journal,
+    /// backups, staging and temporary objects (one that cannot be deleted
+    /// is left to the next run of the same pack, or `rockpack
+    /// abort-uploads`).
     async fn seal(&self, record: &SetRecord) -> Result<()> {
         let s = &self.shared;
         let key = s.at.key(&record.file_name());
@@ -578,6 +601,7 @@ impl Sink for S3Sink {
         })
         .await
         .map_err(|e| e.into_error(&what))?;
+        s.forget().await;
         let leftovers = std::mem::take(&mut *s.leftovers.lock().expect("leftovers"));
         leftovers::delete(&s.client, &s.at, &leftovers).await;
         Ok(())
@@ -592,22 +616,23 @@ impl Sink for S3Sink {
             read_back_bytes: s.read_back.load(Ordering::Relaxed),
             temporary_bytes: s.temp.load(Ordering::Relaxed),
             staged_bytes: s.staged.load(Ordering::Relaxed),
+            backed_up_bytes: s.backed_up.load(Ordering::Relaxed),
         })
     }
 
     /// An upload whose tarball never got a writer (its `create` was cut
-    /// short): every writer has taken its own. Then says what the failed
-    /// run leaves under the prefix.
+    /// short): every writer has taken its own. Then what the final burst
+    /// changed is taken back from the set's journal, and the sink says
+    /// what the failed run leaves under the prefix.
     async fn abort_rest(&self) {
         let s = &self.shared;
         s.abort_started(|_| true).await;
-        let replaced = s.replaced.lock().expect("replaced").clone();
+        let taken_back = s.take_back().await;
         let undeleted = s.undeleted.load(Ordering::Relaxed);
-        if !replaced.is_empty() {
+        if taken_back == Some(false) {
             tracing::warn!(
-                "{}: the run stopped while publishing: {} already hold its new bytes (their old bytes are gone) and the set's record was not written; run the same pack again to publish the whole set",
-                s.at.url(),
-                replaced.join(", ")
+                "{}: the run stopped while publishing and not all of it could be taken back (see above)",
+                s.at.url()
             );
         } else if undeleted > 0 {
             tracing::warn!(

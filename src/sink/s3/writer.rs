@@ -70,6 +70,9 @@ pub(super) struct S3Writer {
     final_upload: Option<(String, Vec<CompletedPart>)>,
     /// What the final key and the sidecar's key held when the run began.
     before: Before,
+    /// Whether the final key holds these very bytes already (known once
+    /// prepared): then it is left as it is.
+    same: bool,
     /// The tarball's Content-Type.
     content_type: &'static str,
     checksums: Checksums,
@@ -152,6 +155,7 @@ impl S3Writer {
             upload_id: Some(upload_id),
             final_upload: None,
             before,
+            same: false,
             content_type,
             checksums,
             assembly,
@@ -502,10 +506,7 @@ impl S3Writer {
     /// holds these very bytes (a re-run of the same pack): then it is left
     /// as it is and the upload aborted.
     async fn complete_final(&mut self) -> Result<()> {
-        let stored = match self.stored.clone() {
-            Some(s) => s,
-            None => self.stored_checksum(),
-        };
+        let stored = self.stored.clone().expect("prepared");
         let (upload_id, mut parts) = match self.final_upload.take() {
             Some(f) => f,
             None => {
@@ -514,10 +515,7 @@ impl S3Writer {
             }
         };
         parts.sort_by_key(|p| p.part_number());
-        let same = self.before.tarball.as_ref().is_some_and(|(size, sum)| {
-            *size == self.crc.len && sum.as_deref() == Some(stored.value.as_str())
-        });
-        if same {
+        if self.same {
             tracing::info!(url = %self.url, "already holds these bytes; left as it is");
             let aborted = crate::net::aws::abort_upload(
                 &self.shared.client,
@@ -530,11 +528,10 @@ impl S3Writer {
                 tracing::warn!("{e}; `rockpack abort-uploads` removes it");
             }
             self.shared.in_flight.ended(&upload_id);
-            self.stored = Some(stored);
             return Ok(());
         }
-        // A key that held something before is not deleted on abort: its
-        // old bytes are gone once it is completed.
+        // A key that held something before is not deleted on abort: the
+        // set's journal puts its old bytes back.
         let mut not_noted = Vec::new();
         let made = if self.before.tarball.is_some() {
             &mut not_noted
@@ -552,12 +549,7 @@ impl S3Writer {
         )
         .await;
         done.map_err(|e| self.fail(e))?;
-        if self.before.tarball.is_some() {
-            let mut replaced = self.shared.replaced.lock().expect("replaced");
-            replaced.push(self.url.clone());
-        }
         tracing::debug!(url = %self.url, checksum = %stored.value, "upload completed");
-        self.stored = Some(stored);
         Ok(())
     }
 }
@@ -814,6 +806,23 @@ impl TarballWriter for S3Writer {
         if self.key != self.final_key {
             self.stage().await?;
         }
+        let stored = match self.stored.clone() {
+            Some(s) => s,
+            None => self.stored_checksum(),
+        };
+        self.same = self.before.tarball.as_ref().is_some_and(|(size, sum)| {
+            *size == self.crc.len && sum.as_deref() == Some(stored.value.as_str())
+        });
+        self.stored = Some(stored);
+        // What its final names change, for the set's journal.
+        let mut changes = self.shared.changes.lock().expect("changes");
+        if !self.same {
+            changes.note(&self.final_key, self.before.tarball.is_some());
+        }
+        if let Some(sidecar) = &self.sidecar {
+            changes.note(&self.shared.at.key(sidecar), self.before.sidecar);
+        }
+        drop(changes);
         self.state = State::Prepared;
         Ok(())
     }
