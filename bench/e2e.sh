@@ -53,7 +53,7 @@
 # build) right after rockpack's, the same command, and checks that it
 # published the same bytes: "after / before" side by side in one run.
 # ROCKPACK_E2E_OVER=1 adds a run into a prefix that holds the same tarball
-# names with other bytes (a set packed with another --mtime first): what
+# names with other bytes (a set packed at --level 1 first): what
 # backing up the replaced tarballs before the final burst costs.
 # ROCKPACK_E2E_AT_ONCE="8 6G" adds a run with --artifact-jobs 8 --memory 6G.
 # ROCKPACK_E2E_THROTTLE=16M adds runs of the largest tarball (zstd) from a
@@ -236,7 +236,7 @@ EOF2
 fi
 if [[ ${ROCKPACK_E2E_OVER:-} == 1 ]]; then
     say "rockpack over a prefix holding the same names with other bytes: S3 -> S3"
-    "$rockpack" -q pack "${select_args[@]}" --mtime 1234567890 --dest "s3://$BUCKET/out-over/"
+    "$rockpack" -q pack "${select_args[@]}" --level 1 --dest "s3://$BUCKET/out-over/"
     python3 "$here/measure.py" --json "$work/over.json" --server-pid "$server_pid" \
         --stderr "$work/over.log" -- \
         "$rockpack" pack "${select_args[@]}" --dest "s3://$BUCKET/out-over/" \
@@ -375,7 +375,7 @@ report=${TMPDIR:-/tmp}/rockpack-e2e-$SIZE_ARG${ROCKPACK_E2E_FAMILIES:+-$nfam-fam
 # is measured.
 command=
 for v in ROCKPACK_E2E_BIN ROCKPACK_E2E_PLAIN ROCKPACK_E2E_THEROCK ROCKPACK_E2E_THEROCK_WORKERS \
-    ROCKPACK_E2E_FAMILIES ROCKPACK_E2E_THROTTLE ROCKPACK_E2E_BEFORE ROCKPACK_E2E_AT_ONCE; do
+    ROCKPACK_E2E_FAMILIES ROCKPACK_E2E_THROTTLE ROCKPACK_E2E_BEFORE ROCKPACK_E2E_AT_ONCE ROCKPACK_E2E_OVER ROCKPACK_E2E_MEMORY; do
     [[ -n ${!v:-} ]] && command+="$v=$(printf '%q' "${!v}") "
 done
 command+="bench/e2e.sh $SIZE_ARG"

@@ -160,9 +160,11 @@ fn bench_fanout(c: &mut Criterion) {
         let codecs = Codecs::new(&[format], &Levels::parse(&level.to_string()).unwrap()).unwrap();
         let budget = Budget::new(&Needs {
             memory: DEFAULT_MEMORY,
+            memory_from: "the bench".into(),
             jobs: Some(jobs),
             artifact_jobs: None,
             cores: jobs,
+            cores_from: "the bench".into(),
             codecs: codecs.all().to_vec(),
             part_sizes: Vec::new(),
         })

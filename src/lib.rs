@@ -9,7 +9,8 @@
 //! [`store`] works on what runs stored, inside S3 (promote, abort-uploads).
 //! [`kpack`] finds whether a run is kpack-split before it is planned.
 //! Below them all: [`error`], [`units`] (sizes), [`net`] (what sources and
-//! sinks share on the network), [`budget`] (`--memory`), [`object_crc`]
+//! sinks share on the network), [`budget`] (`--memory`), [`machine`]
+//! (cores and memory, or `ROCKPACK_CORES`), [`object_crc`]
 //! (the CRCs S3 keeps of an object) and [`signals`] (Ctrl-C and SIGTERM).
 
 pub mod budget;
@@ -18,6 +19,7 @@ pub mod cpu_time;
 pub mod error;
 pub mod fixtures;
 pub mod kpack;
+pub mod machine;
 pub mod net;
 pub mod object_crc;
 pub mod pipeline;

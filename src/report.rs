@@ -183,6 +183,7 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
         // whichever is larger bounds how many compression threads a run
         // can keep busy (compress / max(decode, repack)).
         "cpu_seconds": summary.cpu,
+        "budget": summary.budget,
     })
 }
 

@@ -176,6 +176,68 @@ fn memory_budget_changes_nothing_but_memory() {
     assert!(stderr(&out).contains("expected a size such as"));
 }
 
+/// Without `--memory` a run sizes itself from the machine, or from
+/// `ROCKPACK_CORES`; says what it chose, on the log and in `--summary`;
+/// and writes the same bytes whatever it chose.
+#[test]
+fn cores_and_memory_come_from_the_machine_or_rockpack_cores() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu", "gfx110X-all"], src.path());
+    let pack = |cores: &str, dest: &std::path::Path| {
+        let summary = dest.join("summary.json");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rockpack"))
+            .args(["pack", "--source", s(src.path())])
+            .args(["--families", "gfx94X-dcgpu;gfx110X-all", "--tests"])
+            .args(["--dest", s(&dest.join("dist")), "--summary", s(&summary)])
+            .env("ROCKPACK_CORES", cores)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .expect("run rockpack");
+        let budget = std::fs::read(&summary)
+            .ok()
+            .map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap()["budget"].clone());
+        (out, budget)
+    };
+    let (small, big) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (out, two) = pack("2", small.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, sixty_four) = pack("64", big.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (two, sixty_four) = (two.unwrap(), sixty_four.unwrap());
+    assert_eq!(sixty_four["cores"], 64);
+    assert_eq!(sixty_four["cores_from"], "ROCKPACK_CORES");
+    assert_eq!(two["jobs"], 2);
+    assert!(sixty_four["jobs"].as_u64().unwrap() > 2, "{sixty_four}");
+    assert!(
+        sixty_four["artifact_jobs"].as_u64().unwrap() > 1,
+        "{sixty_four}"
+    );
+    assert!(sixty_four["memory"].as_u64().unwrap() >= 512 << 20);
+    let why = sixty_four["memory_from"].as_str().unwrap();
+    assert!(
+        why.contains("per core") || why.contains("a quarter of"),
+        "{why}"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("for 64 cores (ROCKPACK_CORES)"), "{err}");
+    let (a, b) = (
+        dir_contents(&small.path().join("dist")),
+        dir_contents(&big.path().join("dist")),
+    );
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs between ROCKPACK_CORES=2 and 64");
+    }
+
+    let (out, _) = pack("none", tempfile::tempdir().unwrap().path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ROCKPACK_CORES=none"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// A family without device code in the run is built from the generic
 /// artifacts, as TheRock builds it, with a warning on the log, in
 /// `plan --json`, in `--summary` and in the GitHub step summary.

@@ -1,6 +1,6 @@
-//! The README's CLI reference is clap's own help text. This test keeps the
-//! two in sync; `ROCKPACK_BLESS=1 cargo test --test readme` rewrites the
-//! README's help blocks from the binary.
+//! The README's CLI reference is clap's own help text, and its scale table
+//! is the budget's. These tests keep them in sync; `ROCKPACK_BLESS=1 cargo
+//! test --test readme -- --test-threads=1` rewrites them.
 
 use std::process::Command;
 
@@ -15,6 +15,26 @@ fn help(args: &str) -> String {
         .unwrap();
     assert!(out.status.success(), "rockpack {args}");
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The scale table between `<!-- scale-table -->` and `<!-- /scale-table -->`
+/// is what `budget::scale_table` computes (blessed like the help blocks).
+#[test]
+fn scale_table_is_the_budgets() {
+    let text = std::fs::read_to_string(README).unwrap();
+    let (open, close) = ("<!-- scale-table -->\n", "<!-- /scale-table -->");
+    let start = text.find(open).expect("README has a scale table") + open.len();
+    let end = start + text[start..].find(close).expect("the scale table closes");
+    let want = rockpack::budget::scale_table();
+    if text[start..end] == want {
+        return;
+    }
+    if std::env::var_os("ROCKPACK_BLESS").is_some() {
+        let out = format!("{}{want}{}", &text[..start], &text[end..]);
+        std::fs::write(README, out).unwrap();
+        return;
+    }
+    panic!("README's scale table is out of date; run ROCKPACK_BLESS=1 cargo test --test readme -- --test-threads=1");
 }
 
 #[test]
@@ -46,6 +66,6 @@ fn cli_reference_matches_help() {
     }
     assert!(
         stale.is_empty(),
-        "README help blocks out of date: {stale:?}; run ROCKPACK_BLESS=1 cargo test --test readme"
+        "README help blocks out of date: {stale:?}; run ROCKPACK_BLESS=1 cargo test --test readme -- --test-threads=1"
     );
 }

@@ -115,6 +115,8 @@ pub struct RunSummary {
     pub publish_window: f64,
     /// CPU seconds per stage.
     pub cpu: StageSeconds,
+    /// What the run chose: memory, threads, artifacts at once, and why.
+    pub budget: Budget,
 }
 
 /// One tarball being written.
@@ -330,6 +332,7 @@ pub async fn run(
         seconds: started.elapsed().as_secs_f64(),
         publish_window,
         cpu: stages.seconds(),
+        budget: opts.budget.clone(),
     })
 }
 

@@ -271,9 +271,9 @@ pub(crate) struct PackArgs {
     /// Bytes an artifact read ahead of its turn may hold (tests: small values exercise the switch to reading it live).
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size, hide = true)]
     pub(crate) artifact_pending: Option<u64>,
-    /// Memory budget for buffers, read-ahead and compression (e.g. 512M, 2G).
-    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = units::parse_size)]
-    pub(crate) memory: u64,
+    /// Memory budget for buffers, read-ahead and compression (e.g. 512M, 2G; default: a quarter of the memory the machine or its cgroup offers, at most 1 GiB per core, at least 512M).
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub(crate) memory: Option<u64>,
     /// What to do when two artifacts of one tarball hold different content at one path.
     #[arg(long, value_enum, default_value = "error")]
     pub(crate) on_conflict: ConflictPolicy,

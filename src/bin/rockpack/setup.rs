@@ -2,15 +2,17 @@
 //! go (a directory, stdout, S3, or TheRock's run folder), the memory
 //! budget, and the sink.
 
-use rockpack::budget::{Budget, Needs};
+use rockpack::budget::{default_memory, Budget, Needs};
 use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
+use rockpack::machine::Machine;
 use rockpack::net::aws;
 use rockpack::plan::Plan;
 use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
 use rockpack::source::buckets::{Buckets, CiEnv, RunRef};
 use rockpack::source::location::Location;
+use rockpack::units::human_bytes;
 
 use crate::cli::{PackArgs, SelectArgs};
 
@@ -92,7 +94,11 @@ pub(crate) fn budget(
             .collect(),
         _ => Vec::new(),
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let machine = Machine::detect()?;
+    let (memory, memory_from) = match args.memory {
+        Some(m) => (m, "--memory".to_string()),
+        None => default_memory(&machine),
+    };
     if args.jobs == Some(0) {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
@@ -100,16 +106,27 @@ pub(crate) fn budget(
         return Err(Error::Usage("--artifact-jobs must be at least 1".into()));
     }
     let mut budget = Budget::new(&Needs {
-        memory: args.memory,
+        memory,
+        memory_from,
         jobs: args.jobs,
         artifact_jobs: args.artifact_jobs,
-        cores,
+        cores: machine.cores,
+        cores_from: machine.cores_from.to_string(),
         codecs: codecs.all().to_vec(),
         part_sizes,
     })?;
     if let Some(p) = args.artifact_pending {
         budget.pending = budget.pending.min(p);
     }
+    tracing::info!(
+        "memory {} ({}); {} compression thread(s), {} artifact(s) at once, for {} cores ({})",
+        human_bytes(budget.memory),
+        budget.memory_from,
+        budget.jobs,
+        budget.artifact_jobs,
+        budget.cores,
+        budget.cores_from
+    );
     Ok(budget)
 }
 
