@@ -90,8 +90,9 @@ fn sets_with_exclusions_are_the_same_at_any_setting() {
     }
 }
 
-/// `--summary` reports the serial part, and with one artifact at a time it
-/// is all of decode and repack.
+/// `--summary` reports the serial part: with one artifact at a time all of
+/// decode and repack, unless the fan-out or the largest tarball's digest
+/// took longer.
 #[test]
 fn summary_reports_serial_cpu() {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-run");
@@ -111,8 +112,13 @@ fn summary_reports_serial_cpu() {
         cpu["decode"].as_f64().unwrap(),
         cpu["repack"].as_f64().unwrap(),
     );
+    let (fanout, digest) = (
+        cpu["fanout"].as_f64().unwrap(),
+        cpu["largest_checksum"].as_f64().unwrap(),
+    );
     assert!(serial > 0.0, "{cpu}");
-    assert!(serial <= decode + repack + 1e-6, "{cpu}");
+    let slowest = (decode + repack).max(fanout).max(digest);
+    assert!((serial - slowest).abs() < 1e-6, "{cpu}");
 }
 
 /// What an artifact holds ahead of its turn stays within its share of the
@@ -172,4 +178,144 @@ fn held_ahead_stays_within_its_share() {
         }
     }
     assert!(live > 0 && ahead > 0, "live {live}, decided ahead {ahead}");
+}
+
+/// A sink whose writes burn CPU on the fan-out task (20 ms per MiB): what
+/// an S3 sink's part assembly costs there, made large.
+struct BurnSink;
+struct BurnWriter;
+
+#[async_trait::async_trait]
+impl rockpack::sink::Sink for BurnSink {
+    fn describe(&self) -> String {
+        "burn".into()
+    }
+    async fn create(
+        &self,
+        _index: usize,
+        _tarball: &rockpack::plan::TarballPlan,
+        _origin: bool,
+    ) -> rockpack::Result<Box<dyn rockpack::sink::TarballWriter>> {
+        Ok(Box::new(BurnWriter))
+    }
+}
+
+#[async_trait::async_trait]
+impl rockpack::sink::TarballWriter for BurnWriter {
+    async fn write(&mut self, chunk: rockpack::sink::Chunk) -> rockpack::Result<()> {
+        use rockpack::cpu_time::thread_cpu_ns;
+        let until = thread_cpu_ns() + chunk.bytes.len() as u64 * 20_000_000 / (1 << 20);
+        while thread_cpu_ns() < until {
+            std::hint::spin_loop();
+        }
+        Ok(())
+    }
+    async fn finish(&mut self) -> rockpack::Result<()> {
+        Ok(())
+    }
+    async fn publish(&mut self, _sha256_hex: &str) -> rockpack::Result<()> {
+        Ok(())
+    }
+    async fn abort(&mut self) {}
+    fn location(&self) -> String {
+        "burn".into()
+    }
+}
+
+/// `cpu_seconds.serial` is the slowest chain that runs one thing at a time,
+/// not only the decisions: with several artifacts at once (each held
+/// ahead of its turn) the decisions take next to nothing, and the serial
+/// part is the largest tarball's digest — or, with a sink whose writes
+/// take CPU on the fan-out task, the fan-out.
+#[test]
+fn serial_counts_the_fanout_and_the_largest_digest() {
+    use rockpack::budget::{Budget, Needs};
+    use rockpack::codec::{Codecs, Levels};
+    use rockpack::pipeline::{self, RunOptions};
+    use rockpack::plan::{build_plan, FamilyTable, Format, MultiarchMode, PlanOptions};
+    use rockpack::source::{dir::DirSource, verify::VerifyMode, Source};
+    use std::sync::Arc;
+
+    let src = tempfile::tempdir().unwrap();
+    let families = vec!["gfx94X-dcgpu".to_string(), "gfx110X-all".to_string()];
+    let spec = rockpack::fixtures::FixtureSpec {
+        layout: rockpack::fixtures::Layout::Kpack,
+        families: families.clone(),
+        seed: 5,
+        large_bytes: 16 << 20,
+        sidecars: false,
+    };
+    rockpack::fixtures::generate(&spec, src.path()).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let source: Arc<dyn Source> = Arc::new(DirSource::new(src.path()));
+    let listing = rt.block_on(source.list()).unwrap();
+    let opts = PlanOptions {
+        families,
+        targets: vec![],
+        per_target: false,
+        platform: "linux".into(),
+        version: "0.0.0".into(),
+        tests: true,
+        multiarch: MultiarchMode::Always,
+        formats: vec![Format::Gzip],
+        exclude_artifacts: vec![],
+        exclude_components: vec![],
+    };
+    let plan = Arc::new(
+        build_plan(
+            listing.artifacts,
+            &opts,
+            &FamilyTable::builtin(),
+            Some(true),
+        )
+        .unwrap(),
+    );
+    let codecs = Codecs::new(&[Format::Gzip], &Levels::parse("1").unwrap()).unwrap();
+    let budget = Budget::new(&Needs {
+        memory: 2 << 30,
+        memory_from: "--memory".into(),
+        jobs: Some(2),
+        artifact_jobs: Some(4),
+        cores: 2,
+        cores_from: "a test".into(),
+        codecs: codecs.all().to_vec(),
+        part_sizes: Vec::new(),
+    })
+    .unwrap();
+    let run_opts = RunOptions {
+        codecs,
+        on_conflict: rockpack::repack::ConflictPolicy::Error,
+        mtime_clamp: None,
+        verify: VerifyMode::Off,
+        max_unpacked: rockpack::repack::decode::DEFAULT_MAX_UNPACKED,
+        budget,
+    };
+    let run = |sink: &dyn rockpack::sink::Sink| {
+        rt.block_on(pipeline::run(
+            plan.clone(),
+            source.clone(),
+            sink,
+            &run_opts,
+            rockpack::progress::Progress::new(&plan),
+        ))
+        .unwrap()
+    };
+    let dest = tempfile::tempdir().unwrap();
+    let plain = run(&rockpack::sink::dir::DirSink::new(
+        dest.path().to_path_buf(),
+    ))
+    .cpu;
+    assert!(plain.largest_checksum > 0.0, "{plain:?}");
+    assert!(plain.serial >= plain.largest_checksum, "{plain:?}");
+    assert!(plain.serial >= plain.fanout, "{plain:?}");
+    assert!(plain.largest_checksum <= plain.checksum, "{plain:?}");
+
+    let burnt = run(&BurnSink).cpu;
+    // Every tarball's bytes pass the burning writes: 20 ms per MiB.
+    assert!(burnt.fanout > 0.5, "{burnt:?}");
+    assert!(burnt.serial >= burnt.fanout, "{burnt:?}");
+    assert!(burnt.serial > 2.0 * plain.serial, "{plain:?} {burnt:?}");
 }

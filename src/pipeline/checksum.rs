@@ -9,7 +9,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use super::stages::{Stage, Stages};
+use super::stages::Stages;
+use crate::cpu_time::thread_cpu_ns;
 
 /// Chunks queued for one tarball's hashing thread.
 const QUEUE: usize = 16;
@@ -26,14 +27,14 @@ impl TarballSha {
         std::thread::Builder::new()
             .name("sha256".into())
             .spawn(move || {
-                let stage = stages.start(Stage::Checksum);
+                let from = thread_cpu_ns();
                 let mut sha = Sha256::new();
                 while let Some(chunk) = rx.blocking_recv() {
                     sha.update(&chunk);
                 }
                 let digest: [u8; 32] = sha.finalize().into();
                 // Counted before the digest is handed over and the run ends.
-                drop(stage);
+                stages.add_tarball_checksum(thread_cpu_ns().saturating_sub(from));
                 // Nobody waits when the run was aborted.
                 let _ = done.send(digest);
             })

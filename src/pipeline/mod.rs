@@ -377,26 +377,28 @@ async fn produce(
         let workers = workers.clone();
         tokio::task::spawn_blocking(move || workers.run())
     };
-    let fanout = async {
-        for (i, mut rx) in receivers.into_iter().enumerate() {
-            workers.held.at(i);
-            while let Some((block, mask, held)) = rx.recv().await {
-                let c: Compressed = block
-                    .await
-                    .map_err(|_| Error::internal("a compression thread failed"))?;
-                workers.held.release(held);
-                let tarballs: Vec<usize> = mask.iter().copied().collect();
-                let chunks = origins.chunks(&c.bytes, c.stored, &tarballs, |t| outputs[t].bytes);
-                for (t, chunk) in chunks {
-                    outputs[t].content.append(&c);
-                    outputs[t].put(chunk).await?;
-                    progress.written[t].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
+    let fanout = stages
+        .timed(Stage::Fanout, async {
+            for (i, mut rx) in receivers.into_iter().enumerate() {
+                workers.held.at(i);
+                while let Some((block, mask, held)) = rx.recv().await {
+                    let c: Compressed = block
+                        .await
+                        .map_err(|_| Error::internal("a compression thread failed"))?;
+                    workers.held.release(held);
+                    let tarballs: Vec<usize> = mask.iter().copied().collect();
+                    let chunks =
+                        origins.chunks(&c.bytes, c.stored, &tarballs, |t| outputs[t].bytes);
+                    for (t, chunk) in chunks {
+                        outputs[t].content.append(&c);
+                        outputs[t].put(chunk).await?;
+                        progress.written[t].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
+                    }
                 }
             }
-        }
-        Ok::<(), Error>(())
-    }
-    .await;
+            Ok::<(), Error>(())
+        })
+        .await;
     if fanout.is_err() {
         workers.abort();
     }

@@ -1,9 +1,15 @@
 //! CPU time per pipeline stage, measured on the stage's own threads, so a
 //! run can tell which stage bounds it, and the serial part: the work that
-//! runs one artifact at a time, which caps how many threads a machine can
-//! keep busy.
+//! runs one thing at a time, which caps how many threads a machine can
+//! keep busy. Three chains run one at a time, side by side: the decisions
+//! in plan order (and the artifacts decoded live), the fan-out task (every
+//! block, in plan order, through the sinks' writes), and each tarball's
+//! digest. The slowest of them bounds the run: that is `serial`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use crate::cpu_time::thread_cpu_ns;
 
@@ -21,8 +27,9 @@ pub(crate) enum Stage {
     Serial,
     /// Compression (all pool threads together).
     Compress,
-    /// SHA-256 of the tarballs (a thread each, side by side).
-    Checksum,
+    /// The fan-out task: every compressed block, in plan order, handed to
+    /// its tarballs and through their sinks' writes.
+    Fanout,
 }
 
 /// Nanoseconds of CPU per stage.
@@ -36,6 +43,9 @@ pub(crate) struct Stages {
     all_serial: std::sync::atomic::AtomicBool,
     compress: AtomicU64,
     checksum: AtomicU64,
+    /// The largest one tarball's digest took.
+    largest_checksum: AtomicU64,
+    fanout: AtomicU64,
 }
 
 /// What `Stages` measured, for the run summary.
@@ -45,14 +55,20 @@ pub struct StageSeconds {
     pub decode: f64,
     /// Flattening artifacts into tar blocks.
     pub repack: f64,
-    /// Of decode and repack, the work that ran one artifact at a time (in
-    /// plan order; all of it with one artifact thread): `compress /
-    /// serial` is how many compression threads the run could keep busy.
+    /// The slowest chain of work that ran one thing at a time: the
+    /// decisions and the live artifacts (all of decode and repack with
+    /// one artifact thread), the fan-out, or the largest tarball's
+    /// digest. `compress / serial` is how many compression threads the
+    /// run could keep busy.
     pub serial: f64,
     /// Compression, over all pool threads.
     pub compress: f64,
     /// SHA-256 of the tarballs.
     pub checksum: f64,
+    /// Of that, the tarball whose digest took longest.
+    pub largest_checksum: f64,
+    /// The fan-out task (and the sinks' writes it awaits).
+    pub fanout: f64,
 }
 
 impl Stages {
@@ -62,7 +78,27 @@ impl Stages {
             Stage::Repack => &self.repack,
             Stage::Serial => &self.serial,
             Stage::Compress => &self.compress,
-            Stage::Checksum => &self.checksum,
+            Stage::Fanout => &self.fanout,
+        }
+    }
+
+    /// One tarball's digest took `ns` of CPU.
+    pub fn add_tarball_checksum(&self, ns: u64) {
+        self.checksum.fetch_add(ns, Ordering::Relaxed);
+        self.largest_checksum.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// `future`, with the CPU its polls take counted as `stage` (for a
+    /// task: the thread it runs on runs other tasks between its polls).
+    pub fn timed<'a, F: Future + Send + 'a>(
+        &'a self,
+        stage: Stage,
+        future: F,
+    ) -> Timed<'a, F::Output> {
+        Timed {
+            stages: self,
+            stage,
+            inner: Box::pin(future),
         }
     }
 
@@ -94,17 +130,40 @@ impl Stages {
     pub fn seconds(&self) -> StageSeconds {
         let s = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
         let (decode, repack) = (s(&self.decode), s(&self.repack));
+        let decided = if self.all_serial.load(Ordering::Relaxed) {
+            decode + repack
+        } else {
+            s(&self.serial)
+        };
+        let (fanout, largest_checksum) = (s(&self.fanout), s(&self.largest_checksum));
         StageSeconds {
             decode,
             repack,
-            serial: if self.all_serial.load(Ordering::Relaxed) {
-                decode + repack
-            } else {
-                s(&self.serial)
-            },
+            serial: decided.max(fanout).max(largest_checksum),
             compress: s(&self.compress),
             checksum: s(&self.checksum),
+            largest_checksum,
+            fanout,
         }
+    }
+}
+
+/// A future whose polls' CPU is counted (see [`Stages::timed`]).
+pub(crate) struct Timed<'a, T> {
+    stages: &'a Stages,
+    stage: Stage,
+    inner: Pin<Box<dyn Future<Output = T> + Send + 'a>>,
+}
+
+impl<T> Future for Timed<'_, T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let from = thread_cpu_ns();
+        let polled = self.inner.as_mut().poll(cx);
+        let used = thread_cpu_ns().saturating_sub(from);
+        self.stages.add_ns(self.stage, used);
+        polled
     }
 }
 

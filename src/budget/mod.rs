@@ -15,61 +15,18 @@
 
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::machine::Machine;
 use crate::plan::Format;
 use crate::repack::decode::MAX_WINDOW_LOG;
 use crate::repack::COMPARE_BUFFER as MAX_COMPARE_BUFFER;
 use crate::source::verify;
-use crate::units::{human_bytes, whole_mib, GIB, MIB};
+use crate::units::{whole_mib, MIB};
 
 /// The least `--memory` a run takes by default (and what it takes where
 /// the machine's memory is unknown).
 pub const DEFAULT_MEMORY: u64 = 512 * MIB;
 
-/// The share of the machine's memory a run takes by default: the rest is
-/// the CI job's (its other steps, the page cache the downloads pass).
-const MACHINE_SHARE: u64 = 4;
-
-/// The most memory a run takes by default per core: with it, every core
-/// has artifacts to read ahead (CORES_PER_ARTIFACT cores share one).
-const PER_CORE: u64 = GIB;
-
-/// The `--memory` a run takes without one, and why: a quarter of what
-/// the machine offers, at most 1 GiB per core, at least 512 MiB (but no
-/// more than half of a smaller machine's).
-pub fn default_memory(m: &Machine) -> (u64, String) {
-    let Some(usable) = m.memory else {
-        return (
-            DEFAULT_MEMORY,
-            format!(
-                "{} (the machine's memory is unknown)",
-                human_bytes(DEFAULT_MEMORY)
-            ),
-        );
-    };
-    let quarter = usable / MACHINE_SHARE;
-    let per_core = m.cores as u64 * PER_CORE;
-    let (memory, why) = if per_core <= quarter {
-        (per_core, format!("1 GiB per core ({} cores)", m.cores))
-    } else {
-        (
-            quarter,
-            format!("a quarter of {} ({})", human_bytes(usable), m.memory_from),
-        )
-    };
-    if memory >= DEFAULT_MEMORY {
-        return (memory / MIB * MIB, why);
-    }
-    let floor = DEFAULT_MEMORY.min(usable / 2) / MIB * MIB;
-    (
-        floor,
-        format!(
-            "the least a run takes by default, within half of {} ({})",
-            human_bytes(usable),
-            m.memory_from
-        ),
-    )
-}
+mod defaults;
+pub use defaults::{default_memory, scale_table, SCALE_MACHINES};
 
 /// The process itself: code, runtime, HTTP/S3 clients, plan, progress, and
 /// the conflict table of a run of typical size (it keeps ~64 bytes per
@@ -330,53 +287,6 @@ impl Budget {
     }
 }
 
-/// Machines the README's scale table shows: cores, and GiB of memory.
-pub const SCALE_MACHINES: [(usize, u64); 4] = [(2, 8), (16, 64), (64, 256), (96, 384)];
-
-/// What the defaults choose on each of [`SCALE_MACHINES`] (all of its
-/// memory available, no cgroup limit; gzip level 6 to a directory), as
-/// the README's Markdown table.
-pub fn scale_table() -> String {
-    let mut s = String::from(
-        "| cores | memory | `--memory` by default | compression threads | artifacts at once | each holds ahead | decoder window |\n\
-         | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n",
-    );
-    for (cores, gib) in SCALE_MACHINES {
-        let machine = Machine {
-            cores,
-            cores_from: "ROCKPACK_CORES",
-            memory: Some(gib * GIB),
-            memory_from: "the memory available (MemAvailable)",
-        };
-        let (memory, why) = default_memory(&machine);
-        let b = Budget::new(&Needs {
-            memory,
-            memory_from: why.clone(),
-            jobs: None,
-            artifact_jobs: None,
-            cores,
-            cores_from: machine.cores_from.into(),
-            codecs: vec![Codec::new(Format::Gzip, None).expect("gzip 6")],
-            part_sizes: Vec::new(),
-        })
-        .expect("the default budget fits");
-        s += &format!(
-            "| {cores} | {gib} GiB | {} ({}) | {} | {} | {} | {} |\n",
-            human_bytes(memory),
-            why.split(" (").next().unwrap_or(&why),
-            b.jobs,
-            b.artifact_jobs,
-            if b.pending > 0 {
-                human_bytes(b.pending)
-            } else {
-                "—".into()
-            },
-            human_bytes(1 << b.window_log_max),
-        );
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,72 +319,6 @@ mod tests {
             + b.jobs as u64 * n.state()
             + (b.blocks_in_flight as u64 + 1) * block
             + b.held_output
-    }
-
-    fn machine(cores: usize, memory: u64, from: &'static str) -> Machine {
-        Machine {
-            cores,
-            cores_from: "ROCKPACK_CORES",
-            memory: Some(memory),
-            memory_from: from,
-        }
-    }
-
-    #[test]
-    fn defaults_fit_the_machine() {
-        let avail = "the memory available (MemAvailable)";
-        let pick = |cores, memory| {
-            let (m, why) = default_memory(&machine(cores, memory, avail));
-            let mut n = needs(m, None, Format::Gzip, vec![]);
-            n.cores = cores;
-            (m, why, Budget::new(&n).unwrap())
-        };
-        // (cores, memory) -> (--memory, threads, artifacts at once)
-        for (cores, gib, memory, jobs, readers) in [
-            (2, 8, 2 * GIB, 2, 1),
-            (16, 64, 16 * GIB, 16, 4),
-            (64, 256, 64 * GIB, 64, 16),
-            (96, 384, 96 * GIB, 96, 24),
-        ] {
-            let (m, why, b) = pick(cores, gib * GIB);
-            assert_eq!(
-                (m, b.jobs, b.artifact_jobs),
-                (memory, jobs, readers),
-                "{why}"
-            );
-        }
-        // A 2-core 4 GiB machine: a quarter, 1 GiB.
-        let (m, why, _) = pick(2, 4 * GIB);
-        assert_eq!(m, GIB, "{why}");
-        assert!(why.starts_with("a quarter of 4.0 GiB"), "{why}");
-        // A small machine: 512 MiB, within half of it.
-        assert_eq!(pick(2, 1536 * MIB).0, 512 * MIB);
-        assert_eq!(pick(1, 640 * MIB).0, 320 * MIB);
-        // A cgroup limit below the machine's memory (see `machine::usable`):
-        // 64 cores in 8 GiB read fewer artifacts at once.
-        let (m, why) = default_memory(&machine(64, 8 * GIB, "the cgroup's memory limit"));
-        assert_eq!(m, 2 * GIB);
-        assert!(why.contains("the cgroup's memory limit"), "{why}");
-        let mut n = needs(m, None, Format::Gzip, vec![]);
-        n.cores = 64;
-        let b = Budget::new(&n).unwrap();
-        assert!(b.artifact_jobs >= 2 && b.artifact_jobs < 16, "{b:?}");
-        // Unknown memory: the least default.
-        let unknown = Machine {
-            memory: None,
-            ..machine(64, 0, avail)
-        };
-        assert_eq!(default_memory(&unknown).0, DEFAULT_MEMORY);
-    }
-
-    #[test]
-    fn the_scale_table_is_the_budget() {
-        let t = scale_table();
-        assert!(
-            t.contains("| 64 | 256 GiB | 64.0 GiB (1 GiB per core) | 64 | 16 |"),
-            "{t}"
-        );
-        assert_eq!(t.lines().count(), 2 + SCALE_MACHINES.len());
     }
 
     #[test]
