@@ -108,8 +108,8 @@ def summary(base):
     return min(runs, key=lambda s: s["seconds"])
 
 print(f"Serial work, {size} run (3 families, --tests, 8 tarballs), CPU seconds (faster of {rounds} rounds):\n")
-print("| format | binary | artifacts at once | decode | repack | serial | compress | compress / serial |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| format | binary | artifacts at once | decode | repack | fan-out | largest digest | serial | compress | compress / serial |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for fmt, name in (("gz", "gzip 6"), ("zst", "zstd 3")):
     for label, base, at_once in (
         ("before", f"before-{fmt}", "1"),
@@ -118,7 +118,9 @@ for fmt, name in (("gz", "gzip 6"), ("zst", "zstd 3")):
     ):
         c = summary(base)["cpu_seconds"]
         serial = c.get("serial", c["decode"] + c["repack"])
+        opt = lambda k: f"{c[k]:.2f}" if k in c else "n/a"
         print(f"| {name} | {label} | {at_once} | {c['decode']:.2f} | {c['repack']:.2f} | "
+              f"{opt('fanout')} | {opt('largest_checksum')} | "
               f"{serial:.4f} | {c['compress']:.2f} | {c['compress'] / serial:,.0f} |")
 
 print(f"\nWall seconds on this machine, default settings (each of {rounds} rounds; after / before of the faster):\n")
