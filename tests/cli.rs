@@ -36,6 +36,104 @@ fn build_tarballs_flags_give_the_same_file_names() {
     );
 }
 
+/// The compression flags of TheRock's build_tarballs.py (its PR #7670):
+/// `--compression-level` is gzip's level (the bytes of `--level N`), the
+/// system-gzip backend is gzip's level 6, threads and workers change
+/// nothing; values the script refuses are usage errors, and so is a level
+/// `--level` contradicts. `pack --help` lists the selection flags under
+/// their own heading, not "S3 access".
+#[test]
+fn build_tarballs_compression_flags_are_accepted() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu"], src.path());
+    let out = tempfile::tempdir().unwrap();
+    let pack = |name: &str, extra: &[&str]| {
+        let dest = out.path().join(name);
+        let mut args = vec![
+            "pack",
+            "--source",
+            s(src.path()),
+            "--dist-amdgpu-families",
+            "gfx94X-dcgpu",
+            "--output-dir",
+            s(&dest),
+        ];
+        args.extend_from_slice(extra);
+        (rockpack(&args), dest)
+    };
+    let contents = |extra: &[&str], name: &str| {
+        let (o, dest) = pack(name, extra);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        (dir_contents(&dest), stderr(&o))
+    };
+    let (theirs, log) = contents(
+        &[
+            "--compression-backend",
+            "zlib-ng",
+            "--compression-level",
+            "9",
+            "--compression-threads",
+            "8",
+            "--compress-workers",
+            "2",
+        ],
+        "theirs",
+    );
+    assert!(
+        log.contains("--compress-workers 2: rockpack builds every tarball in one pass"),
+        "{log}"
+    );
+    let (level9, _) = contents(&["--level", "9"], "level9");
+    let (default, _) = contents(&[], "default");
+    assert!(theirs == level9, "--compression-level 9 is --level 9");
+    assert!(theirs != default, "level 9 differs from the default 6");
+    let (system, _) = contents(
+        &[
+            "--compression-backend",
+            "system-gzip",
+            "--compression-level",
+            "9",
+        ],
+        "system",
+    );
+    assert!(
+        system == default,
+        "system-gzip compresses at gzip's level 6"
+    );
+    let (agree, _) = contents(&["--compression-level", "9", "--level", "9"], "agree");
+    assert!(agree == level9);
+
+    for (bad, says) in [
+        (&["--compression-level", "10"][..], "--compression-level"),
+        (&["--compression-threads", "0"][..], "--compression-threads"),
+        (&["--compress-workers", "0"][..], "--compress-workers"),
+        (
+            &["--compression-backend", "pigz"][..],
+            "--compression-backend",
+        ),
+        (
+            &["--compression-level", "9", "--level", "6"][..],
+            "give one",
+        ),
+    ] {
+        let (o, dest) = pack("bad", bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{bad:?}: {}", stderr(&o));
+        assert!(!dest.exists(), "{bad:?} created {}", dest.display());
+    }
+
+    let help = String::from_utf8(rockpack_ok(&["pack", "--help"]).stdout).unwrap();
+    let at = |what: &str| help.find(what).unwrap_or_else(|| panic!("{what}: {help}"));
+    for flag in ["--set <FILE>", "--families", "--tests", "--only"] {
+        assert!(at("Source and selection:") < at(flag), "{flag}: {help}");
+        assert!(
+            at(flag) < at("S3 access:"),
+            "{flag} is listed under S3 access: {help}"
+        );
+    }
+    assert!(at("TheRock's build_tarballs.py compression flags:") < at("--compress-workers"));
+}
+
 #[test]
 fn json_logs_quiet_and_listing() {
     let src = tempfile::tempdir().unwrap();

@@ -104,6 +104,13 @@ impl Levels {
         })
     }
 
+    /// The same, with `n` for `format`.
+    pub fn with(&self, format: Format, n: i32) -> Levels {
+        let mut out = self.clone();
+        out.per_format.push((format, n));
+        out
+    }
+
     /// The level given for `format`, if any.
     pub fn of(&self, format: Format) -> Option<i32> {
         self.per_format

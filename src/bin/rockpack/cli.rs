@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::therock_flags::CompressionFlags;
 use rockpack::budget::Budget;
 use rockpack::codec::Levels;
 use rockpack::error::{Error, Result};
@@ -155,8 +156,6 @@ pub(crate) struct SelectArgs {
     /// A TheRock bucket registry (JSON) [default: $THEROCK_S3_BUCKETS_FILE].
     #[arg(long, value_name = "FILE")]
     pub(crate) bucket_config_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub(crate) s3: S3Args,
     /// A tarball-set file (TOML): which tarballs to build, instead of the selection flags below.
     #[arg(
         long,
@@ -224,6 +223,9 @@ pub(crate) struct SelectArgs {
     /// (`{label}-tests`), or a tarball's name.
     #[arg(long, value_name = "LABEL")]
     pub(crate) only: Vec<String>,
+    // Last: the flags after a flattened group take its help heading.
+    #[command(flatten)]
+    pub(crate) s3: S3Args,
 }
 
 /// How to reach S3, for sources and destinations alike.
@@ -307,6 +309,8 @@ pub(crate) struct PackArgs {
     /// Write a JSON summary (keys, URLs, sizes, sha256, timings) here.
     #[arg(long, value_name = "FILE")]
     pub(crate) summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) therock: CompressionFlags,
 }
 
 #[derive(Args)]

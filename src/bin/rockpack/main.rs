@@ -4,6 +4,7 @@
 mod ci;
 mod cli;
 mod setup;
+mod therock_flags;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use setup::*;
 async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()> {
     let source = select.source().await?;
     let plan = Arc::new(select.plan(&source, true).await?);
-    let codecs = Codecs::new(&plan.formats(), &args.level)?;
+    let codecs = Codecs::new(&plan.formats(), &args.therock.levels(&args.level)?)?;
     let dest = destination(&select, &args, &plan)?;
     let budget = budget(&args, &plan, &codecs, dest.as_ref())?;
     tracing::debug!(?budget, "memory budget");
