@@ -1559,10 +1559,15 @@ fn a_killed_run_is_cleaned_up_to_what_was_there() {
     let _ = run.child.wait();
     b.faults().clear();
     let dir = pack_to_dir(shared_run(), &flags);
-    pack_to_s3_ok(&b, shared_run(), &flags);
+    let o = pack_to_s3_ok(&b, shared_run(), &flags);
     assert_same_as_dir(&b, &dir.path().join("dist"));
     if b.is_local() {
-        assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+        assert!(
+            b.pending_uploads().is_empty(),
+            "{:?} after: {}",
+            b.pending_uploads(),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }
 

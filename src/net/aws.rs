@@ -201,6 +201,18 @@ pub fn upload_id(
         })
 }
 
+/// Deletes `bucket/key` (S3 answers a key that is not there as deleted).
+pub async fn delete_object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<()> {
+    client
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| s3_error("DeleteObject", &format!("s3://{bucket}/{key}"), &e))?;
+    Ok(())
+}
+
 /// Aborts the multipart upload `upload_id` of `bucket/key`; one that is
 /// gone already (completed or aborted by someone else) counts as aborted.
 pub async fn abort_upload(

@@ -14,7 +14,7 @@ use super::leftovers::BACKUP_MARKER;
 use super::object_copy::{copy, head, CopySettings};
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{request_error, s3_error, status};
+use crate::net::aws::{delete_object, request_error};
 use crate::net::{with_retries, RequestError, RetryPolicy, S3Prefix};
 
 /// How journals are named: `rockpack-{run}.{id}` and this.
@@ -95,25 +95,6 @@ impl Journal {
         .map_err(|e| e.into_error(&what))
     }
 
-    /// Whether a journal is at `bucket/key`.
-    pub async fn exists(
-        client: &aws_sdk_s3::Client,
-        bucket: &str,
-        key: &str,
-        policy: &RetryPolicy,
-    ) -> Result<bool> {
-        let what = format!("HeadObject s3://{bucket}/{key}");
-        with_retries(policy, &what, || async {
-            match client.head_object().bucket(bucket).key(key).send().await {
-                Ok(_) => Ok(true),
-                Err(e) if status(&e) == Some(404) => Ok(false),
-                Err(e) => Err(request_error(&e)),
-            }
-        })
-        .await
-        .map_err(|e| e.into_error(&what))
-    }
-
     /// Takes back the killed run of this journal, read from `bucket/key`
     /// (see [`Journal::roll_back`]), then deletes the journal. Fails,
     /// keeping the journal, if something could not be taken back.
@@ -134,7 +115,7 @@ impl Journal {
                 ),
             ));
         }
-        delete(client, bucket, key).await
+        delete_object(client, bucket, key).await
     }
 
     /// Reads the journal at `bucket/key`, retried under `policy`.
@@ -195,7 +176,7 @@ impl Journal {
             match restored {
                 Ok(_) => {
                     tracing::info!("restored s3://{bucket}/{key} from {}", kept.url());
-                    if let Err(e) = delete(client, bucket, backup).await {
+                    if let Err(e) = delete_object(client, bucket, backup).await {
                         left.push(e.to_string());
                     }
                 }
@@ -206,7 +187,7 @@ impl Journal {
             }
         }
         for key in &self.made {
-            match delete(client, bucket, key).await {
+            match delete_object(client, bucket, key).await {
                 Ok(()) => tracing::info!("deleted s3://{bucket}/{key}"),
                 Err(e) => left.push(e.to_string()),
             }
@@ -215,16 +196,4 @@ impl Journal {
         undo.commit().await;
         left
     }
-}
-
-/// Deletes `bucket/key` (one that is not there counts as deleted).
-pub async fn delete(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<()> {
-    client
-        .delete_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| s3_error("DeleteObject", &format!("s3://{bucket}/{key}"), &e))?;
-    Ok(())
 }

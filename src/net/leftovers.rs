@@ -13,7 +13,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::error::Result;
-use crate::net::aws::{abort_upload, request_error, s3_error, status};
+use crate::net::aws::{abort_upload, delete_object, request_error, status};
 use crate::net::{with_retries, RetryPolicy, S3Prefix};
 
 /// What every name of a run's temporary objects holds.
@@ -88,17 +88,10 @@ pub async fn temporaries(
 pub async fn delete(client: &aws_sdk_s3::Client, at: &S3Prefix, keys: &[String]) {
     futures_util::stream::iter(keys)
         .for_each_concurrent(AT_ONCE, |key| async move {
-            let deleted = client
-                .delete_object()
-                .bucket(&at.bucket)
-                .key(key)
-                .send()
-                .await;
-            match deleted {
-                Ok(_) => tracing::debug!(%key, "deleted"),
+            match delete_object(client, &at.bucket, key).await {
+                Ok(()) => tracing::debug!(%key, "deleted"),
                 Err(e) => tracing::warn!(
-                    "{}; the next run of the same pack, or `rockpack abort-uploads {}`, removes it",
-                    s3_error("DeleteObject", &at.object_url(key), &e),
+                    "{e}; the next run of the same pack, or `rockpack abort-uploads {}`, removes it",
                     at.url()
                 ),
             }
@@ -248,16 +241,7 @@ pub async fn delete_all(
     found: &[Temporary],
 ) -> Result<()> {
     futures_util::stream::iter(found)
-        .map(|t| async move {
-            client
-                .delete_object()
-                .bucket(bucket)
-                .key(&t.key)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| s3_error("DeleteObject", &format!("s3://{bucket}/{}", t.key), &e))
-        })
+        .map(|t| delete_object(client, bucket, &t.key))
         .buffer_unordered(AT_ONCE)
         .try_collect::<Vec<()>>()
         .await

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::object_copy::{copy, CopySettings, ObjectInfo};
-use crate::net::aws::{abort_started, s3_error};
+use crate::net::aws::{abort_started, delete_object};
 use crate::net::in_flight::InFlight;
 
 /// One change to take back.
@@ -175,21 +175,12 @@ impl Undo {
     }
 
     async fn delete(&self, key: &str) -> std::result::Result<(), String> {
-        match self
-            .client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        delete_object(&self.client, &self.bucket, key)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let text = s3_error("DeleteObject", &self.url(key), &e).to_string();
-                tracing::warn!("{text}");
-                Err(text)
-            }
-        }
+            .map_err(|e| {
+                tracing::warn!("{e}");
+                e.to_string()
+            })
     }
 
     fn url(&self, key: &str) -> String {

@@ -91,9 +91,7 @@ impl Sink for DirSink {
     async fn seal(&self, _record: &super::SetRecord) -> Result<()> {
         let kept = std::mem::take(&mut *self.kept.lock().expect("kept"));
         for p in kept {
-            if let Err(e) = tokio::fs::remove_file(&p).await {
-                tracing::warn!("could not remove {}: {e}", p.display());
-            }
+            remove(&p).await;
         }
         Ok(())
     }

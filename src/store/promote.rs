@@ -227,7 +227,7 @@ async fn journal_of(
 /// Deletes a promote's journal once it has ended (a journal left behind
 /// would have a later clean-up take a finished promote back: logged).
 async fn forget_journal(client: &aws_sdk_s3::Client, bucket: &str, key: &str) {
-    if let Err(e) = crate::net::journal::delete(client, bucket, key).await {
+    if let Err(e) = crate::net::aws::delete_object(client, bucket, key).await {
         tracing::error!(
             "{e}; delete it by hand: `rockpack abort-uploads` would take the promote back"
         );

@@ -14,7 +14,8 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::Shared;
 use crate::error::{Error, Result};
-use crate::net::journal::{self, Journal, Run};
+use crate::net::aws::delete_object;
+use crate::net::journal::{Journal, Run};
 use crate::net::leftovers::{self, BACKUP_MARKER};
 use crate::net::object_copy::{copy, head, CopySettings};
 use crate::net::undo::Undo;
@@ -76,7 +77,7 @@ impl Shared {
             .await?;
         let key = Journal::key(&self.at, Run::Pack, id);
         let (client, bucket, retry) = (&self.client, &self.at.bucket, &self.settings.retry);
-        if Journal::exists(client, bucket, &key, retry).await? {
+        if head(client, bucket, &key, retry).await?.is_some() {
             tracing::warn!(
                 "{}: a run of this pack was killed while publishing; taking it back first",
                 self.at.object_url(&key)
@@ -170,7 +171,7 @@ impl Shared {
         let Some(w) = self.journal.lock().expect("journal").take() else {
             return;
         };
-        if let Err(e) = journal::delete(&self.client, &self.at.bucket, &w.key).await {
+        if let Err(e) = delete_object(&self.client, &self.at.bucket, &w.key).await {
             tracing::error!(
                 "{e}; delete it by hand: `rockpack abort-uploads {}` would take the set back",
                 self.at.url()

@@ -393,9 +393,59 @@ impl Shared {
 const STAGE_SUFFIX: &str = ".rockpack-stage";
 
 impl Shared {
-    /// The size and full-object checksum of the object at `key`, if one
-    /// is there.
-    async fn existing(&self, key: &str) -> Result<Option<(u64, Option<String>)>> {
+    /// Puts a small object of the run (a sidecar, the set's record) at
+    /// `key`, with the run's storage class, tags and encryption, and its
+    /// checksum as `checksums` asks; retried, and waited for by an abort.
+    async fn put_small(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        checksums: Checksums,
+    ) -> Result<()> {
+        let url = self.at.object_url(key);
+        let what = format!("PutObject {url}");
+        let set = &self.settings;
+        let checksum = checksums.text(crate::object_crc::ObjectCrc::of(&body));
+        with_retries(&set.retry, &what, || {
+            let put = self
+                .client
+                .put_object()
+                .bucket(&self.at.bucket)
+                .key(key)
+                .content_type(content_type)
+                .content_length(body.len() as i64);
+            let put = match checksums {
+                Checksums::FullObject => put.checksum_crc64_nvme(&checksum),
+                Checksums::Composite => put.checksum_crc32_c(&checksum),
+            };
+            let put = put
+                .set_storage_class(set.storage_class.clone())
+                .set_tagging(set.tagging.clone())
+                .set_server_side_encryption(set.sse.clone())
+                .set_ssekms_key_id(set.sse_kms_key_id.clone())
+                .body(ByteStream::from(body.clone()))
+                .send();
+            let run = self.in_flight.run(put);
+            async move { run.await.map(|_| ()).map_err(|e| request_error(&e)) }
+        })
+        .await
+        .map_err(|e| e.into_error(&what))
+    }
+}
+
+/// An object a key holds, as HeadObject describes it.
+#[derive(Clone, Debug)]
+struct Existing {
+    size: u64,
+    /// Its checksum: CRC64NVME where it has one, else CRC32C.
+    checksum: Option<String>,
+    etag: Option<String>,
+}
+
+impl Shared {
+    /// The object at `key`, if one is there.
+    async fn existing(&self, key: &str) -> Result<Option<Existing>> {
         let url = self.at.object_url(key);
         let what = format!("HeadObject {url}");
         let head = with_retries(&self.settings.retry, &what, || async {
@@ -419,12 +469,13 @@ impl Shared {
         })
         .await
         .map_err(|e| e.into_error(&what))?;
-        Ok(head.map(|h| {
-            let sum = h
+        Ok(head.map(|h| Existing {
+            size: h.content_length().unwrap_or(0).max(0) as u64,
+            checksum: h
                 .checksum_crc64_nvme()
                 .or(h.checksum_crc32_c())
-                .map(str::to_string);
-            (h.content_length().unwrap_or(0).max(0) as u64, sum)
+                .map(str::to_string),
+            etag: h.e_tag().map(str::to_string),
         }))
     }
 }
@@ -577,31 +628,21 @@ impl Sink for S3Sink {
     async fn seal(&self, record: &SetRecord) -> Result<()> {
         let s = &self.shared;
         let key = s.at.key(&record.file_name());
-        let url = s.at.object_url(&key);
         let body = Bytes::from(
             serde_json::to_vec_pretty(record)
                 .map_err(|e| Error::internal(format!("the set record: {e}")))?,
         );
-        let what = format!("PutObject {url}");
-        let set = &s.settings;
-        with_retries(&set.retry, &what, || {
-            let put = s
-                .client
-                .put_object()
-                .bucket(&s.at.bucket)
-                .key(&key)
-                .content_type("application/json")
-                .set_storage_class(set.storage_class.clone())
-                .set_tagging(set.tagging.clone())
-                .set_server_side_encryption(set.sse.clone())
-                .set_ssekms_key_id(set.sse_kms_key_id.clone())
-                .body(ByteStream::from(body.clone()))
-                .send();
-            async move { put.await.map(|_| ()).map_err(|e| request_error(&e)) }
-        })
-        .await
-        .map_err(|e| e.into_error(&what))?;
+        let checksums = if s.full_object.load(Ordering::Relaxed) {
+            Checksums::FullObject
+        } else {
+            Checksums::Composite
+        };
+        s.put_small(&key, body, "application/json", checksums)
+            .await?;
         s.forget().await;
+        // An upload a start whose answer was lost may have begun beside the
+        // one the retry got (see `InFlight`): every other upload is ended.
+        s.abort_started(|_| true).await;
         let leftovers = std::mem::take(&mut *s.leftovers.lock().expect("leftovers"));
         leftovers::delete(&s.client, &s.at, &leftovers).await;
         Ok(())

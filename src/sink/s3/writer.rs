@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -21,11 +20,10 @@ use tokio::task::{JoinError, JoinSet};
 use super::assembly::{Assembly, Last, Part, Range, Source};
 use super::copy::CopyJob;
 use super::part::{Checksums, PartBody, PartJob};
-use super::{kib, Publication, Published, Shared};
+use super::{kib, Existing, Publication, Published, Shared};
 use crate::error::{Error, Kind, Result};
-use crate::net::aws::{error_text, is_transient, may_have_happened, request_error, s3_error};
+use crate::net::aws::{delete_object, error_text, is_transient, may_have_happened, s3_error};
 use crate::net::retry::Tries;
-use crate::net::with_retries;
 use crate::object_crc::ObjectCrc;
 use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -117,7 +115,7 @@ pub(super) struct S3Writer {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Before {
     /// The object at the final key: its size and full-object checksum.
-    pub(super) tarball: Option<(u64, Option<String>)>,
+    pub(super) tarball: Option<Existing>,
     /// Whether the sidecar's key held an object.
     pub(super) sidecar: bool,
 }
@@ -634,20 +632,9 @@ async fn complete_upload(
 /// The ETag of `key` if it holds the object `stored` describes: a
 /// CompleteMultipartUpload whose answer was lost did complete it.
 async fn completed_earlier(s: &Shared, key: &str, stored: &StoredChecksum) -> Option<String> {
-    let head = s
-        .client
-        .head_object()
-        .bucket(&s.at.bucket)
-        .key(key)
-        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
-        .send()
-        .await
-        .ok()?;
-    let theirs = match stored.algorithm {
-        "CRC64NVME" => head.checksum_crc64_nvme(),
-        _ => head.checksum_crc32_c(),
-    };
-    (theirs == Some(stored.value.as_str())).then(|| head.e_tag().unwrap_or_default().to_string())
+    let there = s.existing(key).await.ok()??;
+    (there.checksum.as_deref() == Some(stored.value.as_str()))
+        .then(|| there.etag.unwrap_or_default())
 }
 
 /// A temporary object to make: its upload (started), its first range and
@@ -810,8 +797,8 @@ impl TarballWriter for S3Writer {
             Some(s) => s,
             None => self.stored_checksum(),
         };
-        self.same = self.before.tarball.as_ref().is_some_and(|(size, sum)| {
-            *size == self.crc.len && sum.as_deref() == Some(stored.value.as_str())
+        self.same = self.before.tarball.as_ref().is_some_and(|there| {
+            there.size == self.crc.len && there.checksum.as_deref() == Some(stored.value.as_str())
         });
         self.stored = Some(stored);
         // What its final names change, for the set's journal.
@@ -837,40 +824,16 @@ impl TarballWriter for S3Writer {
         };
         let sidecar_key = s.at.key(sidecar);
         let text = Bytes::from(sidecar_text(sha256_hex, &self.file_name));
-        let crc = ObjectCrc::of(&text);
-        let set = &s.settings;
-        let checksum = self.checksums.text(crc);
         // Recorded first, unless it held something before: a run stopped
         // while the request is under way still deletes it on abort.
         if !self.before.sidecar {
             self.published.push(sidecar_key.clone());
         }
-        let url = s.at.object_url(&sidecar_key);
-        let put = with_retries(&set.retry, &format!("PutObject {url}"), || {
-            let put = s
-                .client
-                .put_object()
-                .bucket(&s.at.bucket)
-                .key(&sidecar_key)
-                .content_type(SIDECAR_CONTENT_TYPE)
-                .content_length(text.len() as i64);
-            let put = match self.checksums {
-                Checksums::FullObject => put.checksum_crc64_nvme(&checksum),
-                Checksums::Composite => put.checksum_crc32_c(&checksum),
-            };
-            let put = put
-                .set_storage_class(set.storage_class.clone())
-                .set_tagging(set.tagging.clone())
-                .set_server_side_encryption(set.sse.clone())
-                .set_ssekms_key_id(set.sse_kms_key_id.clone())
-                .body(ByteStream::from(text.clone()))
-                .send();
-            let run = s.in_flight.run(put);
-            async move { run.await.map(|_| ()).map_err(|e| request_error(&e)) }
-        })
-        .await;
+        let put = s
+            .put_small(&sidecar_key, text, SIDECAR_CONTENT_TYPE, self.checksums)
+            .await;
         if let Err(e) = put {
-            return Err(self.fail(e.into_error(&format!("PutObject {url}"))));
+            return Err(self.fail(e));
         }
         self.state = State::Published;
         Ok(())
@@ -896,17 +859,10 @@ impl TarballWriter for S3Writer {
             .rev()
             .chain(std::mem::take(&mut self.temp_keys));
         for key in made {
-            if let Err(e) = s
-                .client
-                .delete_object()
-                .bucket(&s.at.bucket)
-                .key(&key)
-                .send()
-                .await
-            {
+            if let Err(e) = delete_object(&s.client, &s.at.bucket, &key).await {
                 s.undeleted
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!("{}", s3_error("DeleteObject", &s.at.object_url(&key), &e));
+                tracing::warn!("{e}");
             }
         }
     }
