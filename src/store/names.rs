@@ -1,6 +1,8 @@
 //! Tarball names as a store holds them: which objects at a prefix are
 //! tarballs (and which their sidecars), the label and variant their names
-//! carry (TheRock's `therock-dist-{platform}-{label}[-tests]-{version}`),
+//! carry (TheRock's `therock-dist-{platform}-{label}[-tests]-{version}`, and
+//! `therock-dist-{bundle}-{platform}-…` for the bundles its HPC release
+//! model adds beside the core one, e.g. `core+hpc`),
 //! what `--only` picks among them and what `--rename` makes of them.
 
 use crate::error::{Error, Result};
@@ -21,6 +23,9 @@ pub struct TarballName {
     pub label: String,
     /// `tests` for a `-tests` tarball.
     pub variant: Option<String>,
+    /// The bundle a name carries before its platform (`core+hpc` of
+    /// `therock-dist-core+hpc-linux-…`); `None` for the core tarballs.
+    pub bundle: Option<String>,
 }
 
 impl TarballName {
@@ -33,7 +38,10 @@ impl TarballName {
                 .filter(|s| !s.is_empty())
                 .map(|s| (f, s))
         })?;
-        let key = therock_key(stem).unwrap_or(stem);
+        let (bundle, key) = match therock_key(stem) {
+            Some((bundle, key)) => (bundle, key),
+            None => (None, stem),
+        };
         let (label, variant) = match key.strip_suffix("-tests") {
             Some(label) if !label.is_empty() => (label, Some("tests".to_string())),
             _ => (key, None),
@@ -43,27 +51,48 @@ impl TarballName {
             format,
             label: label.to_string(),
             variant,
+            bundle: bundle.map(str::to_string),
         })
     }
 
-    /// `{label}` or `{label}-{variant}`, as CI outputs key it.
+    /// `{label}` or `{label}-{variant}`, as CI outputs key it; a bundle's
+    /// tarball is keyed `{bundle}-…` (beside the core one of its label).
     pub fn key(&self) -> String {
-        tarball_key(&self.label, self.variant.as_deref())
+        let key = tarball_key(&self.label, self.variant.as_deref());
+        match &self.bundle {
+            Some(b) => format!("{b}-{key}"),
+            None => key,
+        }
     }
 
-    /// Whether `--only name` picks it: its label, its key, or its name.
+    /// Whether `--only name` picks it: its key or its name, or its label
+    /// (the label alone picks the core tarball, not a bundle's).
     pub fn named_by(&self, name: &str) -> bool {
-        name == self.label || name == self.key() || name == self.file_name
+        (self.bundle.is_none() && name == self.label)
+            || name == self.key()
+            || name == self.file_name
     }
 }
 
-/// `{label}[-tests]` of `therock-dist-{platform}-{label}[-tests]-{version}`
-/// (the version's first character is a digit).
-fn therock_key(stem: &str) -> Option<&str> {
+/// The platforms TheRock names tarballs for.
+const PLATFORMS: [&str; 2] = ["linux", "windows"];
+
+/// The bundle, if any, and `{label}[-tests]` of
+/// `therock-dist-[{bundle}-]{platform}-{label}[-tests]-{version}` (the
+/// version's first character is a digit). A first part that is not a
+/// platform, followed by one that is, is a bundle; otherwise the first part
+/// is the platform, whatever it says.
+fn therock_key(stem: &str) -> Option<(Option<&str>, &str)> {
     let rest = stem.strip_prefix("therock-dist-")?;
-    let (_platform, rest) = rest.split_once('-')?;
+    let (first, after) = rest.split_once('-')?;
+    let (bundle, rest) = match after.split_once('-') {
+        Some((platform, rest)) if !PLATFORMS.contains(&first) && PLATFORMS.contains(&platform) => {
+            (Some(first), rest)
+        }
+        _ => (None, after),
+    };
     let (key, version) = rest.rsplit_once('-')?;
-    (version.starts_with(|c: char| c.is_ascii_digit()) && !key.is_empty()).then_some(key)
+    (version.starts_with(|c: char| c.is_ascii_digit()) && !key.is_empty()).then_some((bundle, key))
 }
 
 /// What `--rename OLD=NEW` pairs do to names: every `-`-separated part of a
@@ -163,6 +192,21 @@ mod tests {
             TarballName::parse("therock-dist-windows-multiarch-7.13.0a20260501.tar.zst").unwrap();
         assert_eq!((m.label.as_str(), m.variant), ("multiarch", None));
         assert_eq!(m.format, Format::Zstd);
+        // A bundle of TheRock's HPC release model beside the core tarball
+        // of the same family: the family alone picks the core one.
+        let h = TarballName::parse("therock-dist-core+hpc-linux-gfx94X-dcgpu-tests-7.13.0.tar.gz")
+            .unwrap();
+        assert_eq!(
+            (h.bundle.as_deref(), h.label.as_str(), h.variant.as_deref()),
+            (Some("core+hpc"), "gfx94X-dcgpu", Some("tests"))
+        );
+        assert_eq!(h.key(), "core+hpc-gfx94X-dcgpu-tests");
+        assert!(h.named_by("core+hpc-gfx94X-dcgpu-tests"));
+        assert!(!h.named_by("gfx94X-dcgpu") && !h.named_by("gfx94X-dcgpu-tests"));
+        assert!(t.bundle.is_none());
+        // A platform TheRock does not name is still the platform.
+        let x = TarballName::parse("therock-dist-macos-gfx942-1.0.tar.gz").unwrap();
+        assert_eq!((x.bundle, x.label.as_str()), (None, "gfx942"));
         // Another shape: the whole stem is its label.
         let o = TarballName::parse("my-build-gfx942.tar.gz").unwrap();
         assert_eq!(o.label, "my-build-gfx942");

@@ -894,6 +894,7 @@ impl PromoteSummary {
                 serde_json::json!({
                     "file_name": p.name.file_name,
                     "label": p.name.label,
+                    "bundle": p.name.bundle,
                     "variant": p.name.variant,
                     "format": p.name.format.name(),
                     "source": p.source.url(),
