@@ -305,6 +305,10 @@ fn promote_renames_copies_and_rewrites_sidecars() {
         .map(|r| r.uri.clone())
         .collect();
     assert!(again.is_empty(), "the second promote wrote: {again:?}");
+    // TheRock's promote_packages.py flags name the same promotion.
+    let (o, stderr) = output(&mut promote(&b, &["--dest-version", "release"]));
+    assert!(o.status.success(), "promote --dest-version release: {stderr}");
+    assert_eq!(stderr.matches("already there").count(), 6, "{stderr}");
 }
 
 /// `--dry-run` changes nothing; `--only` picks a family's tarballs; names
@@ -340,9 +344,18 @@ fn promote_dry_run_only_and_usage_errors() {
         ),
         (
             &["--rename", "7.12.0=7.12.1"][..],
-            "--rename 7.12.0: no tarball name",
+            "--rename 7.12.0 (no '-'-separated part is 7.12.0): changes no tarball name",
         ),
         (&["--rename", "7.13.0rc1"][..], "expected OLD=NEW"),
+        // No nightly (a<YYYYMMDD>) version among the rc1 tarballs.
+        (
+            &["--src-version-type", "a"][..],
+            "--dest-version (no version of the --src-version-type to promote)",
+        ),
+        (
+            &["--dest-version", "a20260230"][..],
+            "a<YYYYMMDD> with a real date",
+        ),
     ] {
         let (o, stderr) = output(&mut promote(&b, flags));
         assert_eq!(o.status.code(), Some(2), "{flags:?}: {stderr}");

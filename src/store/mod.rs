@@ -9,3 +9,4 @@
 pub mod abort_uploads;
 pub mod names;
 pub mod promote;
+pub mod versions;

@@ -5,6 +5,7 @@
 //! model adds beside the core one, e.g. `core+hpc`),
 //! what `--only` picks among them and what `--rename` makes of them.
 
+use super::versions::VersionPromotion;
 use crate::error::{Error, Result};
 use crate::plan::{tarball_key, Format};
 
@@ -98,9 +99,12 @@ fn therock_key(stem: &str) -> Option<(Option<&str>, &str)> {
 /// What `--rename OLD=NEW` pairs do to names: every `-`-separated part of a
 /// name's stem that equals an OLD becomes its NEW (`7.13.0rc1=7.13.0` turns
 /// `…-gfx110X-all-7.13.0rc1.tar.gz` into `…-gfx110X-all-7.13.0.tar.gz`).
+/// A version promotion (`--src-version-type`, `--dest-version`) then
+/// rewrites the version of every name TheRock's way.
 #[derive(Clone, Debug, Default)]
 pub struct Renames {
     pairs: Vec<(String, String)>,
+    version: Option<VersionPromotion>,
 }
 
 impl Renames {
@@ -122,18 +126,27 @@ impl Renames {
                 Ok((old.to_string(), new.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Renames { pairs })
+        Ok(Renames {
+            pairs,
+            version: None,
+        })
     }
 
-    /// Whether no pair was given.
+    /// The same, then `version` applied to every TheRock-named tarball.
+    pub fn with_version(mut self, version: Option<VersionPromotion>) -> Renames {
+        self.version = version;
+        self
+    }
+
+    /// Whether nothing renames.
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.pairs.is_empty() && self.version.is_none()
     }
 
     /// `name` with every part an OLD renamed; a tarball's extension (and a
     /// sidecar's after it) is kept as it is.
     pub fn apply(&self, name: &str) -> String {
-        if self.pairs.is_empty() {
+        if self.is_empty() {
             return name.to_string();
         }
         let (stem, ext) = split_extension(name);
@@ -146,12 +159,25 @@ impl Renames {
                     .map_or(part, |(_, new)| new.as_str())
             })
             .collect();
-        format!("{}{ext}", parts.join("-"))
+        let stem = parts.join("-");
+        let stem = match &self.version {
+            Some(v) if therock_key(&stem).is_some() => match stem.rsplit_once('-') {
+                Some((head, version)) => match v.apply(version) {
+                    Some(new) => format!("{head}-{new}"),
+                    None => stem,
+                },
+                None => stem,
+            },
+            _ => stem,
+        };
+        format!("{stem}{ext}")
     }
 
-    /// The OLD sides that change none of `names`: most likely typos.
+    /// The OLD sides that change none of `names` (most likely typos), and
+    /// `--dest-version` when the promotion changes none of them.
     pub fn unused<'a>(&'a self, names: &[&str]) -> Vec<&'a str> {
-        self.pairs
+        let mut unused: Vec<&str> = self
+            .pairs
             .iter()
             .filter(|(old, _)| {
                 !names
@@ -159,7 +185,17 @@ impl Renames {
                     .any(|n| split_extension(n).0.split('-').any(|p| p == old))
             })
             .map(|(old, _)| old.as_str())
-            .collect()
+            .collect();
+        if self.version.is_some() {
+            let only_version = Renames {
+                pairs: Vec::new(),
+                version: self.version.clone(),
+            };
+            if names.iter().all(|n| only_version.apply(n) == *n) {
+                unused.push("--dest-version");
+            }
+        }
+        unused
     }
 }
 
@@ -231,6 +267,22 @@ mod tests {
         assert_eq!(
             r.apply("therock-dist-linux-gfx110X-all-7.13.0rc1.tar.gz.sha256sum"),
             "therock-dist-linux-gfx110X-all-7.13.0.tar.gz.sha256sum"
+        );
+        // A nightly promoted to a release candidate, TheRock's way.
+        let v = Renames::default()
+            .with_version(VersionPromotion::parse(Some("a"), Some("rc1")).unwrap());
+        assert_eq!(
+            v.apply("therock-dist-core+hpc-linux-gfx94X-dcgpu-7.13.0a20260430.tar.gz.sha256sum"),
+            "therock-dist-core+hpc-linux-gfx94X-dcgpu-7.13.0rc1.tar.gz.sha256sum"
+        );
+        // Only TheRock's names have a version to promote.
+        assert_eq!(
+            v.apply("my-build-7.13.0a20260430.tar.gz"),
+            "my-build-7.13.0a20260430.tar.gz"
+        );
+        assert_eq!(
+            v.unused(&["therock-dist-linux-gfx942-7.13.0rc2.tar.gz"]),
+            ["--dest-version"]
         );
         // Not a part of its own: left alone.
         assert_eq!(r.apply("x-7.13.0rc12.tar.gz"), "x-7.13.0rc12.tar.gz");

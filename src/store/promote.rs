@@ -342,9 +342,16 @@ async fn look(
     let picked_names: Vec<&str> = picked.iter().map(|t| t.file_name.as_str()).collect();
     let unused = opts.renames.unused(&picked_names);
     if !unused.is_empty() {
+        let what: Vec<String> = unused
+            .iter()
+            .map(|u| match u.starts_with("--") {
+                true => format!("{u} (no version of the --src-version-type to promote)"),
+                false => format!("--rename {u} (no '-'-separated part is {u})"),
+            })
+            .collect();
         return Err(Error::Usage(format!(
-            "--rename {}: no tarball name to promote has it (as a '-'-separated part); they are: {}",
-            unused.join(", "),
+            "{}: changes no tarball name to promote; they are: {}",
+            what.join(", "),
             picked_names.join(", ")
         )));
     }

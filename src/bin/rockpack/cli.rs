@@ -320,6 +320,12 @@ pub(crate) struct PromoteArgs {
     /// (repeatable): --rename 7.13.0rc1=7.13.0.
     #[arg(long = "rename", value_name = "OLD=NEW")]
     pub(crate) renames: Vec<String>,
+    /// The prerelease to promote, as TheRock's promote_packages.py names it: rc (rc<N>) or a (a<YYYYMMDD>) [default with --dest-version: rc].
+    #[arg(long, value_name = "rc|a", value_parser = ["rc", "a"])]
+    pub(crate) src_version_type: Option<String>,
+    /// What replaces it in every TheRock tarball name's version: release (nothing: 7.13.0a20260430 -> 7.13.0), rc<N> or a<YYYYMMDD> [default with --src-version-type: release].
+    #[arg(long, value_name = "release|rcN|aYYYYMMDD")]
+    pub(crate) dest_version: Option<String>,
     /// Promote only these tarballs (repeatable): a label with all its
     /// tarballs, `{label}-tests`, or a tarball's name.
     #[arg(long, value_name = "LABEL")]

@@ -21,6 +21,7 @@ use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::source::location::Location;
 use rockpack::store::names::Renames;
 use rockpack::store::promote::PromoteOptions;
+use rockpack::store::versions::VersionPromotion;
 use rockpack::{fixtures, report, store};
 
 use cli::*;
@@ -84,7 +85,10 @@ async fn promote(source: &str, dest: &str, args: PromoteArgs, s3: S3Args) -> Res
     let to = s3_prefix("DEST", dest)?;
     let defaults = CopySettings::default();
     let opts = PromoteOptions {
-        renames: Renames::parse(&args.renames)?,
+        renames: Renames::parse(&args.renames)?.with_version(VersionPromotion::parse(
+            args.src_version_type.as_deref(),
+            args.dest_version.as_deref(),
+        )?),
         only: args.only,
         replace: args.replace,
         dry_run: args.dry_run,
