@@ -307,7 +307,10 @@ fn promote_renames_copies_and_rewrites_sidecars() {
     assert!(again.is_empty(), "the second promote wrote: {again:?}");
     // TheRock's promote_packages.py flags name the same promotion.
     let (o, stderr) = output(&mut promote(&b, &["--dest-version", "release"]));
-    assert!(o.status.success(), "promote --dest-version release: {stderr}");
+    assert!(
+        o.status.success(),
+        "promote --dest-version release: {stderr}"
+    );
     assert_eq!(stderr.matches("already there").count(), 6, "{stderr}");
 }
 
