@@ -176,8 +176,13 @@ impl FamilyTable {
 
     /// Parses the `therock_add_amdgpu_target(...)` calls of TheRock's CMake
     /// file the way `cmake_parse_arguments` reads them: two positional
-    /// arguments, then the multi-value keywords FAMILY and
-    /// EXCLUDE_TARGET_PROJECTS; anything before the first keyword is ignored.
+    /// arguments (the target, any name: `gfx942`, `amdgcnspirv`,
+    /// `gfx12-generic`), then keywords — those the file's own definition of
+    /// the function declares ([`Keywords::declared_in`]), else the newest
+    /// rockpack knows. Anything before the first keyword is ignored; only
+    /// FAMILY's values name families. A token shaped like a keyword that is
+    /// not one ends the list it follows, with a warning: a newer file must
+    /// not have project names read as families.
     pub fn parse_cmake(text: &str) -> Result<Self, String> {
         let mut t = FamilyTable::default();
         let clean: String = text
@@ -185,6 +190,7 @@ impl FamilyTable {
             .map(strip_comment)
             .collect::<Vec<_>>()
             .join("\n");
+        let keywords = Keywords::declared_in(&clean).unwrap_or_default();
         let needle = "therock_add_amdgpu_target(";
         let mut rest = clean.as_str();
         while let Some(at) = rest.find(needle) {
@@ -197,20 +203,13 @@ impl FamilyTable {
                 .ok_or_else(|| "unterminated therock_add_amdgpu_target(".to_string())?;
             let args = tokenize(&rest[..end]);
             rest = &rest[end + 1..];
-            if is_definition || args.first().map(|a| a.starts_with("gfx")) != Some(true) {
+            // A call through a variable (`${target}`) declares nothing we
+            // can read.
+            if is_definition || args.len() < 2 || args[0].contains('$') {
                 continue;
             }
             let target = args[0].clone();
-            let mut families = Vec::new();
-            let mut in_family = false;
-            for a in args.iter().skip(2) {
-                match a.as_str() {
-                    "FAMILY" => in_family = true,
-                    "EXCLUDE_TARGET_PROJECTS" => in_family = false,
-                    f if in_family => families.push(f.to_string()),
-                    _ => {}
-                }
-            }
+            let families = keywords.families(&target, &args[2..]);
             t.add_target(&target, families.iter().map(String::as_str));
         }
         if t.targets.is_empty() {
@@ -251,6 +250,114 @@ impl FamilyTable {
     pub fn knows(&self, target: &str) -> bool {
         self.families.contains_key(target) || self.is_target(base_arch(target))
     }
+}
+
+/// The keywords of `therock_add_amdgpu_target`, as its definition hands
+/// them to `cmake_parse_arguments`: options (no value), one-value and
+/// multi-value keywords.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Keywords {
+    options: Vec<String>,
+    one: Vec<String>,
+    multi: Vec<String>,
+}
+
+impl Default for Keywords {
+    /// The newest rockpack knows: TheRock's `main` (FAMILY,
+    /// EXCLUDE_TARGET_PROJECTS), the `amdgcnspirv` change (HW_INDEPENDENT,
+    /// INCOMPATIBLE_TARGET_PROJECTS) and what open pull requests propose
+    /// (PLATFORM_INDEPENDENT, DISABLE_TARGET_PROJECTS).
+    fn default() -> Self {
+        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect();
+        Keywords {
+            options: v(&["HW_INDEPENDENT", "PLATFORM_INDEPENDENT"]),
+            one: Vec::new(),
+            multi: v(&[
+                "FAMILY",
+                "EXCLUDE_TARGET_PROJECTS",
+                "INCOMPATIBLE_TARGET_PROJECTS",
+                "DISABLE_TARGET_PROJECTS",
+            ]),
+        }
+    }
+}
+
+impl Keywords {
+    /// The keywords the `function(therock_add_amdgpu_target …)` in `text`
+    /// declares (`cmake_parse_arguments(PARSE_ARGV 2 ARG "<options>"
+    /// "<one>" "<multi>")`), if it has that definition.
+    fn declared_in(text: &str) -> Option<Keywords> {
+        let def = text.find("function(therock_add_amdgpu_target")?;
+        let body = &text[def..];
+        let body = &body[..body.find("endfunction(").unwrap_or(body.len())];
+        let call = body.find("cmake_parse_arguments(")?;
+        let args = &body[call + "cmake_parse_arguments(".len()..];
+        let args = tokenize(&args[..args.find(')')?]);
+        // PARSE_ARGV N PREFIX, or PREFIX alone, then the three lists.
+        let lists = match args.first().map(String::as_str) {
+            Some("PARSE_ARGV") => args.get(3..6)?,
+            _ => args.get(1..4)?,
+        };
+        let split = |s: &String| -> Vec<String> {
+            s.split(';')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        Some(Keywords {
+            options: split(&lists[0]),
+            one: split(&lists[1]),
+            multi: split(&lists[2]),
+        })
+    }
+
+    fn is_keyword(&self, token: &str) -> bool {
+        [&self.options, &self.one, &self.multi]
+            .iter()
+            .any(|list| list.iter().any(|k| k == token))
+    }
+
+    /// FAMILY's values among `args` (what follows the target and its
+    /// product name), read as `cmake_parse_arguments` reads them; an
+    /// undeclared token shaped like a keyword ends the list it follows.
+    fn families(&self, target: &str, args: &[String]) -> Vec<String> {
+        let mut families = Vec::new();
+        // The multi-value keyword whose list is being read, if any.
+        let mut list: Option<&str> = None;
+        let mut one_value = false;
+        for a in args {
+            if one_value {
+                one_value = false;
+                continue;
+            }
+            if self.is_keyword(a) {
+                list = self.multi.iter().any(|k| k == a).then_some(a.as_str());
+                one_value = self.one.iter().any(|k| k == a);
+                continue;
+            }
+            if looks_like_keyword(a) {
+                tracing::warn!(
+                    "therock_add_amdgpu_target({target} …): {a} is not a keyword this table's definition declares; it ends the list before it"
+                );
+                list = None;
+                continue;
+            }
+            if list == Some("FAMILY") {
+                families.push(a.clone());
+            }
+        }
+        families
+    }
+}
+
+/// Upper-case letters, digits and `_`, starting with a letter: how CMake
+/// keywords are spelled (project names are not: `hipBLASLt`, `rccl`).
+fn looks_like_keyword(token: &str) -> bool {
+    token.len() > 2
+        && token.starts_with(|c: char| c.is_ascii_uppercase())
+        && token
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -314,6 +421,66 @@ therock_add_amdgpu_target(gfx1100 "AMD RX 7900 XTX" FAMILY dgpu-all gfx110X-all 
   EXCLUDE_TARGET_PROJECTS hipSPARSELt)
 therock_add_amdgpu_target(gfx1101 "AMD RX 7800 XT" FAMILY dgpu-all gfx110X-all gfx110X-dgpu)
 "#;
+
+    /// A newer table: the keywords its own definition declares, a target
+    /// that is not `gfx…`, an option, a keyword it does not declare.
+    const NEWER: &str = r#"
+function(therock_add_amdgpu_target gfx_target product_name)
+  cmake_parse_arguments(PARSE_ARGV 2 ARG
+    "HW_INDEPENDENT"
+    ""
+    "FAMILY;EXCLUDE_TARGET_PROJECTS;INCOMPATIBLE_TARGET_PROJECTS"
+  )
+  foreach(_family "${gfx_target}" ${ARG_FAMILY})
+  endforeach()
+endfunction()
+therock_add_amdgpu_target(gfx942 "MI300A/MI300X CDNA" FAMILY dcgpu-all gfx94X-all gfx94X-dcgpu)
+therock_add_amdgpu_target(gfx1250 "MI450" FAMILY dcgpu-all gfx125X-all
+  INCOMPATIBLE_TARGET_PROJECTS rocWMMA)
+therock_add_amdgpu_target(gfx1250-strict "MI450 strict" FAMILY gfx125X-strict
+  DISABLE_TARGET_PROJECTS hipBLASLt)
+therock_add_amdgpu_target(gfx12-generic "RDNA4 generic ISA" FAMILY gpu-generic-isa)
+therock_add_amdgpu_target(amdgcnspirv "AMDGPU portable SPIR-V" FAMILY gpu-generic
+  HW_INDEPENDENT
+  INCOMPATIBLE_TARGET_PROJECTS
+    MIOpen
+    hipBLASLt
+)
+"#;
+
+    #[test]
+    fn newer_tables_are_read_by_their_own_keywords() {
+        assert_eq!(
+            Keywords::declared_in(NEWER).unwrap(),
+            Keywords {
+                options: vec!["HW_INDEPENDENT".into()],
+                one: vec![],
+                multi: vec![
+                    "FAMILY".into(),
+                    "EXCLUDE_TARGET_PROJECTS".into(),
+                    "INCOMPATIBLE_TARGET_PROJECTS".into()
+                ],
+            }
+        );
+        let t = FamilyTable::parse_cmake(NEWER).unwrap();
+        assert_eq!(t.targets_of("gpu-generic").unwrap(), ["amdgcnspirv"]);
+        assert_eq!(t.targets_of("amdgcnspirv").unwrap(), ["amdgcnspirv"]);
+        assert_eq!(t.targets_of("gpu-generic-isa").unwrap(), ["gfx12-generic"]);
+        assert_eq!(t.targets_of("gfx125X-all").unwrap(), ["gfx1250"]);
+        assert_eq!(t.targets_of("gfx125X-strict").unwrap(), ["gfx1250-strict"]);
+        // Project names are never families: after a declared list keyword,
+        // and after one this file does not declare.
+        for project in ["rocWMMA", "MIOpen", "hipBLASLt", "HW_INDEPENDENT"] {
+            assert!(t.targets_of(project).is_none(), "{project}");
+        }
+        assert_eq!(t.targets_of("dcgpu-all").unwrap(), ["gfx942", "gfx1250"]);
+        // Without a definition in the file: the keywords rockpack knows.
+        let calls = &NEWER[NEWER.find("endfunction()").unwrap() + "endfunction()".len()..];
+        assert!(Keywords::declared_in(calls).is_none());
+        let t = FamilyTable::parse_cmake(calls).unwrap();
+        assert!(t.targets_of("hipBLASLt").is_none());
+        assert_eq!(t.targets_of("gpu-generic").unwrap(), ["amdgcnspirv"]);
+    }
 
     #[test]
     fn parses_cmake_like_cmake() {
