@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::leftovers::BACKUP_MARKER;
-use super::object_copy::{copy, head, CopySettings};
+use super::object_copy::{copy, head, same_object, CopySettings};
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{delete_object, request_error};
@@ -172,6 +172,14 @@ impl Journal {
                 }
             };
             let Some(kept) = kept else { continue };
+            // Never overwritten (the run died first): only the backup goes.
+            let now = head(client, bucket, key, &settings.retry).await;
+            if matches!(&now, Ok(Some(now)) if same_object(&kept, now)) {
+                if let Err(e) = delete_object(client, bucket, backup).await {
+                    left.push(e.to_string());
+                }
+                continue;
+            }
             let restored = copy(client, &kept, bucket, key, settings, &undo).await;
             match restored {
                 Ok(_) => {

@@ -287,6 +287,14 @@ pub fn check(from: &ObjectInfo, copy: &ObjectInfo) -> Result<Checked> {
     }
 }
 
+/// Whether `a` and `b` surely hold the same bytes: the same size and
+/// full-object checksum, or the same size and ETag (a single-part copy
+/// keeps its source's). A key a failed run never overwrote needs no restore.
+pub fn same_object(a: &ObjectInfo, b: &ObjectInfo) -> bool {
+    matches!(check(a, b), Ok(Checked::Checksum(_)))
+        || (a.size == b.size && a.etag.is_some() && a.etag == b.etag)
+}
+
 async fn copy_whole(
     client: &aws_sdk_s3::Client,
     from: &ObjectInfo,

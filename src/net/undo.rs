@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::object_copy::{copy, CopySettings, ObjectInfo};
+use super::object_copy::{copy, head, same_object, CopySettings, ObjectInfo};
 use crate::net::aws::{abort_started, delete_object};
 use crate::net::in_flight::InFlight;
 
@@ -121,6 +121,10 @@ impl Undo {
         for step in steps.into_iter().rev() {
             let failed = match step {
                 Step::Made(key) => self.delete(&key).await.err(),
+                Step::Replaced { key, backup } if self.still_holds(&key, &backup).await => {
+                    // Never overwritten (the copy onto it failed first).
+                    self.delete(&backup.key).await.err()
+                }
                 Step::Replaced { key, backup } => {
                     // The restore needs no undo of its own but for an upload
                     // it started: the backup stays if it fails, and the error
@@ -181,6 +185,14 @@ impl Undo {
                 tracing::warn!("{e}");
                 e.to_string()
             })
+    }
+
+    /// Whether `key` still holds what `backup` keeps of it.
+    async fn still_holds(&self, key: &str, backup: &ObjectInfo) -> bool {
+        match head(&self.client, &self.bucket, key, &self.settings.retry).await {
+            Ok(Some(now)) => same_object(backup, &now),
+            _ => false,
+        }
     }
 
     fn url(&self, key: &str) -> String {
