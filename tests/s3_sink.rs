@@ -1432,7 +1432,8 @@ fn a_blip_during_the_copy_probe_keeps_copying_on() {
 
 /// Runs `flags` and kills it (SIGKILL: nothing of its own clean-up runs)
 /// once `rule` has fired; then `rockpack abort-uploads` on the prefix.
-fn killed_then_cleaned(b: &Backend, flags: &[&str], rule: Rule, what: &str) {
+/// Packs `shared_run()` with `flags`, SIGKILLed once `rule` has fired.
+fn killed_once_fired(b: &Backend, flags: &[&str], rule: Rule, what: &str) {
     let before = b.faults().fired();
     b.faults().add(rule);
     let mut run = common::Running::start(&mut s3_command(b, shared_run(), flags));
@@ -1441,6 +1442,10 @@ fn killed_then_cleaned(b: &Backend, flags: &[&str], rule: Rule, what: &str) {
     run.child.kill().unwrap();
     let _ = run.child.wait();
     b.faults().clear();
+}
+
+fn killed_then_cleaned(b: &Backend, flags: &[&str], rule: Rule, what: &str) {
+    killed_once_fired(b, flags, rule, what);
     let prefix = format!("s3://{}/{PREFIX}/", b.bucket);
     let out = b
         .rockpack(&["abort-uploads", &prefix])
@@ -1511,18 +1516,8 @@ fn a_killed_run_is_cleaned_up_to_what_was_there() {
             .skip(2)
             .always()
     };
-    let killed_in_burst = |b: &Backend| {
-        let before = b.faults().fired();
-        b.faults().add(in_burst());
-        let mut run = common::Running::start(&mut s3_command(b, shared_run(), &flags));
-        let faults = b.faults().clone();
-        run.wait_until("a sidecar of the burst", Duration::from_secs(120), || {
-            faults.fired() > before
-        });
-        run.child.kill().unwrap();
-        let _ = run.child.wait();
-        b.faults().clear();
-    };
+    let killed_in_burst =
+        |b: &Backend| killed_once_fired(b, &flags, in_burst(), "a sidecar of the burst");
     killed_in_burst(&b);
     assert!(snapshot(&b) != good, "the kill came before the burst");
     let prefix = format!("s3://{}/{PREFIX}/", b.bucket);
@@ -1548,16 +1543,7 @@ fn a_killed_run_is_cleaned_up_to_what_was_there() {
         "a re-run after a kill inside the burst"
     );
     // Killed again, not cleaned: the next run of the pack sweeps it.
-    let before = b.faults().fired();
-    b.faults().add(copying());
-    let mut run = common::Running::start(&mut s3_command(&b, shared_run(), &flags));
-    let faults = b.faults().clone();
-    run.wait_until("an UploadPartCopy", Duration::from_secs(120), || {
-        faults.fired() > before
-    });
-    run.child.kill().unwrap();
-    let _ = run.child.wait();
-    b.faults().clear();
+    killed_once_fired(&b, &flags, copying(), "an UploadPartCopy");
     let dir = pack_to_dir(shared_run(), &flags);
     let o = pack_to_s3_ok(&b, shared_run(), &flags);
     assert_same_as_dir(&b, &dir.path().join("dist"));
