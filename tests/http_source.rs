@@ -446,6 +446,80 @@ fn object_changed_between_ranges_is_an_error() {
     assert_nothing_published(&dest);
 }
 
+/// Artifact keys of the shared run in plan order.
+fn in_plan_order() -> Vec<String> {
+    let mut args = vec!["--source", s(&shared().run.run)];
+    args.extend_from_slice(SELECT);
+    plan_json(&args)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Three artifacts at once with nothing held ahead of the turn, while the
+/// first one's download is slow: the next ones keep only their heads and
+/// are read twice, the second time once the first is decided.
+const TWO_PASSES: &[&str] = &[
+    "--artifact-jobs",
+    "3",
+    "--memory",
+    "2G",
+    "--artifact-pending",
+    "1",
+];
+
+fn slow_first_artifact(server: &HttpServer, order: &[String]) {
+    server.faults.add(artifact_get(
+        &order[0],
+        Action::Delay(Duration::from_secs(2)),
+    ));
+}
+
+/// An artifact read twice (decided from its heads, cut on its second read)
+/// gives the bytes of one read once.
+#[test]
+fn an_artifact_read_twice_gives_the_same_bytes() {
+    let server = serve_shared();
+    let order = in_plan_order();
+    shield_sidecars(&server.faults);
+    slow_first_artifact(&server, &order);
+    let (_t, dest, out) = pack_http(&server.url("run/"), TWO_PASSES);
+    assert_success(&out);
+    assert_same_outputs(shared().expected.path(), &dest);
+    assert_eq!(ranges(&server.faults, &order[0]), vec![None]);
+    assert_eq!(ranges(&server.faults, &order[1]), vec![None, None]);
+}
+
+/// An artifact that changes between its two reads fails the run, naming
+/// it and the first member that differs; nothing is published.
+#[test]
+fn an_artifact_changed_between_its_two_reads_fails() {
+    let run = Run::copy();
+    let server = HttpServer::start(&run.root);
+    let order = in_plan_order();
+    // The same artifact, other contents: from a run generated from another seed.
+    let other = tempfile::tempdir().unwrap();
+    let spec = FixtureSpec {
+        layout: Layout::Kpack,
+        families: vec![FAMILY.to_string()],
+        seed: 8,
+        large_bytes: 6 << 20,
+        sidecars: false,
+    };
+    rockpack::fixtures::generate(&spec, other.path()).unwrap();
+    let key = &order[1];
+    let changed = fs::read(other.path().join(key)).unwrap();
+    assert_ne!(changed, fs::read(run.run.join(key)).unwrap());
+    server.replace_on_get(&format!("run/{key}"), 1, changed);
+    shield_sidecars(&server.faults);
+    slow_first_artifact(&server, &order);
+    let (_t, dest, out) = pack_http(&server.url("run/"), TWO_PASSES);
+    assert_fails_with(&out, &[file_name(key), "changed while it was packed"]);
+    assert_nothing_published(&dest);
+}
+
 /// An S3-compatible server at `http://host/bucket/prefix/`: listed with
 /// ListObjectsV2 path-style over several pages (no HEADs), read with GET.
 #[test]

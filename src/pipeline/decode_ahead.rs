@@ -493,6 +493,34 @@ fn decode_one(
     }
 }
 
+/// Artifact `index` opened and decoded again on the calling thread, for
+/// the second read of one too large to hold ahead of its turn. Its bytes
+/// are not counted as progress again (the first read counted them); its
+/// entries are checked against those of the first read instead of its
+/// digest.
+pub fn reopen(
+    plan: &Plan,
+    index: usize,
+    source: &Arc<dyn Source>,
+    opts: &RunOptions,
+    wait: &Wait,
+) -> Result<impl BufRead + Send> {
+    let a = &plan.artifacts[index];
+    let stream = wait.on(source.open(a, opts.budget.download_buffer))?;
+    let input = Blocking {
+        stream,
+        wait: wait.clone(),
+    };
+    let decoder = decode::decoder_with_window(
+        a.name.compression,
+        input,
+        opts.max_unpacked,
+        opts.budget.window_log_max,
+    )
+    .map_err(|e| Error::artifact(&a.name.file_name(), None, e.to_string()))?;
+    Ok(io::BufReader::with_capacity(CHUNK, decoder))
+}
+
 fn read(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match r.read(buf) {

@@ -6,8 +6,13 @@
 //! An artifact scanned before its turn is held (`repack::pending`), up to
 //! `Budget::pending` bytes; when its turn comes its entries are decided in
 //! one go, the turn passes on, and its bytes are cut into blocks on its own
-//! thread. One that outgrows the limit waits for its turn and is then
-//! decided as it is read (*live*), as every artifact is with one worker.
+//! thread. One that outgrows the limit keeps only its entries' heads and
+//! is scanned to its end all the same; in its turn it is decided from them,
+//! and once the turn has passed on it is read a second time and cut, beside
+//! the others (*two passes*: TheRock's largest artifacts decode to several
+//! GB, far more than any share of memory, and must not wait in line). One
+//! that outgrows the limit while it holds the turn is decided as it is
+//! read (*live*), as every artifact is with one worker.
 //! Compressed blocks wait in a queue per artifact until the fan-out reaches
 //! it; those of artifacts ahead of the fan-out share `Budget::held_output`.
 //! The output is the same whatever the number of workers: every decision
@@ -64,8 +69,8 @@ pub(super) struct Workers {
     pub stop: Stop,
     /// Each artifact's queue to the fan-out, taken by its worker.
     outputs: Vec<Mutex<Option<mpsc::Sender<Out>>>>,
-    /// The run's error: the first one in plan order.
-    error: Mutex<Option<Error>>,
+    /// The run's error: the first one in plan order (with its artifact).
+    error: Mutex<Option<(usize, Error)>>,
     /// Cancels the decoders' waits on the network when the run stops.
     cancel: CancellationToken,
     /// Per artifact, cancelled when its work is no longer needed.
@@ -155,7 +160,7 @@ impl Workers {
         for tx in &self.outputs {
             tx.lock().expect("outputs").take();
         }
-        let error = self.error.lock().expect("error").take();
+        let error = self.error.lock().expect("error").take().map(|(_, e)| e);
         let result = match error {
             None if panicked => Err(Error::internal("an artifact thread failed")),
             Some(e) => Err(e),
@@ -184,12 +189,13 @@ impl Workers {
         }
     }
 
-    /// Ends the run with `e`: called only by the turn holder, so the first
-    /// error recorded is the first in plan order.
-    fn fail(&self, e: Error) {
+    /// Ends the run with `e`, the error of artifact `index`: called by the
+    /// turn holder, or by an artifact's second read after its turn, so the
+    /// error kept is the first in plan order.
+    fn fail(&self, index: usize, e: Error) {
         let mut error = self.error.lock().expect("error");
-        if error.is_none() {
-            *error = Some(e);
+        if error.as_ref().is_none_or(|(at, _)| index < *at) {
+            *error = Some((index, e));
         }
         drop(error);
         self.abort();
@@ -231,7 +237,7 @@ impl Workers {
         while let Some((i, bytes)) = decoded.next_artifact() {
             let Some(i) = i else {
                 if let Err(e) = bytes {
-                    self.fail(e);
+                    self.fail(usize::MAX, e);
                 }
                 break;
             };
@@ -351,14 +357,22 @@ impl<'o> Flow<'_, '_, 'o> {
         })
     }
 
-    /// Goes live when the artifact may not be held any longer: waits for
-    /// the turn, then decides and writes what was held.
+    /// When the artifact may not be held any longer: goes live if it
+    /// holds the turn (nothing to wait for), otherwise keeps only heads
+    /// and leaves its bytes to a second read.
     fn check_held(&mut self) -> Result<()> {
         let held = self.pending.held();
         self.peak = self.peak.max(held);
-        if self.decider.is_none() && held as u64 > self.workers.opts.budget.pending {
-            self.go_live()?;
+        let limit = self.workers.opts.budget.pending;
+        if self.decider.is_some() || self.pending.heads_only() || held as u64 <= limit {
+            return Ok(());
         }
+        if self.workers.turn.is(self.index) {
+            return self.go_live();
+        }
+        // Heads take ~100 bytes and a path per entry: an artifact whose
+        // heads alone outgrow the share is still read ahead, not stalled.
+        self.pending.drop_bytes();
         Ok(())
     }
 
@@ -410,24 +424,53 @@ impl<'o> Flow<'_, '_, 'o> {
         let now = thread_cpu_ns();
         let since = if live { self.live_since } else { from };
         w.stages.add_ns(Stage::Serial, now.saturating_sub(since));
+        let two_passes = self.pending.heads_only();
         tracing::debug!(
             artifact = %self.name,
             held_ahead = self.peak,
             limit = w.opts.budget.pending,
             live,
+            two_passes,
             "decided"
         );
         self.live.store(decode_ahead::NOT_LIVE, Ordering::Relaxed);
-        match decided {
+        let masks = match decided {
             Err(e) => {
-                w.fail(e);
+                w.fail(self.index, e);
+                return Err(Error::internal("failed"));
+            }
+            Ok(masks) => masks,
+        };
+        w.turn.pass(self.index, decider);
+        if !two_passes {
+            return self.pending.cut(&masks, self.pieces);
+        }
+        match self.second_pass(&masks) {
+            // A write fails only when the output stopped, which reports
+            // its own error.
+            Err(e) if !w.stop.cancels(self.index) => {
+                w.fail(self.index, e);
                 Err(Error::internal("failed"))
             }
-            Ok(masks) => {
-                w.turn.pass(self.index, decider);
-                self.pending.cut(&masks, self.pieces)
-            }
+            other => other,
         }
+    }
+
+    /// Reads the artifact again and cuts its decided entries.
+    fn second_pass(&mut self, masks: &[crate::repack::Mask]) -> Result<()> {
+        let w = self.workers;
+        let wait = Wait {
+            handle: w.handle.clone(),
+            stop: w.cancel.clone(),
+            artifact: Some(w.tokens[self.index].clone()),
+        };
+        let mut input = decode_ahead::reopen(&w.plan, self.index, &w.source, &w.opts, &wait)?;
+        let (rules, index, name) = (&w.rules, self.index, self.name);
+        self.pending.second_pass(masks, name, self.pieces, |out| {
+            let mut scanner = Scanner::start(rules, index, name, &mut input)?;
+            while scanner.next(out)? {}
+            Ok(())
+        })
     }
 }
 
@@ -560,6 +603,11 @@ impl Turn {
             }
             s = self.cv.wait(s).expect("turn");
         }
+    }
+
+    /// Whether it is artifact `index`'s turn now.
+    fn is(&self, index: usize) -> bool {
+        self.state.lock().expect("turn").0 == index
     }
 
     /// Artifact `index` is decided: the next one's turn.

@@ -1,6 +1,11 @@
 //! An artifact scanned ahead of its turn: its entries' heads and bytes,
 //! held until the earlier artifacts are decided, then decided (in turn)
 //! and cut (on the scanning thread, after the turn has passed on).
+//!
+//! An artifact too large to hold keeps only its entries' heads
+//! ([`Pending::drop_bytes`]): it is decided from them all the same, and
+//! its bytes are cut on a second read ([`Pending::second_pass`]), which
+//! must give the same entries.
 
 use std::ops::Range;
 
@@ -18,8 +23,10 @@ struct Recorded {
     size: u64,
     tarballs: Mask,
     fp: Option<Fingerprint>,
-    /// Its tar bytes: header, data and padding.
+    /// Its tar bytes: header, data and padding (empty once dropped).
     bytes: Range<usize>,
+    /// A digest of its tar header, to know it again on a second read.
+    header: [u8; 16],
     /// Where its header ends in them.
     header_end: usize,
     /// For a file: its content, once read to the end.
@@ -34,6 +41,14 @@ pub(crate) struct Pending {
     entries: Vec<Recorded>,
     bytes: Vec<u8>,
     paths: Vec<u8>,
+    /// Heads only: the bytes are read again once the entries are decided.
+    heads_only: bool,
+}
+
+fn header_digest(tar_header: &[u8]) -> [u8; 16] {
+    let mut d = [0; 16];
+    d.copy_from_slice(&blake3::hash(tar_header).as_bytes()[..16]);
+    d
 }
 
 impl Pending {
@@ -51,7 +66,9 @@ impl Pending {
         let member = path(head.member);
         let rel = path(head.rel);
         let start = self.bytes.len();
-        self.bytes.extend_from_slice(tar_header);
+        if !self.heads_only {
+            self.bytes.extend_from_slice(tar_header);
+        }
         self.entries.push(Recorded {
             member,
             rel,
@@ -60,6 +77,7 @@ impl Pending {
             tarballs: head.tarballs.clone(),
             fp: head.fp,
             bytes: start..self.bytes.len(),
+            header: header_digest(tar_header),
             header_end: self.bytes.len(),
             content: None,
             refused,
@@ -137,6 +155,132 @@ impl Pending {
         self.entries.clear();
         self.bytes.clear();
         self.paths.clear();
+        self.heads_only = false;
+    }
+
+    /// Whether only heads are kept (the bytes need a second read).
+    pub fn heads_only(&self) -> bool {
+        self.heads_only
+    }
+
+    /// Lets go of the bytes held so far and of every later entry's: only
+    /// heads are kept from now on.
+    pub fn drop_bytes(&mut self) {
+        self.heads_only = true;
+        for r in &mut self.entries {
+            r.bytes = 0..0;
+            r.header_end = 0;
+        }
+        self.bytes = Vec::new();
+    }
+
+    /// Cuts the decided entries (`masks` from [`Pending::decide`]) from a
+    /// second read of the artifact, which `scan` drives into the
+    /// [`Entries`] it is given; then empties the record. An entry that is
+    /// not the one recorded (the stored artifact changed between the two
+    /// reads) is an error naming it.
+    pub fn second_pass(
+        &mut self,
+        masks: &[Mask],
+        name: &str,
+        pieces: &mut PieceWriter<'_>,
+        scan: impl FnOnce(&mut dyn Entries) -> Result<()>,
+    ) -> Result<()> {
+        let mut again = Again {
+            pending: self,
+            masks,
+            name,
+            pieces,
+            next: 0,
+        };
+        scan(&mut again)?;
+        if again.next != self.entries.len() {
+            return Err(Error::artifact(
+                name,
+                None,
+                format!(
+                    "its second read ended after {} of the {} entries of its first: the stored artifact changed while it was packed",
+                    again.next,
+                    self.entries.len()
+                ),
+            ));
+        }
+        self.clear();
+        Ok(())
+    }
+}
+
+/// The second read of an artifact kept as heads only: each entry is
+/// checked against its record and written with its decided tarballs.
+struct Again<'a, 'p, 'o> {
+    pending: &'a Pending,
+    masks: &'a [Mask],
+    name: &'a str,
+    pieces: &'p mut PieceWriter<'o>,
+    /// The entry expected next.
+    next: usize,
+}
+
+impl Again<'_, '_, '_> {
+    fn changed(&self, member: &[u8], what: &str) -> Error {
+        Error::artifact(
+            self.name,
+            Some(member),
+            format!("its {what} differs between the two reads of the artifact: the stored artifact changed while it was packed"),
+        )
+    }
+
+    fn current(&self) -> Option<&Recorded> {
+        self.next
+            .checked_sub(1)
+            .and_then(|i| self.pending.entries.get(i))
+    }
+}
+
+impl Entries for Again<'_, '_, '_> {
+    fn head(&mut self, head: &Head<'_>, tar_header: &[u8]) -> Result<()> {
+        let p = self.pending;
+        let Some(r) = p.entries.get(self.next) else {
+            return Err(self.changed(head.member, "entry count"));
+        };
+        if &p.paths[r.rel.clone()] != head.rel
+            || r.kind != head.kind
+            || r.size != head.size
+            || r.fp != head.fp
+            || r.refused
+        {
+            return Err(self.changed(head.member, "entry"));
+        }
+        if r.header != header_digest(tar_header) {
+            return Err(self.changed(head.member, "tar header"));
+        }
+        let mask = self.masks.get(self.next).cloned();
+        self.next += 1;
+        let mask = mask.ok_or_else(|| Error::internal("an entry without its decision"))?;
+        self.pieces.set_mask(mask)?;
+        self.pieces.data(tar_header)
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> Result<()> {
+        self.pieces.data(bytes)
+    }
+
+    fn file_end(&mut self, fp: Fingerprint) -> Result<()> {
+        match self.current() {
+            Some(r) if r.content == Some(fp) => Ok(()),
+            Some(r) => {
+                let member = self.pending.paths[r.member.clone()].to_vec();
+                Err(self.changed(&member, "content"))
+            }
+            None => Err(Error::internal("file data without its head")),
+        }
+    }
+
+    fn refused(&mut self, head: &Head<'_>, error: Error) -> Error {
+        // The first read refused nothing (its refusal would have failed
+        // the decisions): the artifact changed.
+        let _ = error;
+        self.changed(head.member, "entry")
     }
 }
 
@@ -147,6 +291,9 @@ impl Entries for Pending {
     }
 
     fn data(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.heads_only {
+            return Ok(());
+        }
         self.bytes.extend_from_slice(bytes);
         if let Some(r) = self.entries.last_mut() {
             r.bytes.end = self.bytes.len();

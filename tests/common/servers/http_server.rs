@@ -34,9 +34,10 @@ pub struct HttpServer {
 
 struct State {
     root: PathBuf,
-    /// URL path → (ranged requests still let through, content that then
-    /// replaces the file just before the next ranged request is answered).
-    on_range: Mutex<HashMap<String, (usize, Vec<u8>)>>,
+    /// URL path → (requests still let through, content that then replaces
+    /// the file just before the next one is answered, whether only ranged
+    /// GETs count).
+    on_request: Mutex<HashMap<String, (usize, Vec<u8>, bool)>>,
     /// Answer every request whole, as servers without Range support do.
     ignore_ranges: AtomicBool,
 }
@@ -48,7 +49,7 @@ impl HttpServer {
         let faults = Faults::default();
         let state = Arc::new(State {
             root: root.to_path_buf(),
-            on_range: Mutex::default(),
+            on_request: Mutex::default(),
             ignore_ranges: AtomicBool::new(false),
         });
         let st = state.clone();
@@ -85,12 +86,22 @@ impl HttpServer {
     /// that follows `skip` others is answered: "the object changed while it
     /// was being downloaded", without racing the client.
     pub fn replace_on_range(&self, path: &str, skip: usize, content: Vec<u8>) {
+        self.replace_on(path, skip, content, true);
+    }
+
+    /// Replaces a file's content just before the GET of it that follows
+    /// `skip` others (ranged or not) is answered.
+    pub fn replace_on_get(&self, path: &str, skip: usize, content: Vec<u8>) {
+        self.replace_on(path, skip, content, false);
+    }
+
+    fn replace_on(&self, path: &str, skip: usize, content: Vec<u8>, ranged: bool) {
         let key = format!("/{}", path.trim_start_matches('/'));
         self.state
-            .on_range
+            .on_request
             .lock()
             .unwrap()
-            .insert(key, (skip, content));
+            .insert(key, (skip, content, ranged));
     }
 }
 
@@ -120,14 +131,15 @@ async fn serve(state: Arc<State>, req: Request<Incoming>) -> Resp {
     };
     let (mut range, if_range) = (header("range"), header("if-range"));
     let mut fs_path = state.root.join(&url_path[1..]);
-    if range.is_some() {
-        let mut pending = state.on_range.lock().unwrap();
+    if !head {
+        let mut pending = state.on_request.lock().unwrap();
         match pending.get_mut(&url_path) {
-            Some((0, _)) => {
-                let (_, content) = pending.remove(&url_path).unwrap();
+            Some((_, _, true)) if range.is_none() => {}
+            Some((0, _, _)) => {
+                let (_, content, _) = pending.remove(&url_path).unwrap();
                 replace_file(&fs_path, &content);
             }
-            Some((skip, _)) => *skip -= 1,
+            Some((skip, _, _)) => *skip -= 1,
             None => {}
         }
     }
