@@ -34,10 +34,8 @@ pub struct HttpServer {
 
 struct State {
     root: PathBuf,
-    /// URL path → (requests still let through, content that then replaces
-    /// the file just before the next one is answered, whether only ranged
-    /// GETs count).
-    on_request: Mutex<HashMap<String, (usize, Vec<u8>, bool)>>,
+    /// URL path → what replaces it, and when.
+    on_request: Mutex<HashMap<String, Replace>>,
     /// Answer every request whole, as servers without Range support do.
     ignore_ranges: AtomicBool,
 }
@@ -104,6 +102,10 @@ impl HttpServer {
             .insert(key, (skip, content, ranged));
     }
 }
+
+/// (GETs still let through, content that then replaces the file just
+/// before the next one is answered, whether only ranged GETs count).
+type Replace = (usize, Vec<u8>, bool);
 
 fn replace_file(path: &Path, content: &[u8]) {
     let tmp = path.with_extension("replacing");
