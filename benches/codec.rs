@@ -54,6 +54,7 @@ fn compress_all(codec: Codec, pool: &Pool, data: &Bytes) -> usize {
                 dictionary: prev.take(),
             },
             codec,
+            None,
         ));
         prev = history;
     }

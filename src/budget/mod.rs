@@ -77,8 +77,8 @@ pub struct Budget {
     pub download_buffer: usize,
     /// Compressed blocks queued between an artifact and the sinks.
     pub blocks_in_flight: usize,
-    /// Bytes of blocks (counted uncompressed) compressing or queued for
-    /// artifacts the sinks have not reached yet.
+    /// Bytes of blocks compressing (their input) or compressed and queued
+    /// (their output) for artifacts the sinks have not reached yet.
     pub held_output: u64,
     /// Bytes of S3 parts uploading at once (0 without an S3 destination).
     pub upload_bytes: u64,

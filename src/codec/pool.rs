@@ -12,9 +12,14 @@ use tokio::sync::oneshot;
 use super::{Block, Codec, Compressed};
 use crate::cpu_time::thread_cpu_ns;
 
+/// Called on the compression thread with a block's result, before it is
+/// sent: lets the caller account for its size as soon as it is known.
+pub type Done = Box<dyn FnOnce(&Compressed) + Send>;
+
 struct Job {
     block: Block,
     codec: Codec,
+    done: Option<Done>,
     reply: oneshot::Sender<Compressed>,
 }
 
@@ -39,6 +44,10 @@ impl Pool {
                     .spawn(move || {
                         for job in rx {
                             let out = job.codec.compress(&job.block);
+                            drop(job.block);
+                            if let Some(done) = job.done {
+                                done(&out);
+                            }
                             // The receiver is gone only when the run is aborting.
                             let _ = job.reply.send(out);
                         }
@@ -54,8 +63,14 @@ impl Pool {
         }
     }
 
-    /// Queues a block for `codec`; the receiver gets it compressed.
-    pub fn submit(&self, block: Block, codec: Codec) -> oneshot::Receiver<Compressed> {
+    /// Queues a block for `codec`; the receiver gets it compressed (after
+    /// `done` has seen it).
+    pub fn submit(
+        &self,
+        block: Block,
+        codec: Codec,
+        done: Option<Done>,
+    ) -> oneshot::Receiver<Compressed> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .lock()
@@ -65,6 +80,7 @@ impl Pool {
             .send(Job {
                 block,
                 codec,
+                done,
                 reply,
             })
             .expect("compression threads alive");

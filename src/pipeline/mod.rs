@@ -385,7 +385,7 @@ async fn produce(
                     let c: Compressed = block
                         .await
                         .map_err(|_| Error::internal("a compression thread failed"))?;
-                    workers.held.release(held);
+                    workers.held.release((c.bytes.len() as u64).min(held));
                     let tarballs: Vec<usize> = mask.iter().copied().collect();
                     let chunks =
                         origins.chunks(&c.bytes, c.stored, &tarballs, |t| outputs[t].bytes);

@@ -34,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 use super::decode_ahead::{self, Opener, Wait};
 use super::stages::{Stage, Stages};
 use super::RunOptions;
-use crate::codec::{pool::Pool, Block, Compressed};
+use crate::codec::pool::{Done, Pool};
+use crate::codec::{Block, Compressed};
 use crate::cpu_time::thread_cpu_ns;
 use crate::error::{Error, Result};
 use crate::plan::{Format, Plan};
@@ -47,7 +48,8 @@ use crate::repack::{BlockOut, Mask, PieceWriter};
 use crate::source::Source;
 
 /// A compressed block on its way to the fan-out: its result, its tarballs
-/// and the bytes it holds of the output budget.
+/// and its uncompressed size (it holds that much of the output budget
+/// until it is compressed, then its compressed size, at most that).
 pub(super) type Out = (oneshot::Receiver<Compressed>, Mask, u64);
 
 /// What every worker of a run shares.
@@ -65,7 +67,7 @@ pub(super) struct Workers {
     /// The next artifact to take.
     next: AtomicUsize,
     turn: Turn,
-    pub held: Held,
+    pub held: Arc<Held>,
     pub stop: Stop,
     /// Each artifact's queue to the fan-out, taken by its worker.
     outputs: Vec<Mutex<Option<mpsc::Sender<Out>>>>,
@@ -111,7 +113,7 @@ impl Workers {
             opener: Opener::new(),
             next: AtomicUsize::new(0),
             turn: Turn::new(decider),
-            held: Held::new(opts.budget.held_output),
+            held: Arc::new(Held::new(opts.budget.held_output)),
             stop: Stop::default(),
             outputs: senders,
             error: Mutex::new(None),
@@ -532,7 +534,13 @@ impl BlockOut for WorkerOut<'_> {
         if !w.held.acquire(self.index, bytes, &w.stop) {
             return Ok(());
         }
-        let rx = w.pool.submit(block, w.opts.codecs.get(format));
+        // Once compressed, a block holds only its output until the fan-out
+        // takes it: what waits ahead of the fan-out is compressed bytes.
+        let held = w.held.clone();
+        let done: Done = Box::new(move |c: &Compressed| {
+            held.release(bytes.saturating_sub(c.bytes.len() as u64));
+        });
+        let rx = w.pool.submit(block, w.opts.codecs.get(format), Some(done));
         if tx.blocking_send((rx, mask, bytes)).is_err() {
             // The output failed and reports why.
             w.held.release(bytes);
@@ -619,9 +627,9 @@ impl Turn {
     }
 }
 
-/// The output budget: bytes of blocks compressing or waiting for the
-/// fan-out, for every artifact but the one the fan-out is at (which never
-/// waits for it, so the run always moves).
+/// The output budget: bytes of blocks compressing (their input) or
+/// waiting for the fan-out (their output), for every artifact but the one
+/// the fan-out is at (which never waits for it, so the run always moves).
 pub(super) struct Held {
     state: Mutex<(u64, usize)>,
     cv: Condvar,
