@@ -41,7 +41,8 @@ impl Collect<'_> {
 
 impl BlockOut for Collect<'_> {
     fn send(&mut self, block: Block, _format: Format, _mask: Mask) -> rockpack::Result<()> {
-        self.pending.push_back(self.pool.submit(block, self.codec, None));
+        self.pending
+            .push_back(self.pool.submit(block, self.codec, None));
         while self.pending.len() > self.in_flight {
             self.take_one();
         }

@@ -37,6 +37,12 @@ const RUNTIME: u64 = 64 * MIB;
 /// up to the decoder's own limit, 128 MiB (`zstd --long`).
 const MIN_WINDOW_LOG: u32 = 23;
 
+/// The decoder window budgeted per artifact read at once: what archives
+/// declare in practice (pyzstd level 3 on a stream, TheRock's artifacts:
+/// 2 MiB; xz -6: 8 MiB). An artifact that declares more takes it from the
+/// pool's one largest window ([`Budget::decoder_windows`]), or waits.
+const TYPICAL_WINDOW: u64 = 8 * MIB;
+
 /// Downloads: at most this many artifacts open at once (one being read,
 /// the rest read ahead), with a buffer of 4 to 32 MiB each.
 const MAX_DOWNLOADS: u64 = 5;
@@ -68,6 +74,11 @@ pub struct Budget {
     /// Largest zstd window an artifact may use (log2 bytes); xz
     /// dictionaries are held to the same size.
     pub window_log_max: u32,
+    /// Bytes of decoder windows the artifacts being decoded share, each
+    /// taking what its archive's header declares: a typical window per
+    /// artifact read at once and one of the largest. (The artifact the
+    /// output is at may take one more of the largest, so it never waits.)
+    pub decoder_windows: u64,
     /// A file sharing its path with an earlier one is held in memory up to
     /// this size, to compare before its header is written.
     pub compare_buffer: u64,
@@ -176,15 +187,18 @@ impl Budget {
             .clamp(MIN_WINDOW_LOG, MAX_WINDOW_LOG);
         let window = 1u64 << window_log_max;
         let compare_buffer = (avail / 16).clamp(MIB, MAX_COMPARE_BUFFER);
-        // Besides the threads: per artifact read at once, its window, one
-        // download (and its digest check) and the decoded bytes queued for
-        // its scanning thread; one part uploading.
+        // Besides the threads: per artifact read at once, a typical window,
+        // one download (and its digest check) and the decoded bytes queued
+        // for its scanning thread; one part uploading; the largest window
+        // once (twice with several at once: the artifact the output is at
+        // never waits for one).
         let decoded = (Self::DECODED_CHUNK * Self::DECODED_CHUNKS + verify::BUFFERED) as u64;
-        let per_artifact = window + MIN_DOWNLOAD_BUFFER + decoded;
+        let per_artifact = TYPICAL_WINDOW.min(window) + MIN_DOWNLOAD_BUFFER + decoded;
         let shared = compare_buffer + partials + largest_part;
+        let largest_windows = |readers: usize| if readers > 1 { 2 * window } else { window };
         let fixed = |readers: usize| {
             let ahead = if readers > 1 { MIN_PENDING } else { 0 };
-            shared + readers as u64 * (per_artifact + ahead)
+            shared + largest_windows(readers) + readers as u64 * (per_artifact + ahead)
         };
 
         let wanted = n.jobs.unwrap_or(n.cores).max(1);
@@ -197,20 +211,24 @@ impl Budget {
             .artifact_jobs
             .unwrap_or((n.cores / CORES_PER_ARTIFACT).max(1))
             .max(1);
+        // Readers chosen by default leave a quarter of the budget to what
+        // makes them useful (read-ahead, output held ahead of the sinks).
+        let leaves_a_quarter = |r: usize| fixed(r) + threads(jobs) + avail / 4 <= avail;
         let readers = match n.artifact_jobs {
             Some(r) => r.max(1),
             None => (1..=wanted_readers)
                 .rev()
-                .find(|&r| fits(jobs, r))
+                .find(|&r| r == 1 || leaves_a_quarter(r))
                 .unwrap_or(1),
         };
         if !fits(jobs, readers) {
             let need = RUNTIME + fixed(readers) + threads(jobs);
             let mut parts = format!(
-                "{readers} artifact(s) read at once ({} each: decoder window {}, buffers{}), {jobs} compression thread(s) ({} each)",
+                "{readers} artifact(s) read at once ({} each: typical decoder window and buffers{}; the largest window {} {}), {jobs} compression thread(s) ({} each)",
                 whole_mib(per_artifact + if readers > 1 { MIN_PENDING } else { 0 }),
-                whole_mib(window),
                 if readers > 1 { ", scanned ahead" } else { "" },
+                whole_mib(window),
+                if readers > 1 { "twice" } else { "once" },
                 whole_mib(state + block)
             );
             if partials > 0 {
@@ -272,6 +290,7 @@ impl Budget {
             artifact_jobs: readers,
             pending,
             window_log_max,
+            decoder_windows: readers as u64 * TYPICAL_WINDOW.min(window) + window,
             compare_buffer,
             read_ahead: (streams - readers_u) as usize,
             download_buffer: download_buffer as usize,
@@ -309,8 +328,12 @@ mod tests {
         let block = n.block();
         let readers = b.artifact_jobs as u64;
         let decoded = (Budget::DECODED_CHUNK * Budget::DECODED_CHUNKS + verify::BUFFERED) as u64;
+        let window = 1u64 << b.window_log_max;
+        let overdraft = if readers > 1 { window } else { 0 };
         RUNTIME
-            + readers * ((1 << b.window_log_max) + decoded + b.pending)
+            + b.decoder_windows
+            + overdraft
+            + readers * (decoded + b.pending)
             + b.compare_buffer
             + n.part_sizes.iter().sum::<u64>()
             + b.upload_bytes

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tokio::io::AsyncReadExt;
@@ -26,7 +26,7 @@ use crate::cpu_time::thread_cpu_ns;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::progress::{Counting, Progress};
-use crate::repack::decode;
+use crate::repack::{decode, window};
 use crate::source::verify::{expected_digest, verified};
 use crate::source::{ByteStream, Source};
 
@@ -127,6 +127,108 @@ impl Drop for Opener {
     }
 }
 
+/// The decoder windows of the artifacts being decoded
+/// ([`Budget::decoder_windows`]): each takes what its archive's header
+/// declares before it is decoded, and waits while they would overflow the
+/// pool, except the artifact the output is at, which every other one
+/// waits for.
+pub struct Windows {
+    /// (bytes taken, the artifact the output is at).
+    state: Mutex<(u64, usize)>,
+    cv: Condvar,
+    total: u64,
+    /// The largest window an artifact may take (`--memory`'s cap).
+    largest: u64,
+}
+
+impl Windows {
+    pub fn new(budget: &Budget) -> Self {
+        Windows {
+            state: Mutex::new((0, 0)),
+            cv: Condvar::new(),
+            total: budget.decoder_windows,
+            largest: 1 << budget.window_log_max,
+        }
+    }
+
+    /// The output moves on to artifact `index`.
+    pub fn at(&self, index: usize) {
+        self.state.lock().expect("windows").1 = index;
+        self.cv.notify_all();
+    }
+
+    /// Takes the window `head` declares (the largest where it declares
+    /// none) for artifact `index`; `None` if the run stops first.
+    fn take(self: &Arc<Self>, index: usize, want: Option<u64>, wait: &Wait) -> Option<Lease> {
+        let bytes = want.unwrap_or(self.largest).min(self.largest);
+        let mut s = self.state.lock().expect("windows");
+        loop {
+            if s.0 == 0 || s.0 + bytes <= self.total || s.1 == index {
+                s.0 += bytes;
+                return Some(Lease {
+                    windows: self.clone(),
+                    bytes,
+                });
+            }
+            if wait.stopped() {
+                return None;
+            }
+            // Waits end on a release, the output moving on, or (to see
+            // the run stop) a timeout.
+            s = self
+                .cv
+                .wait_timeout(s, std::time::Duration::from_millis(50))
+                .expect("windows")
+                .0;
+        }
+    }
+}
+
+/// A window taken from [`Windows`], given back when dropped.
+pub struct Lease {
+    windows: Arc<Windows>,
+    bytes: u64,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut s = self.windows.state.lock().expect("windows");
+        s.0 = s.0.saturating_sub(self.bytes);
+        drop(s);
+        self.windows.cv.notify_all();
+    }
+}
+
+/// An input whose first bytes were read, then put back in front.
+type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// Reads the first bytes of `input` (up to [`window::PEEK`]), takes the
+/// window they declare, and gives back a reader of the whole input.
+fn with_window<R: Read>(
+    compression: crate::plan::Compression,
+    mut input: R,
+    index: usize,
+    windows: &Arc<Windows>,
+    wait: &Wait,
+) -> io::Result<(Lease, Peeked<R>)> {
+    let mut head = vec![0; window::PEEK];
+    let mut n = 0;
+    while n < head.len() {
+        match input.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    head.truncate(n);
+    let declared = window::declared(compression, &head);
+    let lease = windows
+        .take(index, declared, wait)
+        .ok_or_else(|| io::Error::other("the run stopped"))?;
+    Ok((lease, Read::chain(io::Cursor::new(head), input)))
+}
+
 /// `live` while none of the thread's artifacts is decided as it is read.
 pub const NOT_LIVE: usize = usize::MAX;
 
@@ -137,6 +239,7 @@ pub type Claim = Box<dyn FnMut() -> Option<(usize, CancellationToken, Opened)> +
 /// Starts a decode thread that decodes the artifacts `claim` gives, in
 /// turn. While `live` holds an artifact's index, decoding it also counts as
 /// serial work.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     plan: Arc<Plan>,
     opts: RunOptions,
@@ -144,6 +247,7 @@ pub fn start(
     progress: Arc<Progress>,
     stages: Arc<Stages>,
     live: Arc<AtomicUsize>,
+    windows: Arc<Windows>,
     mut claim: Claim,
 ) -> Decoded {
     let (tx, rx) = unbounded();
@@ -178,6 +282,7 @@ pub fn start(
                     &opts,
                     &wait,
                     &progress,
+                    &windows,
                     &mut stream,
                     serial,
                 );
@@ -375,6 +480,11 @@ impl Wait {
         })
     }
 
+    /// Whether the run, or work on this artifact, has stopped.
+    fn stopped(&self) -> bool {
+        self.stop.is_cancelled() || self.artifact.as_ref().is_some_and(|t| t.is_cancelled())
+    }
+
     pub fn on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         self.until(work, || Error::internal("the run stopped"))
     }
@@ -411,6 +521,7 @@ fn decode_one(
     opts: &RunOptions,
     wait: &Wait,
     progress: &Arc<Progress>,
+    windows: &Arc<Windows>,
     out: &mut Stream,
     serial: Serial<'_>,
 ) -> bool {
@@ -438,6 +549,16 @@ fn decode_one(
     let input = UntilEnd {
         inner: counted,
         reached: complete.clone(),
+    };
+    let (_lease, input) = match with_window(a.name.compression, input, index, windows, wait) {
+        Ok(r) => r,
+        Err(e) => {
+            out.send(Msg::Failed(
+                index,
+                Error::artifact(&name, None, e.to_string()),
+            ));
+            return false;
+        }
     };
     let decoder = decode::decoder_with_window(
         a.name.compression,
@@ -503,22 +624,26 @@ pub fn reopen(
     index: usize,
     source: &Arc<dyn Source>,
     opts: &RunOptions,
+    windows: &Arc<Windows>,
     wait: &Wait,
-) -> Result<impl BufRead + Send> {
+) -> Result<(Lease, impl BufRead + Send)> {
     let a = &plan.artifacts[index];
+    let failed = |e: io::Error| Error::artifact(&a.name.file_name(), None, e.to_string());
     let stream = wait.on(source.open(a, opts.budget.download_buffer))?;
     let input = Blocking {
         stream,
         wait: wait.clone(),
     };
+    let (lease, input) =
+        with_window(a.name.compression, input, index, windows, wait).map_err(failed)?;
     let decoder = decode::decoder_with_window(
         a.name.compression,
         input,
         opts.max_unpacked,
         opts.budget.window_log_max,
     )
-    .map_err(|e| Error::artifact(&a.name.file_name(), None, e.to_string()))?;
-    Ok(io::BufReader::with_capacity(CHUNK, decoder))
+    .map_err(failed)?;
+    Ok((lease, io::BufReader::with_capacity(CHUNK, decoder)))
 }
 
 fn read(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -381,6 +381,7 @@ async fn produce(
         .timed(Stage::Fanout, async {
             for (i, mut rx) in receivers.into_iter().enumerate() {
                 workers.held.at(i);
+                workers.windows.at(i);
                 while let Some((block, mask, held)) = rx.recv().await {
                     let c: Compressed = block
                         .await

@@ -31,7 +31,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::decode_ahead::{self, Opener, Wait};
+use super::decode_ahead::{self, Opener, Wait, Windows};
 use super::stages::{Stage, Stages};
 use super::RunOptions;
 use crate::codec::pool::{Done, Pool};
@@ -68,6 +68,8 @@ pub(super) struct Workers {
     next: AtomicUsize,
     turn: Turn,
     pub held: Arc<Held>,
+    /// The decoders' windows.
+    pub windows: Arc<Windows>,
     pub stop: Stop,
     /// Each artifact's queue to the fan-out, taken by its worker.
     outputs: Vec<Mutex<Option<mpsc::Sender<Out>>>>,
@@ -114,6 +116,7 @@ impl Workers {
             next: AtomicUsize::new(0),
             turn: Turn::new(decider),
             held: Arc::new(Held::new(opts.budget.held_output)),
+            windows: Arc::new(Windows::new(&opts.budget)),
             stop: Stop::default(),
             outputs: senders,
             error: Mutex::new(None),
@@ -230,6 +233,7 @@ impl Workers {
             self.progress.clone(),
             self.stages.clone(),
             live.clone(),
+            self.windows.clone(),
             claim,
         );
         let mut pending = Pending::default();
@@ -466,7 +470,8 @@ impl<'o> Flow<'_, '_, 'o> {
             stop: w.cancel.clone(),
             artifact: Some(w.tokens[self.index].clone()),
         };
-        let mut input = decode_ahead::reopen(&w.plan, self.index, &w.source, &w.opts, &wait)?;
+        let (_lease, mut input) =
+            decode_ahead::reopen(&w.plan, self.index, &w.source, &w.opts, &w.windows, &wait)?;
         let (rules, index, name) = (&w.rules, self.index, self.name);
         self.pending.second_pass(masks, name, self.pieces, |out| {
             let mut scanner = Scanner::start(rules, index, name, &mut input)?;

@@ -12,6 +12,7 @@ pub(crate) mod scan;
 mod tar_header;
 pub mod tar_reader;
 pub mod tarfmt;
+pub mod window;
 
 use std::io::{BufRead, Read};
 use std::sync::Arc;
