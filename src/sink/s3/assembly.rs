@@ -15,7 +15,11 @@
 //!   run's last 5 MiB or so and the short run are copied into a temporary
 //!   object (the short run as its last part, which may be short), and the
 //!   tarball copies that whole; more short runs extend the chain, each a
-//!   temporary object made of the one before and the run. Nothing is sent.
+//!   temporary object made of the end of the one before (its last 5 MiB
+//!   or so; the tarball copies the rest of it as a part) and the run.
+//!   Nothing is sent, and each temporary object is at most about 10 MiB,
+//!   so what the server copies grows with the number of short runs, not
+//!   with its square.
 //! - a part being sent that is still under 5 MiB when a copyable run
 //!   starts takes the run's first bytes (it has them in hand) until it
 //!   reaches 5 MiB; the rest of the run is copied;
@@ -174,6 +178,44 @@ impl Last {
     }
 }
 
+/// A range at least 5 MiB long that is not a part yet, with its chunks'
+/// CRCs, so it can be cut between them.
+#[derive(Clone, Debug)]
+struct Chain {
+    range: Range,
+    chunks: Vec<ObjectCrc>,
+}
+
+impl Chain {
+    /// Splits off what comes before its shortest end of whole chunks of at
+    /// least 5 MiB, when that is at least 5 MiB too (to be copied as a
+    /// part): what a temporary object then copies stays short.
+    fn cut(self) -> (Option<Range>, Chain) {
+        let mut tail = ObjectCrc::default();
+        for (i, c) in self.chunks.iter().enumerate().rev() {
+            tail = c.then(tail);
+            if tail.len >= MIN_PART_SIZE {
+                let head: ObjectCrc = self.chunks[..i].iter().copied().sum();
+                if head.len < MIN_PART_SIZE {
+                    break;
+                }
+                let r = self.range;
+                let prefix = Range { crc: head, ..r };
+                let rest = Chain {
+                    range: Range {
+                        source: r.source,
+                        start: r.start + head.len,
+                        crc: tail,
+                    },
+                    chunks: self.chunks[i..].to_vec(),
+                };
+                return (Some(prefix), rest);
+            }
+        }
+        (None, self)
+    }
+}
+
 /// A copied run being followed.
 struct Run {
     /// Where the run starts in each tarball that holds all of it so far,
@@ -282,7 +324,7 @@ enum Open {
         /// A range at least 5 MiB long that ends right before the run,
         /// not yet a part: the run, should it end short, is copied after
         /// it into a temporary object.
-        chain: Option<Range>,
+        chain: Option<Chain>,
         /// A part to send that waits for the run to reach 5 MiB (then it
         /// is sent as it is) or to end short (then it takes the run in).
         before: Option<(Vec<Bytes>, ObjectCrc)>,
@@ -293,14 +335,14 @@ enum Open {
     /// than 5 MiB): should a run follow, both go into a temporary object
     /// that starts its chain.
     Chain {
-        chain: Range,
+        chain: Chain,
         chunks: Vec<Bytes>,
         crc: ObjectCrc,
     },
 }
 
 /// After a chain's range: the next run, or the tarball's own bytes.
-fn chained(chain: Range, next: Option<&Holders>, pool: &Arc<HeldPool>) -> Open {
+fn chained(chain: Chain, next: Option<&Holders>, pool: &Arc<HeldPool>) -> Open {
     match next {
         Some(next) => Open::Copy {
             run: Run::new(next),
@@ -418,13 +460,13 @@ impl Assembly {
                         return Ok(());
                     }
                     // Enough to send as a part of its own.
-                    let (chain, chunks, crc) = (*chain, std::mem::take(chunks), *crc);
+                    let (chain, chunks, crc) = (chain.range, std::mem::take(chunks), *crc);
                     self.copy(chain, out)?;
                     self.open = Open::Send { chunks, crc };
                 }
                 Open::Chain { chain, chunks, crc } => {
-                    let (first, chunks, crc) = (*chain, std::mem::take(chunks), *crc);
-                    let joined = self.temp(first, Last::Send(chunks, crc), out);
+                    let (first, chunks, crc) = (chain.clone(), std::mem::take(chunks), *crc);
+                    let joined = self.temp(first, Last::Send(chunks, crc), vec![crc], out)?;
                     self.open = Open::Copy {
                         run: Run::new(&chunk.held),
                         chain: Some(joined),
@@ -478,20 +520,24 @@ impl Assembly {
         drop(pooled);
         if run.len >= MIN_PART_SIZE {
             if let Some(c) = chain {
-                self.copy(c, out)?;
+                self.copy(c.range, out)?;
             }
             // Its end may start a chain for what follows.
             let (first, at) = run.end_cut();
             for range in run.pieces(first, self.copy_piece) {
                 self.copy(range, out)?;
             }
-            let tail = run.range(first, at);
+            let tail = Chain {
+                range: run.range(first, at),
+                chunks: run.chunks[first..].to_vec(),
+            };
             self.open = chained(tail, next, &self.held);
             return Ok(());
         }
         // A short run.
-        if let Some(c) = chain.filter(|c| c.crc.len + run.len <= MAX_PART_SIZE) {
-            let joined = self.temp(c, Last::Copy(run.range(0, 0)), out);
+        if let Some(c) = chain.filter(|c| c.range.crc.len + run.len <= MAX_PART_SIZE) {
+            let last = Last::Copy(run.range(0, 0));
+            let joined = self.temp(c, last, run.chunks.clone(), out)?;
             self.open = chained(joined, next, &self.held);
             return Ok(());
         }
@@ -523,7 +569,7 @@ impl Assembly {
             Open::Nothing => {}
             Open::Send { chunks, crc } => self.send(chunks, crc, out)?,
             Open::Chain { chain, chunks, crc } => {
-                self.copy(chain, out)?;
+                self.copy(chain.range, out)?;
                 if crc.len > 0 {
                     self.send(chunks, crc, out)?;
                 }
@@ -539,7 +585,7 @@ impl Assembly {
                     self.send(chunks, crc, out)?;
                 }
                 if let Some(c) = chain {
-                    self.copy(c, out)?;
+                    self.copy(c.range, out)?;
                 }
                 if run.len > 0 {
                     self.copy_run(&run, out)?;
@@ -549,20 +595,41 @@ impl Assembly {
         Ok(())
     }
 
-    /// Temporary object `first ‖ last`, as a range that starts a chain.
-    fn temp(&mut self, first: Range, last: Last, out: &mut Vec<Part>) -> Range {
+    /// Temporary object `first ‖ last` (`last_chunks`: its CRCs, where it
+    /// may be cut), as a range that starts a chain. A long `first` is cut
+    /// first: its head becomes a part, only its end goes into the object.
+    fn temp(
+        &mut self,
+        first: Chain,
+        last: Last,
+        last_chunks: Vec<ObjectCrc>,
+        out: &mut Vec<Part>,
+    ) -> Result<Chain> {
+        let (head, first) = first.cut();
+        if let Some(head) = head {
+            self.copy(head, out)?;
+        }
         let id = self.temps;
         self.temps += 1;
-        let crc = first.crc.then(last.crc());
+        let crc = first.range.crc.then(last.crc());
         if let Last::Send(_, c) = &last {
             self.sent += c.len;
         }
-        out.push(Part::Temp { id, first, last });
-        Range {
-            source: Source::Temp(id),
-            start: 0,
-            crc,
-        }
+        out.push(Part::Temp {
+            id,
+            first: first.range,
+            last,
+        });
+        let mut chunks = first.chunks;
+        chunks.extend(last_chunks);
+        Ok(Chain {
+            range: Range {
+                source: Source::Temp(id),
+                start: 0,
+                crc,
+            },
+            chunks,
+        })
     }
 
     fn copy_run(&mut self, run: &Run, out: &mut Vec<Part>) -> Result<()> {
@@ -695,6 +762,18 @@ mod tests {
         piece: u64,
         held: u64,
     ) -> (usize, u64) {
+        let (parts, sent, _) = assemble_counted(case, runs, chunk, piece, held);
+        (parts, sent)
+    }
+
+    /// `assemble_held`, also returning the bytes of temporary objects.
+    fn assemble_counted(
+        case: &Case,
+        runs: &[(Option<u64>, usize)],
+        chunk: usize,
+        piece: u64,
+        held: u64,
+    ) -> (usize, u64, u64) {
         let pool = HeldPool::new(held);
         let mut a = Assembly::new(MIN_PART_SIZE, piece, true, pool.clone());
         let mut want = Vec::new();
@@ -712,6 +791,7 @@ mod tests {
         a.finish(&mut parts).unwrap();
         let mut got = Vec::new();
         let mut sent = 0;
+        let mut temp_bytes = 0;
         let mut temps: std::collections::HashMap<usize, Vec<u8>> = Default::default();
         let resolve = |temps: &std::collections::HashMap<usize, Vec<u8>>, r: &Range| {
             let (s, n) = (r.start as usize, r.crc.len as usize);
@@ -751,6 +831,7 @@ mod tests {
                         }
                     }
                     assert!(d.len() as u64 <= MAX_PART_SIZE);
+                    temp_bytes += d.len() as u64;
                     temps.insert(*id, d);
                     continue;
                 }
@@ -771,7 +852,7 @@ mod tests {
         assert_eq!(pool.used(), 0, "held bytes given back");
         assert_eq!(sent, a.sent);
         assert_eq!(a.sent + a.copied(), want.len() as u64);
-        (parts, sent)
+        (parts, sent, temp_bytes)
     }
 
     const M: usize = MIB as usize;
@@ -835,6 +916,26 @@ mod tests {
         // Only the trailer is sent: 12 MiB as 7 + (5 + 1 + 2 through two
         // temporary objects), 9 + 3 the same way, then the trailer.
         assert_eq!((parts, sent), (4, 40));
+    }
+
+    /// Many short runs in a row: each temporary object holds the end of
+    /// the one before (5 to 10 MiB) and the run, so the server copies a
+    /// bounded amount per short run, not the whole chain again each time.
+    #[test]
+    fn a_long_stretch_of_short_runs_copies_linearly() {
+        let c = case();
+        let mut runs = vec![(Some(0), 12 * M)];
+        for i in 0..40u64 {
+            // 1 MiB runs, each from elsewhere in the source.
+            runs.push((Some(16 * MIB + (i % 7) * 6 * MIB + i * 1000), M));
+        }
+        runs.push((None, 40));
+        let (_, sent, temps) = assemble_counted(&c, &runs, 256 << 10, COPY_PIECE, u64::MAX);
+        assert_eq!(sent, 40);
+        // Each of the 40 objects: at most 10 MiB of the one before (and a
+        // chunk), and its 1 MiB run. Chained whole, they took 1,020 MiB.
+        assert!(temps <= 40 * (10 * MIB + (256 << 10) + MIB), "{temps}");
+        assert!(temps >= 40 * (5 * MIB + MIB), "{temps}");
     }
 
     #[test]
