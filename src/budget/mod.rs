@@ -193,12 +193,21 @@ impl Budget {
         // once (twice with several at once: the artifact the output is at
         // never waits for one).
         let decoded = (Self::DECODED_CHUNK * Self::DECODED_CHUNKS + verify::BUFFERED) as u64;
-        let per_artifact = TYPICAL_WINDOW.min(window) + MIN_DOWNLOAD_BUFFER + decoded;
+        let per_artifact = MIN_DOWNLOAD_BUFFER + decoded;
         let shared = compare_buffer + partials + largest_part;
-        let largest_windows = |readers: usize| if readers > 1 { 2 * window } else { window };
+        // One artifact at a time decodes one archive at a time: the
+        // largest window is all it needs.
+        let windows = |readers: usize| {
+            if readers > 1 {
+                readers as u64 * TYPICAL_WINDOW.min(window) + window
+            } else {
+                window
+            }
+        };
+        let overdraft = |readers: usize| if readers > 1 { window } else { 0 };
         let fixed = |readers: usize| {
             let ahead = if readers > 1 { MIN_PENDING } else { 0 };
-            shared + largest_windows(readers) + readers as u64 * (per_artifact + ahead)
+            shared + windows(readers) + overdraft(readers) + readers as u64 * (per_artifact + ahead)
         };
 
         let wanted = n.jobs.unwrap_or(n.cores).max(1);
@@ -224,11 +233,10 @@ impl Budget {
         if !fits(jobs, readers) {
             let need = RUNTIME + fixed(readers) + threads(jobs);
             let mut parts = format!(
-                "{readers} artifact(s) read at once ({} each: typical decoder window and buffers{}; the largest window {} {}), {jobs} compression thread(s) ({} each)",
+                "{readers} artifact(s) read at once ({} for their decoder windows, {} each for buffers{}), {jobs} compression thread(s) ({} each)",
+                whole_mib(windows(readers) + overdraft(readers)),
                 whole_mib(per_artifact + if readers > 1 { MIN_PENDING } else { 0 }),
-                if readers > 1 { ", scanned ahead" } else { "" },
-                whole_mib(window),
-                if readers > 1 { "twice" } else { "once" },
+                if readers > 1 { " and scanning ahead" } else { "" },
                 whole_mib(state + block)
             );
             if partials > 0 {
@@ -290,7 +298,7 @@ impl Budget {
             artifact_jobs: readers,
             pending,
             window_log_max,
-            decoder_windows: readers as u64 * TYPICAL_WINDOW.min(window) + window,
+            decoder_windows: windows(readers),
             compare_buffer,
             read_ahead: (streams - readers_u) as usize,
             download_buffer: download_buffer as usize,
