@@ -442,3 +442,56 @@ fn stale_family_table_warns_and_single_family_gets_multiarch() {
     assert_eq!(plan["warnings"].as_array().unwrap().len(), 0, "{plan}");
     assert_eq!(plan["tarballs"].as_array().unwrap().len(), 2, "{plan}");
 }
+
+/// Every value that becomes a part of a tarball name or an S3 key is
+/// checked where it enters: a version, families, targets, run ids and
+/// renamed parts that could climb out of the destination or break a
+/// checksum line are usage errors naming the flag; nothing is created.
+#[test]
+fn values_that_become_names_are_checked() {
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Kpack, &["gfx94X-dcgpu"], src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let out_dir = dest.path().join("out");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--version", "../../x"], "--version"),
+        (&["--version", "7\n1"], "--version"),
+        (&["--version", ""], "--version"),
+        (&["--families", "gfx94X-dcgpu;.."], "--families"),
+        (
+            &["--families", "gfx94X-dcgpu", "--targets", "gfx942/x"],
+            "--targets",
+        ),
+    ];
+    for (extra, flag) in cases {
+        let mut args = vec!["pack", "--source", s(src.path()), "--dest", s(&out_dir)];
+        if !extra.contains(&"--families") {
+            args.extend_from_slice(&["--families", "gfx94X-dcgpu"]);
+        }
+        args.extend_from_slice(extra);
+        let out = rockpack(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(
+            err.contains(flag) && err.contains("names"),
+            "{extra:?}: {err}"
+        );
+        assert!(!out_dir.exists(), "{extra:?} created {}", out_dir.display());
+    }
+    let out = rockpack(&["pack", "--run-id", "1/../2", "--families", "gfx94X-dcgpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--run-id"));
+    let out = rockpack(&[
+        "promote",
+        "s3://bucket/run/",
+        "s3://bucket/release/",
+        "--rename",
+        "0.0.0=a\u{1b}b",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--rename") && err.contains("control character"),
+        "{err}"
+    );
+}

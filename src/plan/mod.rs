@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod exclude;
 pub mod families;
 mod format;
+pub mod name_part;
 mod preset;
 mod select;
 pub mod set;

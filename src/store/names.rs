@@ -117,9 +117,12 @@ impl Renames {
                     .split_once('=')
                     .ok_or_else(|| Error::Usage(format!("--rename {p:?}: expected OLD=NEW")))?;
                 for side in [old, new] {
-                    if side.is_empty() || side.contains(['/', '-']) {
+                    let why = crate::plan::name_part::refusal(side).or_else(|| {
+                        side.contains('-').then(|| format!("{side:?} holds '-'"))
+                    });
+                    if let Some(why) = why {
                         return Err(Error::Usage(format!(
-                            "--rename {p:?}: each side is one part of a name (a version such as 7.13.0rc1): not empty, no '/' or '-'"
+                            "--rename {p:?}: each side is one part of a name (a version such as 7.13.0rc1): {why}"
                         )));
                     }
                 }

@@ -12,6 +12,7 @@ use rockpack::codec::Levels;
 use rockpack::error::{Error, Result};
 use rockpack::net::aws;
 use rockpack::net::RetryPolicy;
+use rockpack::plan::name_part;
 use rockpack::plan::{
     plan_set, preset, FamilyTable, Format, MultiarchMode, Plan, PlanOptions, TarballSet,
 };
@@ -145,7 +146,7 @@ pub(crate) struct SelectArgs {
     )]
     pub(crate) source: Option<String>,
     /// A TheRock workflow run: reads s3://{bucket}/{prefix} as TheRock resolves it.
-    #[arg(long, conflicts_with = "source")]
+    #[arg(long, conflicts_with = "source", value_parser = name_part::parse)]
     pub(crate) run_id: Option<String>,
     /// The repository of --run-id [default: $GITHUB_REPOSITORY, else ROCm/TheRock].
     #[arg(long, value_name = "OWNER/REPO")]
@@ -164,10 +165,10 @@ pub(crate) struct SelectArgs {
     )]
     pub(crate) set: Option<PathBuf>,
     /// GPU families, separated by ';' or ',': one tarball each.
-    #[arg(long, alias = "dist-amdgpu-families", value_name = "'A;B'")]
+    #[arg(long, alias = "dist-amdgpu-families", value_name = "'A;B'", value_parser = name_part::parse_list)]
     pub(crate) families: Option<String>,
     /// Extra single targets (comma-separated), one tarball each; kpack-split runs only.
-    #[arg(long, value_name = "gfx942,gfx1100")]
+    #[arg(long, value_name = "gfx942,gfx1100", value_parser = name_part::parse_list)]
     pub(crate) targets: Option<String>,
     /// Also one tarball per target of every requested family; kpack-split runs only.
     #[arg(long)]
@@ -175,7 +176,7 @@ pub(crate) struct SelectArgs {
     #[arg(long, default_value = "linux", value_parser = ["linux", "windows"])]
     pub(crate) platform: String,
     /// Version string in tarball names.
-    #[arg(long = "version", alias = "package-version", default_value = "0.0.0")]
+    #[arg(long = "version", alias = "package-version", default_value = "0.0.0", value_parser = name_part::parse)]
     pub(crate) version: String,
     /// Also build the `-tests` variant of every tarball.
     #[arg(long, alias = "include-test-tarballs")]
@@ -258,7 +259,7 @@ pub(crate) struct PackArgs {
     #[arg(long)]
     pub(crate) upload: bool,
     /// The run --upload writes to [default: $GITHUB_RUN_ID in $GITHUB_REPOSITORY, else --run-id].
-    #[arg(long, requires = "upload", value_name = "RUN_ID")]
+    #[arg(long, requires = "upload", value_name = "RUN_ID", value_parser = name_part::parse)]
     pub(crate) upload_run_id: Option<String>,
     /// Compression level (gz: 0-9, default 6; zst: 1-22, default 3): one for
     /// every format, or per format (gz=9,zst=19).
