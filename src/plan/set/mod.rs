@@ -250,9 +250,9 @@ fn check_template(t: &str) -> Result<(), String> {
     if t.is_empty() {
         return Err("the name is empty".into());
     }
-    if t.contains('/') || t.contains('\\') || t.chars().any(char::is_control) {
+    if crate::plan::name_part::refusal(t).is_some() {
         return Err(format!(
-            "name {t:?}: a tarball name is a file name (no '/', '\\' or control characters)"
+            "name {t:?}: a tarball name is a file name (no '/', '\\' or control characters, not '.' or '..')"
         ));
     }
     while let Some(i) = rest.find(['{', '}']) {
