@@ -21,10 +21,16 @@
 #   ROCKPACK_SCALE_BIN=DIR/rockpack  that binary and DIR/examples/s3_server
 #                                  instead of building them (release)
 #   ROCKPACK_SCALE_KEEP=1          keep the work dir
+#   ROCKPACK_SCALE_S3=0            skip step 2 (the server keeps every
+#                                  tarball, its staging copy and, while an
+#                                  upload completes, its parts: about 3x
+#                                  the gzip output of disk at the peak)
 #
 # Needs: cargo (unless ROCKPACK_SCALE_BIN), python3 (standard library).
-# Scratch: the run (~0.37x SIZE), the directory outputs (~1.3x SIZE as gzip)
-# and the server's copy of the S3 outputs (~1.3x), under ${TMPDIR:-/tmp}.
+# Scratch: the run (~0.37x SIZE), the directory outputs (~1.1x SIZE as
+# gzip), and for step 2 the server's tarballs, staging copies and parts
+# (~3x the gzip output at the peak), under ${TMPDIR:-/tmp}. A failed step
+# prints the end of its log; the work dir is then kept.
 # Prints a Markdown report; also leaves it in ${TMPDIR:-/tmp}/rockpack-scale-SIZE.md.
 set -euo pipefail
 
@@ -52,11 +58,29 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-scale.XXXXXX")
 server_pid=
+failed=0
 cleanup() {
     [[ -n $server_pid ]] && { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
-    if [[ ${ROCKPACK_SCALE_KEEP:-} == 1 ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+    if [[ ${ROCKPACK_SCALE_KEEP:-} == 1 || $failed == 1 ]]; then
+        echo "kept $work (the run and the logs)" >&2
+    else
+        rm -rf "$work"
+    fi
 }
 trap cleanup EXIT
+# measured NAME CMD...: runs CMD under measure.py as $work/NAME.json; on a
+# failure prints the end of its log and stops.
+measured() {
+    local name=$1
+    shift
+    if ! python3 "$here/measure.py" --json "$work/$name.json" --stderr "$work/$name.log" "$@"; then
+        failed=1
+        echo "step $name failed; the end of its log:" >&2
+        tail -n 20 "$work/$name.log" >&2
+        df -h "$work" >&2
+        exit 1
+    fi
+}
 
 root=$work/s3
 run=$root/$BUCKET/run
@@ -70,11 +94,13 @@ select=(--families "$FAMILIES" --tests)
 export TMPDIR=$work/tmp
 
 say "1. directory -> directory, defaults"
-python3 "$here/measure.py" --json "$work/dir.json" --stderr "$work/dir.log" -- \
+measured dir -- \
     "$rockpack" pack --source "$run" "${select[@]}" --dest "$work/out-dir" \
     --summary "$work/dir-summary.json"
 rm -rf "$work/out-dir"
 
+s3_args=()
+if [[ ${ROCKPACK_SCALE_S3:-1} != 0 ]]; then
 say "2. S3 -> S3, defaults (upload once)"
 "$server_bin" --root "$root" --bucket "$BUCKET" --anonymous \
     --port-file "$work/endpoint" >"$work/server.out" 2>"$work/server.log" &
@@ -89,20 +115,21 @@ export AWS_ACCESS_KEY_ID=rockpack-bench-key AWS_SECRET_ACCESS_KEY=rockpack-bench
 export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 export AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-python3 "$here/measure.py" --json "$work/s3.json" --server-pid "$server_pid" \
-    --stderr "$work/s3.log" -- \
+measured s3 --server-pid "$server_pid" -- \
     "$rockpack" pack --source "s3://$BUCKET/run" --endpoint-url "$endpoint" "${select[@]}" \
     --dest "s3://$BUCKET/out/" --summary "$work/s3-summary.json"
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=
 rm -rf "${root:?}/$BUCKET/out"
+s3_args=(--s3 "$work/s3")
+fi
 
 runs=()
 for lv in $LEVELS; do
     fmt=${lv%%:*} level=${lv##*:}
     say "3. as 64 cores with --memory 4G: $fmt level $level"
-    python3 "$here/measure.py" --json "$work/c64-$fmt$level.json" --stderr "$work/c64-$fmt$level.log" -- \
+    measured "c64-$fmt$level" -- \
         env ROCKPACK_CORES=64 "$rockpack" pack --source "$run" "${select[@]}" \
         --format "$fmt" --level "$level" --memory 4G --dest "$work/out-64" \
         --summary "$work/c64-$fmt$level-summary.json"
@@ -111,5 +138,5 @@ for lv in $LEVELS; do
 done
 
 leftover=$(find "$work/tmp" -mindepth 1 | wc -l)
-python3 "$here/scale_report.py" --size "$SIZE" --dir "$work/dir" --s3 "$work/s3" \
+python3 "$here/scale_report.py" --size "$SIZE" --dir "$work/dir" "${s3_args[@]}" \
     --tmp-leftovers "$leftover" "${runs[@]}" | tee "$report_dir/rockpack-scale-$SIZE.md"

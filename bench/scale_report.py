@@ -35,19 +35,39 @@ def stages(s):
     return ", ".join(f"{k} {c[k]:.1f}" for k in sorted(c))
 
 
+def s3_table(w, ss, ds):
+    u = ss["upload"]
+    distinct = ss["distinct_bytes"]
+    copied = u["copied_bytes"]
+    w("| S3 | MiB | ratio |")
+    w("| --- | ---: | --- |")
+    w(f"| sent | {u['sent_bytes'] / MIB:.1f} | {u['sent_bytes'] / distinct:.3f}x the "
+      f"{distinct / MIB:.1f} MiB distinct |")
+    w(f"| copied into the tarballs | {copied / MIB:.1f} | |")
+    w(f"| copied into temporary objects | {u['temporary_bytes'] / MIB:.1f} | "
+      f"{(copied + u['temporary_bytes']) / max(copied, 1):.3f}x with the copies above, "
+      f"against the copied bytes alone |")
+    w(f"| copied from staging names | {u['staged_bytes'] / MIB:.1f} | |")
+    w(f"| read back | {u['read_back_bytes'] / MIB:.1f} | |\n")
+
+    same = digests(ds) == digests(ss)
+    w(f"Directory and S3 tarballs byte-identical: {'yes' if same else 'NO'}.\n")
+
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", required=True)
     ap.add_argument("--dir", required=True)
-    ap.add_argument("--s3", required=True)
+    ap.add_argument("--s3")
     ap.add_argument("--tmp-leftovers", type=int, required=True)
     ap.add_argument("runs", nargs="*")
     a = ap.parse_args()
 
     dm, ds = load(a.dir)
-    sm, ss = load(a.s3)
+    sm, ss = load(a.s3) if a.s3 else (None, None)
     for m in (dm, sm):
-        assert m["exit_code"] == 0, m
+        assert m is None or m["exit_code"] == 0, m
     largest = max(t["content_bytes"] for t in ds["tarballs"])
     tar_total = sum(t["content_bytes"] for t in ds["tarballs"])
     out_bytes = sum(t["bytes"] for t in ds["tarballs"])
@@ -67,28 +87,16 @@ def main():
       f"{dm['peak_rss_mib']:.0f} MiB | {ds['budget']['memory'] / MIB:.0f} MiB "
       f"({ds['budget']['artifact_jobs']} at once, {ds['budget']['jobs']} threads) | "
       f"{temp_dir:.1f} MiB |")
-    w(f"| S3 → S3 (server: {sm['server_cpu_s']:.1f} CPU s) | {sm['wall_s']:.1f} | "
-      f"{sm['cpu_s']:.1f} | {sm['peak_rss_mib']:.0f} MiB | "
-      f"{ss['budget']['memory'] / MIB:.0f} MiB | {sm['disk_written_mib']:.1f} MiB |")
+    if sm:
+        w(f"| S3 → S3 (server: {sm['server_cpu_s']:.1f} CPU s) | {sm['wall_s']:.1f} | "
+          f"{sm['cpu_s']:.1f} | {sm['peak_rss_mib']:.0f} MiB | "
+          f"{ss['budget']['memory'] / MIB:.0f} MiB | {sm['disk_written_mib']:.1f} MiB |")
     w(f"\nFiles left under TMPDIR: {a.tmp_leftovers}. CPU seconds per stage, "
-      f"directory run: {stages(ds)}; S3 run: {stages(ss)}.\n")
-
-    u = ss["upload"]
-    distinct = ss["distinct_bytes"]
-    copied = u["copied_bytes"]
-    w("| S3 | MiB | ratio |")
-    w("| --- | ---: | --- |")
-    w(f"| sent | {u['sent_bytes'] / MIB:.1f} | {u['sent_bytes'] / distinct:.3f}x the "
-      f"{distinct / MIB:.1f} MiB distinct |")
-    w(f"| copied into the tarballs | {copied / MIB:.1f} | |")
-    w(f"| copied into temporary objects | {u['temporary_bytes'] / MIB:.1f} | "
-      f"{(copied + u['temporary_bytes']) / max(copied, 1):.3f}x with the copies above, "
-      f"against the copied bytes alone |")
-    w(f"| copied from staging names | {u['staged_bytes'] / MIB:.1f} | |")
-    w(f"| read back | {u['read_back_bytes'] / MIB:.1f} | |\n")
-
-    same = digests(ds) == digests(ss)
-    w(f"Directory and S3 tarballs byte-identical: {'yes' if same else 'NO'}.\n")
+      f"directory run: {stages(ds)}" + (f"; S3 run: {stages(ss)}" if ss else "") + ".\n")
+    if ss:
+        s3_table(w, ss, ds)
+    else:
+        w("S3 step skipped (`ROCKPACK_SCALE_S3=0`).\n")
 
     if a.runs:
         w("As a 64-core runner (`ROCKPACK_CORES=64 --memory 4G`, to a directory):\n")

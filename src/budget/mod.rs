@@ -188,12 +188,14 @@ impl Budget {
         let window = 1u64 << window_log_max;
         let compare_buffer = (avail / 16).clamp(MIB, MAX_COMPARE_BUFFER);
         // Besides the threads: per artifact read at once, a typical window,
-        // one download (and its digest check) and the decoded bytes queued
-        // for its scanning thread; one part uploading; the largest window
-        // once (twice with several at once: the artifact the output is at
-        // never waits for one).
+        // its downloads (and their digest checks: two with several at once,
+        // as a large artifact's second read runs beside the next one's
+        // first) and the decoded bytes queued for its scanning thread; one
+        // part uploading; the largest window once (twice with several at
+        // once: the artifact the output is at never waits for one).
         let decoded = (Self::DECODED_CHUNK * Self::DECODED_CHUNKS + verify::BUFFERED) as u64;
-        let per_artifact = MIN_DOWNLOAD_BUFFER + decoded;
+        let opens = |readers: usize| if readers > 1 { 2 } else { 1 };
+        let per_artifact = |readers: usize| opens(readers) * MIN_DOWNLOAD_BUFFER + decoded;
         let shared = compare_buffer + partials + largest_part;
         // One artifact at a time decodes one archive at a time: the
         // largest window is all it needs.
@@ -207,7 +209,10 @@ impl Budget {
         let overdraft = |readers: usize| if readers > 1 { window } else { 0 };
         let fixed = |readers: usize| {
             let ahead = if readers > 1 { MIN_PENDING } else { 0 };
-            shared + windows(readers) + overdraft(readers) + readers as u64 * (per_artifact + ahead)
+            shared
+                + windows(readers)
+                + overdraft(readers)
+                + readers as u64 * (per_artifact(readers) + ahead)
         };
 
         let wanted = n.jobs.unwrap_or(n.cores).max(1);
@@ -235,7 +240,7 @@ impl Budget {
             let mut parts = format!(
                 "{readers} artifact(s) read at once ({} for their decoder windows, {} each for buffers{}), {jobs} compression thread(s) ({} each)",
                 whole_mib(windows(readers) + overdraft(readers)),
-                whole_mib(per_artifact + if readers > 1 { MIN_PENDING } else { 0 }),
+                whole_mib(per_artifact(readers) + if readers > 1 { MIN_PENDING } else { 0 }),
                 if readers > 1 { " and scanning ahead" } else { "" },
                 whole_mib(state + block)
             );
@@ -278,10 +283,10 @@ impl Budget {
             0
         };
         let readers_u = readers as u64;
-        let downloads = (readers_u * MIN_DOWNLOAD_BUFFER + rest / 2)
-            .min((readers_u + MAX_DOWNLOADS - 1) * MAX_DOWNLOAD_BUFFER);
-        let streams =
-            (downloads / MIN_DOWNLOAD_BUFFER).clamp(readers_u, readers_u + MAX_DOWNLOADS - 1);
+        let open = readers_u * opens(readers);
+        let downloads = (open * MIN_DOWNLOAD_BUFFER + rest / 2)
+            .min((open + MAX_DOWNLOADS - 1) * MAX_DOWNLOAD_BUFFER);
+        let streams = (downloads / MIN_DOWNLOAD_BUFFER).clamp(open, open + MAX_DOWNLOADS - 1);
         let download_buffer = (downloads / streams).min(MAX_DOWNLOAD_BUFFER);
         let upload_bytes = if largest_part == 0 {
             0
@@ -300,7 +305,7 @@ impl Budget {
             window_log_max,
             decoder_windows: windows(readers),
             compare_buffer,
-            read_ahead: (streams - readers_u) as usize,
+            read_ahead: (streams - open) as usize,
             download_buffer: download_buffer as usize,
             blocks_in_flight: blocks_in_flight as usize,
             held_output: rest / 10,
@@ -346,7 +351,8 @@ mod tests {
             + n.part_sizes.iter().sum::<u64>()
             + b.upload_bytes
             + b.held_runs
-            + (b.read_ahead as u64 + readers) * b.download_buffer as u64
+            + (b.read_ahead as u64 + readers * if readers > 1 { 2 } else { 1 })
+                * b.download_buffer as u64
             + b.jobs as u64 * n.state()
             + (b.blocks_in_flight as u64 + 1) * block
             + b.held_output
