@@ -179,11 +179,13 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
         "seconds": summary.seconds,
         // Seconds between the first and the last final name written.
         "publish_window": summary.publish_window,
-        // CPU seconds per stage: decode and repack are one thread each, so
-        // whichever is larger bounds how many compression threads a run
-        // can keep busy (compress / max(decode, repack)).
+        // CPU seconds per stage; `serial` is the longest chain that runs
+        // one thing at a time, so compress / serial is how many
+        // compression threads the run could keep busy.
         "cpu_seconds": summary.cpu,
         "budget": summary.budget,
+        // Artifacts too large to hold ahead of their turn: read twice.
+        "artifacts_read_twice": summary.artifacts_read_twice,
     })
 }
 

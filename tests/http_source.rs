@@ -485,11 +485,22 @@ fn an_artifact_read_twice_gives_the_same_bytes() {
     let order = in_plan_order();
     shield_sidecars(&server.faults);
     slow_first_artifact(&server, &order);
-    let (_t, dest, out) = pack_http(&server.url("run/"), TWO_PASSES);
+    let summary = tempfile::tempdir().unwrap();
+    let summary = summary.path().join("summary.json");
+    let mut args = TWO_PASSES.to_vec();
+    args.extend_from_slice(&["--summary", s(&summary)]);
+    let (_t, dest, out) = pack_http(&server.url("run/"), &args);
     assert_success(&out);
     assert_same_outputs(shared().expected.path(), &dest);
     assert_eq!(ranges(&server.faults, &order[0]), vec![None]);
     assert_eq!(ranges(&server.faults, &order[1]), vec![None, None]);
+    // Every artifact GET twice is counted as read twice.
+    let twice = order
+        .iter()
+        .filter(|k| ranges(&server.faults, k).len() == 2)
+        .count() as u64;
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(v["artifacts_read_twice"].as_u64(), Some(twice), "{v}");
 }
 
 /// An artifact that changes between its two reads fails the run, naming

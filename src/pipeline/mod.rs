@@ -117,6 +117,9 @@ pub struct RunSummary {
     pub cpu: StageSeconds,
     /// What the run chose: memory, threads, artifacts at once, and why.
     pub budget: Budget,
+    /// Artifacts too large to hold ahead of their turn, decided from their
+    /// entries' heads and read a second time to be cut.
+    pub artifacts_read_twice: usize,
 }
 
 /// One tarball being written.
@@ -254,10 +257,13 @@ pub async fn run(
         r = produce(&plan, source, &mut outputs, &mut origins, opts, started, &progress, &stages) => r,
         s = shutdown.recv() => Err(interrupted(s)),
     };
-    if let Err(e) = result {
-        abort_all(sink, &mut outputs).await;
-        return Err(e);
-    }
+    let read_twice = match result {
+        Ok(n) => n,
+        Err(e) => {
+            abort_all(sink, &mut outputs).await;
+            return Err(e);
+        }
+    };
     // Everything short of the final names (copies, staging); a signal
     // still aborts every tarball.
     let prepared = tokio::select! {
@@ -333,11 +339,12 @@ pub async fn run(
         publish_window,
         cpu: stages.seconds(),
         budget: opts.budget.clone(),
+        artifacts_read_twice: read_twice,
     })
 }
 
 /// Runs the artifact workers and fans their compressed blocks out, in plan
-/// order.
+/// order; returns how many artifacts were read twice.
 #[allow(clippy::too_many_arguments)]
 async fn produce(
     plan: &Arc<Plan>,
@@ -348,7 +355,7 @@ async fn produce(
     started: Instant,
     progress: &Arc<Progress>,
     stages: &Arc<Stages>,
-) -> Result<()> {
+) -> Result<usize> {
     // Headers are the same for every tarball of a format.
     for codec in opts.codecs.all() {
         let same: Vec<usize> = (0..outputs.len())
@@ -416,7 +423,7 @@ async fn produce(
         o.put(Chunk::own(trailer)).await?;
         o.done_at = Some(started.elapsed().as_secs_f64());
     }
-    Ok(())
+    Ok(workers.read_twice.load(Ordering::Relaxed))
 }
 
 /// Stops a run's workers when dropped.

@@ -70,6 +70,8 @@ pub(super) struct Workers {
     pub held: Arc<Held>,
     /// The decoders' windows.
     pub windows: Arc<Windows>,
+    /// Artifacts read a second time (decided from their heads).
+    pub read_twice: AtomicUsize,
     pub stop: Stop,
     /// Each artifact's queue to the fan-out, taken by its worker.
     outputs: Vec<Mutex<Option<mpsc::Sender<Out>>>>,
@@ -117,6 +119,7 @@ impl Workers {
             turn: Turn::new(decider),
             held: Arc::new(Held::new(opts.budget.held_output)),
             windows: Arc::new(Windows::new(&opts.budget)),
+            read_twice: AtomicUsize::new(0),
             stop: Stop::default(),
             outputs: senders,
             error: Mutex::new(None),
@@ -451,6 +454,7 @@ impl<'o> Flow<'_, '_, 'o> {
         if !two_passes {
             return self.pending.cut(&masks, self.pieces);
         }
+        w.read_twice.fetch_add(1, Ordering::Relaxed);
         match self.second_pass(&masks) {
             // A write fails only when the output stopped, which reports
             // its own error.
