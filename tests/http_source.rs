@@ -446,18 +446,6 @@ fn object_changed_between_ranges_is_an_error() {
     assert_nothing_published(&dest);
 }
 
-/// Artifact keys of the shared run in plan order.
-fn in_plan_order() -> Vec<String> {
-    let mut args = vec!["--source", s(&shared().run.run)];
-    args.extend_from_slice(SELECT);
-    plan_json(&args)["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["key"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// Three artifacts at once with nothing held ahead of the turn, while the
 /// first one's download is slow: the next ones keep only their heads and
 /// are read twice, the second time once the first is decided.
@@ -482,7 +470,7 @@ fn slow_first_artifact(server: &HttpServer, order: &[String]) {
 #[test]
 fn an_artifact_read_twice_gives_the_same_bytes() {
     let server = serve_shared();
-    let order = in_plan_order();
+    let order = plan_order(&shared().run);
     shield_sidecars(&server.faults);
     slow_first_artifact(&server, &order);
     let summary = tempfile::tempdir().unwrap();
@@ -509,7 +497,7 @@ fn an_artifact_read_twice_gives_the_same_bytes() {
 fn an_artifact_changed_between_its_two_reads_fails() {
     let run = Run::copy();
     let server = HttpServer::start(&run.root);
-    let order = in_plan_order();
+    let order = plan_order(&shared().run);
     // The same artifact, other contents: from a run generated from another seed.
     let other = tempfile::tempdir().unwrap();
     let spec = FixtureSpec {

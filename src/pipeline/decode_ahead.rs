@@ -199,34 +199,43 @@ impl Drop for Lease {
     }
 }
 
-/// An input whose first bytes were read, then put back in front.
-type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
-
-/// Reads the first bytes of `input` (up to [`window::PEEK`]), takes the
-/// window they declare, and gives back a reader of the whole input.
-fn with_window<R: Read>(
-    compression: crate::plan::Compression,
-    mut input: R,
+/// A decoder of artifact `index`'s stored bytes `input`, with the window
+/// its first bytes (up to [`window::PEEK`]) declare taken from `windows`
+/// for as long as the lease is kept.
+fn windowed_decoder<'a, R: Read + Send + 'a>(
+    plan: &Plan,
     index: usize,
+    mut input: R,
+    opts: &RunOptions,
     windows: &Arc<Windows>,
     wait: &Wait,
-) -> io::Result<(Lease, Peeked<R>)> {
+) -> Result<(Lease, Box<dyn Read + Send + 'a>)> {
+    let compression = plan.artifacts[index].name.compression;
+    let failed = |e: io::Error| {
+        Error::artifact(&plan.artifacts[index].name.file_name(), None, e.to_string())
+    };
     let mut head = vec![0; window::PEEK];
     let mut n = 0;
     while n < head.len() {
-        match input.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        match read(&mut input, &mut head[n..]).map_err(failed)? {
+            0 => break,
+            k => n += k,
         }
     }
     head.truncate(n);
     let declared = window::declared(compression, &head);
     let lease = windows
         .take(index, declared, wait)
-        .ok_or_else(|| io::Error::other("the run stopped"))?;
-    Ok((lease, Read::chain(io::Cursor::new(head), input)))
+        .ok_or_else(|| Error::internal("the run stopped"))?;
+    let input = Read::chain(io::Cursor::new(head), input);
+    let decoder = decode::decoder_with_window(
+        compression,
+        input,
+        opts.max_unpacked,
+        opts.budget.window_log_max,
+    )
+    .map_err(failed)?;
+    Ok((lease, decoder))
 }
 
 /// `live` while none of the thread's artifacts is decided as it is read.
@@ -525,8 +534,6 @@ fn decode_one(
     out: &mut Stream,
     serial: Serial<'_>,
 ) -> bool {
-    let a = &plan.artifacts[index];
-    let name = a.name.file_name();
     let (stream, expected) = match opened {
         Ok(r) => r,
         Err(e) => {
@@ -550,29 +557,10 @@ fn decode_one(
         inner: counted,
         reached: complete.clone(),
     };
-    let (_lease, input) = match with_window(a.name.compression, input, index, windows, wait) {
+    let (_lease, mut decoder) = match windowed_decoder(plan, index, input, opts, windows, wait) {
         Ok(r) => r,
         Err(e) => {
-            out.send(Msg::Failed(
-                index,
-                Error::artifact(&name, None, e.to_string()),
-            ));
-            return false;
-        }
-    };
-    let decoder = decode::decoder_with_window(
-        a.name.compression,
-        input,
-        opts.max_unpacked,
-        opts.budget.window_log_max,
-    );
-    let mut decoder = match decoder {
-        Ok(d) => d,
-        Err(e) => {
-            out.send(Msg::Failed(
-                index,
-                Error::artifact(&name, None, e.to_string()),
-            ));
+            out.send(Msg::Failed(index, e));
             return false;
         }
     };
@@ -628,21 +616,12 @@ pub fn reopen(
     wait: &Wait,
 ) -> Result<(Lease, impl BufRead + Send)> {
     let a = &plan.artifacts[index];
-    let failed = |e: io::Error| Error::artifact(&a.name.file_name(), None, e.to_string());
     let stream = wait.on(source.open(a, opts.budget.download_buffer))?;
     let input = Blocking {
         stream,
         wait: wait.clone(),
     };
-    let (lease, input) =
-        with_window(a.name.compression, input, index, windows, wait).map_err(failed)?;
-    let decoder = decode::decoder_with_window(
-        a.name.compression,
-        input,
-        opts.max_unpacked,
-        opts.budget.window_log_max,
-    )
-    .map_err(failed)?;
+    let (lease, decoder) = windowed_decoder(plan, index, input, opts, windows, wait)?;
     Ok((lease, io::BufReader::with_capacity(CHUNK, decoder)))
 }
 

@@ -25,7 +25,8 @@ struct Recorded {
     fp: Option<Fingerprint>,
     /// Its tar bytes: header, data and padding (empty once dropped).
     bytes: Range<usize>,
-    /// A digest of its tar header, to know it again on a second read.
+    /// A digest of its tar header, to know it again on a second read
+    /// (taken once its bytes are dropped).
     header: [u8; 16],
     /// Where its header ends in them.
     header_end: usize,
@@ -77,7 +78,11 @@ impl Pending {
             tarballs: head.tarballs.clone(),
             fp: head.fp,
             bytes: start..self.bytes.len(),
-            header: header_digest(tar_header),
+            header: if self.heads_only {
+                header_digest(tar_header)
+            } else {
+                [0; 16]
+            },
             header_end: self.bytes.len(),
             content: None,
             refused,
@@ -168,6 +173,7 @@ impl Pending {
     pub fn drop_bytes(&mut self) {
         self.heads_only = true;
         for r in &mut self.entries {
+            r.header = header_digest(&self.bytes[r.bytes.start..r.header_end]);
             r.bytes = 0..0;
             r.header_end = 0;
         }
