@@ -172,7 +172,7 @@ fn bench_fanout(c: &mut Criterion) {
         let run_opts = RunOptions {
             codecs,
             on_conflict: ConflictPolicy::Error,
-            mtime_clamp: None,
+            metadata: Default::default(),
             verify: VerifyMode::Off,
             max_unpacked: decode::DEFAULT_MAX_UNPACKED,
             budget,

@@ -149,7 +149,7 @@ fn small_members(count: usize) -> Vec<Member> {
 /// Repacks one artifact with a fresh `Repacker` (a second pass over the
 /// same paths would take the duplicate-comparison path).
 fn repack(plan: &Plan, input: &[u8], compression: Option<Compression>) -> (u64, u64) {
-    let mut repacker = Repacker::new(plan, ConflictPolicy::Error, None).unwrap();
+    let mut repacker = Repacker::new(plan, ConflictPolicy::Error, Default::default()).unwrap();
     let mut out = Discard::default();
     let stats = match compression {
         Some(c) => {

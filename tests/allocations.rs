@@ -80,7 +80,7 @@ fn artifact(n: usize) -> Vec<u8> {
 fn count(n: usize) -> (u64, u64) {
     let tar = artifact(n);
     let plan = plan_of(&["core_lib_generic.tar.zst"], &[&[0]], Format::Gzip);
-    let mut repacker = Repacker::new(&plan, ConflictPolicy::Error, None).unwrap();
+    let mut repacker = Repacker::new(&plan, ConflictPolicy::Error, Default::default()).unwrap();
     let before = allocations();
     let stats = repacker
         .repack(0, "core_lib_generic.tar.zst", &tar[..], &mut Discard)

@@ -305,3 +305,127 @@ fn mtime_clamp_and_source_date_epoch() {
     );
     assert!(text.lines().all(|l| l.contains("root/root")), "{text}");
 }
+
+/// The tree TheRock's step writes, member by member: `./` first, files
+/// 0644 plus their execute bits, directories 0755, symlinks 0777, and an
+/// entry for every directory a member is in, whatever the artifact says.
+/// `--keep-modes` keeps the members' own modes less set-id and world-write.
+/// (The modes are those a probe of TheRock's script gave for these
+/// members; the oracle derives the same from its rule.)
+#[test]
+fn modes_root_and_made_directories_as_therock_writes_them() {
+    use rockpack::fixtures::{write_artifact, Member};
+    use rockpack::plan::Compression;
+    let src = tempfile::tempdir().unwrap();
+    generate(Layout::Plain, &["gfx94X-dcgpu"], src.path());
+    let p = |rel: &str| format!("zzmodes/stage/{rel}");
+    let members = [
+        Member::dir(p("zzlib")).with_mode(0o700),
+        Member::file(p("zzlib/private.so"), b"private\n".to_vec()).with_mode(0o600),
+        Member::file(p("zzlib/readonly.txt"), b"read only\n".to_vec()).with_mode(0o444),
+        Member::file(p("zzlib/group.txt"), b"group writable\n".to_vec()).with_mode(0o664),
+        Member::exe(p("zzlib/tool"), b"#!/bin/sh\n".to_vec()).with_mode(0o700),
+        Member::exe(p("zzlib/script"), b"#!/bin/sh\necho\n".to_vec()).with_mode(0o775),
+        Member::hardlink(p("zzlib/tool-link"), p("zzlib/tool")),
+        Member::symlink(p("zzlib/private.so.1"), "private.so"),
+        Member::dir(p("scratch")).with_mode(0o1777),
+        Member::exe(p("scratch/setuid"), b"suid\n".to_vec()).with_mode(0o4755),
+        // No entries for share/zzmodes or share/zzmodes/deep.
+        Member::file(p("share/zzmodes/deep/data.txt"), b"deep\n".to_vec()),
+    ];
+    write_artifact(
+        &src.path().join("zzmodes_lib_generic.tar.zst"),
+        Compression::Zst,
+        Some(&["zzmodes/stage"]),
+        &members,
+    )
+    .unwrap();
+    let select = ["--source", s(src.path()), "--families", "gfx94X-dcgpu"];
+    let planned = planned(&plan_json(&select), src.path());
+    let name = "therock-dist-linux-gfx94X-dcgpu-0.0.0.tar.gz";
+    let (_, artifacts) = planned.iter().find(|(n, _)| n == name).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mode_of = |json: &Path, path: &str| -> String {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        v[path]["mode"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} in {}", json.display()))
+            .to_string()
+    };
+    for (keep, want) in [
+        (
+            false,
+            [
+                (".", "0755"),
+                ("zzlib", "0755"),
+                ("zzlib/private.so", "0644"),
+                ("zzlib/readonly.txt", "0644"),
+                ("zzlib/group.txt", "0644"),
+                ("zzlib/tool", "0744"),
+                ("zzlib/tool-link", "0744"),
+                ("zzlib/script", "0755"),
+                ("zzlib/private.so.1", "0777"),
+                ("scratch", "0755"),
+                ("scratch/setuid", "0755"),
+                ("share/zzmodes", "0755"),
+                ("share/zzmodes/deep", "0755"),
+            ],
+        ),
+        (
+            true,
+            [
+                (".", "0755"),
+                ("zzlib", "0700"),
+                ("zzlib/private.so", "0600"),
+                ("zzlib/readonly.txt", "0444"),
+                ("zzlib/group.txt", "0664"),
+                ("zzlib/tool", "0700"),
+                ("zzlib/tool-link", "0700"),
+                ("zzlib/script", "0775"),
+                ("zzlib/private.so.1", "0777"),
+                ("scratch", "1775"),
+                ("scratch/setuid", "0755"),
+                ("share/zzmodes", "0755"),
+                ("share/zzmodes/deep", "0755"),
+            ],
+        ),
+    ] {
+        let dest = work.path().join(format!("dest-{keep}"));
+        let mut pack = vec!["pack", "--dest", s(&dest)];
+        pack.extend_from_slice(&select);
+        if keep {
+            pack.push("--keep-modes");
+        }
+        rockpack_ok(&pack);
+        let tarball = dest.join(name);
+        // `./` opens the tarball.
+        let listing = Command::new("tar")
+            .args(["tzf", s(&tarball)])
+            .output()
+            .unwrap();
+        assert!(listing.status.success());
+        let first = String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .next()
+            .map(str::to_string);
+        assert_eq!(first.as_deref(), Some("./"), "keep-modes {keep}");
+        let (oracle, tarfile, gnutar) = (
+            work.path().join(format!("{keep}.oracle.json")),
+            work.path().join(format!("{keep}.tarfile.json")),
+            work.path().join(format!("{keep}.gnutar.json")),
+        );
+        let mut flatten = vec!["flatten", "--out", s(&oracle)];
+        if keep {
+            flatten.push("--keep-modes");
+        }
+        flatten.extend(artifacts.iter().map(|p| s(p)));
+        trees(&flatten);
+        trees(&["tarball", "--out", s(&tarfile), s(&tarball)]);
+        trees(&["gnutar", "--out", s(&gnutar), s(&tarball)]);
+        trees(&["compare", s(&oracle), s(&tarfile)]);
+        trees(&["compare", s(&oracle), s(&gnutar)]);
+        for (path, mode) in want {
+            assert_eq!(mode_of(&tarfile, path), mode, "{path}, keep-modes {keep}");
+        }
+    }
+}

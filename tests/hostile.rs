@@ -117,16 +117,34 @@ fn control_setid_and_world_write_bits_dropped() {
             file("bin/both", 0o6777),
         ],
     );
+    let modes = |f: &Fixture| {
+        let mut modes: Vec<(String, u32)> = tarball_entries(f)
+            .into_iter()
+            .filter(|e| ["./bin/suid", "./bin/sgid", "./bin/both"].contains(&e.path.as_str()))
+            .map(|e| (e.path, e.mode))
+            .collect();
+        modes.sort();
+        modes
+    };
+    // TheRock's modes: 0644 plus the execute bits.
     f.pack("control_setid_and_world_write_bits_dropped", &[])
         .assert_ok();
-    let mut modes: Vec<(String, u32)> = tarball_entries(&f)
-        .into_iter()
-        .filter(|e| ["./bin/suid", "./bin/sgid", "./bin/both"].contains(&e.path.as_str()))
-        .map(|e| (e.path, e.mode))
-        .collect();
-    modes.sort();
     assert_eq!(
-        modes,
+        modes(&f),
+        vec![
+            ("./bin/both".to_string(), 0o755),
+            ("./bin/sgid".to_string(), 0o755),
+            ("./bin/suid".to_string(), 0o755),
+        ]
+    );
+    // The members' own, less set-id and world-write.
+    f.pack(
+        "control_setid_and_world_write_bits_dropped",
+        &["--keep-modes"],
+    )
+    .assert_ok();
+    assert_eq!(
+        modes(&f),
         vec![
             ("./bin/both".to_string(), 0o775),
             ("./bin/sgid".to_string(), 0o755),

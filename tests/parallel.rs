@@ -300,7 +300,7 @@ fn serial_counts_the_fanout_and_the_largest_digest() {
     let run_opts = RunOptions {
         codecs,
         on_conflict: rockpack::repack::ConflictPolicy::Error,
-        mtime_clamp: None,
+        metadata: Default::default(),
         verify: VerifyMode::Off,
         max_unpacked: rockpack::repack::decode::DEFAULT_MAX_UNPACKED,
         budget,

@@ -4,8 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
-use rockpack::repack::flatten::{Manifest, MANIFEST_NAME};
+use rockpack::repack::flatten::{Manifest, Metadata, Modes, MANIFEST_NAME};
 use rockpack::repack::tar_reader::TarReader;
+use rockpack::repack::tarfmt::Kind as FileKind;
 use rockpack::repack::ConflictPolicy;
 use rockpack::Error;
 
@@ -49,7 +50,7 @@ pub struct Entry {
 /// Reads a tarball rockpack wrote with rockpack's own reader and with the
 /// tar crate, checks that they agree and that the tarball keeps every
 /// promise of README's "What rockpack refuses"; returns its entries.
-pub fn tarball(bytes: &[u8], policy: ConflictPolicy, clamp: Option<i64>) -> Vec<Entry> {
+pub fn tarball(bytes: &[u8], policy: ConflictPolicy, meta: Metadata) -> Vec<Entry> {
     // For a look at a finding: `ROCKPACK_FUZZ_DUMP=out.tar cargo run --example replay ...`.
     if let Some(path) = std::env::var_os("ROCKPACK_FUZZ_DUMP") {
         std::fs::write(path, bytes).expect("write ROCKPACK_FUZZ_DUMP");
@@ -66,7 +67,7 @@ pub fn tarball(bytes: &[u8], policy: ConflictPolicy, clamp: Option<i64>) -> Vec<
     for (o, t) in ours.iter().zip(&theirs) {
         assert_eq!(o, t, "the readers disagree about a member");
     }
-    properties(&ours, policy, clamp);
+    properties(&ours, policy, meta);
     ours
 }
 
@@ -188,7 +189,7 @@ fn show(b: &[u8]) -> String {
 
 /// README's promises, member by member, in archive order (which is the
 /// order extraction happens in).
-fn properties(entries: &[Entry], policy: ConflictPolicy, clamp: Option<i64>) {
+fn properties(entries: &[Entry], policy: ConflictPolicy, meta: Metadata) {
     let mut kinds: HashMap<&[u8], Kind> = HashMap::new();
     // Paths that were a symlink, file or hardlink at some point.
     let mut not_dirs: HashSet<&[u8]> = HashSet::new();
@@ -205,13 +206,26 @@ fn properties(entries: &[Entry], policy: ConflictPolicy, clamp: Option<i64>) {
             b'5' => Kind::Dir,
             t => panic!("member {p} has type {:?}", t as char),
         };
-        assert_eq!(
-            e.mode & !0o1775,
-            0,
-            "member {p} has mode {:o}: set-id, world-write or stray bits",
-            e.mode
+        let mode_ok = match (kind, meta.modes) {
+            (Kind::Symlink, _) => e.mode == 0o777,
+            (Kind::Dir, Modes::TheRock) => e.mode == 0o755,
+            (_, Modes::TheRock) => e.mode & !0o111 == 0o644,
+            (_, Modes::Keep) => e.mode & !0o1775 == 0,
+        };
+        assert!(
+            mode_ok,
+            "member {p} ({kind:?}) has mode {:o}: not as {:?} writes it",
+            e.mode, meta.modes
         );
-        if let Some(c) = clamp {
+        // Every directory a member is in has an entry of its own before it.
+        for a in ancestors(&e.path) {
+            assert!(
+                kinds.get(a) == Some(&Kind::Dir),
+                "member {p}: its directory {} has no entry before it",
+                show(a)
+            );
+        }
+        if let Some(c) = meta.mtime_clamp {
             assert!(
                 e.mtime <= c,
                 "member {p}: mtime {} after the clamp",
@@ -354,7 +368,7 @@ fn stays_inside(path: &[u8], target: &[u8], links: &HashMap<&[u8], &[u8]>) -> Re
 /// the tar crate reads in the input (the manifest and prefix directories
 /// left out, prefixes stripped), as sets: duplicates of a path may be
 /// merged.
-pub fn same_as_input(input: &[u8], output: &[Entry]) {
+pub fn same_as_input(input: &[u8], output: &[Entry], meta: Metadata) {
     let Ok(members) = read_tar_crate(input, false) else {
         // The tar crate refuses what rockpack accepted: it is stricter
         // about some things (e.g. numeric fields); nothing to compare.
@@ -377,7 +391,11 @@ pub fn same_as_input(input: &[u8], output: &[Entry]) {
         };
         // Modes of directories and links are not compared: of duplicates,
         // only the first is written.
-        let mode = if typeflag == b'0' { e.mode & 0o1775 } else { 0 };
+        let mode = if typeflag == b'0' {
+            meta.mode(FileKind::File, e.mode)
+        } else {
+            0
+        };
         (
             e.path.clone(),
             typeflag,
@@ -404,6 +422,10 @@ pub fn same_as_input(input: &[u8], output: &[Entry]) {
                     panic!("rockpack accepted hardlink target {}", show(&e.link))
                 });
             e.link = [b"./", t].concat();
+        }
+        // The directories it is in, entries of their own or not.
+        for a in ancestors(&e.path) {
+            want.insert((a.to_vec(), b'5', Vec::new(), Vec::new(), 0));
         }
         want.insert(key(&e));
     }

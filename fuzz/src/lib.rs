@@ -24,6 +24,7 @@ use std::io::Read;
 use rockpack::fixtures::{plan_of, MemoryOut};
 use rockpack::plan::Compression;
 use rockpack::plan::Format;
+use rockpack::repack::flatten::{Metadata, Modes};
 use rockpack::repack::{decode, ConflictPolicy, Repacker};
 use rockpack::Error;
 
@@ -58,7 +59,7 @@ pub enum Container {
 pub struct Options {
     /// Bits 0-1 (`artifact` only).
     pub container: Container,
-    /// Bit 2: `--mtime CLAMP`.
+    /// Bit 2: `--mtime CLAMP --keep-modes`.
     pub clamp: bool,
     /// Bit 3: header checksums as they are. Otherwise the harness first
     /// rewrites the checksum of every block with ustar magic, so that
@@ -129,8 +130,15 @@ impl Options {
         }
     }
 
-    fn clamp(self) -> Option<i64> {
-        self.clamp.then_some(CLAMP)
+    fn metadata(self) -> Metadata {
+        Metadata {
+            mtime_clamp: self.clamp.then_some(CLAMP),
+            modes: if self.clamp {
+                Modes::Keep
+            } else {
+                Modes::TheRock
+            },
+        }
     }
 
     fn max_unpacked(self) -> u64 {
@@ -204,7 +212,7 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
     };
     let plan = plan_of(&[ARTIFACT_A], &[&[0]], opts.format());
     let run = |input: &[u8]| -> Result<MemoryOut, Error> {
-        let mut repacker = Repacker::new(&plan, opts.policy(), opts.clamp())?;
+        let mut repacker = Repacker::new(&plan, opts.policy(), opts.metadata())?;
         let mut out = MemoryOut::new(1);
         let reader: Box<dyn Read + Send> = match compression {
             None => Box::new(input),
@@ -221,7 +229,7 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
         }
         Ok(out) => {
             let tar = out.tar(0);
-            let entries = check::tarball(&tar, opts.policy(), opts.clamp());
+            let entries = check::tarball(&tar, opts.policy(), opts.metadata());
             // The same input gives the same bytes.
             let again = run(input).expect("a second run of an accepted input failed");
             assert!(again.tarballs == out.tarballs, "two runs differ");
@@ -236,7 +244,7 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
                     v
                 }
             };
-            check::same_as_input(&decoded, &entries);
+            check::same_as_input(&decoded, &entries, opts.metadata());
             Outcome::Accepted
         }
     }
@@ -261,7 +269,7 @@ pub fn fuzz_two_artifacts(data: &[u8]) -> Outcome {
     let plan = plan_of(&[ARTIFACT_A, ARTIFACT_B], tarballs, opts.format());
     let run = || -> Result<MemoryOut, (Error, &'static str)> {
         let mut repacker =
-            Repacker::new(&plan, opts.policy(), opts.clamp()).map_err(|e| (e, ARTIFACT_A))?;
+            Repacker::new(&plan, opts.policy(), opts.metadata()).map_err(|e| (e, ARTIFACT_A))?;
         let mut out = MemoryOut::new(tarballs.len());
         for (i, (name, tar)) in [(ARTIFACT_A, &*a), (ARTIFACT_B, &*b)]
             .into_iter()
@@ -280,7 +288,7 @@ pub fn fuzz_two_artifacts(data: &[u8]) -> Outcome {
         }
         Ok(out) => {
             for t in 0..tarballs.len() {
-                check::tarball(&out.tar(t), opts.policy(), opts.clamp());
+                check::tarball(&out.tar(t), opts.policy(), opts.metadata());
             }
             let again = run()
                 .map_err(|(e, _)| e)

@@ -25,12 +25,12 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 
 use crate::budget::Budget;
-use crate::codec::{Codec, Codecs, Compressed, TarballContent};
+use crate::codec::{Block, Codec, Codecs, Compressed, TarballContent};
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
 use crate::plan::{Format, Plan};
 use crate::progress::Progress;
-use crate::repack::{tarfmt::END_OF_ARCHIVE, ConflictPolicy};
+use crate::repack::{flatten::Metadata, tarfmt::END_OF_ARCHIVE, ConflictPolicy};
 use crate::signals::{interrupted, Shutdown};
 use crate::sink::{
     set_id, Chunk, Holders, Origin, RecordedTarball, SetRecord, Sink, StoredChecksum,
@@ -50,8 +50,8 @@ pub struct RunOptions {
     pub codecs: Codecs,
     /// What happens when two artifacts give one path different contents.
     pub on_conflict: ConflictPolicy,
-    /// Later mtimes are written as this (Unix seconds).
-    pub mtime_clamp: Option<i64>,
+    /// How entries' mtimes and modes are written.
+    pub metadata: Metadata,
     /// Which artifacts are checked against their `.sha256sum` sidecar.
     pub verify: VerifyMode,
     /// Decoded bytes one artifact may expand to.
@@ -356,7 +356,9 @@ async fn produce(
     progress: &Arc<Progress>,
     stages: &Arc<Stages>,
 ) -> Result<usize> {
-    // Headers are the same for every tarball of a format.
+    // Every tarball of a format opens with the same bytes: the codec's
+    // header and the `./` entry.
+    let root = Bytes::from(opts.metadata.root_entry());
     for codec in opts.codecs.all() {
         let same: Vec<usize> = (0..outputs.len())
             .filter(|&t| outputs[t].codec.format == codec.format)
@@ -364,9 +366,14 @@ async fn produce(
         if same.is_empty() {
             continue;
         }
-        let header = codec.header();
-        let crc = ObjectCrc::of(&header);
-        for (t, chunk) in origins.chunks(&header, crc, &same, |_| 0) {
+        let first = codec.compress(&Block {
+            data: root.clone(),
+            dictionary: None,
+        });
+        let opening = Bytes::from([codec.header(), first.bytes.clone()].concat());
+        let crc = ObjectCrc::of(&opening);
+        for (t, chunk) in origins.chunks(&opening, crc, &same, |_| 0) {
+            outputs[t].content.append(&first);
             outputs[t].put(chunk).await?;
         }
     }

@@ -111,7 +111,7 @@ impl Workers {
                 .map(|_| cancel.child_token())
                 .collect(),
             cancel,
-            rules: Rules::new(&plan, opts.mtime_clamp)?,
+            rules: Rules::new(&plan, opts.metadata)?,
             formats: plan.tarballs.iter().map(|t| t.format).collect(),
             pool: Pool::new(opts.budget.jobs),
             opener: Opener::new(),

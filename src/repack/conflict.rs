@@ -215,22 +215,27 @@ impl ConflictTable {
     }
 
     /// Checks the ancestors of `path` (written by `artifact` into
-    /// `tarballs`): none may be a symlink any of those tarballs holds, at any
-    /// version — writing below it would write through the link when the
-    /// tarball is extracted. Ancestors no entry described yet are recorded as
-    /// implied directories, so a later symlink or file there conflicts.
-    /// A file there blocks it too. On refusal, returns what blocks (kind and
-    /// path) and the artifact that wrote it.
+    /// `tarballs`), and with `and_self` the path itself: none may be a
+    /// symlink any of those tarballs holds, at any version — writing below
+    /// it would write through the link when the tarball is extracted.
+    /// Ancestors no entry described yet are recorded as implied
+    /// directories, so a later symlink or file there conflicts. A file there
+    /// blocks it too. On refusal, returns what blocks (kind and path) and the
+    /// artifact that wrote it.
     pub fn check_ancestors(
         &mut self,
         path: &[u8],
+        and_self: bool,
         artifact: usize,
         tarballs: &[usize],
     ) -> Result<(), (String, String)> {
-        for (i, &b) in path.iter().enumerate() {
-            if b != b'/' {
-                continue;
-            }
+        let ends = path
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'/')
+            .map(|(i, _)| i)
+            .chain(and_self.then_some(path.len()));
+        for i in ends {
             let ancestor = &path[..i];
             let key = path_key(ancestor);
             match self.paths.get(&key) {
@@ -258,13 +263,16 @@ impl ConflictTable {
                             self.artifact_names[v.artifact as usize].clone(),
                         ));
                     }
-                    if tarballs
-                        .iter()
-                        .any(|&t| self.current(versions, t).is_none())
+                    if i < path.len()
+                        && tarballs
+                            .iter()
+                            .any(|&t| self.current(versions, t).is_none())
                     {
                         self.record_implied(key, artifact);
                     }
                 }
+                // The path itself is recorded by its own decision.
+                None if i == path.len() => {}
                 None => self.record_implied(key, artifact),
             }
         }

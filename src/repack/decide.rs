@@ -41,10 +41,11 @@ impl Decider {
         self.compare_buffer = bytes;
     }
 
-    /// Checks the path's ancestors; records the ones no entry described.
+    /// Checks the path's ancestors (and a made directory's own path, one of
+    /// its member's ancestors); records the ones no entry described.
     fn ancestors(&mut self, index: usize, name: &str, head: &Head<'_>) -> Result<()> {
         self.table
-            .check_ancestors(head.rel, index, head.tarballs)
+            .check_ancestors(head.rel, head.made, index, head.tarballs)
             .map_err(|(link, artifact)| {
                 Error::artifact(
                     name,

@@ -1,7 +1,7 @@
 //! Flattening rules: the manifest, prefix stripping and what a member may be.
 
 use super::tar_reader::Member;
-use super::tarfmt::Kind;
+use super::tarfmt::{self, Header, Kind, BLOCK};
 
 /// Largest `artifact_manifest.txt` read into memory.
 pub const MAX_MANIFEST: u64 = 1 << 20;
@@ -148,11 +148,84 @@ pub fn kind_of(m: &Member) -> Result<Kind, String> {
     }
 }
 
-/// Mode bits kept in the output: permissions and sticky, never set-id bits
-/// and never world-write (tarballs get extracted as root into system
-/// prefixes).
-pub fn output_mode(mode: u32) -> u32 {
-    mode & 0o1775
+/// Which mode bits the output's entries get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Modes {
+    /// The modes TheRock's release step gives the tree it flattens to disk
+    /// (as root, umask 022): each file is created `0666 & ~umask` and gets
+    /// the member's execute bits back, each directory is made `0777 &
+    /// ~umask`, so files are `0644 | (mode & 0111)` and directories `0755`
+    /// whatever the artifact says.
+    #[default]
+    TheRock,
+    /// Each member's own mode, less set-id bits and world-write (tarballs
+    /// get extracted as root into system prefixes).
+    Keep,
+}
+
+/// What an output entry takes from its member besides path and content.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// Later mtimes are written as this (Unix seconds).
+    pub mtime_clamp: Option<i64>,
+    /// How modes are written.
+    pub modes: Modes,
+}
+
+/// Mode of a directory the flattening creates that no member describes (a
+/// parent with no entry of its own, and the root): what `mkdir` gives
+/// under umask 022.
+const MADE_DIR: u32 = 0o755;
+
+impl Metadata {
+    /// The mtime written for a member's.
+    pub fn mtime(&self, mtime: i64) -> i64 {
+        match self.mtime_clamp {
+            Some(c) => mtime.min(c),
+            None => mtime,
+        }
+    }
+
+    /// The mode written for a member of `kind` whose own mode is `mode`.
+    /// Symlinks are 0777 either way: what Linux gives every link and what
+    /// tar records for one (extraction ignores it).
+    pub fn mode(&self, kind: Kind, mode: u32) -> u32 {
+        match (self.modes, kind) {
+            (_, Kind::Symlink) => 0o777,
+            (Modes::TheRock, Kind::Dir) => MADE_DIR,
+            (Modes::TheRock, Kind::File | Kind::Hardlink) => 0o644 | (mode & 0o111),
+            (Modes::Keep, _) => mode & 0o1775,
+        }
+    }
+
+    /// The header of a directory the flattening makes that no member
+    /// describes: a member's parent (its mtime is the member's) or the root.
+    pub fn made_dir<'a>(&self, path: &'a [u8], mtime: i64) -> Header<'a> {
+        Header {
+            path,
+            kind: Kind::Dir,
+            mode: MADE_DIR,
+            size: 0,
+            mtime: self.mtime(mtime),
+            link: b"",
+            uid: 0,
+            gid: 0,
+            uname: "root",
+            gname: "root",
+        }
+    }
+
+    /// The tar header of `./`, the root directory every tarball opens
+    /// with, as `tar cf - .` writes it: extracting sets the destination's
+    /// mode (and mtime: the clamp, or 0 without one, so that output stays
+    /// the same from run to run).
+    pub fn root_entry(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BLOCK);
+        let mtime = self.mtime_clamp.unwrap_or(0);
+        tarfmt::write_header(&mut out, &self.made_dir(b"./", mtime), &[]);
+        out
+    }
 }
 
 #[cfg(test)]

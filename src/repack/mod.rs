@@ -115,16 +115,16 @@ pub struct ArtifactStats {
 
 impl Repacker {
     /// State for a run of `plan`: artifact indices given to
-    /// [`Repacker::repack`] are indices into `plan.artifacts`. `mtime_clamp`
-    /// (seconds since the epoch) caps every entry's mtime. Fails on an
+    /// [`Repacker::repack`] are indices into `plan.artifacts`. `metadata`
+    /// says how entries' mtimes and modes are written. Fails on an
     /// `exclude-paths` pattern that does not compile.
     pub fn new(
         plan: &crate::plan::Plan,
         policy: ConflictPolicy,
-        mtime_clamp: Option<i64>,
+        metadata: flatten::Metadata,
     ) -> Result<Self> {
         Ok(Repacker {
-            rules: scan::Rules::new(plan, mtime_clamp)?,
+            rules: scan::Rules::new(plan, metadata)?,
             decider: decide::Decider::new(plan, policy, COMPARE_BUFFER),
             formats: plan.tarballs.iter().map(|t| t.format).collect(),
         })

@@ -20,6 +20,8 @@ struct Recorded {
     member: Range<usize>,
     rel: Range<usize>,
     kind: Kind,
+    /// A directory made for a member below it.
+    made: bool,
     size: u64,
     tarballs: Mask,
     fp: Option<Fingerprint>,
@@ -74,6 +76,7 @@ impl Pending {
             member,
             rel,
             kind: head.kind,
+            made: head.made,
             size: head.size,
             tarballs: head.tarballs.clone(),
             fp: head.fp,
@@ -102,6 +105,7 @@ impl Pending {
                 size: r.size,
                 tarballs: &r.tarballs,
                 fp: r.fp,
+                made: r.made,
             };
             if r.refused {
                 let e = scan_error

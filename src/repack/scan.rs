@@ -7,9 +7,12 @@
 
 use std::io::BufRead;
 
-use super::conflict::{path_key, Fingerprint, PathSet};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use super::conflict::{path_key, Fingerprint, KeyHasher, PathKey, PathSet};
 use super::exclusions::Exclusions;
-use super::flatten::{check_relative, check_symlink_target, kind_of, output_mode, Manifest};
+use super::flatten::{check_relative, check_symlink_target, kind_of, Manifest, Metadata};
 use super::tar_reader::{self, TarReader};
 use super::tarfmt::{self, Header, Kind};
 use super::{read_manifest, ArtifactStats, Mask};
@@ -24,16 +27,16 @@ pub(crate) struct Rules {
     exclusions: Option<Exclusions>,
     /// Tarball file names, for messages.
     tarball_names: Vec<String>,
-    mtime_clamp: Option<i64>,
+    metadata: Metadata,
 }
 
 impl Rules {
-    pub fn new(plan: &Plan, mtime_clamp: Option<i64>) -> Result<Self> {
+    pub fn new(plan: &Plan, metadata: Metadata) -> Result<Self> {
         Ok(Rules {
             containing: plan.containing().into_iter().map(Mask::from).collect(),
             exclusions: Exclusions::new(plan)?,
             tarball_names: plan.tarballs.iter().map(|t| t.file_name.clone()).collect(),
-            mtime_clamp,
+            metadata,
         })
     }
 }
@@ -52,6 +55,9 @@ pub(crate) struct Head<'a> {
     /// The identity of a directory or link, known from its header; a
     /// file's comes with [`Entries::file_end`].
     pub fp: Option<Fingerprint>,
+    /// A directory made for `member`, below it, that the archive does not
+    /// describe (yet).
+    pub made: bool,
 }
 
 /// Where a scanned artifact's entries go, in archive order: each entry's
@@ -84,6 +90,12 @@ pub(crate) struct Scanner<'a, R> {
     manifest: Manifest,
     /// Flattened paths (keys) of regular files seen so far: hardlink targets.
     files: PathSet,
+    /// The directories written so far (described, or made for a member
+    /// below them), by key, with the tarballs they went to.
+    dirs: HashMap<PathKey, Mask, BuildHasherDefault<KeyHasher>>,
+    /// The last member's parent directory and tarballs, known written: most
+    /// members share them, and skip the look-ups.
+    parent: (Vec<u8>, Option<Mask>),
     stats: ArtifactStats,
     // Reused for every member: nothing is allocated per entry.
     member: tar_reader::Member,
@@ -109,6 +121,8 @@ impl<'a, R: BufRead> Scanner<'a, R> {
             tar,
             manifest,
             files: PathSet::default(),
+            dirs: HashMap::default(),
+            parent: (Vec::new(), None),
             stats: ArtifactStats::default(),
             member: tar_reader::Member::default(),
             names: Names::default(),
@@ -171,13 +185,12 @@ impl<'a, R: BufRead> Scanner<'a, R> {
         out: &mut dyn Entries,
     ) -> Result<()> {
         let path = m.path.as_slice();
-        let containing = &self.rules.containing[self.index];
-        let kept = self
-            .rules
-            .exclusions
-            .as_ref()
-            .and_then(|ex| ex.apply(rel, kind == Kind::Dir, containing));
-        let tarballs = kept.as_ref().unwrap_or(containing);
+        let kept = self.kept(rel, kind == Kind::Dir);
+        let tarballs = kept.as_ref().unwrap_or(&self.rules.containing[self.index]);
+        self.made_dirs(m, rel, tarballs, names, out)?;
+        if kind == Kind::Dir {
+            self.written_dir(rel, tarballs);
+        }
         let head = |fp| Head {
             member: path,
             rel,
@@ -185,6 +198,7 @@ impl<'a, R: BufRead> Scanner<'a, R> {
             size: m.size,
             tarballs,
             fp,
+            made: false,
         };
         let fp = match self.link_rules(m, rel, kind, tarballs, &mut names.link) {
             Ok(fp) => fp,
@@ -197,15 +211,13 @@ impl<'a, R: BufRead> Scanner<'a, R> {
             // As the tar header writes it (saves it a copy).
             names.path.push(b'/');
         }
+        let meta = &self.rules.metadata;
         let header = Header {
             path: &names.path,
             kind,
-            mode: output_mode(m.mode),
+            mode: meta.mode(kind, m.mode),
             size: m.size,
-            mtime: match self.rules.mtime_clamp {
-                Some(c) => m.mtime.min(c),
-                None => m.mtime,
-            },
+            mtime: meta.mtime(m.mtime),
             link: match kind {
                 Kind::Symlink => &m.link,
                 Kind::Hardlink => &names.link,
@@ -223,6 +235,100 @@ impl<'a, R: BufRead> Scanner<'a, R> {
             let fp = self.file_data(header.mode, m.size, out)?;
             out.file_end(fp)?;
         }
+        Ok(())
+    }
+
+    /// The tarballs that keep `rel` when its exclusions leave out some of
+    /// the artifact's (`None`: all of them).
+    fn kept(&self, rel: &[u8], dir: bool) -> Option<Mask> {
+        self.kept_of(rel, dir, &self.rules.containing[self.index])
+    }
+
+    /// `tarballs` less those whose exclusions leave out `rel`.
+    fn kept_of(&self, rel: &[u8], dir: bool, tarballs: &Mask) -> Option<Mask> {
+        self.rules
+            .exclusions
+            .as_ref()
+            .and_then(|ex| ex.apply(rel, dir, tarballs))
+    }
+
+    /// Notes that directory `dir` went to `tarballs`; returns whether
+    /// that adds any.
+    fn written_dir(&mut self, dir: &[u8], tarballs: &Mask) -> bool {
+        match self.dirs.entry(path_key(dir)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(tarballs.clone());
+                true
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let had = o.get();
+                if *had == *tarballs || tarballs.iter().all(|t| had.contains(t)) {
+                    return false;
+                }
+                let mut all: Vec<usize> = had.iter().chain(tarballs.iter()).copied().collect();
+                all.sort_unstable();
+                all.dedup();
+                o.insert(Mask::from(all));
+                true
+            }
+        }
+    }
+
+    /// Writes a directory entry, just before `m` (which goes to
+    /// `tarballs`), for each parent of `rel` (outermost first) that this
+    /// artifact has not written to those tarballs: TheRock's flatten
+    /// creates them on disk, so its tarball holds them. A made directory
+    /// goes where the member goes and an entry of the archive's own for it
+    /// would go; it is the same as such an entry, so one the archive has
+    /// later is a copy.
+    fn made_dirs(
+        &mut self,
+        m: &tar_reader::Member,
+        rel: &[u8],
+        tarballs: &Mask,
+        names: &mut Names,
+        out: &mut dyn Entries,
+    ) -> Result<()> {
+        let Some(end) = rel.iter().rposition(|&b| b == b'/') else {
+            return Ok(());
+        };
+        if tarballs.is_empty()
+            || (rel[..end] == self.parent.0[..] && self.parent.1.as_ref() == Some(tarballs))
+        {
+            return Ok(());
+        }
+        let meta = self.rules.metadata;
+        for (i, &b) in rel.iter().enumerate().take(end + 1) {
+            if b != b'/' {
+                continue;
+            }
+            let dir = &rel[..i];
+            let kept = self.kept_of(dir, true, tarballs);
+            let to = kept.as_ref().unwrap_or(tarballs);
+            if to.is_empty() || !self.written_dir(dir, to) {
+                continue;
+            }
+            names.path.clear();
+            names.path.extend_from_slice(b"./");
+            names.path.extend_from_slice(dir);
+            names.path.push(b'/');
+            self.header.clear();
+            let header = meta.made_dir(&names.path, m.mtime);
+            tarfmt::write_header(&mut self.header, &header, &[]);
+            let head = Head {
+                member: &m.path,
+                rel: dir,
+                kind: Kind::Dir,
+                size: 0,
+                tarballs: to,
+                fp: Some(Fingerprint::dir()),
+                made: true,
+            };
+            out.head(&head, &self.header)?;
+        }
+        self.parent.0.clear();
+        self.parent.0.extend_from_slice(&rel[..end]);
+        self.parent.1 = Some(tarballs.clone());
         Ok(())
     }
 

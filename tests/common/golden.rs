@@ -1,8 +1,9 @@
-//! The bytes rockpack built before it read several artifacts at once, and
-//! before tarball sets: SHA-256 of every tarball rockpack 6c9afa2 built on
-//! the conformance layouts (tests/data/preset_digests.txt), and the cases
-//! (layouts and flags) they were built with. Tests rebuild them in other
-//! ways (a set file, several artifacts at once) and want these bytes.
+//! The bytes rockpack built one artifact at a time, without tarball sets:
+//! SHA-256 of every tarball built on the conformance layouts
+//! (tests/data/preset_digests.txt; the file says which build made them),
+//! and the cases (layouts and flags) they were built with. Tests rebuild
+//! them in other ways (a set file, several artifacts at once) and want
+//! these bytes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +24,7 @@ pub fn digests(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The digests rockpack 6c9afa2 gave, by case.
+/// The golden digests, by case.
 pub fn golden() -> BTreeMap<String, BTreeMap<String, String>> {
     let text = include_str!("../data/preset_digests.txt");
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();

@@ -74,7 +74,7 @@ build("blas_lib_generic.tar", [B, C], [
     (f"{C}/lib", "dir", None, 0o755),
     (f"{C}/lib/common.txt", "file", b"shared content\n", 0o644),
 ] + [(f"{C}/" + "/".join(long_dir.split("/")[: i + 1]), "dir", None, 0o755)
-     for i in range(len(long_dir.split("/")))] + [
+     for i in range(1, len(long_dir.split("/")))] + [  # "deep" has no entry of its own
     (f"{C}/{long_dir}/a_rather_long_file_name_to_push_past_the_ustar_limit.txt", "file", b"long\n", 0o600),
     (f"{C}/{long_dir}/hardlink_with_a_long_name_too.txt", "link",
      f"{C}/{long_dir}/a_rather_long_file_name_to_push_past_the_ustar_limit.txt", 0o600),
@@ -178,6 +178,7 @@ cp setrun/core_run_generic.tar setrun/core_run_generic.tar.bak && xz -q setrun/c
 mv setrun/core_run_generic.tar.bak setrun/core_run_generic.tar
 find setrun -name '*.tar' -exec zstd -q --rm {} \;
 arts=(blas_lib_generic.tar.zst core_dev_generic.tar.xz)
+long_file="deep/$(printf 'd%02d_abcdefghij/' 0 1 2 3 4 5 6 7)a_rather_long_file_name_to_push_past_the_ustar_limit.txt"
 
 # ------------------------------------------------------- the four views agree
 python3 "$trees" flatten --extract-to "$work/plain" --out oracle.json "${arts[@]}"
@@ -194,23 +195,42 @@ for j in dir tarball gnutar tarball-zst gnutar-zst; do
 done
 
 # spot checks on the oracle's content
-python3 - oracle.json <<'PY'
+python3 - oracle.json "$long_file" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
+long_file = sys.argv[2]
 def chk(c, msg):
     if not c: raise SystemExit(f"trees selfcheck: FAIL: {msg}")
 chk(t["lib"] == {"type": "dir", "mode": "0755"}, "first directory mode kept")
-chk(t["lib/libhipblas.so"] == {"type": "symlink", "target": "libhipblas.so.1"}, "symlink")
+chk(t["lib/libhipblas.so"] == {"type": "symlink", "mode": "0777", "target": "libhipblas.so.1"}, "symlink")
+chk(t["."] == {"type": "dir", "mode": "0755"}, "the root")
 chk(t["bin/dangling"]["target"] == "../nowhere/at all", "dangling symlink kept verbatim")
 chk(t["lib/hipblas-hardlink.so"]["link_group"] == "lib/hipblas-hardlink.so", "link group = smallest path")
 chk(t["lib/libhipblas.so.1.2"]["link_group"] == "lib/hipblas-hardlink.so", "link group on target")
 chk(t["lib/libhipblas.so.1.2"]["mode"] == "0755" and t["lib/libhipblas.so.1.2"]["size"] == 650, "file entry")
 chk("link_group" not in t["lib/common.txt"], "single file has no link group")
 chk(t["share/doc with space.txt"]["mode"] == "0644", "space in name")
-chk(t["share/ro"]["mode"] == "0555" and t["share"]["mode"] == "0750", "dir modes")
+chk(t["share/ro"]["mode"] == "0755" and t["share"]["mode"] == "0755", "TheRock's directory modes")
+chk(t["share/ro/readonly.txt"]["mode"] == "0644", "TheRock's file modes: 0444 -> 0644")
+chk(t[long_file]["mode"] == "0644", "TheRock's file modes: 0600 -> 0644")
+chk(t["deep"]["mode"] == "0755", "a parent without an entry of its own")
 chk(any(len(p) > 100 for p in t), "long path present")
 chk(sum(1 for v in t.values() if v.get("link_group")) == 4, "two hardlink groups of two")
 chk(not any(p.startswith(("./", "/")) or p.endswith("/") for p in t), "path form")
+PY
+
+# --keep-modes: the members' own modes, less set-id and world-write
+python3 "$trees" flatten --keep-modes --extract-to "$work/plain-keep" --out keep.json "${arts[@]}"
+tar czf plain-keep.tar.gz -C "$work/plain-keep" --owner=0 --group=0 --numeric-owner .
+python3 "$trees" gnutar --out gnutar-keep.json plain-keep.tar.gz
+python3 "$trees" compare keep.json gnutar-keep.json || fail "keep.json != gnutar-keep.json"
+python3 - keep.json "$long_file" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+chk = lambda c, msg: c or sys.exit(f"trees selfcheck: FAIL: {msg}")
+chk(t["share/ro"]["mode"] == "0555" and t["share"]["mode"] == "0750", "kept dir modes")
+chk(t["share/ro/readonly.txt"]["mode"] == "0444" and t[sys.argv[2]]["mode"] == "0600", "kept file modes")
+chk(t["deep"]["mode"] == "0755" and t["."]["mode"] == "0755", "made directories")
 PY
 
 # compare reports a difference
@@ -248,7 +268,7 @@ expect_fail "not empty" python3 "$trees" flatten --extract-to notempty --out x.j
 
 # ------------------------------------------------------- empty manifests
 python3 "$trees" flatten --out empty.json rand_run_generic.tar.zst rand_lib_gfx942.tar.zst
-[ "$(tr -d ' \n' <empty.json)" = "{}" ] || { cat empty.json; fail "empty manifests contribute nothing"; }
+[ "$(tr -d ' \n' <empty.json)" = '{".":{"mode":"0755","type":"dir"}}' ] || { cat empty.json; fail "empty manifests contribute nothing"; }
 python3 "$trees" flatten --out with-empty.json "${arts[@]}" rand_run_generic.tar.zst
 python3 "$trees" compare oracle.json with-empty.json || fail "an empty artifact changed the tree"
 expect_fail "not under any manifest prefix" python3 "$trees" flatten --out x.json bad_afterempty_generic.tar.zst
@@ -389,13 +409,14 @@ python3 - oracle.json excl.json <<'PY'
 import json, sys
 full, got = (json.load(open(p)) for p in sys.argv[1:3])
 gone = {"lib/libhipblas.so", "lib/hipblas-hardlink.so", "share", "share/doc with space.txt",
-        "include", "include/hip.h"} | {p for p in full if p.startswith("deep/")}
+        "include", "include/hip.h"} | {p for p in full if p.startswith("deep")}
 want = {p: dict(v) for p, v in full.items() if p not in gone}
 del want["lib/libhipblas.so.1.2"]["link_group"]    # its hardlink partner is gone
 if got != want:
     raise SystemExit(f"trees selfcheck: FAIL: flatten --exclude-path\n"
                      f" only got {sorted(set(got) - set(want))}\n only want {sorted(set(want) - set(got))}")
-assert "deep" in got and "share/ro/readonly.txt" in got and "lib/libhipblas.so.1" in got
+# deep has no entry of its own: made for members below it, which are all left out
+assert "share" not in got and "share/ro/readonly.txt" in got and "lib/libhipblas.so.1" in got
 PY
 # an excluded entry cannot conflict
 python3 "$trees" flatten --exclude-path /lib/common.txt --out x.json "${arts[@]}" other_lib_generic.tar.zst

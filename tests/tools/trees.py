@@ -4,10 +4,15 @@
 Standard library only (Python 3.11); shells out to `zstd` and GNU `tar`.
 
 Commands
-  flatten [--on-conflict error|last-wins] [--extract-to DIR]
+  flatten [--on-conflict error|last-wins] [--extract-to DIR] [--keep-modes]
           [--exclude-path PATTERN]... --out OUT.json ARTIFACT...
       Flatten artifact archives (.tar.zst / .tar.xz, written by Python's
       tarfile) the way DESIGN.md describes and write the expected tree.
+      Modes are those TheRock's flatten gives on disk as root (umask 022):
+      files 0644 plus the member's execute bits, directories 0755, the
+      root 0755; every directory a member is in exists (0755 when no
+      member describes it). --keep-modes: each member's own mode less
+      set-id and world-write bits (mode & 0o1775) instead.
       --extract-to DIR also materialises that tree on disk ("the plain way").
       --exclude-path PATTERN (repeatable, in order) leaves out entries whose
       flattened path the gitignore-style patterns exclude, decided per entry
@@ -95,8 +100,9 @@ Tree description (JSON object, sorted keys, indent=1), path -> entry:
   {"type": "dir", "mode": "0755"}
   {"type": "file", "mode": "0644", "sha256": "...", "size": N
    [, "link_group": "<lexicographically smallest path of its hardlink group>"]}
-  {"type": "symlink", "target": "..."}
-Paths are relative, without `./` and without trailing `/`; the root is omitted.
+  {"type": "symlink", "mode": "0777", "target": "..."}
+Paths are relative, without `./` and without trailing `/`; the root is
+"." (a tarball without a root entry has none).
 
 Every error is one line on stderr starting with `trees.py: `; exit status 1
 (2 for usage errors).
@@ -259,7 +265,7 @@ class Entry:
         if self.type == "dir":
             return True
         if self.type == "symlink":
-            return self.target == other.target
+            return (self.target, self.mode) == (other.target, other.mode)
         a, b = self.node, other.node
         return (a.sha256, a.size, a.mode) == (b.sha256, b.size, b.mode)
 
@@ -281,7 +287,7 @@ def tree_to_json(tree: dict[str, Entry]) -> dict:
         if e.type == "dir":
             out[path] = {"type": "dir", "mode": mode_str(e.mode)}
         elif e.type == "symlink":
-            out[path] = {"type": "symlink", "target": e.target}
+            out[path] = {"type": "symlink", "mode": mode_str(e.mode), "target": e.target}
         else:
             d = {"type": "file", "mode": mode_str(e.node.mode), "sha256": e.node.sha256, "size": e.node.size}
             members = groups[id(e.node)]
@@ -620,7 +626,8 @@ def flatten_artifact(path: str):
     """Yield (flat_path, kind, payload) for one artifact, in archive order.
 
     kind: "dir" (payload mode), "file" (payload (mode, bytes)),
-    "symlink" (payload target), "hardlink" (payload flattened target path).
+    "symlink" (payload (mode, target)), "hardlink" (payload flattened target
+    path). Modes are the members' own.
     """
     art = os.path.basename(path)
     tf = open_tar(path)
@@ -676,7 +683,7 @@ def flatten_artifact(path: str):
                 seen_files.add(name)
                 yield flat, "file", (m.mode, read_member(tf, m))
             elif m.issym():
-                yield flat, "symlink", m.linkname
+                yield flat, "symlink", (m.mode, m.linkname)
             else:  # hardlink
                 target = m.linkname
                 if target.startswith("/") or ".." in target.split("/"):
@@ -690,9 +697,32 @@ def flatten_artifact(path: str):
                 yield flat, "hardlink", thit[1]
 
 
+MADE_DIR = 0o755  # mkdir as root, umask 022: the root, and parents no member describes
+
+
+def written_mode(kind: str, mode: int, keep: bool) -> int:
+    """The mode the tarball gets for a member of `kind` with `mode`."""
+    if kind == "symlink":
+        return 0o777  # what Linux gives every link
+    if keep:
+        return mode & 0o1775
+    if kind == "dir":
+        return 0o755
+    return 0o644 | (mode & 0o111)  # created 0666 & ~022, execute bits restored
+
+
 def cmd_flatten(args) -> int:
-    tree: dict[str, Entry] = {}
-    origin: dict[str, str] = {}  # path -> artifact that supplied the current entry
+    tree: dict[str, Entry] = {".": Entry("dir", mode=MADE_DIR)}
+    origin: dict[str, str] = {".": "(root)"}  # path -> artifact that supplied the current entry
+    excluder = Excluder(args.exclude_path)
+
+    def make_parents(path: str, art: str) -> None:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            anc = "/".join(parts[:i])
+            if anc not in tree and not excluder.excluded(anc, True):
+                tree[anc] = Entry("dir", mode=MADE_DIR)
+                origin[anc] = art
 
     def check_parents(path: str, art: str) -> None:
         parts = path.split("/")
@@ -707,6 +737,7 @@ def cmd_flatten(args) -> int:
 
     def put(path: str, new: Entry, art: str) -> None:
         check_parents(path, art)
+        make_parents(path, art)
         old = tree.get(path)
         if old is None:
             tree[path] = new
@@ -730,7 +761,7 @@ def cmd_flatten(args) -> int:
         tree[path] = new
         origin[path] = art
 
-    excluder = Excluder(args.exclude_path)
+    keep = args.keep_modes
     for apath in args.artifacts:
         art = os.path.basename(apath)
         for flat, kind, payload in flatten_artifact(apath):
@@ -742,12 +773,13 @@ def cmd_flatten(args) -> int:
                     f"by exclude-paths and the link is not"
                 )
             if kind == "dir":
-                put(flat, Entry("dir", mode=payload), art)
+                put(flat, Entry("dir", mode=written_mode(kind, payload, keep)), art)
             elif kind == "file":
                 mode, data = payload
-                put(flat, Entry("file", node=Node(mode, data)), art)
+                put(flat, Entry("file", node=Node(written_mode(kind, mode, keep), data)), art)
             elif kind == "symlink":
-                put(flat, Entry("symlink", target=payload), art)
+                mode, target = payload
+                put(flat, Entry("symlink", mode=written_mode(kind, mode, keep), target=target), art)
             else:
                 # The target appeared earlier in this archive; link to whatever
                 # that path holds now (as extracting the tarball would).
@@ -777,7 +809,7 @@ def extract_tree(tree: dict[str, Entry], dest: str) -> None:
     def full(p: str) -> str:
         return os.path.join(dest, p)
 
-    paths = sorted(tree)
+    paths = sorted(p for p in tree if p != ".")
     dirs = [p for p in paths if tree[p].type == "dir"]
     for p in dirs:
         os.makedirs(full(p), mode=0o755, exist_ok=True)
@@ -802,6 +834,7 @@ def extract_tree(tree: dict[str, Entry], dest: str) -> None:
         written[id(e.node)] = p
     for p in sorted(dirs, key=lambda p: (-p.count("/"), p)):
         os.chmod(full(p), tree[p].mode)
+    os.chmod(dest, tree["."].mode)
 
 
 # ---------------------------------------------------------------------------
@@ -836,6 +869,9 @@ def cmd_tarball(args) -> int:
             if m.name in (".", "./"):
                 if not m.isdir():
                     raise err(m.name, f"root entry is a {type_name(m)}")
+                if "." in tree and args.duplicates == "error":
+                    raise err(m.name, "the root is listed twice")
+                tree.setdefault(".", Entry("dir", mode=m.mode))
                 continue
             path = rel(m.name, "name", m.name)
             if m.isdir():
@@ -844,7 +880,7 @@ def cmd_tarball(args) -> int:
                 new = Entry("file", node=Node(m.mode, read_member(tf, m)))
                 new.node.data = None
             elif m.issym():
-                new = Entry("symlink", target=m.linkname)
+                new = Entry("symlink", mode=m.mode, target=m.linkname)
             elif m.islnk():
                 tp = rel(m.linkname, "hardlink target", m.name)
                 tgt = tree.get(tp)
@@ -918,7 +954,7 @@ def describe_dir(root: str, fix_perms: bool = False) -> dict:
                 out[r] = {"type": "dir", "mode": mode_str(s.st_mode)}
                 walk(f, r)
             elif stat.S_ISLNK(s.st_mode):
-                out[r] = {"type": "symlink", "target": os.readlink(f)}
+                out[r] = {"type": "symlink", "mode": mode_str(s.st_mode), "target": os.readlink(f)}
             elif stat.S_ISREG(s.st_mode):
                 digest, size = with_access(f, s, stat.S_IRUSR, lambda: sha256_file(f))
                 out[r] = {"type": "file", "mode": mode_str(s.st_mode), "sha256": digest, "size": size}
@@ -927,6 +963,7 @@ def describe_dir(root: str, fix_perms: bool = False) -> dict:
             else:
                 raise Fail(f"{f}: unsupported file type (mode {oct(s.st_mode)})")
 
+    out["."] = {"type": "dir", "mode": mode_str(os.lstat(root).st_mode)}
     try:
         walk(root, "")
     except OSError as e:
@@ -1344,6 +1381,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("flatten", help="flatten artifacts into the expected tree")
     f.add_argument("--on-conflict", choices=["error", "last-wins"], default="error")
     f.add_argument("--extract-to", metavar="DIR")
+    f.add_argument("--keep-modes", action="store_true",
+                   help="members' own modes less set-id and world-write (rockpack --keep-modes)")
     f.add_argument("--exclude-path", action="append", default=[], metavar="PATTERN",
                    help="leave out flattened paths matching this gitignore-style pattern "
                         "(repeatable; later patterns win; `!` re-includes)")

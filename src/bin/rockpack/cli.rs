@@ -16,6 +16,7 @@ use rockpack::plan::name_part;
 use rockpack::plan::{
     plan_set, preset, FamilyTable, Format, MultiarchMode, Plan, PlanOptions, TarballSet,
 };
+use rockpack::repack::flatten::{Metadata, Modes};
 use rockpack::repack::ConflictPolicy;
 use rockpack::sink::s3::S3SinkOptions;
 use rockpack::source::buckets::{Buckets, CiEnv, ReleaseType, RunRef};
@@ -283,6 +284,9 @@ pub(crate) struct PackArgs {
     /// Clamp entry mtimes to this Unix time (default: $SOURCE_DATE_EPOCH when set).
     #[arg(long, value_name = "EPOCH")]
     pub(crate) mtime: Option<i64>,
+    /// Keep each member's own mode (less set-id and world-write bits) instead of TheRock's: files 0644 plus their execute bits, directories 0755.
+    #[arg(long)]
+    pub(crate) keep_modes: bool,
     /// S3 multipart part size (default: from the size bound, at least 5 MiB).
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub(crate) part_size: Option<u64>,
@@ -580,7 +584,19 @@ impl PackArgs {
         })
     }
 
-    pub(crate) fn mtime_clamp(&self) -> Result<Option<i64>> {
+    /// How entries' mtimes and modes are written.
+    pub(crate) fn metadata(&self) -> Result<Metadata> {
+        Ok(Metadata {
+            mtime_clamp: self.mtime_clamp()?,
+            modes: if self.keep_modes {
+                Modes::Keep
+            } else {
+                Modes::TheRock
+            },
+        })
+    }
+
+    fn mtime_clamp(&self) -> Result<Option<i64>> {
         if self.mtime.is_some() {
             return Ok(self.mtime);
         }

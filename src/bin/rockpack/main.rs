@@ -40,7 +40,7 @@ async fn pack(select: SelectArgs, args: PackArgs, display: Display) -> Result<()
     let opts = RunOptions {
         codecs,
         on_conflict: args.on_conflict,
-        mtime_clamp: args.mtime_clamp()?,
+        metadata: args.metadata()?,
         verify: select.verify,
         max_unpacked: args.max_unpacked_size,
         budget,

@@ -13,7 +13,7 @@ use super::{check_template, Cover, Entry, Group, Origin, Sidecar, TarballSet, Ta
 use crate::error::{Error, Result};
 use crate::plan::artifact::COMPONENTS;
 use crate::plan::exclude::ExcludePaths;
-use crate::plan::{FamilyTable, Format};
+use crate::plan::{name_part, FamilyTable, Format};
 
 type Names = Spanned<Vec<Spanned<String>>>;
 
@@ -121,6 +121,13 @@ impl TarballSet {
             if n.is_empty() {
                 return Err(src.err(name.span(), "a group needs a name"));
             }
+            // A group is the {label} of the tarballs an `each` makes of it.
+            if let Some(why) = name_part::refusal(n) {
+                return Err(src.err(
+                    name.span(),
+                    format!("group name: not a part of a tarball name: {why}"),
+                ));
+            }
             if table.targets_of(n).is_some() {
                 return Err(src.err(
                     name.span(),
@@ -182,8 +189,11 @@ fn tarball(src: &Source<'_>, t: &Spanned<RawTarball>) -> Result<TarballSpec> {
                 )
             })?;
             let l = label.get_ref().trim();
-            if l.is_empty() || l.contains(['/', '\\']) {
-                return Err(src.err(label.span(), format!("label {l:?}: not a usable name")));
+            if let Some(why) = name_part::refusal(l) {
+                return Err(src.err(
+                    label.span(),
+                    format!("label: not a part of a tarball name: {why}"),
+                ));
             }
             Cover::Union {
                 label: l.to_string(),

@@ -136,6 +136,18 @@ fn errors_name_file_and_line() {
             "set.toml:2: group \"me\" includes itself (me → me)",
         ),
         (
+            "[[tarball]]\nname = \"x-{label}\"\nunion = [\"gfx942\"]\nlabel = \"..\"\n",
+            "set.toml:4: label: not a part of a tarball name: \"..\" is not a name",
+        ),
+        (
+            "[[tarball]]\nname = \"x-{label}\"\nunion = [\"gfx942\"]\nlabel = \"a\\nb\"\n",
+            "set.toml:4: label: not a part of a tarball name: \"a\\nb\" holds the control character '\\n'",
+        ),
+        (
+            "[groups]\n\"up/../x\" = [\"gfx942\"]\n[[tarball]]\nname = \"x-{label}\"\neach = [\"up/../x\"]\n",
+            "set.toml:2: group name: not a part of a tarball name: \"up/../x\" holds a path separator",
+        ),
+        (
             "[[tarball]]\nname = \"x-{label}\"\neach = [\"gfx942\"]\nunion = [\"gfx942\"]\nlabel = \"u\"\n",
             "set.toml:1: each, union and each-target exclude each other",
         ),
