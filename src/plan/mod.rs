@@ -6,6 +6,7 @@ pub mod exclude;
 pub mod families;
 mod format;
 pub mod name_part;
+pub mod owners;
 mod preset;
 mod select;
 pub mod set;

@@ -6,7 +6,7 @@ use super::select::{check_listed, describe_targets, device_targets, has_device_c
 use super::set::{Cover, Entry, Origin, Sidecar, TarballSet, TarballSpec};
 use super::{MultiarchMode, PlanOptions, SourceArtifact};
 use crate::error::{Error, Result};
-use crate::plan::FamilyTable;
+use crate::plan::{owners, FamilyTable};
 
 /// TheRock's names: `therock-dist-{platform}-{label}[-tests]-{version}`.
 pub const BASE_NAME: &str = "therock-dist-{platform}-{label}-{version}";
@@ -99,14 +99,17 @@ pub fn preset(
         formats: None,
         sidecar: Sidecar::Sha256sum,
     };
-    let mut tarballs = vec![spec(BASE_NAME, None, Cover::Each(entries.clone()), true)];
+    let covers = covers(&entries);
+    let mut tarballs: Vec<TarballSpec> = covers
+        .iter()
+        .map(|c| spec(BASE_NAME, None, c.clone(), true))
+        .collect();
     if opts.tests {
-        tarballs.push(spec(
-            TESTS_NAME,
-            Some("tests"),
-            Cover::Each(entries.clone()),
-            false,
-        ));
+        tarballs.extend(
+            covers
+                .iter()
+                .map(|c| spec(TESTS_NAME, Some("tests"), c.clone(), false)),
+        );
     }
     let multiarch = match opts.multiarch {
         MultiarchMode::Always => true,
@@ -128,4 +131,38 @@ pub fn preset(
         tarballs,
         lenient: true,
     })
+}
+
+/// The tarballs of `entries`, in order: a family that owns its tarball is
+/// an entry of an `each`, families that share one (see [`owners`]: with
+/// `gfx1250-strict`, `gfx1250`'s) a union labelled by their owner, as
+/// TheRock's step groups them. Per-target entries are never grouped.
+fn covers(entries: &[Entry]) -> Vec<Cover> {
+    let families = entries
+        .iter()
+        .filter(|e| e.origin == Origin::Flag("--families"))
+        .map(|e| e.name.as_str());
+    let mut out: Vec<Cover> = Vec::new();
+    let each = |e: &Entry, out: &mut Vec<Cover>| match out.last_mut() {
+        Some(Cover::Each(run)) => run.push(e.clone()),
+        _ => out.push(Cover::Each(vec![e.clone()])),
+    };
+    for (owner, members) in owners::group(families) {
+        let of = |name: &str| entries.iter().find(|e| e.name == name).expect("an entry");
+        if members == [owner] {
+            each(of(owner), &mut out);
+        } else {
+            out.push(Cover::Union {
+                label: owner.to_string(),
+                entries: members.iter().map(|m| of(m).clone()).collect(),
+            });
+        }
+    }
+    for e in entries
+        .iter()
+        .filter(|e| e.origin != Origin::Flag("--families"))
+    {
+        each(e, &mut out);
+    }
+    out
 }

@@ -351,7 +351,9 @@ pub fn plan_set(
         let specific = available
             .iter()
             .any(|a| inst.selector.matches_specific(&a.name.target));
-        if set.lenient {
+        // A union of the command line's (multiarch, or families sharing
+        // an owner) that selects nothing at all fails as a set's does.
+        if set.lenient && (inst.entry.is_some() || !inst.members.is_empty()) {
             // The command line's checks, per label, as before sets existed.
             let Some(e) = inst.entry else { continue };
             let kind = if e.origin == Origin::Flag("--families") {
@@ -611,6 +613,62 @@ mod tests {
                 .map(|t| origins[t])
                 .collect();
             assert_eq!(of.iter().filter(|o| !**o).count(), 1, "{f:?}: {of:?}");
+        }
+    }
+
+    /// TheRock's shared owners (its `test_shared_owner_preserves_selected_
+    /// targets`): `gfx1250` and `gfx1250-strict` go into one `gfx1250`
+    /// tarball holding the payloads of the ones selected, whichever order.
+    #[test]
+    fn shared_owners_make_one_tarball_of_the_selected_targets() {
+        let listed = [
+            "base_lib_generic.tar.zst",
+            "blas_lib_gfx1250.tar.zst",
+            "blas_lib_gfx1250-strict.tar.zst",
+            "blas_test_gfx1250-strict.tar.zst",
+            "blas_lib_gfx1151.tar.zst",
+        ]
+        .map(art)
+        .to_vec();
+        let table = FamilyTable::builtin();
+        for (selected, want) in [
+            (&["gfx1250"][..], &["blas_lib_gfx1250"][..]),
+            (&["gfx1250-strict"], &["blas_lib_gfx1250-strict"]),
+            (
+                &["gfx1250", "gfx1250-strict"],
+                &["blas_lib_gfx1250", "blas_lib_gfx1250-strict"],
+            ),
+            // Artifacts in the order the families name them.
+            (
+                &["gfx1250-strict", "gfx1250"],
+                &["blas_lib_gfx1250-strict", "blas_lib_gfx1250"],
+            ),
+        ] {
+            let mut families = selected.to_vec();
+            families.push("gfx1151");
+            let plan = build_plan(listed.clone(), &opts(&families), &table, Some(true)).unwrap();
+            let files: Vec<&str> = plan.tarballs.iter().map(|t| t.file_name.as_str()).collect();
+            assert_eq!(
+                files,
+                [
+                    "therock-dist-linux-gfx1250-7.0.tar.gz",
+                    "therock-dist-linux-gfx1250-tests-7.0.tar.gz",
+                    "therock-dist-linux-gfx1151-7.0.tar.gz",
+                    "therock-dist-linux-gfx1151-tests-7.0.tar.gz",
+                    "therock-dist-linux-multiarch-7.0.tar.gz",
+                    "therock-dist-linux-multiarch-tests-7.0.tar.gz",
+                ],
+                "{selected:?}"
+            );
+            let mut got = names(&plan, 0);
+            got.retain(|n| n != "base_lib_generic");
+            assert_eq!(got, want, "{selected:?}");
+            let tests = names(&plan, 1);
+            assert_eq!(
+                tests.contains(&"blas_test_gfx1250-strict".to_string()),
+                selected.contains(&"gfx1250-strict"),
+                "{selected:?}: {tests:?}"
+            );
         }
     }
 
