@@ -325,6 +325,12 @@ def report(a):
             f"server: {fmt(up['copied_bytes'] / MIB)} MiB (of which into temporary objects "
             f"{fmt(up['temporary_bytes'] / MIB)} MiB)"
             + (
+                f"; parts: {up['sent_parts']} sent, {up['copied_parts']} copied, "
+                f"{up['temporary_objects']} temporary objects"
+                if "sent_parts" in up
+                else ""
+            )
+            + (
                 f", and {fmt(up['staged_bytes'] / MIB)} MiB from staging names to final names"
                 if "staged_bytes" in up
                 else ""

@@ -39,16 +39,20 @@ def s3_table(w, ss, ds):
     u = ss["upload"]
     distinct = ss["distinct_bytes"]
     copied = u["copied_bytes"]
-    w("| S3 | MiB | ratio |")
-    w("| --- | ---: | --- |")
-    w(f"| sent | {u['sent_bytes'] / MIB:.1f} | {u['sent_bytes'] / distinct:.3f}x the "
-      f"{distinct / MIB:.1f} MiB distinct |")
-    w(f"| copied into the tarballs | {copied / MIB:.1f} | |")
-    w(f"| copied into temporary objects | {u['temporary_bytes'] / MIB:.1f} | "
-      f"{(copied + u['temporary_bytes']) / max(copied, 1):.3f}x with the copies above, "
-      f"against the copied bytes alone |")
-    w(f"| copied from staging names | {u['staged_bytes'] / MIB:.1f} | |")
-    w(f"| read back | {u['read_back_bytes'] / MIB:.1f} | |\n")
+    def n(key):
+        return str(u[key]) if key in u else "–"
+
+    w("| S3 | MiB | parts | ratio |")
+    w("| --- | ---: | ---: | --- |")
+    w(f"| sent | {u['sent_bytes'] / MIB:.1f} | {n('sent_parts')} | "
+      f"{u['sent_bytes'] / distinct:.3f}x the {distinct / MIB:.1f} MiB distinct |")
+    w(f"| copied (into the tarballs and temporary objects) | {copied / MIB:.1f} | "
+      f"{n('copied_parts')} | |")
+    w(f"| of which temporary objects | {u['temporary_bytes'] / MIB:.1f} | "
+      f"{n('temporary_objects')} objects | {copied / max(copied - u['temporary_bytes'], 1):.3f}x "
+      f"the bytes copied into the tarballs |")
+    w(f"| copied from staging names | {u['staged_bytes'] / MIB:.1f} | {n('staged_parts')} | |")
+    w(f"| read back | {u['read_back_bytes'] / MIB:.1f} | | |\n")
 
     same = digests(ds) == digests(ss)
     w(f"Directory and S3 tarballs byte-identical: {'yes' if same else 'NO'}.\n")

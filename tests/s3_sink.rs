@@ -1011,6 +1011,23 @@ fn shared_bytes_are_sent_once() {
     assert_eq!(upload["read_back_bytes"], 0, "{upload}");
     // Copies name a range of a published object of the run.
     let copies = b.copy_parts();
+    // The summary's part counts are the requests the server took: every
+    // UploadPart, and every UploadPartCopy but the probe.
+    let count = |k: &str| upload[k].as_u64().unwrap();
+    assert_eq!(
+        count("sent_parts"),
+        b.upload_parts().len() as u64,
+        "{upload}"
+    );
+    assert_eq!(
+        count("copied_parts") + count("staged_parts"),
+        copies.len() as u64 - 1,
+        "{upload}"
+    );
+    assert!(
+        count("temporary_objects") <= count("copied_parts"),
+        "{upload}"
+    );
     assert!(copies.len() > 1, "{} copies", copies.len());
     for c in copies.iter().skip(1) {
         let range = c.header("x-amz-copy-source-range").expect("a range");

@@ -120,6 +120,15 @@ pub struct UploadStats {
     /// run's final names replace, kept until the set is sealed so that a
     /// run killed during the burst can be taken back.
     pub backed_up_bytes: u64,
+    /// Parts sent (read-back parts included).
+    pub sent_parts: u64,
+    /// Parts the store copied from objects of the run into tarballs and
+    /// temporary objects.
+    pub copied_parts: u64,
+    /// Parts the store copied from staging objects to final names.
+    pub staged_parts: u64,
+    /// Temporary objects made (each joins short runs to the range before).
+    pub temporary_objects: u64,
 }
 
 /// A destination for a run's tarballs.

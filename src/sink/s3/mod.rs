@@ -145,23 +145,35 @@ struct Stats {
     temp: AtomicU64,
     staged: AtomicU64,
     backed_up: AtomicU64,
+    sent_parts: AtomicU64,
+    copied_parts: AtomicU64,
+    staged_parts: AtomicU64,
+    temporaries: AtomicU64,
 }
 
 impl Stats {
+    /// A part of `n` bytes sent.
     fn add_sent(&self, n: u64) {
         self.sent.fetch_add(n, Ordering::Relaxed);
+        self.sent_parts.fetch_add(1, Ordering::Relaxed);
     }
+    /// A part of `n` bytes copied by the store.
     fn add_copied(&self, n: u64) {
         self.copied.fetch_add(n, Ordering::Relaxed);
+        self.copied_parts.fetch_add(1, Ordering::Relaxed);
     }
+    /// A part of `n` bytes copied from a staging object to a final name.
     fn add_staged(&self, n: u64) {
         self.staged.fetch_add(n, Ordering::Relaxed);
+        self.staged_parts.fetch_add(1, Ordering::Relaxed);
     }
     fn add_backed_up(&self, n: u64) {
         self.backed_up.fetch_add(n, Ordering::Relaxed);
     }
+    /// A temporary object of `n` bytes made.
     fn add_temp(&self, n: u64) {
         self.temp.fetch_add(n, Ordering::Relaxed);
+        self.temporaries.fetch_add(1, Ordering::Relaxed);
     }
     fn add_read_back(&self, n: u64) {
         self.read_back.fetch_add(n, Ordering::Relaxed);
@@ -658,6 +670,10 @@ impl Sink for S3Sink {
             temporary_bytes: s.temp.load(Ordering::Relaxed),
             staged_bytes: s.staged.load(Ordering::Relaxed),
             backed_up_bytes: s.backed_up.load(Ordering::Relaxed),
+            sent_parts: s.sent_parts.load(Ordering::Relaxed),
+            copied_parts: s.copied_parts.load(Ordering::Relaxed),
+            staged_parts: s.staged_parts.load(Ordering::Relaxed),
+            temporary_objects: s.temporaries.load(Ordering::Relaxed),
         })
     }
 

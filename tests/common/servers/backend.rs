@@ -258,9 +258,8 @@ impl Backend {
         assert!(pending.is_empty(), "multipart uploads left: {pending:?}");
     }
 
-    /// Every UploadPart request that reached the server (not those the
-    /// fault layer answered).
-    /// UploadPart requests (parts sent, not copied) the server took.
+    /// UploadPart requests (parts sent, not copied) the server took (not
+    /// those the fault layer answered).
     pub fn upload_parts(&self) -> Vec<Recorded> {
         self.recorder
             .matching("PUT", "partNumber=")
