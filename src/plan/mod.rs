@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod exclude;
 pub mod families;
 mod format;
+mod listing;
 pub mod name_part;
 pub mod owners;
 mod preset;

@@ -2,7 +2,7 @@
 //! `--targets`, `--per-target`, `--tests`, `--multiarch` and the base
 //! tarballs' exclusions mean exactly this set (`plan --print-set` prints it).
 
-use super::select::{check_listed, describe_targets, device_targets, has_device_code};
+use super::listing::{check_listed, describe_targets, device_targets, has_device_code};
 use super::set::{Cover, Entry, Origin, Sidecar, TarballSet, TarballSpec};
 use super::{MultiarchMode, PlanOptions, SourceArtifact};
 use crate::error::{Error, Result};

@@ -1,9 +1,10 @@
 //! Selection: which artifacts go into which tarball of a set, and in what
 //! order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::artifact::base_arch;
+use super::listing::{check_listed, describe_targets, device_targets, has_device_code};
 use super::set::{Cover, Entry, Origin, TarballSet, TarballSpec};
 use super::{FamilyTable, Format, Plan, SourceArtifact, TarballPlan};
 use crate::error::{Error, Result};
@@ -81,40 +82,6 @@ pub fn build_plan(
 ) -> Result<Plan> {
     let set = super::preset(opts, &listed, table, kpack_split)?;
     plan_set(listed, &set, opts.naming(), table, kpack_split)
-}
-
-/// The error for a source without artifacts.
-pub(crate) fn check_listed(listed: &[SourceArtifact]) -> Result<()> {
-    if listed.is_empty() {
-        return Err(Error::Selection(
-            "the source holds no artifacts (*.tar.zst or *.tar.xz)".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The run's device targets (every target but `generic`), sorted, once each.
-pub(crate) fn device_targets(artifacts: &[SourceArtifact]) -> BTreeSet<&str> {
-    artifacts
-        .iter()
-        .map(|a| a.name.target.as_str())
-        .filter(|t| *t != "generic")
-        .collect()
-}
-
-/// [`device_targets`] as messages list them.
-pub(crate) fn describe_targets(targets: &BTreeSet<&str>) -> String {
-    if targets.is_empty() {
-        return "none (generic only)".to_string();
-    }
-    targets.iter().copied().collect::<Vec<_>>().join(", ")
-}
-
-/// Whether the run has device code for `target`: an artifact of its base arch.
-pub(crate) fn has_device_code(artifacts: &[SourceArtifact], target: &str) -> bool {
-    artifacts
-        .iter()
-        .any(|a| !a.name.is_generic() && base_arch(&a.name.target) == base_arch(target))
 }
 
 /// What an entry stands for: artifacts whose target is one of `names`, or

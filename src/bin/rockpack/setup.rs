@@ -10,11 +10,11 @@ use rockpack::net::aws;
 use rockpack::plan::Plan;
 use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};
-use rockpack::source::buckets::{Buckets, CiEnv, RunRef};
+use rockpack::source::buckets::{CiEnv, RunRef};
 use rockpack::source::location::Location;
 use rockpack::units::human_bytes;
 
-use crate::cli::{PackArgs, SelectArgs};
+use crate::cli::{run_root, PackArgs, SelectArgs};
 
 /// Where the tarballs go: --dest (None: standard output), or with --upload
 /// the tarballs/ folder of the packing run's root.
@@ -53,24 +53,6 @@ pub(crate) fn destination(
             run_root(&select.buckets(&env)?, &run, "uploading to")?.join("tarballs")
         }
     }))
-}
-
-/// A run's root, logged with what decided it (TheRock logs the same).
-pub(crate) fn run_root(buckets: &Buckets, run: &RunRef, what: &str) -> Result<Location> {
-    let root = buckets.run_root(run)?;
-    tracing::info!(
-        "{what} run {} of {} (release type {}{}): {}",
-        run.run_id,
-        run.github_repo,
-        buckets.release_type.name(),
-        if buckets.is_pr_from_fork {
-            ", pull request from a fork"
-        } else {
-            ""
-        },
-        root.describe()
-    );
-    Ok(root)
 }
 
 /// The run's budget: S3 destinations buffer a part per tarball.
