@@ -317,13 +317,15 @@ def report(a):
         r["output_mib"] = rp["output_mib"]
         row(f"rockpack, `--memory {size}`", r)
     w("")
-    if summary and summary.get("upload") and summary.get("distinct_bytes"):
-        up, distinct = summary["upload"], summary["distinct_bytes"]
+    def sent_and_copied(who, summ):
+        up, distinct = summ["upload"], summ["distinct_bytes"]
+        into_tarballs = up["copied_bytes"] - up["temporary_bytes"]
         w(
-            f"Sent to S3 by rockpack: **{fmt(up['sent_bytes'] / MIB)} MiB for {fmt(distinct / MIB)} MiB "
+            f"Sent to S3 by {who}: **{fmt(up['sent_bytes'] / MIB)} MiB for {fmt(distinct / MIB)} MiB "
             f"of distinct compressed bytes ({up['sent_bytes'] / distinct:.3f}x)**; copied inside the "
             f"server: {fmt(up['copied_bytes'] / MIB)} MiB (of which into temporary objects "
-            f"{fmt(up['temporary_bytes'] / MIB)} MiB)"
+            f"{fmt(up['temporary_bytes'] / MIB)} MiB: **{up['copied_bytes'] / max(into_tarballs, 1):.3f}x "
+            f"the {fmt(into_tarballs / MIB)} MiB copied into the tarballs**)"
             + (
                 f"; parts: {up['sent_parts']} sent, {up['copied_parts']} copied, "
                 f"{up['temporary_objects']} temporary objects"
@@ -336,12 +338,17 @@ def report(a):
                 else ""
             )
             + (
-                f"; final names written within {summary['publish_window']:.2f} s"
-                if "publish_window" in summary
+                f"; final names written within {summ['publish_window']:.2f} s"
+                if "publish_window" in summ
                 else ""
             )
             + ".  "
         )
+
+    if summary and summary.get("upload") and summary.get("distinct_bytes"):
+        sent_and_copied("rockpack", summary)
+    if a.before_summary and os.path.exists(a.before_summary):
+        sent_and_copied("the binary before", json.load(open(a.before_summary)))
     if a.over_summary and os.path.exists(a.over_summary):
         o = json.load(open(a.over_summary))
         up = o.get("upload") or {}
@@ -531,6 +538,7 @@ def main():
     r.add_argument("--limits")
     r.add_argument("--budget", action="append", default=[], help="SIZE=measure.json of a --memory run")
     r.add_argument("--before", help="measure.json of the binary before, same command")
+    r.add_argument("--before-summary", help="its --summary")
     r.add_argument("--over", help="measure.json of a run over a prefix holding other bytes")
     r.add_argument("--over-summary", help="its --summary")
     r.add_argument("--at-once", help="FLAGS=measure.json of a run with several artifacts at once")

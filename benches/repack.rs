@@ -45,6 +45,10 @@ impl BlockOut for Discard {
         self.blocks += 1;
         Ok(())
     }
+
+    fn at_end(&mut self, _tarballs: &Mask, _bytes: &[u8]) -> rockpack::Result<()> {
+        Ok(())
+    }
 }
 
 const PREFIX: &str = "math-libs/BLAS/rocBLAS/stage";

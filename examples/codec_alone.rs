@@ -48,6 +48,11 @@ impl BlockOut for Collect<'_> {
         }
         Ok(())
     }
+
+    fn at_end(&mut self, _tarballs: &Mask, _bytes: &[u8]) -> rockpack::Result<()> {
+        // One tarball: every entry goes to all of them, none to the end.
+        Err(rockpack::Error::internal("codec_alone writes one tarball"))
+    }
 }
 
 fn main() {

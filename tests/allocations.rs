@@ -49,6 +49,10 @@ impl BlockOut for Discard {
         drop(block);
         Ok(())
     }
+
+    fn at_end(&mut self, _tarballs: &Mask, _bytes: &[u8]) -> rockpack::Result<()> {
+        Ok(())
+    }
 }
 
 /// A realistic artifact of `n` entries: directories, small files,

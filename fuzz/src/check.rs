@@ -217,14 +217,6 @@ fn properties(entries: &[Entry], policy: ConflictPolicy, meta: Metadata) {
             "member {p} ({kind:?}) has mode {:o}: not as {:?} writes it",
             e.mode, meta.modes
         );
-        // Every directory a member is in has an entry of its own before it.
-        for a in ancestors(&e.path) {
-            assert!(
-                kinds.get(a) == Some(&Kind::Dir),
-                "member {p}: its directory {} has no entry before it",
-                show(a)
-            );
-        }
         if let Some(c) = meta.mtime_clamp {
             assert!(
                 e.mtime <= c,
@@ -291,6 +283,19 @@ fn properties(entries: &[Entry], policy: ConflictPolicy, meta: Metadata) {
         }
         for a in ancestors(&e.path) {
             dirs.insert(a);
+        }
+    }
+    // Every directory a member is in has an entry of its own: before it,
+    // or at the tarball's end (one only some tarballs of its artifact
+    // still needed).
+    for e in entries {
+        for a in ancestors(&e.path) {
+            assert!(
+                kinds.get(a) == Some(&Kind::Dir),
+                "member {}: its directory {} has no entry",
+                show(&e.path),
+                show(a)
+            );
         }
     }
     // Kinds never change, so the extracted tree is `kinds`: resolve every

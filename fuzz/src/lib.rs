@@ -232,7 +232,10 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
             let entries = check::tarball(&tar, opts.policy(), opts.metadata());
             // The same input gives the same bytes.
             let again = run(input).expect("a second run of an accepted input failed");
-            assert!(again.tarballs == out.tarballs, "two runs differ");
+            assert!(
+                again.tarballs == out.tarballs && again.ends == out.ends,
+                "two runs differ"
+            );
             // What rockpack packed is what the tar crate sees in the input.
             let decoded = match compression {
                 None => input.to_vec(),
@@ -293,7 +296,10 @@ pub fn fuzz_two_artifacts(data: &[u8]) -> Outcome {
             let again = run()
                 .map_err(|(e, _)| e)
                 .expect("a second run of an accepted input failed");
-            assert!(again.tarballs == out.tarballs, "two runs differ");
+            assert!(
+                again.tarballs == out.tarballs && again.ends == out.ends,
+                "two runs differ"
+            );
             Outcome::Accepted
         }
     }

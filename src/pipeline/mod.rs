@@ -424,8 +424,11 @@ async fn produce(
     // The output's own error first: the workers only saw it stop.
     fanout?;
     repacked?;
-    for o in outputs.iter_mut() {
-        let trailer = o.codec.trailer(&o.content, &END_OF_ARCHIVE);
+    let tails = workers.at_end.lock().expect("at_end").tails(outputs.len());
+    for (o, tail) in outputs.iter_mut().zip(tails) {
+        let trailer = o
+            .codec
+            .trailer(&o.content, &[&tail[..], &END_OF_ARCHIVE[..]].concat());
         origins.distinct += trailer.len() as u64;
         o.put(Chunk::own(trailer)).await?;
         o.done_at = Some(started.elapsed().as_secs_f64());

@@ -41,10 +41,10 @@ use crate::error::{Error, Result};
 use crate::plan::{Format, Plan};
 use crate::progress::Progress;
 use crate::repack::conflict::Fingerprint;
-use crate::repack::decide::{Decider, Deciding, OpenFile, Target};
+use crate::repack::decide::{Cut, Decider, Deciding, OpenFile, Target};
 use crate::repack::pending::Pending;
 use crate::repack::scan::{Entries, Head, Rules, Scanner};
-use crate::repack::{BlockOut, Mask, PieceWriter};
+use crate::repack::{AtEnd, BlockOut, Mask, PieceWriter};
 use crate::source::Source;
 
 /// A compressed block on its way to the fan-out: its result, its tarballs
@@ -72,6 +72,8 @@ pub(super) struct Workers {
     pub windows: Arc<Windows>,
     /// Artifacts read a second time (decided from their heads).
     pub read_twice: AtomicUsize,
+    /// What tarballs get at their end.
+    pub at_end: Mutex<AtEnd>,
     pub stop: Stop,
     /// Each artifact's queue to the fan-out, taken by its worker.
     outputs: Vec<Mutex<Option<mpsc::Sender<Out>>>>,
@@ -120,6 +122,7 @@ impl Workers {
             held: Arc::new(Held::new(opts.budget.held_output)),
             windows: Arc::new(Windows::new(&opts.budget)),
             read_twice: AtomicUsize::new(0),
+            at_end: Mutex::new(AtEnd::default()),
             stop: Stop::default(),
             outputs: senders,
             error: Mutex::new(None),
@@ -467,7 +470,7 @@ impl<'o> Flow<'_, '_, 'o> {
     }
 
     /// Reads the artifact again and cuts its decided entries.
-    fn second_pass(&mut self, masks: &[crate::repack::Mask]) -> Result<()> {
+    fn second_pass(&mut self, cuts: &[Cut]) -> Result<()> {
         let w = self.workers;
         let wait = Wait {
             handle: w.handle.clone(),
@@ -477,7 +480,7 @@ impl<'o> Flow<'_, '_, 'o> {
         let (_lease, mut input) =
             decode_ahead::reopen(&w.plan, self.index, &w.source, &w.opts, &w.windows, &wait)?;
         let (rules, index, name) = (&w.rules, self.index, self.name);
-        self.pending.second_pass(masks, name, self.pieces, |out| {
+        self.pending.second_pass(cuts, name, self.pieces, |out| {
             let mut scanner = Scanner::start(rules, index, name, &mut input)?;
             while scanner.next(out)? {}
             Ok(())
@@ -556,6 +559,18 @@ impl BlockOut for WorkerOut<'_> {
             w.abort();
             return Err(Error::internal("output stopped"));
         }
+        Ok(())
+    }
+
+    fn at_end(&mut self, tarballs: &Mask, bytes: &[u8]) -> Result<()> {
+        let w = self.workers;
+        if w.stop.cancels(self.index) {
+            return Err(Error::internal("the run stopped"));
+        }
+        w.at_end
+            .lock()
+            .expect("at_end")
+            .add(self.index, tarballs, bytes);
         Ok(())
     }
 }

@@ -283,10 +283,21 @@ pub fn plan_set(
     }
     let atom_selectors: Vec<Selector> = atoms.iter().map(|a| r.leaf(a)).collect::<Result<_>>()?;
 
-    // Global order: generic non-test, each atom's non-test, generic test,
-    // each atom's test; by stem inside a group.
+    // Global order: generic, then each atom's, of what every tarball
+    // keeps; then the same of what some tarball's filters leave out (the
+    // test component; fftw3, which TheRock's base tarballs leave out); by
+    // stem inside a group. A tarball that keeps less is then few long runs
+    // of one that keeps more: TheRock's base tarball is the start of its
+    // -tests tarball, and the multiarch tarball the start of its own.
+    let left_out = |a: &SourceArtifact| {
+        a.name.is_test()
+            || set
+                .tarballs
+                .iter()
+                .any(|s| !s.keeps(&a.name.name, &a.name.component))
+    };
     let group_of = |a: &SourceArtifact| -> Option<(usize, usize)> {
-        let test = a.name.is_test() as usize;
+        let test = left_out(a) as usize;
         if a.name.is_generic() {
             return Some((test, 0));
         }
@@ -674,17 +685,20 @@ mod tests {
             ]
         );
         assert_eq!(names(&plan, 0), ["base_lib_generic", "blas_lib_gfx942"]);
+        // What the base tarballs leave out (fftw3, tests) comes after what
+        // every tarball keeps: multiarch is the start of multiarch-tests.
         assert_eq!(
             names(&plan, 5),
             [
                 "base_lib_generic",
-                "fftw3_lib_generic",
                 "blas_lib_gfx942",
                 "blas_lib_gfx1100",
                 "core_test_generic",
+                "fftw3_lib_generic",
                 "blas_test_gfx1101"
             ]
         );
+        assert_eq!(names(&plan, 5)[..3], names(&plan, 4)[..]);
         assert_eq!(
             plan.artifacts[0].name.compression,
             crate::plan::Compression::Zst

@@ -6,6 +6,7 @@
 
 use super::conflict::{ConflictTable, Fingerprint};
 use super::scan::{Entries, Head};
+use super::tarfmt::Kind;
 use super::{ConflictPolicy, Mask, PieceWriter};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -154,22 +155,62 @@ impl Decider {
     }
 }
 
+/// Where a decided entry goes.
+#[derive(Clone, Debug)]
+pub(crate) enum Cut {
+    /// In place, to these tarballs.
+    Here(Mask),
+    /// A directory entry these tarballs get at their end, before the
+    /// end-of-archive blocks, because the others of its artifact already
+    /// hold it (see [`Cut::of`]).
+    AtEnd(Mask),
+}
+
+impl Cut {
+    /// An entry of `head` decided to go to `mask`. A directory that only
+    /// some of its tarballs still need goes at their end: in place it
+    /// would make the artifact's bytes differ between its tarballs, so
+    /// that one could no longer be copied from another in one run (with
+    /// TheRock's families, each family's directories were first written in
+    /// multiarch by another family). Extraction makes a directory for the
+    /// entries below it anyway; the entry at the end sets its mode and
+    /// mtime, as a directory listed after its contents does.
+    fn of(head: &Head<'_>, mask: Mask) -> Cut {
+        if head.kind == Kind::Dir && !mask.is_empty() && mask.len() < head.tarballs.len() {
+            Cut::AtEnd(mask)
+        } else {
+            Cut::Here(mask)
+        }
+    }
+
+    /// Writes `bytes` (the entry's header, or its data) as this cut says.
+    pub fn write(&self, pieces: &mut PieceWriter<'_>, bytes: &[u8]) -> Result<()> {
+        match self {
+            Cut::Here(mask) => {
+                pieces.set_mask(mask.clone())?;
+                pieces.data(bytes)
+            }
+            Cut::AtEnd(mask) => {
+                pieces.set_mask(Mask::none())?;
+                pieces.at_end(mask, bytes)
+            }
+        }
+    }
+}
+
 /// Where decided entries go: written to the pieces at once, or only their
-/// tarballs noted (to be cut later, on another thread, from held bytes).
+/// cuts noted (to be cut later, on another thread, from held bytes).
 pub(crate) enum Target<'a, 'o> {
     Pieces(&'a mut PieceWriter<'o>),
-    Masks(&'a mut Vec<Mask>),
+    Cuts(&'a mut Vec<Cut>),
 }
 
 impl Target<'_, '_> {
-    fn entry(&mut self, mask: Mask, bytes: &[u8]) -> Result<()> {
+    fn entry(&mut self, cut: Cut, bytes: &[u8]) -> Result<()> {
         match self {
-            Target::Pieces(p) => {
-                p.set_mask(mask)?;
-                p.data(bytes)
-            }
-            Target::Masks(m) => {
-                m.push(mask);
+            Target::Pieces(p) => cut.write(p, bytes),
+            Target::Cuts(c) => {
+                c.push(cut);
                 Ok(())
             }
         }
@@ -178,7 +219,7 @@ impl Target<'_, '_> {
     fn data(&mut self, bytes: &[u8]) -> Result<()> {
         match self {
             Target::Pieces(p) => p.data(bytes),
-            Target::Masks(_) => Ok(()),
+            Target::Cuts(_) => Ok(()),
         }
     }
 }
@@ -209,7 +250,7 @@ impl Entries for Deciding<'_, '_> {
         let decision = self.decider.head(self.index, self.name, head)?;
         let f = &mut *self.file;
         match &decision {
-            Decision::Emit(mask) => self.target.entry(mask.clone(), tar_header)?,
+            Decision::Emit(mask) => self.target.entry(Cut::of(head, mask.clone()), tar_header)?,
             Decision::AwaitContent => {
                 f.held.clear();
                 f.held.extend_from_slice(tar_header);
@@ -225,7 +266,7 @@ impl Entries for Deciding<'_, '_> {
     }
 
     fn data(&mut self, bytes: &[u8]) -> Result<()> {
-        if let Target::Masks(_) = self.target {
+        if let Target::Cuts(_) = self.target {
             return Ok(());
         }
         match self.file.decision {
@@ -246,7 +287,7 @@ impl Entries for Deciding<'_, '_> {
             .decider
             .file_end(self.index, &f.rel, &tarballs, fp, &decision)?;
         if let Decision::AwaitContent = decision {
-            self.target.entry(mask, &f.held)?;
+            self.target.entry(Cut::Here(mask), &f.held)?;
             f.held.clear();
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! Decode an artifact, apply the flattening rules and write its entries as
 //! tar blocks: the uncompressed side of a segment.
 
+pub mod at_end;
 pub mod conflict;
 pub(crate) mod decide;
 pub mod decode;
@@ -17,6 +18,7 @@ pub mod window;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
+pub use at_end::AtEnd;
 pub use conflict::ConflictPolicy;
 pub use piece::{BlockOut, Mask, PieceWriter};
 

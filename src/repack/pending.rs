@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use super::conflict::Fingerprint;
-use super::decide::{Decider, Deciding, OpenFile, Target};
+use super::decide::{Cut, Decider, Deciding, OpenFile, Target};
 use super::scan::{Entries, Head};
 use super::tarfmt::Kind;
 use super::{Mask, PieceWriter};
@@ -135,26 +135,25 @@ impl Pending {
         index: usize,
         name: &str,
         scan_error: Option<Error>,
-    ) -> Result<Vec<Mask>> {
-        let mut masks = Vec::with_capacity(self.entries.len());
+    ) -> Result<Vec<Cut>> {
+        let mut cuts = Vec::with_capacity(self.entries.len());
         let mut file = OpenFile::default();
         let mut deciding = Deciding {
             file: &mut file,
             decider,
             index,
             name,
-            target: Target::Masks(&mut masks),
+            target: Target::Cuts(&mut cuts),
         };
         self.replay(&mut deciding, scan_error)?;
-        Ok(masks)
+        Ok(cuts)
     }
 
-    /// Writes the decided entries (`masks` from [`Pending::decide`]) and
+    /// Writes the decided entries (`cuts` from [`Pending::decide`]) and
     /// empties the record.
-    pub fn cut(&mut self, masks: &[Mask], pieces: &mut PieceWriter<'_>) -> Result<()> {
-        for (r, mask) in self.entries.iter().zip(masks) {
-            pieces.set_mask(mask.clone())?;
-            pieces.data(&self.bytes[r.bytes.clone()])?;
+    pub fn cut(&mut self, cuts: &[Cut], pieces: &mut PieceWriter<'_>) -> Result<()> {
+        for (r, cut) in self.entries.iter().zip(cuts) {
+            cut.write(pieces, &self.bytes[r.bytes.clone()])?;
         }
         self.clear();
         Ok(())
@@ -184,21 +183,21 @@ impl Pending {
         self.bytes = Vec::new();
     }
 
-    /// Cuts the decided entries (`masks` from [`Pending::decide`]) from a
+    /// Cuts the decided entries (`cuts` from [`Pending::decide`]) from a
     /// second read of the artifact, which `scan` drives into the
     /// [`Entries`] it is given; then empties the record. An entry that is
     /// not the one recorded (the stored artifact changed between the two
     /// reads) is an error naming it.
     pub fn second_pass(
         &mut self,
-        masks: &[Mask],
+        cuts: &[Cut],
         name: &str,
         pieces: &mut PieceWriter<'_>,
         scan: impl FnOnce(&mut dyn Entries) -> Result<()>,
     ) -> Result<()> {
         let mut again = Again {
             pending: self,
-            masks,
+            cuts,
             name,
             pieces,
             next: 0,
@@ -224,7 +223,7 @@ impl Pending {
 /// checked against its record and written with its decided tarballs.
 struct Again<'a, 'p, 'o> {
     pending: &'a Pending,
-    masks: &'a [Mask],
+    cuts: &'a [Cut],
     name: &'a str,
     pieces: &'p mut PieceWriter<'o>,
     /// The entry expected next.
@@ -264,11 +263,10 @@ impl Entries for Again<'_, '_, '_> {
         if r.header != header_digest(tar_header) {
             return Err(self.changed(head.member, "tar header"));
         }
-        let mask = self.masks.get(self.next).cloned();
+        let cut = self.cuts.get(self.next);
         self.next += 1;
-        let mask = mask.ok_or_else(|| Error::internal("an entry without its decision"))?;
-        self.pieces.set_mask(mask)?;
-        self.pieces.data(tar_header)
+        let cut = cut.ok_or_else(|| Error::internal("an entry without its decision"))?;
+        cut.write(self.pieces, tar_header)
     }
 
     fn data(&mut self, bytes: &[u8]) -> Result<()> {

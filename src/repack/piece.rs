@@ -25,12 +25,23 @@ impl Deref for Mask {
     }
 }
 
+impl Mask {
+    /// No tarball: what an entry every tarball already holds goes to.
+    pub fn none() -> Mask {
+        Mask(Arc::from(Vec::new()))
+    }
+}
+
 /// Where finished blocks go (the compression pool, in order).
 pub trait BlockOut {
     /// Takes the next block of the segment in `format` and the tarballs
     /// (all of that format) it goes to; each format's blocks arrive in tar
     /// order.
     fn send(&mut self, block: Block, format: Format, mask: Mask) -> Result<()>;
+
+    /// Takes tar bytes (a directory entry) that `tarballs` get at their
+    /// end, before the end-of-archive blocks, in the order given.
+    fn at_end(&mut self, tarballs: &Mask, bytes: &[u8]) -> Result<()>;
 }
 
 /// One format's blocks of a segment: the tarballs of that format, the
@@ -42,6 +53,9 @@ struct Lane {
     /// Every tarball of the plan is in this lane: masks pass unchanged.
     all: bool,
     mask: Mask,
+    /// The bytes going past go to none of this lane's tarballs: they are
+    /// left out, and the piece goes on after them.
+    skipping: bool,
     buf: Vec<u8>,
     history: Option<Bytes>,
 }
@@ -85,7 +99,8 @@ impl<'a> PieceWriter<'a> {
                 format: f,
                 all: in_lane.iter().all(|&x| x),
                 in_lane,
-                mask: Mask(Arc::from(Vec::new())),
+                mask: Mask::none(),
+                skipping: false,
                 buf: Vec::with_capacity(f.block_size()),
                 history: None,
             });
@@ -93,7 +108,7 @@ impl<'a> PieceWriter<'a> {
         PieceWriter {
             out,
             lanes,
-            mask: Mask(Arc::from(Vec::new())),
+            mask: Mask::none(),
         }
     }
 
@@ -104,7 +119,11 @@ impl<'a> PieceWriter<'a> {
         }
         for i in 0..self.lanes.len() {
             let projected = self.lanes[i].project(&mask);
-            if projected != self.lanes[i].mask {
+            // Bytes no tarball of the lane gets (a copy every one holds)
+            // do not end its piece: the tarballs of the piece go on
+            // without them.
+            self.lanes[i].skipping = projected.is_empty();
+            if !projected.is_empty() && projected != self.lanes[i].mask {
                 self.end_piece(i)?;
                 self.lanes[i].mask = projected;
             }
@@ -113,10 +132,15 @@ impl<'a> PieceWriter<'a> {
         Ok(())
     }
 
+    /// Passes on `bytes` that `tarballs` get at their end.
+    pub fn at_end(&mut self, tarballs: &Mask, bytes: &[u8]) -> Result<()> {
+        self.out.at_end(tarballs, bytes)
+    }
+
     /// Appends tar bytes for the current mask (dropped when it is empty).
     pub fn data(&mut self, data: &[u8]) -> Result<()> {
         for i in 0..self.lanes.len() {
-            if self.lanes[i].mask.is_empty() {
+            if self.lanes[i].skipping || self.lanes[i].mask.is_empty() {
                 continue;
             }
             let mut rest = data;
