@@ -53,7 +53,7 @@ impl Kind {
                 "the artifact was rewritten during the run; rerun once the build's uploads are complete"
             }
             Kind::GaveUp => {
-                "the transfer kept failing; check the network, endpoint and credentials (--retries and --stall-timeout set how patient rockpack is)"
+                "the transfer kept failing; check the network, endpoint and credentials (--retries, --retry-for and --stall-timeout set how patient rockpack is)"
             }
             Kind::TooLarge => "if the artifact is genuine, raise --max-unpacked-size",
             Kind::Malformed => {
