@@ -31,22 +31,34 @@ fn pack_and_check(source: &Path, select: &[&str], format: &str) -> Vec<String> {
     let work = tempfile::tempdir().unwrap();
     for (name, artifacts) in &planned {
         let tarball = dest.path().join(name);
-        let want = work.path().join(format!("{name}.want.json"));
-        let via_tarfile = work.path().join(format!("{name}.tarfile.json"));
-        let via_gnutar = work.path().join(format!("{name}.gnutar.json"));
-        let mut flatten = vec!["flatten", "--out", s(&want)];
-        flatten.extend(artifacts.iter().map(|p| s(p)));
-        trees(&flatten);
-        // `tarball` also fails on a path listed twice, non-root owners and
-        // names without "./".
-        trees(&["tarball", "--out", s(&via_tarfile), s(&tarball)]);
-        trees(&["gnutar", "--out", s(&via_gnutar), s(&tarball)]);
-        trees(&["compare", s(&want), s(&via_tarfile)]);
-        trees(&["compare", s(&want), s(&via_gnutar)]);
+        matches_the_oracle(&tarball, artifacts, &[], &work.path().join(name));
         integrity(&tarball, format);
         sidecar_matches(&tarball);
     }
     planned.into_iter().map(|(n, _)| n).collect()
+}
+
+/// `tarball` read with tarfile and extracted with GNU tar is the tree
+/// `trees.py flatten` (with `flatten_flags`) makes of `artifacts`; returns
+/// the tarfile view (`at.tarfile.json`). `tarball` also fails on a path
+/// listed twice, non-root owners and names without "./".
+fn matches_the_oracle(
+    tarball: &Path,
+    artifacts: &[std::path::PathBuf],
+    flatten_flags: &[&str],
+    at: &Path,
+) -> std::path::PathBuf {
+    let json = |view: &str| std::path::PathBuf::from(format!("{}.{view}.json", s(at)));
+    let (want, via_tarfile, via_gnutar) = (json("want"), json("tarfile"), json("gnutar"));
+    let mut flatten = vec!["flatten", "--out", s(&want)];
+    flatten.extend_from_slice(flatten_flags);
+    flatten.extend(artifacts.iter().map(|p| s(p)));
+    trees(&flatten);
+    trees(&["tarball", "--out", s(&via_tarfile), s(tarball)]);
+    trees(&["gnutar", "--out", s(&via_gnutar), s(tarball)]);
+    trees(&["compare", s(&want), s(&via_tarfile)]);
+    trees(&["compare", s(&want), s(&via_gnutar)]);
+    via_tarfile
 }
 
 /// `gzip -t` / `zstd -t` accept the file.
@@ -409,21 +421,13 @@ fn modes_root_and_made_directories_as_therock_writes_them() {
             .next()
             .map(str::to_string);
         assert_eq!(first.as_deref(), Some("./"), "keep-modes {keep}");
-        let (oracle, tarfile, gnutar) = (
-            work.path().join(format!("{keep}.oracle.json")),
-            work.path().join(format!("{keep}.tarfile.json")),
-            work.path().join(format!("{keep}.gnutar.json")),
+        let flags: &[&str] = if keep { &["--keep-modes"] } else { &[] };
+        let tarfile = matches_the_oracle(
+            &tarball,
+            artifacts,
+            flags,
+            &work.path().join(format!("keep-{keep}")),
         );
-        let mut flatten = vec!["flatten", "--out", s(&oracle)];
-        if keep {
-            flatten.push("--keep-modes");
-        }
-        flatten.extend(artifacts.iter().map(|p| s(p)));
-        trees(&flatten);
-        trees(&["tarball", "--out", s(&tarfile), s(&tarball)]);
-        trees(&["gnutar", "--out", s(&gnutar), s(&tarball)]);
-        trees(&["compare", s(&oracle), s(&tarfile)]);
-        trees(&["compare", s(&oracle), s(&gnutar)]);
         for (path, mode) in want {
             assert_eq!(mode_of(&tarfile, path), mode, "{path}, keep-modes {keep}");
         }

@@ -199,21 +199,37 @@ impl Metadata {
         }
     }
 
-    /// The header of a directory the flattening makes that no member
-    /// describes: a member's parent (its mtime is the member's) or the root.
-    pub fn made_dir<'a>(&self, path: &'a [u8], mtime: i64) -> Header<'a> {
+    /// The header of an output entry at `path` for a member of `kind`
+    /// whose own mode and mtime are `mode` and `mtime`: the mode rule and
+    /// the clamp applied, owner 0/0 (`root`).
+    pub fn header<'a>(
+        &self,
+        path: &'a [u8],
+        kind: Kind,
+        mode: u32,
+        size: u64,
+        mtime: i64,
+        link: &'a [u8],
+    ) -> Header<'a> {
         Header {
             path,
-            kind: Kind::Dir,
-            mode: MADE_DIR,
-            size: 0,
+            kind,
+            mode: self.mode(kind, mode),
+            size,
             mtime: self.mtime(mtime),
-            link: b"",
+            link,
             uid: 0,
             gid: 0,
             uname: "root",
             gname: "root",
         }
+    }
+
+    /// The header of a directory the flattening makes that no member
+    /// describes: a member's parent (its mtime is the member's) or the root.
+    /// Its mode is `mkdir`'s in either mode rule.
+    pub fn made_dir<'a>(&self, path: &'a [u8], mtime: i64) -> Header<'a> {
+        self.header(path, Kind::Dir, MADE_DIR, 0, mtime, b"")
     }
 
     /// The tar header of `./`, the root directory every tarball opens

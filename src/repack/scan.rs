@@ -14,7 +14,7 @@ use super::conflict::{path_key, Fingerprint, KeyHasher, PathKey, PathSet};
 use super::exclusions::Exclusions;
 use super::flatten::{check_relative, check_symlink_target, kind_of, Manifest, Metadata};
 use super::tar_reader::{self, TarReader};
-use super::tarfmt::{self, Header, Kind};
+use super::tarfmt::{self, Kind};
 use super::{read_manifest, ArtifactStats, Mask};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -79,6 +79,20 @@ pub(crate) trait Entries {
 struct Names {
     path: Vec<u8>,
     link: Vec<u8>,
+}
+
+impl Names {
+    /// Sets `path` to `rel` as the output writes it: `./` in front, and a
+    /// trailing `/` for a directory (as the tar header writes it: saves it
+    /// a copy).
+    fn output_path(&mut self, rel: &[u8], dir: bool) {
+        self.path.clear();
+        self.path.extend_from_slice(b"./");
+        self.path.extend_from_slice(rel);
+        if dir && !self.path.ends_with(b"/") {
+            self.path.push(b'/');
+        }
+    }
 }
 
 /// Reads one artifact member by member.
@@ -204,30 +218,16 @@ impl<'a, R: BufRead> Scanner<'a, R> {
             Ok(fp) => fp,
             Err(e) => return Err(out.refused(&head(None), e)),
         };
-        names.path.clear();
-        names.path.extend_from_slice(b"./");
-        names.path.extend_from_slice(rel);
-        if kind == Kind::Dir && !names.path.ends_with(b"/") {
-            // As the tar header writes it (saves it a copy).
-            names.path.push(b'/');
-        }
-        let meta = &self.rules.metadata;
-        let header = Header {
-            path: &names.path,
-            kind,
-            mode: meta.mode(kind, m.mode),
-            size: m.size,
-            mtime: meta.mtime(m.mtime),
-            link: match kind {
-                Kind::Symlink => &m.link,
-                Kind::Hardlink => &names.link,
-                _ => b"",
-            },
-            uid: 0,
-            gid: 0,
-            uname: "root",
-            gname: "root",
+        names.output_path(rel, kind == Kind::Dir);
+        let link: &[u8] = match kind {
+            Kind::Symlink => &m.link,
+            Kind::Hardlink => &names.link,
+            _ => b"",
         };
+        let header = self
+            .rules
+            .metadata
+            .header(&names.path, kind, m.mode, m.size, m.mtime, link);
         self.header.clear();
         tarfmt::write_header(&mut self.header, &header, &[]);
         out.head(&head(fp), &self.header)?;
@@ -308,10 +308,7 @@ impl<'a, R: BufRead> Scanner<'a, R> {
             if to.is_empty() || !self.written_dir(dir, to) {
                 continue;
             }
-            names.path.clear();
-            names.path.extend_from_slice(b"./");
-            names.path.extend_from_slice(dir);
-            names.path.push(b'/');
+            names.output_path(dir, true);
             self.header.clear();
             let header = meta.made_dir(&names.path, m.mtime);
             tarfmt::write_header(&mut self.header, &header, &[]);

@@ -27,6 +27,8 @@ use rockpack::source::{
 };
 use rockpack::{kpack, units};
 
+use crate::run_root::run_root;
+
 #[derive(Parser)]
 #[command(
     name = "rockpack",
@@ -607,22 +609,4 @@ impl PackArgs {
             _ => Ok(None),
         }
     }
-}
-
-/// A run's root, logged with what decided it (TheRock logs the same).
-pub(crate) fn run_root(buckets: &Buckets, run: &RunRef, what: &str) -> Result<Location> {
-    let root = buckets.run_root(run)?;
-    tracing::info!(
-        "{what} run {} of {} (release type {}{}): {}",
-        run.run_id,
-        run.github_repo,
-        buckets.release_type.name(),
-        if buckets.is_pr_from_fork {
-            ", pull request from a fork"
-        } else {
-            ""
-        },
-        root.describe()
-    );
-    Ok(root)
 }

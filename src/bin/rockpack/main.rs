@@ -3,6 +3,7 @@
 
 mod ci;
 mod cli;
+mod run_root;
 mod setup;
 mod therock_flags;
 

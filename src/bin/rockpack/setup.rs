@@ -14,7 +14,8 @@ use rockpack::source::buckets::{CiEnv, RunRef};
 use rockpack::source::location::Location;
 use rockpack::units::human_bytes;
 
-use crate::cli::{run_root, PackArgs, SelectArgs};
+use crate::cli::{PackArgs, SelectArgs};
+use crate::run_root::run_root;
 
 /// Where the tarballs go: --dest (None: standard output), or with --upload
 /// the tarballs/ folder of the packing run's root.
