@@ -67,8 +67,12 @@ def family_table(path):
     text = open(path).read()
     for m in re.finditer(r'^therock_add_amdgpu_target\((\S+)\s+"[^"]*"(.*)$', text, re.M):
         target, rest = m.group(1), m.group(2).replace(")", " ").split()
-        families = rest[rest.index("FAMILY") + 1 :] if "FAMILY" in rest else []
-        for f in [target] + [f for f in families if f != "EXCLUDE_TARGET_PROJECTS"]:
+        families = []
+        for word in rest[rest.index("FAMILY") + 1 :] if "FAMILY" in rest else []:
+            if re.fullmatch(r"[A-Z][A-Z0-9_]*", word):
+                break  # the next keyword ends the FAMILY list
+            families.append(word)
+        for f in [target] + families:
             table.setdefault(f, [])
             if target not in table[f]:
                 table[f].append(target)

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::artifact::base_arch;
+use super::families::is_packaged;
 use super::listing::{check_listed, describe_targets, device_targets, has_device_code};
 use super::set::{Cover, Entry, Origin, TarballSet, TarballSpec};
 use super::{FamilyTable, Format, Plan, SourceArtifact, TarballPlan};
@@ -215,7 +216,11 @@ pub fn plan_set(
     kpack_split: Option<bool>,
 ) -> Result<Plan> {
     check_listed(&listed)?;
-    let available = prefer_zst(listed);
+    // What TheRock's matrix keeps out of packaging goes in no tarball (and
+    // is no stranger to the table either).
+    let (available, unpackaged): (Vec<_>, Vec<_>) = prefer_zst(listed)
+        .into_iter()
+        .partition(|a| a.name.is_generic() || is_packaged(&a.name.target));
     let present_targets = device_targets(&available);
     let present = || describe_targets(&present_targets);
     let known_families = || {
@@ -314,6 +319,27 @@ pub fn plan_set(
 
     let mut warnings: Vec<String> = Vec::new();
     let mut warned: Vec<String> = Vec::new();
+    let unpackaged_targets = device_targets(&unpackaged);
+    for target in &unpackaged_targets {
+        let mut asked: Vec<&str> = Vec::new();
+        for i in instances
+            .iter()
+            .filter(|i| i.selector.matches_specific(target))
+        {
+            if !asked.contains(&i.label.as_str()) {
+                asked.push(&i.label);
+            }
+        }
+        let why = format!(
+            "{} artifact(s) of target {target} go in no tarball: TheRock's family matrix marks it exclude-from-packaging",
+            unpackaged.iter().filter(|a| a.name.target == *target).count()
+        );
+        if asked.is_empty() {
+            tracing::info!("{why}");
+        } else {
+            warnings.push(format!("{why} (selected by {})", asked.join(", ")));
+        }
+    }
     for inst in &mut instances {
         let spec = inst.spec;
         inst.members = ordered
@@ -349,7 +375,9 @@ pub fn plan_set(
                     known_families()
                 )));
             }
-            if warned.contains(&inst.label) {
+            // The warning above says why a name kept out of packaging
+            // selects nothing of its own.
+            if warned.contains(&inst.label) || !is_packaged(&inst.label) {
                 continue;
             }
             let is_unknown = kind == "family" && r.unknown.contains(&inst.label);
@@ -843,6 +871,46 @@ mod tests {
         .unwrap();
         assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
         assert_eq!(names(&plan, 0).len(), 5);
+    }
+
+    /// Targets TheRock's matrix keeps out of packaging go in no tarball,
+    /// multiarch and per-target ones included; a run holding them is not a
+    /// stale table; asking for them says why they are missing.
+    #[test]
+    fn targets_excluded_from_packaging_go_in_no_tarball() {
+        let listed = [
+            "base_lib_generic.tar.zst",
+            "blas_lib_gfx942.tar.zst",
+            "blas_lib_amdgcnspirv.tar.zst",
+            "blas_test_amdgcnspirv.tar.zst",
+        ]
+        .map(art)
+        .to_vec();
+        let table = FamilyTable::builtin();
+        let mut o = opts(&["gfx94X-dcgpu"]);
+        o.per_target = true;
+        o.targets = vec!["gfx942".into()];
+        let plan = build_plan(listed.clone(), &o, &table, Some(true)).unwrap();
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        assert!(!plan.tarballs.is_empty());
+        assert!(plan
+            .artifacts
+            .iter()
+            .all(|a| !a.name.target.contains("spirv")));
+        assert!(plan.tarballs.iter().all(|t| !t.label.contains("spirv")));
+
+        let mut o = opts(&["amdgcnspirv"]);
+        o.multiarch = MultiarchMode::Never;
+        let plan = build_plan(listed, &o, &table, Some(true)).unwrap();
+        assert_eq!(names(&plan, 0), ["base_lib_generic"]);
+        assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+        let w = &plan.warnings[0];
+        for needle in [
+            "2 artifact(s) of target amdgcnspirv go in no tarball",
+            "exclude-from-packaging (selected by amdgcnspirv)",
+        ] {
+            assert!(w.contains(needle), "{needle}: {w}");
+        }
     }
 
     /// `--multiarch auto` builds it for every kpack-split run, one family

@@ -273,6 +273,37 @@ python3 "$trees" flatten --out with-empty.json "${arts[@]}" rand_run_generic.tar
 python3 "$trees" compare oracle.json with-empty.json || fail "an empty artifact changed the tree"
 expect_fail "not under any manifest prefix" python3 "$trees" flatten --out x.json bad_afterempty_generic.tar.zst
 
+# ------------------------------------------------------------------ table
+# Newer tables' keywords: an option, lists after FAMILY, a keyword the
+# reader does not know: only FAMILY's values are families; table-facts keeps
+# the facts and parses back to the same table.
+cat > newer.cmake <<'CM'
+function(therock_add_amdgpu_target gfx_target product_name)
+  cmake_parse_arguments(PARSE_ARGV 2 ARG "HW_INDEPENDENT" "" "FAMILY;EXCLUDE_TARGET_PROJECTS")
+endfunction()
+therock_add_amdgpu_target(gfx942 "MI300" FAMILY dcgpu-all gfx94X-dcgpu # note
+  EXCLUDE_TARGET_PROJECTS rocWMMA)
+therock_add_amdgpu_target(amdgcnspirv "SPIR-V" FAMILY gpu-generic HW_INDEPENDENT
+  INCOMPATIBLE_TARGET_PROJECTS MIOpen hipBLASLt)
+therock_add_amdgpu_target(gfx1250-strict "strict" FAMILY gfx125X-strict NEW_KEYWORD_X proj)
+CM
+python3 "$trees" table-facts --commit abc newer.cmake > facts.cmake
+python3 - newer.cmake facts.cmake "$trees" <<'PY'
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("trees", sys.argv[3])
+trees = importlib.util.module_from_spec(spec); spec.loader.exec_module(trees)
+want = {"gfx942": ["gfx942"], "dcgpu-all": ["gfx942"], "gfx94X-dcgpu": ["gfx942"],
+        "amdgcnspirv": ["amdgcnspirv"], "gpu-generic": ["amdgcnspirv"],
+        "gfx1250-strict": ["gfx1250-strict"], "gfx125X-strict": ["gfx1250-strict"]}
+for path in sys.argv[1:3]:
+    got = trees.family_table(path)
+    if got != want:
+        sys.exit(f"{path}: {got}")
+facts = open(sys.argv[2]).read()
+assert 'therock_add_amdgpu_target(amdgcnspirv "SPIR-V" HW_INDEPENDENT FAMILY gpu-generic)' in facts, facts
+assert "MIOpen" not in facts and "rocWMMA" not in facts, facts
+PY
+
 # ------------------------------------------------------------------ select
 python3 "$trees" select --table table.cmake --families 'gfx94X-dcgpu;gfx110X-all' \
     --include-tests --version 7.0 --out select.json run

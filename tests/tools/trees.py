@@ -29,6 +29,10 @@ Commands
       Extract with GNU tar into a fresh temporary directory and describe it.
   dir --out OUT.json DIR
       Describe an existing directory (symlinks are not followed).
+  table-facts --commit ID CMAKE
+      Print a TheRock family table's facts (each call's target, product
+      name, options and FAMILY list) as tests/data/therock_amdgpu_targets.cmake
+      keeps them.
   compare A.json B.json
       Exit 0 if identical, else print a short diff (<= 50 lines) and exit 1.
   select --table CMAKE --families 'A;B' [--include-tests] [--platform P]
@@ -1067,29 +1071,73 @@ ARTIFACT_RE = re.compile(r"^([^_]+)_([^_]+)_([^_]+)\.tar\.(zst|xz)$")
 COMPONENTS = ["lib", "run", "dev", "dbg", "doc", "test"]
 
 
-def family_table(path: str) -> dict[str, list[str]]:
-    """Family (and target) name -> targets, from the CMake file's
-    therock_add_amdgpu_target(TARGET "product" ... FAMILY f1 f2 ...) calls."""
+# The keywords of therock_add_amdgpu_target's calls, in TheRock's newest
+# table and its open pull requests: options take no value; the others take
+# a list that ends at the next keyword. Only FAMILY's values are families.
+TABLE_OPTIONS = ("HW_INDEPENDENT", "PLATFORM_INDEPENDENT")
+TABLE_LISTS = ("FAMILY", "EXCLUDE_TARGET_PROJECTS", "INCOMPATIBLE_TARGET_PROJECTS",
+               "DISABLE_TARGET_PROJECTS")
+
+
+def table_calls(path: str) -> list[tuple[str, str, list[str], list[str]]]:
+    """(target, product name, families, options) of each
+    therock_add_amdgpu_target(TARGET "product" KEYWORD ...) call of a CMake
+    family table, in file order (the function's own definition skipped)."""
     with open(path, encoding="utf-8") as f:
         text = "\n".join(line.split("#", 1)[0] for line in f.read().splitlines())
-    table: dict[str, list[str]] = {}
+    calls = []
     for m in re.finditer(r"(?<![A-Za-z_(])therock_add_amdgpu_target\(([^)]*)\)", text):
         args = re.findall(r'"[^"]*"|[^\s"]+', m.group(1))
-        if not args or not args[0].startswith("gfx"):
+        if len(args) < 2 or "$" in args[0] or text[:m.start()].rstrip().endswith("function("):
             continue
-        target, fams, on = args[0], [], False
+        fams, opts, on = [], [], None
         for a in args[2:]:
-            if a in ("FAMILY", "EXCLUDE_TARGET_PROJECTS"):
-                on = a == "FAMILY"
-            elif on:
+            if a in TABLE_OPTIONS:
+                opts.append(a)
+                on = None
+            elif a in TABLE_LISTS:
+                on = a
+            elif re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", a):
+                on = None  # a keyword this reader does not know ends the list
+            elif on == "FAMILY":
                 fams.append(a)
+        calls.append((args[0], args[1].strip('"'), fams, opts))
+    if not calls:
+        raise Fail(f"{path}: no therock_add_amdgpu_target(...) calls")
+    return calls
+
+
+def family_table(path: str) -> dict[str, list[str]]:
+    """Family (and target) name -> targets, from the CMake file's
+    therock_add_amdgpu_target calls: each target is a family of itself."""
+    table: dict[str, list[str]] = {}
+    for target, _, fams, _ in table_calls(path):
         for fam in [target, *fams]:
             table.setdefault(fam, [])
             if target not in table[fam]:
                 table[fam].append(target)
-    if not table:
-        raise Fail(f"{path}: no therock_add_amdgpu_target(...) calls")
     return table
+
+
+def cmd_table_facts(args) -> int:
+    """Restates a TheRock family table as its facts alone, in the calls' own
+    syntax: what tests/data/therock_amdgpu_targets.cmake holds."""
+    out = [
+        "# rockpack test data: the facts of TheRock's GPU family table (each target's",
+        "# product name, families and options) as its cmake/therock_amdgpu_targets.cmake",
+        f"# declares them at TheRock commit {args.commit},",
+        "# restated in the calls' own syntax so that --family-table, tests/tools/trees.py",
+        "# and bench/ read it as they read TheRock's file. Written by",
+        "# `tests/tools/trees.py table-facts` (not a copy of TheRock's file: no project",
+        "# lists, comments or functions). src/plan/families.rs checks that the built-in",
+        "# table equals this file's parse. To update: run table-facts on the newer file",
+        "# with its commit, then change the built-in table and its commit to match.",
+    ]
+    for target, product, fams, opts in table_calls(args.table):
+        words = [target, f'"{product}"', *opts] + (["FAMILY", *fams] if fams else [])
+        out.append(f"therock_add_amdgpu_target({' '.join(words)})")
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
 
 
 def base_arch(target: str) -> str:
@@ -1428,6 +1476,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", required=True, metavar="OUT.json")
     st.add_argument("run_dir", metavar="RUN_DIR")
     st.set_defaults(func=cmd_set)
+
+    tf = sub.add_parser("table-facts", help="restate a TheRock family table as its facts")
+    tf.add_argument("--commit", required=True, help="the TheRock commit the table is from")
+    tf.add_argument("table", metavar="CMAKE")
+    tf.set_defaults(func=cmd_table_facts)
 
     c = sub.add_parser("compare", help="compare two tree descriptions")
     c.add_argument("a", metavar="A.json")
