@@ -117,6 +117,7 @@ fn bench_fanout(c: &mut Criterion) {
         seed: 1,
         large_bytes,
         sidecars: false,
+        windows: false,
     };
     generate(&spec, dir.path()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()

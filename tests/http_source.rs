@@ -48,6 +48,7 @@ impl Run {
             seed: 7,
             large_bytes: 6 << 20,
             sidecars: true,
+            windows: false,
         };
         rockpack::fixtures::generate(&spec, &run).unwrap();
         Run {
@@ -506,6 +507,7 @@ fn an_artifact_changed_between_its_two_reads_fails() {
         seed: 8,
         large_bytes: 6 << 20,
         sidecars: false,
+        windows: false,
     };
     rockpack::fixtures::generate(&spec, other.path()).unwrap();
     let key = &order[1];

@@ -135,6 +135,7 @@ fn held_ahead_stays_within_its_share() {
         seed: 7,
         large_bytes: 24 << 20,
         sidecars: false,
+        windows: false,
     };
     rockpack::fixtures::generate(&spec, src.path()).unwrap();
     let dest = tempfile::tempdir().unwrap();
@@ -256,6 +257,7 @@ fn serial_counts_the_fanout_and_the_largest_digest() {
         seed: 5,
         large_bytes: 16 << 20,
         sidecars: false,
+        windows: false,
     };
     rockpack::fixtures::generate(&spec, src.path()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()

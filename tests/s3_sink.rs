@@ -56,6 +56,7 @@ fn small_run() -> &'static Path {
                 seed: 7,
                 large_bytes: 0,
                 sidecars: true,
+                windows: false,
             },
         )
     })
@@ -74,6 +75,7 @@ fn large_run() -> &'static Path {
                 seed: 11,
                 large_bytes: 48 << 20,
                 sidecars: true,
+                windows: false,
             },
         )
     })
@@ -94,6 +96,7 @@ fn shared_run() -> &'static Path {
                 seed: 13,
                 large_bytes: 96 << 20,
                 sidecars: true,
+                windows: false,
             },
         )
     })

@@ -34,6 +34,7 @@ fn generate_run(dir: &Path) -> Vec<GeneratedArtifact> {
         seed: 7,
         large_bytes: 6 << 20,
         sidecars: true,
+        windows: false,
     };
     let mut made = fixtures::generate(&spec, dir).expect("generate fixtures");
     made.sort_by(|a, b| b.size.cmp(&a.size).then(a.file_name.cmp(&b.file_name)));

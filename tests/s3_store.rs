@@ -38,6 +38,7 @@ fn run() -> &'static Path {
                 seed: 17,
                 large_bytes: 24 << 20,
                 sidecars: true,
+                windows: false,
             },
         )
     })

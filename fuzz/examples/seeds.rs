@@ -663,6 +663,7 @@ fn generated(dir: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         seed: 7,
         large_bytes: 4096,
         sidecars: false,
+        windows: false,
     };
     let made = generate(&spec, dir).expect("generate fixtures");
     let mut out = Vec::new();

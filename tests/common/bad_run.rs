@@ -48,6 +48,7 @@ impl Fixture {
             seed: 7,
             large_bytes: 64 << 10,
             sidecars,
+            windows: false,
         };
         let made = generate(&spec, &src).expect("generate fixture run");
         assert!(!made.is_empty());

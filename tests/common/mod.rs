@@ -160,6 +160,7 @@ pub fn generate(layout: Layout, families: &[&str], dir: &Path) {
         seed: 7,
         large_bytes: 0,
         sidecars: true,
+        windows: false,
     };
     fixtures::generate(&spec, dir).expect("generate fixtures");
 }

@@ -133,6 +133,9 @@ pub(crate) enum Command {
         /// Approximate bytes of large-file content (e.g. 512M, 2G).
         #[arg(long, default_value = "0", value_parser = units::parse_size)]
         large_bytes: u64,
+        /// The run of TheRock's Windows build: `linux` or `windows`.
+        #[arg(long, default_value = "linux", value_parser = ["linux", "windows"])]
+        platform: String,
     },
 }
 

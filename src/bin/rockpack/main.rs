@@ -260,6 +260,7 @@ async fn main_async(cli: Cli) -> Result<()> {
             families,
             seed,
             large_bytes,
+            platform,
         } => {
             let layout = match layout.as_str() {
                 "plain" => fixtures::Layout::Plain,
@@ -276,6 +277,7 @@ async fn main_async(cli: Cli) -> Result<()> {
                 seed,
                 large_bytes,
                 sidecars: true,
+                windows: platform == "windows",
             };
             let made = fixtures::generate(&spec, &dest)
                 .map_err(|e| Error::write(format!("generating into {}", dest.display()), e))?;
