@@ -54,15 +54,16 @@ fn generate_for(layout: Layout, families: &str, windows: bool) -> tempfile::Temp
 
 /// The release step's own flags (`build_tarballs.py`), after `source`.
 fn release_args<'a>(source: &[&'a str], families: &'a str, dest: &'a str) -> Vec<&'a str> {
-    release_args_for(source, families, dest, "linux")
+    release_args_for(source, families, dest, "linux", true)
 }
 
-/// [`release_args`] for `platform`.
+/// [`release_args`] for `platform`, with or without the `-tests` tarballs.
 fn release_args_for<'a>(
     source: &[&'a str],
     families: &'a str,
     dest: &'a str,
     platform: &'a str,
+    tests: bool,
 ) -> Vec<&'a str> {
     let mut v = vec!["pack"];
     v.extend_from_slice(source);
@@ -73,10 +74,12 @@ fn release_args_for<'a>(
         platform,
         "--package-version",
         VERSION,
-        "--include-test-tarballs",
         "--output-dir",
         dest,
     ]);
+    if tests {
+        v.push("--include-test-tarballs");
+    }
     v
 }
 
@@ -110,33 +113,39 @@ fn rockpack_env(args: &[&str], env: &[(&str, String)]) -> Output {
 /// DEST holds exactly the tarballs (and sidecars) the oracle selects for
 /// `families` from `run`, each extracting to the oracle's flattened tree.
 fn assert_as_therock_builds(run: &Path, families: &str, dest: &Path) -> Vec<String> {
-    assert_as_therock_builds_for(run, families, dest, "linux")
+    assert_as_therock_builds_for(run, families, dest, "linux", true)
 }
 
-/// [`assert_as_therock_builds`] for `platform`.
+/// [`assert_as_therock_builds`] for `platform`, with or without the
+/// `-tests` tarballs.
 fn assert_as_therock_builds_for(
     run: &Path,
     families: &str,
     dest: &Path,
     platform: &str,
+    tests: bool,
 ) -> Vec<String> {
     let work = tempfile::tempdir().unwrap();
     let sel = work.path().join("select.json");
-    trees(&[
+    let table = table();
+    let mut select = vec![
         "select",
         "--table",
-        &table(),
+        &table,
         "--families",
         families,
         "--platform",
         platform,
-        "--include-tests",
         "--version",
         VERSION,
         "--out",
         s(&sel),
         s(run),
-    ]);
+    ];
+    if tests {
+        select.push("--include-tests");
+    }
+    trees(&select);
     let selected: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&std::fs::read(&sel).unwrap()).unwrap();
     let mut want: Vec<String> = selected
@@ -206,10 +215,11 @@ fn windows_release_step_packs_every_file_unchanged() {
             families,
             s(dest.path()),
             "windows",
+            true,
         ),
         &[],
     );
-    let built = assert_as_therock_builds_for(run.path(), families, dest.path(), "windows");
+    let built = assert_as_therock_builds_for(run.path(), families, dest.path(), "windows", true);
     assert_eq!(built.len(), 6, "{built:?}");
     assert!(built.iter().all(|n| n.starts_with("therock-dist-windows-")));
 
@@ -256,6 +266,63 @@ fn windows_release_step_packs_every_file_unchanged() {
     assert_eq!(member.mode, 0o666);
     assert!(member.data.len() > 1000);
     assert_eq!(data("./bin/amdhip64_7.dll"), &member.data);
+}
+
+/// TheRock's shared package owners (PR #8328; its build_tarballs test
+/// `test_shared_owner_preserves_selected_targets`): `gfx1250-strict` ships
+/// in `gfx1250`'s tarball, which holds the payloads of whichever of the two
+/// were selected, in any order, with and without `-tests` tarballs, in
+/// kpack runs (and multiarch) and plain ones, as the oracle selects them.
+/// In a plain run the two families' device code shares paths: with both
+/// selected, TheRock's flatten keeps one by chance; rockpack stops and
+/// names both.
+#[test]
+fn shared_owners_as_therock_builds_them() {
+    for layout in [Layout::Kpack, Layout::Plain] {
+        let run = generate(layout, "gfx1250;gfx1250-strict;gfx1151");
+        for families in [
+            "gfx1250;gfx1151",
+            "gfx1250-strict;gfx1151",
+            "gfx1250;gfx1250-strict;gfx1151",
+            "gfx1151;gfx1250-strict;gfx1250",
+        ] {
+            for tests in [true, false] {
+                let dest = tempfile::tempdir().unwrap();
+                let args = release_args_for(
+                    &["--source", s(run.path())],
+                    families,
+                    s(dest.path()),
+                    "linux",
+                    tests,
+                );
+                let both = families
+                    .split(';')
+                    .filter(|f| f.starts_with("gfx1250"))
+                    .count()
+                    == 2;
+                if layout == Layout::Plain && both {
+                    let out = rockpack(&args);
+                    let err = stderr(&out);
+                    assert_eq!(out.status.code(), Some(1), "{families}: {err}");
+                    for needle in ["conflict", "_gfx1250.tar.zst", "_gfx1250-strict.tar.zst"] {
+                        assert!(err.contains(needle), "{families}: {needle}: {err}");
+                    }
+                    assert!(files_in(dest.path()).is_empty());
+                    continue;
+                }
+                rockpack_env(&args, &[]);
+                let built =
+                    assert_as_therock_builds_for(run.path(), families, dest.path(), "linux", tests);
+                let labels = if layout == Layout::Kpack { 3 } else { 2 };
+                assert_eq!(built.len(), labels * (1 + tests as usize), "{built:?}");
+                assert!(
+                    built.iter().any(|n| n.contains("-gfx1250-"))
+                        && !built.iter().any(|n| n.contains("strict")),
+                    "{families}: {built:?}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -302,6 +302,9 @@ for path in sys.argv[1:3]:
 facts = open(sys.argv[2]).read()
 assert 'therock_add_amdgpu_target(amdgcnspirv "SPIR-V" HW_INDEPENDENT FAMILY gpu-generic)' in facts, facts
 assert "MIOpen" not in facts and "rocWMMA" not in facts, facts
+got = trees.by_owner(["gfx1250-strict", "gfx1151", "gfx1250", "gfx942:xnack+", "gfx1250-strict"])
+assert got == [("gfx1250", ["gfx1250-strict", "gfx1250"]), ("gfx1151", ["gfx1151"]),
+               ("gfx942", ["gfx942:xnack+"])], got
 PY
 
 # ------------------------------------------------------------------ select

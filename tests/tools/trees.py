@@ -44,7 +44,9 @@ Commands
       (CMAKE, TheRock's cmake/therock_amdgpu_targets.cmake), matched by base
       arch; base tarballs leave out the test component and fftw3; a multiarch
       tarball when base_lib_generic's therock_manifest.json says
-      KPACK_SPLIT_ARTIFACTS. Writes {tarball file name: [artifact paths]}.
+      KPACK_SPLIT_ARTIFACTS; families that share a package owner
+      (gfx1250-strict is gfx1250's; xnack/sramecc suffixes dropped) make one
+      tarball named after the owner. Writes {tarball file name: [artifact paths]}.
   set --table CMAKE --set SET.toml [--format gz|zst] [--platform P]
       [--version V] --out OUT.json RUN_DIR
       Which artifacts of a run directory go into each tarball of a
@@ -1188,6 +1190,29 @@ def kpack_split(available: dict[str, str]) -> bool:
     return False
 
 
+# TheRock's package ownership (its SDK's package_metadata.py, schema 1): a
+# variant target whose payloads ship in another's tarball; xnack / sramecc
+# feature suffixes do not change the owner.
+SHARED_OWNERS = {"gfx1250-strict": "gfx1250"}
+FEATURE_SUFFIXES = re.compile(r"([:-](xnack|sramecc)[+-])+$")
+
+
+def owner_of(name: str) -> str:
+    bare = FEATURE_SUFFIXES.sub("", name)
+    return SHARED_OWNERS.get(bare, bare)
+
+
+def by_owner(families: list[str]) -> list[tuple[str, list[str]]]:
+    """One tarball per owner (build_tarballs.py since TheRock PR #8328),
+    owners in order of first appearance, each with its families in order."""
+    groups: dict[str, list[str]] = {}
+    for f in families:
+        members = groups.setdefault(owner_of(f), [])
+        if f not in members:
+            members.append(f)
+    return list(groups.items())
+
+
 def cmd_select(args) -> int:
     table = family_table(args.table)
     families = [f.strip() for f in args.families.split(";") if f.strip()]
@@ -1199,7 +1224,7 @@ def cmd_select(args) -> int:
     name = lambda label, tests: (
         f"therock-dist-{args.platform}-{label}{'-tests' if tests else ''}-{args.version}.tar.gz")
     out: dict[str, list[str]] = {}
-    labels = [(f, [f]) for f in families]
+    labels = by_owner(families)
     if kpack_split(available):
         labels.append(("multiarch", families))
     for label, fams in labels:
