@@ -14,6 +14,7 @@
 
 mod checksum;
 pub(crate) mod decode_ahead;
+mod fanout;
 pub mod stages;
 mod workers;
 
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 
 use crate::budget::Budget;
-use crate::codec::{Block, Codec, Codecs, Compressed, TarballContent};
+use crate::codec::{Block, Codec, Codecs, TarballContent};
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
 use crate::plan::{Format, Plan};
@@ -392,27 +393,10 @@ async fn produce(
         tokio::task::spawn_blocking(move || workers.run())
     };
     let fanout = stages
-        .timed(Stage::Fanout, async {
-            for (i, mut rx) in receivers.into_iter().enumerate() {
-                workers.held.at(i);
-                workers.windows.at(i);
-                while let Some((block, mask, held)) = rx.recv().await {
-                    let c: Compressed = block
-                        .await
-                        .map_err(|_| Error::internal("a compression thread failed"))?;
-                    workers.held.release((c.bytes.len() as u64).min(held));
-                    let tarballs: Vec<usize> = mask.iter().copied().collect();
-                    let chunks =
-                        origins.chunks(&c.bytes, c.stored, &tarballs, |t| outputs[t].bytes);
-                    for (t, chunk) in chunks {
-                        outputs[t].content.append(&c);
-                        outputs[t].put(chunk).await?;
-                        progress.written[t].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
-                    }
-                }
-            }
-            Ok::<(), Error>(())
-        })
+        .timed(
+            Stage::Fanout,
+            fanout::fan_out(&workers, receivers, outputs, origins, progress),
+        )
         .await;
     if fanout.is_err() {
         workers.abort();
