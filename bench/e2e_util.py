@@ -407,15 +407,29 @@ def report(a):
     outs = [("rockpack", rp_out), ("plain way", pl_out)]
     if tr:
         outs += [("rockpack `--level 9`", rp9_out), ("TheRock's method", tr_out)]
-    w("| tarball | " + " | ".join(f"{n} MiB" for n, _ in outs) + " |")
-    w("| --- |" + " ---: |" * len(outs))
+    # S3: the ranges of other objects each tarball is made of (`assembled`
+    # in --summary), and the temporary objects that joined short ones.
+    assembled = {
+        t["file_name"]: t["assembled"]
+        for t in (summary or {}).get("tarballs", [])
+        if t.get("assembled")
+    }
+    ranges_head = " copied ranges (temporary objects) |" if assembled else ""
+    w("| tarball | " + " | ".join(f"{n} MiB" for n, _ in outs) + " |" + ranges_head)
+    w("| --- |" + " ---: |" * len(outs) + (" ---: |" if assembled else ""))
 
     def mib(o, name):
         return fmt(o[name] / MIB) if name in o else "—"
 
+    def ranges(name):
+        if not assembled:
+            return ""
+        t = assembled.get(name)
+        return f" {t['copied_ranges']} ({t['temporary_objects']}) |" if t else " — |"
+
     names = sorted(set().union(*(o for _, o in outs)))
     for name in names:
-        w(f"| {name} | " + " | ".join(mib(o, name) for _, o in outs) + " |")
+        w(f"| {name} | " + " | ".join(mib(o, name) for _, o in outs) + " |" + ranges(name))
     if tr:
         w(f"| **total** ({len(names)} tarballs) | " + " | ".join(fmt(sum(o.values()) / MIB) for _, o in outs) + " |")
     w("")

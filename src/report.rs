@@ -163,6 +163,8 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
                 "bytes": t.bytes,
                 "sha256": t.sha256,
                 "checksum": t.checksum,
+                // S3: bytes sent and copied for it, the ranges it is made of.
+                "assembled": t.assembled,
                 "content_bytes": t.content_bytes,
                 "input_bytes": t.input_bytes,
                 "artifacts": t.artifacts,

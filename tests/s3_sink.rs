@@ -1031,6 +1031,27 @@ fn shared_bytes_are_sent_once() {
         count("temporary_objects") <= count("copied_parts"),
         "{upload}"
     );
+    // Per tarball: its bytes are what was sent for it and what was copied
+    // into it; the tarball every other one copies from is made of no
+    // range, the others of at least one; their temporaries add up.
+    let tarballs = summary["tarballs"].as_array().unwrap();
+    let mut temporaries = 0;
+    for t in tarballs {
+        let a = &t["assembled"];
+        let n = |k: &str| a[k].as_u64().unwrap_or_else(|| panic!("{k}: {t}"));
+        assert_eq!(n("sent_bytes") + n("copied_bytes"), t["bytes"], "{t}");
+        assert_eq!(n("copied_ranges") == 0, n("copied_bytes") == 0, "{t}");
+        temporaries += n("temporary_objects");
+    }
+    assert_eq!(temporaries, count("temporary_objects"), "{upload}");
+    assert_eq!(
+        tarballs
+            .iter()
+            .filter(|t| t["assembled"]["copied_ranges"] == 0)
+            .count(),
+        1,
+        "one origin"
+    );
     assert!(copies.len() > 1, "{} copies", copies.len());
     for c in copies.iter().skip(1) {
         let range = c.header("x-amz-copy-source-range").expect("a range");

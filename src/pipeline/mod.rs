@@ -34,7 +34,7 @@ use crate::progress::Progress;
 use crate::repack::{flatten::Metadata, tarfmt::END_OF_ARCHIVE, ConflictPolicy};
 use crate::signals::{interrupted, Shutdown};
 use crate::sink::{
-    set_id, Chunk, Holders, Origin, RecordedTarball, SetRecord, Sink, StoredChecksum,
+    set_id, Assembled, Chunk, Holders, Origin, RecordedTarball, SetRecord, Sink, StoredChecksum,
     TarballWriter, UploadStats,
 };
 use crate::source::verify::VerifyMode;
@@ -83,6 +83,9 @@ pub struct TarballResult {
     /// The checksum the store keeps of it (S3), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checksum: Option<StoredChecksum>,
+    /// How its bytes reached a store that copies (S3), if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assembled: Option<Assembled>,
     /// Uncompressed tar size.
     pub content_bytes: u64,
     /// Sum of the compressed sizes of its artifacts.
@@ -313,6 +316,7 @@ pub async fn run(
             bytes: o.bytes,
             sha256,
             checksum: o.writer.checksum(),
+            assembled: o.writer.assembled(),
             content_bytes: o.content.len,
             input_bytes: t.input_bytes,
             artifacts: t.artifacts.len(),

@@ -284,6 +284,27 @@ pub trait TarballWriter: Send {
     fn checksum(&self) -> Option<StoredChecksum> {
         None
     }
+
+    /// How its bytes reached a store that copies inside itself, once
+    /// prepared; `None` for a sink that writes every byte.
+    fn assembled(&self) -> Option<Assembled> {
+        None
+    }
+}
+
+/// How one tarball's bytes reached a store that copies: sent, or copied
+/// from ranges of the run's other objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Assembled {
+    /// Bytes sent for it.
+    pub sent_bytes: u64,
+    /// Bytes the store copied into it.
+    pub copied_bytes: u64,
+    /// Runs of its bytes that earlier tarballs hold contiguously: the
+    /// ranges it is made of (each copied, or sent when short).
+    pub copied_ranges: u64,
+    /// Temporary objects that joined short runs.
+    pub temporary_objects: u64,
 }
 
 /// `<hex>  <name>\n`, as sha256sum writes it.

@@ -229,7 +229,10 @@ struct Run {
 }
 
 impl Run {
-    fn new(held: &Holders) -> Run {
+    /// A run of the bytes `held` says earlier tarballs hold; `runs`
+    /// counts it.
+    fn new(held: &Holders, runs: &mut u64) -> Run {
+        *runs += 1;
         Run {
             sources: held.iter().copied().collect(),
             len: 0,
@@ -342,10 +345,10 @@ enum Open {
 }
 
 /// After a chain's range: the next run, or the tarball's own bytes.
-fn chained(chain: Chain, next: Option<&Holders>, pool: &Arc<HeldPool>) -> Open {
+fn chained(chain: Chain, next: Option<&Holders>, pool: &Arc<HeldPool>, runs: &mut u64) -> Open {
     match next {
         Some(next) => Open::Copy {
-            run: Run::new(next),
+            run: Run::new(next, runs),
             chain: Some(chain),
             before: None,
             pooled: pool.hold(),
@@ -372,6 +375,9 @@ pub(super) struct Assembly {
     /// Bytes taken, and those in parts to send.
     pushed: u64,
     pub(super) sent: u64,
+    /// Runs of bytes earlier tarballs hold contiguously (each copied, or
+    /// sent when short): the ranges of other objects the tarball is made of.
+    pub(super) runs: u64,
 }
 
 impl Assembly {
@@ -393,6 +399,7 @@ impl Assembly {
             open: Open::Nothing,
             pushed: 0,
             sent: 0,
+            runs: 0,
         }
     }
 
@@ -407,7 +414,7 @@ impl Assembly {
             match &mut self.open {
                 Open::Nothing if copyable => {
                     self.open = Open::Copy {
-                        run: Run::new(&chunk.held),
+                        run: Run::new(&chunk.held, &mut self.runs),
                         chain: None,
                         before: None,
                         pooled: self.held.hold(),
@@ -424,7 +431,7 @@ impl Assembly {
                 Open::Send { chunks, crc } if copyable && crc.len >= MIN_PART_SIZE => {
                     let before = (std::mem::take(chunks), *crc);
                     self.open = Open::Copy {
-                        run: Run::new(&chunk.held),
+                        run: Run::new(&chunk.held, &mut self.runs),
                         chain: None,
                         before: Some(before),
                         pooled: self.held.hold(),
@@ -468,7 +475,7 @@ impl Assembly {
                     let (first, chunks, crc) = (chain.clone(), std::mem::take(chunks), *crc);
                     let joined = self.temp(first, Last::Send(chunks, crc), vec![crc], out)?;
                     self.open = Open::Copy {
-                        run: Run::new(&chunk.held),
+                        run: Run::new(&chunk.held, &mut self.runs),
                         chain: Some(joined),
                         before: None,
                         pooled: self.held.hold(),
@@ -531,14 +538,14 @@ impl Assembly {
                 range: run.range(first, at),
                 chunks: run.chunks[first..].to_vec(),
             };
-            self.open = chained(tail, next, &self.held);
+            self.open = chained(tail, next, &self.held, &mut self.runs);
             return Ok(());
         }
         // A short run.
         if let Some(c) = chain.filter(|c| c.range.crc.len + run.len <= MAX_PART_SIZE) {
             let last = Last::Copy(run.range(0, 0));
             let joined = self.temp(c, last, run.chunks.clone(), out)?;
-            self.open = chained(joined, next, &self.held);
+            self.open = chained(joined, next, &self.held, &mut self.runs);
             return Ok(());
         }
         // Its bytes are sent, with the part that waited for it if any.
@@ -659,6 +666,11 @@ impl Assembly {
     /// Bytes the server copies (the tarball's bytes not sent).
     pub(super) fn copied(&self) -> u64 {
         self.pushed - self.sent
+    }
+
+    /// Temporary objects made so far.
+    pub(super) fn temporaries(&self) -> u64 {
+        self.temps as u64
     }
 
     fn number(&mut self) -> Result<u64> {

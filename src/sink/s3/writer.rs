@@ -25,7 +25,7 @@ use crate::error::{Error, Kind, Result};
 use crate::net::aws::{delete_object, error_text, is_transient, may_have_happened, s3_error};
 use crate::net::retry::Tries;
 use crate::object_crc::ObjectCrc;
-use crate::sink::{sidecar_text, Chunk, StoredChecksum, TarballWriter};
+use crate::sink::{sidecar_text, Assembled, Chunk, StoredChecksum, TarballWriter};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
 /// Parts uploading at once for one tarball, so that one tarball cannot
@@ -873,6 +873,15 @@ impl TarballWriter for S3Writer {
 
     fn checksum(&self) -> Option<StoredChecksum> {
         self.stored.clone()
+    }
+
+    fn assembled(&self) -> Option<Assembled> {
+        Some(Assembled {
+            sent_bytes: self.assembly.sent,
+            copied_bytes: self.assembly.copied(),
+            copied_ranges: self.assembly.runs,
+            temporary_objects: self.assembly.temporaries(),
+        })
     }
 }
 
