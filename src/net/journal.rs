@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use super::leftovers::BACKUP_MARKER;
-use super::object_copy::{copy, head, same_object, CopySettings};
+use super::object_copy::{copy, CopySettings};
+use super::object_info::{head, same_object};
 use super::undo::Undo;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{delete_object, request_error};

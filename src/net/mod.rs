@@ -5,8 +5,10 @@
 //! the one S3 client set-up and what S3 errors mean ([`aws`]), and what
 //! runs leave in S3 before they are done, found and removed again
 //! ([`leftovers`]: for the sink's own re-runs and for `abort-uploads`);
-//! copying one stored object and checking the copy ([`object_copy`]),
-//! taking back the changes of a failed run ([`undo`]) and of a killed one
+//! one stored object as HeadObject describes it ([`object_info`]), copying
+//! it and checking the copy ([`object_copy`]), noting each change a run
+//! makes before it makes it ([`changes`]), taking back the changes of a
+//! failed run ([`undo`]) and of a killed one
 //! from the journal it wrote first ([`journal`]): promote copies with
 //! them, and the S3 sink keeps what its final burst replaces with them.
 //!
@@ -16,6 +18,8 @@
 
 #[cfg(feature = "net")]
 pub mod aws;
+#[cfg(feature = "net")]
+pub mod changes;
 pub mod in_flight;
 #[cfg(feature = "net")]
 pub mod journal;
@@ -24,6 +28,8 @@ pub mod keys;
 pub mod leftovers;
 #[cfg(feature = "net")]
 pub mod object_copy;
+#[cfg(feature = "net")]
+pub mod object_info;
 pub mod retry;
 #[cfg(feature = "net")]
 pub mod undo;

@@ -6,35 +6,30 @@
 //! request that makes it, and a rollback first waits for requests still
 //! under way, so a request its caller gave up on is undone too.
 
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::object_copy::{copy, head, same_object, CopySettings, ObjectInfo};
+use super::changes::{Changes, Step};
+use super::object_copy::{copy, CopySettings};
+use super::object_info::{head, same_object, ObjectInfo};
 use crate::net::aws::{abort_started, delete_object};
-use crate::net::in_flight::InFlight;
 
-/// One change to take back.
-#[derive(Debug)]
-enum Step {
-    /// A key that may now exist.
-    Made(String),
-    /// `key` held what `backup` (a copy made first) holds.
-    Replaced {
-        key: String,
-        backup: Box<ObjectInfo>,
-    },
-}
-
-/// The changes of one promote, in one bucket.
+/// The changes of one promote, in one bucket, and how to take them back.
 pub struct Undo {
     client: aws_sdk_s3::Client,
     bucket: String,
     settings: CopySettings,
-    steps: Mutex<Vec<Step>>,
-    /// Requests that make objects, under way (see [`Undo::request`]), and
-    /// the uploads started.
-    inflight: InFlight,
+    changes: Changes,
+}
+
+/// The changes are noted through the undo that takes them back.
+impl Deref for Undo {
+    type Target = Changes;
+
+    fn deref(&self) -> &Changes {
+        &self.changes
+    }
 }
 
 /// How long a rollback waits for requests under way to finish.
@@ -47,8 +42,7 @@ impl Undo {
             client,
             bucket: bucket.to_string(),
             settings,
-            steps: Mutex::new(Vec::new()),
-            inflight: InFlight::default(),
+            changes: Changes::default(),
         })
     }
 
@@ -57,52 +51,10 @@ impl Undo {
         &self.settings
     }
 
-    /// Runs a request that makes an object so that a rollback waits for
-    /// it (see [`InFlight`]).
-    pub async fn request<T: Send + 'static>(
-        &self,
-        request: impl Future<Output = T> + Send + 'static,
-    ) -> T {
-        self.inflight.run(request).await
-    }
-
-    fn push(&self, step: Step) {
-        self.steps.lock().expect("undo steps").push(step);
-    }
-
-    /// `key` may exist from now on.
-    pub fn made(&self, key: &str) {
-        self.push(Step::Made(key.to_string()));
-    }
-
-    /// Runs a request that starts a multipart upload of `key`; the upload
-    /// is aborted by a rollback until [`ended`](Self::ended).
-    pub async fn start_upload<T: Send + 'static, E: Send + 'static>(
-        &self,
-        key: &str,
-        request: impl Future<Output = Result<T, E>> + Send + 'static,
-        id: fn(&T) -> Option<&str>,
-    ) -> Result<T, E> {
-        self.inflight.start_upload(key, request, id).await
-    }
-
-    /// Upload `upload_id` was completed: nothing to abort.
-    pub fn ended(&self, upload_id: &str) {
-        self.inflight.ended(upload_id);
-    }
-
-    /// `key` is about to be overwritten; `backup` holds what it held.
-    pub fn replacing(&self, key: &str, backup: ObjectInfo) {
-        self.push(Step::Replaced {
-            key: key.to_string(),
-            backup: Box::new(backup),
-        });
-    }
-
     /// The promote succeeded: deletes the backups. A backup that cannot
     /// be deleted is only logged (the promote itself is done).
     pub async fn commit(&self) {
-        let steps = std::mem::take(&mut *self.steps.lock().expect("undo steps"));
+        let steps = self.changes.take();
         for step in steps {
             if let Step::Replaced { backup, .. } = step {
                 let _ = self.delete(&backup.key).await;
@@ -117,7 +69,7 @@ impl Undo {
         // Uploads first (no request is under way once they are known): a
         // key made by completing one is deleted below.
         self.abort_started(&mut left).await;
-        let steps = std::mem::take(&mut *self.steps.lock().expect("undo steps"));
+        let steps = self.changes.take();
         for step in steps.into_iter().rev() {
             let failed = match step {
                 Step::Made(key) => self.delete(&key).await.err(),
@@ -167,7 +119,7 @@ impl Undo {
         let failed = abort_started(
             &self.client,
             &self.bucket,
-            &self.inflight,
+            self.changes.inflight(),
             REQUEST_GRACE,
             |_| true,
         )

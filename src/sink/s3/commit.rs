@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::net::aws::delete_object;
 use crate::net::journal::{Journal, Run};
 use crate::net::leftovers::{self, BACKUP_MARKER};
-use crate::net::object_copy::{copy, head, CopySettings};
+use crate::net::object_copy::{copy, CopySettings};
+use crate::net::object_info::head;
 use crate::net::undo::Undo;
 use crate::sink::record_name;
 
