@@ -16,6 +16,7 @@ mod checksum;
 pub(crate) mod decode_ahead;
 mod fanout;
 pub mod stages;
+mod windows;
 mod workers;
 
 use std::sync::atomic::Ordering;

@@ -31,8 +31,9 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::decode_ahead::{self, Opener, Wait, Windows};
+use super::decode_ahead::{self, Opener, Wait};
 use super::stages::{Stage, Stages};
+use super::windows::Windows;
 use super::RunOptions;
 use crate::codec::pool::{Done, Pool};
 use crate::codec::{Block, Compressed};
