@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::workers::{Held, Out, Workers};
+use super::held::Held;
+use super::workers::{Out, Workers};
 use super::{Origins, Output};
 use crate::codec::Compressed;
 use crate::error::{Error, Result};

@@ -15,7 +15,9 @@
 mod checksum;
 pub(crate) mod decode_ahead;
 mod fanout;
+mod held;
 pub mod stages;
+mod turn;
 mod windows;
 mod workers;
 

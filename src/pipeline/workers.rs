@@ -14,7 +14,8 @@
 //! that outgrows the limit while it holds the turn is decided as it is
 //! read (*live*), as every artifact is with one worker.
 //! Compressed blocks wait in a queue per artifact until the fan-out reaches
-//! it; those of artifacts ahead of the fan-out share `Budget::held_output`.
+//! it; those of artifacts ahead of the fan-out share `Budget::held_output`
+//! (`held.rs`). The turn and why workers stop are `turn.rs`.
 //! The output is the same whatever the number of workers: every decision
 //! is taken in the same order on the same metadata, and each artifact's
 //! pieces are cut from the same bytes.
@@ -24,15 +25,17 @@
 //! turn (the earlier ones are still checked, without compressing anything);
 //! the turn holder that meets an error ends the run.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::decode_ahead::{self, Opener, Wait};
+use super::held::Held;
 use super::stages::{Stage, Stages};
+use super::turn::{Stop, Turn};
 use super::windows::Windows;
 use super::RunOptions;
 use crate::codec::pool::{Done, Pool};
@@ -185,18 +188,21 @@ impl Workers {
     /// Stops everything at once (the output failed, or the run was
     /// interrupted).
     pub fn abort(&self) {
-        self.stop.aborted.store(true, Ordering::SeqCst);
+        self.stop.abort();
         self.wake();
     }
 
     fn wake(&self) {
-        self.turn.cv.notify_all();
-        self.held.cv.notify_all();
+        self.turn.wake();
+        self.held.wake();
         if self.stop.aborted() {
             self.cancel.cancel();
         }
-        let failed_at = self.stop.failed_at.load(Ordering::SeqCst);
-        for t in self.tokens.iter().skip(failed_at.saturating_add(1)) {
+        for t in self
+            .tokens
+            .iter()
+            .skip(self.stop.failed_at().saturating_add(1))
+        {
             t.cancel();
         }
     }
@@ -416,7 +422,7 @@ impl<'o> Flow<'_, '_, 'o> {
         }
         if scanned.is_err() && self.decider.is_none() {
             // Later artifacts cannot matter any more: stop them now.
-            w.stop.failed_at.fetch_min(self.index, Ordering::SeqCst);
+            w.stop.fail_at(self.index);
             w.wake();
         }
         let live = self.decider.is_some();
@@ -573,131 +579,5 @@ impl BlockOut for WorkerOut<'_> {
             .expect("at_end")
             .add(self.index, tarballs, bytes);
         Ok(())
-    }
-}
-
-/// Why workers stop: the run was aborted, or an artifact failed ahead of
-/// its turn (everything after it stops; everything before it is still
-/// checked).
-pub(super) struct Stop {
-    aborted: AtomicBool,
-    failed_at: AtomicUsize,
-}
-
-impl Default for Stop {
-    fn default() -> Self {
-        Stop {
-            aborted: AtomicBool::new(false),
-            failed_at: AtomicUsize::new(usize::MAX),
-        }
-    }
-}
-
-impl Stop {
-    pub fn aborted(&self) -> bool {
-        self.aborted.load(Ordering::SeqCst)
-    }
-
-    /// Whether work on artifact `index` is no longer needed.
-    pub fn cancels(&self, index: usize) -> bool {
-        self.aborted() || index > self.failed_at.load(Ordering::SeqCst)
-    }
-
-    /// Whether the run will fail: nothing needs compressing any more.
-    pub fn checking(&self) -> bool {
-        self.failed_at.load(Ordering::SeqCst) != usize::MAX
-    }
-}
-
-/// The turn: which artifact's entries are decided next, and the conflict
-/// table, handed to that artifact's worker.
-struct Turn {
-    state: Mutex<(usize, Option<Decider>)>,
-    cv: Condvar,
-}
-
-impl Turn {
-    fn new(decider: Decider) -> Self {
-        Turn {
-            state: Mutex::new((0, Some(decider))),
-            cv: Condvar::new(),
-        }
-    }
-
-    /// Waits for artifact `index`'s turn; `None` if it is cancelled first.
-    fn wait(&self, index: usize, stop: &Stop) -> Option<Decider> {
-        let mut s = self.state.lock().expect("turn");
-        loop {
-            if stop.cancels(index) {
-                return None;
-            }
-            if s.0 == index {
-                return s.1.take();
-            }
-            s = self.cv.wait(s).expect("turn");
-        }
-    }
-
-    /// Whether it is artifact `index`'s turn now.
-    fn is(&self, index: usize) -> bool {
-        self.state.lock().expect("turn").0 == index
-    }
-
-    /// Artifact `index` is decided: the next one's turn.
-    fn pass(&self, index: usize, decider: Decider) {
-        let mut s = self.state.lock().expect("turn");
-        *s = (index + 1, Some(decider));
-        drop(s);
-        self.cv.notify_all();
-    }
-}
-
-/// The output budget: bytes of blocks compressing (their input) or
-/// waiting for the fan-out (their output), for every artifact but the one
-/// the fan-out is at (which never waits for it, so the run always moves).
-pub(super) struct Held {
-    state: Mutex<(u64, usize)>,
-    cv: Condvar,
-    limit: u64,
-}
-
-impl Held {
-    fn new(limit: u64) -> Self {
-        Held {
-            state: Mutex::new((0, 0)),
-            cv: Condvar::new(),
-            limit,
-        }
-    }
-
-    /// Takes `bytes` for a block of artifact `index`; false if stopped.
-    fn acquire(&self, index: usize, bytes: u64, stop: &Stop) -> bool {
-        let mut s = self.state.lock().expect("held");
-        loop {
-            if stop.cancels(index) || stop.checking() {
-                return false;
-            }
-            if s.1 == index || s.0 + bytes <= self.limit {
-                s.0 += bytes;
-                return true;
-            }
-            s = self.cv.wait(s).expect("held");
-        }
-    }
-
-    /// A block reached the fan-out.
-    pub fn release(&self, bytes: u64) {
-        let mut s = self.state.lock().expect("held");
-        s.0 = s.0.saturating_sub(bytes);
-        drop(s);
-        self.cv.notify_all();
-    }
-
-    /// The fan-out moves on to artifact `index`.
-    pub fn at(&self, index: usize) {
-        let mut s = self.state.lock().expect("held");
-        s.1 = index;
-        drop(s);
-        self.cv.notify_all();
     }
 }
