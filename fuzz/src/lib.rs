@@ -211,18 +211,26 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
         }
     };
     let plan = plan_of(&[ARTIFACT_A], &[&[0]], opts.format());
-    let run = |input: &[u8]| -> Result<MemoryOut, Error> {
+    // `ahead`: read as the pipeline reads an artifact ahead of its turn
+    // that outgrows its share: entries' heads held, decided at the end,
+    // then read a second time and cut.
+    let run = |input: &[u8], ahead: bool| -> Result<MemoryOut, Error> {
         let mut repacker = Repacker::new(&plan, opts.policy(), opts.metadata())?;
         let mut out = MemoryOut::new(1);
-        let reader: Box<dyn Read + Send> = match compression {
-            None => Box::new(input),
-            Some(c) => decode::decoder(c, input, opts.max_unpacked())
-                .map_err(|e| Error::artifact(ARTIFACT_A, None, e.to_string()))?,
-        };
-        repacker.repack(0, ARTIFACT_A, std::io::BufReader::new(reader), &mut out)?;
+        let max = opts.max_unpacked();
+        let reader = std::io::BufReader::new(open_artifact(input, compression, max)?);
+        if ahead {
+            let again = || -> Box<dyn std::io::BufRead + '_> {
+                let input = open_artifact(input, compression, max).expect("it opened before");
+                Box::new(std::io::BufReader::new(input))
+            };
+            repacker.repack_ahead(0, ARTIFACT_A, reader, &again, 0, &mut out)?;
+        } else {
+            repacker.repack(0, ARTIFACT_A, reader, &mut out)?;
+        }
         Ok(out)
     };
-    match run(input) {
+    match run(input, false) {
         Err(e) => {
             check::refusal(&e, ARTIFACT_A);
             Outcome::Refused(e.to_string())
@@ -230,11 +238,11 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
         Ok(out) => {
             let tar = out.tar(0);
             let entries = check::tarball(&tar, opts.policy(), opts.metadata());
-            // The same input gives the same bytes.
-            let again = run(input).expect("a second run of an accepted input failed");
+            // The same input gives the same bytes, however it is read.
+            let again = run(input, true).expect("a run reading it twice failed");
             assert!(
                 again.tarballs == out.tarballs && again.ends == out.ends,
-                "two runs differ"
+                "a run reading it twice differs"
             );
             // What rockpack packed is what the tar crate sees in the input.
             let decoded = match compression {
@@ -251,6 +259,19 @@ pub fn fuzz_artifact(data: &[u8]) -> Outcome {
             Outcome::Accepted
         }
     }
+}
+
+/// `input`'s decoded bytes (as they are when `compression` is `None`).
+fn open_artifact(
+    input: &[u8],
+    compression: Option<Compression>,
+    max_unpacked: u64,
+) -> Result<Box<dyn Read + Send + '_>, Error> {
+    Ok(match compression {
+        None => Box::new(input),
+        Some(c) => decode::decoder(c, input, max_unpacked)
+            .map_err(|e| Error::artifact(ARTIFACT_A, None, e.to_string()))?,
+    })
 }
 
 /// The `two_artifacts` target.
@@ -270,7 +291,10 @@ pub fn fuzz_two_artifacts(data: &[u8]) -> Outcome {
         _ => &[&[0], &[1], &[0, 1]],
     };
     let plan = plan_of(&[ARTIFACT_A, ARTIFACT_B], tarballs, opts.format());
-    let run = || -> Result<MemoryOut, (Error, &'static str)> {
+    // `ahead`: each artifact read as the pipeline reads one ahead of its
+    // turn: the first outgrows its share (heads held, a second read), the
+    // second is held whole and decided at its end.
+    let run = |ahead: bool| -> Result<MemoryOut, (Error, &'static str)> {
         let mut repacker =
             Repacker::new(&plan, opts.policy(), opts.metadata()).map_err(|e| (e, ARTIFACT_A))?;
         let mut out = MemoryOut::new(tarballs.len());
@@ -278,13 +302,18 @@ pub fn fuzz_two_artifacts(data: &[u8]) -> Outcome {
             .into_iter()
             .enumerate()
         {
-            repacker
-                .repack(i, name, tar, &mut out)
-                .map_err(|e| (e, name))?;
+            let done = if ahead {
+                let again = || -> Box<dyn std::io::BufRead + '_> { Box::new(tar) };
+                let limit = if i == 0 { 0 } else { u64::MAX };
+                repacker.repack_ahead(i, name, tar, &again, limit, &mut out)
+            } else {
+                repacker.repack(i, name, tar, &mut out)
+            };
+            done.map_err(|e| (e, name))?;
         }
         Ok(out)
     };
-    match run() {
+    match run(false) {
         Err((e, name)) => {
             check::refusal(&e, name);
             Outcome::Refused(e.to_string())
@@ -293,12 +322,12 @@ pub fn fuzz_two_artifacts(data: &[u8]) -> Outcome {
             for t in 0..tarballs.len() {
                 check::tarball(&out.tar(t), opts.policy(), opts.metadata());
             }
-            let again = run()
+            let again = run(true)
                 .map_err(|(e, _)| e)
-                .expect("a second run of an accepted input failed");
+                .expect("a run reading ahead of the turn failed");
             assert!(
                 again.tarballs == out.tarballs && again.ends == out.ends,
-                "two runs differ"
+                "a run reading ahead of the turn differs"
             );
             Outcome::Accepted
         }

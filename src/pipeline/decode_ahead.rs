@@ -27,6 +27,7 @@ use crate::cpu_time::thread_cpu_ns;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::progress::{Counting, Progress};
+use crate::repack::artifact::ArtifactInput;
 use crate::source::verify::{expected_digest, verified};
 use crate::source::{ByteStream, Source};
 
@@ -253,13 +254,15 @@ pub struct ArtifactBytes<'a> {
     state: State,
 }
 
-impl ArtifactBytes<'_> {
+impl ArtifactInput for ArtifactBytes<'_> {
     /// Whether the artifact was read to its end and nothing followed its
     /// compressed stream; false until its end was reached.
-    pub fn complete(&self) -> bool {
+    fn complete(&self) -> bool {
         matches!(self.state, State::Ended { complete: true })
     }
+}
 
+impl ArtifactBytes<'_> {
     fn recycle(&mut self) {
         if !self.buf.is_empty() {
             // The stage is gone only when the run is over.

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use crate::repack::decide::Decider;
+use crate::repack::artifact::Decider;
 
 /// Why workers stop: the run was aborted, or an artifact failed ahead of
 /// its turn (everything after it stops; everything before it is still

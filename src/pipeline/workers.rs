@@ -1,7 +1,8 @@
 //! Several artifacts at once: each worker thread takes the next artifact in
-//! plan order, has it decoded (`decode_ahead`) and scans it
-//! (`repack::scan`), while only the decisions that depend on earlier
-//! artifacts run in plan order, one artifact at a time (the *turn*).
+//! plan order, has it decoded (`decode_ahead`) and repacks it
+//! (`repack::artifact`, through this module's `Turns`), while only the
+//! decisions that depend on earlier artifacts run in plan order, one
+//! artifact at a time (the *turn*).
 //!
 //! An artifact scanned before its turn is held (`repack::pending`), up to
 //! `Budget::pending` bytes; when its turn comes its entries are decided in
@@ -25,6 +26,7 @@
 //! turn (the earlier ones are still checked, without compressing anything);
 //! the turn holder that meets an error ends the run.
 
+use std::io::{BufRead, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -36,7 +38,7 @@ use super::decode_ahead::{self, Opener, Wait};
 use super::held::Held;
 use super::stages::{Stage, Stages};
 use super::turn::{Stop, Turn};
-use super::windows::Windows;
+use super::windows::{Lease, Windows};
 use super::RunOptions;
 use crate::codec::pool::{Done, Pool};
 use crate::codec::{Block, Compressed};
@@ -44,10 +46,7 @@ use crate::cpu_time::thread_cpu_ns;
 use crate::error::{Error, Result};
 use crate::plan::{Format, Plan};
 use crate::progress::Progress;
-use crate::repack::conflict::Fingerprint;
-use crate::repack::decide::{Cut, Decider, Deciding, OpenFile, Target};
-use crate::repack::pending::Pending;
-use crate::repack::scan::{Entries, Head, Rules, Scanner};
+use crate::repack::artifact::{self, Ahead, Decider, Pending, Rules, Turns};
 use crate::repack::{AtEnd, BlockOut, Mask, PieceWriter};
 use crate::source::Source;
 
@@ -276,7 +275,6 @@ impl Workers {
         live: &AtomicUsize,
         pending: &mut Pending,
     ) -> bool {
-        pending.clear();
         let tx = self.outputs[i].lock().expect("outputs").take();
         let name = self.plan.artifacts[i].name.file_name();
         let mut out = WorkerOut {
@@ -285,247 +283,116 @@ impl Workers {
             tx,
         };
         let mut pieces = PieceWriter::new(&mut out, &self.formats);
-        let mut flow = Flow {
+        let turns = WorkerTurns {
             workers: self,
-            index: i,
-            name: &name,
-            pieces: &mut pieces,
-            pending,
-            decider: None,
-            file: OpenFile::default(),
             live,
-            live_since: 0,
-            peak: 0,
         };
         // One artifact thread: nothing to scan ahead of, every artifact is live.
-        let early = if self.opts.budget.artifact_jobs <= 1 {
-            flow.go_live()
-        } else {
-            Ok(())
+        let ahead = Ahead {
+            allowed: self.opts.budget.artifact_jobs > 1,
+            limit: self.opts.budget.pending,
         };
-        let scanned = early.and_then(|()| scan(&self.rules, i, &name, bytes, &mut flow));
-        let ended = flow.end(scanned);
-        drop(flow);
+        let ended = artifact::repack(
+            &self.rules,
+            &turns,
+            i,
+            &name,
+            bytes,
+            &mut pieces,
+            pending,
+            ahead,
+        );
         // A write fails only when the output stopped, which reports its own error.
         ended.is_ok() && pieces.finish().is_ok()
     }
 }
 
-/// Scans artifact `i` into `flow`, and checks nothing follows its
-/// compressed stream.
-fn scan(
-    rules: &Rules,
-    i: usize,
-    name: &str,
-    bytes: Result<decode_ahead::ArtifactBytes<'_>>,
-    flow: &mut Flow<'_, '_, '_>,
-) -> Result<()> {
-    let mut input = bytes?;
-    let mut scanner = Scanner::start(rules, i, name, &mut input)?;
-    while scanner.next(flow)? {}
-    let stats = scanner.stats();
-    drop(scanner);
-    if !input.complete() {
-        return Err(Error::artifact(
-            name,
-            None,
-            "data after the end of the compressed stream",
-        ));
-    }
-    tracing::debug!(artifact = %name, members = stats.members, bytes = stats.data_bytes, "repacked");
-    Ok(())
-}
-
-/// One artifact's entries, held ahead of its turn or decided live.
-struct Flow<'w, 'p, 'o> {
+/// The run's plan order, stopping and second reads, as one artifact's
+/// repacking sees them.
+struct WorkerTurns<'w> {
     workers: &'w Workers,
-    index: usize,
-    name: &'w str,
-    pieces: &'p mut PieceWriter<'o>,
-    /// Reused from artifact to artifact: its buffers keep their memory,
-    /// so holding bytes does not fault in fresh pages every time.
-    pending: &'w mut Pending,
-    /// The conflict table, while this artifact holds the turn (live).
-    decider: Option<Decider>,
-    file: OpenFile,
     /// The index of the artifact this thread decides live, for its decoder.
     live: &'w AtomicUsize,
-    /// The thread's CPU time when it went live.
-    live_since: u64,
-    /// The most it held ahead of its turn.
-    peak: usize,
 }
 
-impl<'o> Flow<'_, '_, 'o> {
-    fn stopped(&self) -> Result<()> {
-        if self.workers.stop.cancels(self.index) {
-            return Err(Error::internal("the run stopped"));
-        }
-        Ok(())
+impl Turns for WorkerTurns<'_> {
+    fn cancelled(&self, index: usize) -> bool {
+        self.workers.stop.cancels(index)
     }
 
-    /// The live path: decisions as entries come, straight into the pieces.
-    fn deciding(&mut self) -> Option<Deciding<'_, 'o>> {
-        let decider = self.decider.as_mut()?;
-        Some(Deciding {
-            file: &mut self.file,
-            decider,
-            index: self.index,
-            name: self.name,
-            target: Target::Pieces(self.pieces),
-        })
+    fn is_turn(&self, index: usize) -> bool {
+        self.workers.turn.is(index)
     }
 
-    /// When the artifact may not be held any longer: goes live if it
-    /// holds the turn (nothing to wait for), otherwise keeps only heads
-    /// and leaves its bytes to a second read.
-    fn check_held(&mut self) -> Result<()> {
-        let held = self.pending.held();
-        self.peak = self.peak.max(held);
-        let limit = self.workers.opts.budget.pending;
-        if self.decider.is_some() || self.pending.heads_only() || held as u64 <= limit {
-            return Ok(());
-        }
-        if self.workers.turn.is(self.index) {
-            return self.go_live();
-        }
-        // Heads take ~100 bytes and a path per entry: an artifact whose
-        // heads alone outgrow the share is still read ahead, not stalled.
-        self.pending.drop_bytes();
-        Ok(())
+    fn wait_turn(&self, index: usize) -> Option<Decider> {
+        self.workers.turn.wait(index, &self.workers.stop)
     }
 
-    fn go_live(&mut self) -> Result<()> {
-        let decider = self
-            .workers
-            .turn
-            .wait(self.index, &self.workers.stop)
-            .ok_or_else(|| Error::internal("the run stopped"))?;
-        self.decider = Some(decider);
-        self.live.store(self.index, Ordering::Relaxed);
-        self.live_since = thread_cpu_ns();
-        let mut pending = std::mem::take(self.pending);
-        let mut d = self.deciding().expect("live");
-        let r = pending.replay(&mut d, None);
-        pending.clear();
-        *self.pending = pending;
-        r
+    fn pass_turn(&self, index: usize, decider: Decider) {
+        self.workers.turn.pass(index, decider);
     }
 
-    /// Ends the artifact after its scan: decides what is still held (in
-    /// turn), passes the turn on and writes the rest; or reports the
-    /// first error.
-    fn end(&mut self, scanned: Result<()>) -> Result<()> {
-        let w = self.workers;
-        if w.stop.cancels(self.index) {
-            return Err(Error::internal("the run stopped"));
-        }
-        if scanned.is_err() && self.decider.is_none() {
-            // Later artifacts cannot matter any more: stop them now.
-            w.stop.fail_at(self.index);
-            w.wake();
-        }
-        let live = self.decider.is_some();
-        let mut decider = match self.decider.take() {
-            Some(d) => d,
-            None => w
-                .turn
-                .wait(self.index, &w.stop)
-                .ok_or_else(|| Error::internal("the run stopped"))?,
-        };
-        let from = thread_cpu_ns();
-        let decided = if live {
-            scanned.map(|()| Vec::new())
-        } else {
-            self.pending
-                .decide(&mut decider, self.index, self.name, scanned.err())
-        };
-        let now = thread_cpu_ns();
-        let since = if live { self.live_since } else { from };
-        w.stages.add_ns(Stage::Serial, now.saturating_sub(since));
-        let two_passes = self.pending.heads_only();
-        tracing::debug!(
-            artifact = %self.name,
-            held_ahead = self.peak,
-            limit = w.opts.budget.pending,
-            live,
-            two_passes,
-            "decided"
-        );
-        self.live.store(decode_ahead::NOT_LIVE, Ordering::Relaxed);
-        let masks = match decided {
-            Err(e) => {
-                w.fail(self.index, e);
-                return Err(Error::internal("failed"));
-            }
-            Ok(masks) => masks,
-        };
-        w.turn.pass(self.index, decider);
-        if !two_passes {
-            return self.pending.cut(&masks, self.pieces);
-        }
-        w.read_twice.fetch_add(1, Ordering::Relaxed);
-        match self.second_pass(&masks) {
-            // A write fails only when the output stopped, which reports
-            // its own error.
-            Err(e) if !w.stop.cancels(self.index) => {
-                w.fail(self.index, e);
-                Err(Error::internal("failed"))
-            }
-            other => other,
-        }
+    fn failed_ahead(&self, index: usize) {
+        self.workers.stop.fail_at(index);
+        self.workers.wake();
     }
 
-    /// Reads the artifact again and cuts its decided entries.
-    fn second_pass(&mut self, cuts: &[Cut]) -> Result<()> {
+    fn fail(&self, index: usize, error: Error) {
+        self.workers.fail(index, error);
+    }
+
+    fn live(&self, index: Option<usize>) {
+        let index = index.unwrap_or(decode_ahead::NOT_LIVE);
+        self.live.store(index, Ordering::Relaxed);
+    }
+
+    fn cpu_ns(&self) -> u64 {
+        thread_cpu_ns()
+    }
+
+    fn serial(&self, ns: u64) {
+        self.workers.stages.add_ns(Stage::Serial, ns);
+    }
+
+    fn reopen(&self, index: usize) -> Result<Box<dyn BufRead + '_>> {
         let w = self.workers;
         let wait = Wait {
             handle: w.handle.clone(),
             stop: w.cancel.clone(),
-            artifact: Some(w.tokens[self.index].clone()),
+            artifact: Some(w.tokens[index].clone()),
         };
-        let (_lease, mut input) =
-            decode_ahead::reopen(&w.plan, self.index, &w.source, &w.opts, &w.windows, &wait)?;
-        let (rules, index, name) = (&w.rules, self.index, self.name);
-        self.pending.second_pass(cuts, name, self.pieces, |out| {
-            let mut scanner = Scanner::start(rules, index, name, &mut input)?;
-            while scanner.next(out)? {}
-            Ok(())
-        })
+        let (lease, input) =
+            decode_ahead::reopen(&w.plan, index, &w.source, &w.opts, &w.windows, &wait)?;
+        Ok(Box::new(Leased {
+            _lease: lease,
+            input,
+        }))
+    }
+
+    fn read_twice(&self) {
+        self.workers.read_twice.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-impl Entries for Flow<'_, '_, '_> {
-    fn head(&mut self, head: &Head<'_>, tar_header: &[u8]) -> Result<()> {
-        self.stopped()?;
-        if let Some(mut d) = self.deciding() {
-            return d.head(head, tar_header);
-        }
-        self.pending.head(head, tar_header)?;
-        self.check_held()
+/// A second read's bytes, with the decoder window they hold.
+struct Leased<R> {
+    _lease: Lease,
+    input: R,
+}
+
+impl<R: Read> Read for Leased<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl<R: BufRead> BufRead for Leased<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.input.fill_buf()
     }
 
-    fn data(&mut self, bytes: &[u8]) -> Result<()> {
-        self.stopped()?;
-        if let Some(mut d) = self.deciding() {
-            return d.data(bytes);
-        }
-        self.pending.data(bytes)?;
-        self.check_held()
-    }
-
-    fn file_end(&mut self, fp: Fingerprint) -> Result<()> {
-        if let Some(mut d) = self.deciding() {
-            return d.file_end(fp);
-        }
-        self.pending.file_end(fp)
-    }
-
-    fn refused(&mut self, head: &Head<'_>, error: Error) -> Error {
-        match self.deciding() {
-            Some(mut d) => d.refused(head, error),
-            None => self.pending.refused(head, error),
-        }
+    fn consume(&mut self, n: usize) {
+        self.input.consume(n);
     }
 }
 

@@ -1,20 +1,22 @@
 //! Decode an artifact, apply the flattening rules and write its entries as
 //! tar blocks: the uncompressed side of a segment.
 
+pub(crate) mod artifact;
 pub mod at_end;
 pub mod conflict;
-pub(crate) mod decide;
+mod decide;
 pub mod decode;
 mod exclusions;
 pub mod flatten;
-pub(crate) mod pending;
+mod pending;
 mod piece;
-pub(crate) mod scan;
+mod scan;
 mod tar_header;
 pub mod tar_reader;
 pub mod tarfmt;
 pub mod window;
 
+use std::cell::RefCell;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
@@ -95,14 +97,15 @@ fn read_data<R: Read>(tar: &mut TarReader<R>, artifact: &str, mut dst: &mut [u8]
     Ok(())
 }
 
-/// Repacks a run's artifacts one after the other on the calling thread:
-/// each is scanned, decided and cut as it is read. (The pipeline does the
-/// same with the stages on several threads.)
+/// Repacks a run's artifacts one after the other on the calling thread,
+/// through the same [`artifact::repack`] the pipeline runs on several.
 pub struct Repacker {
     rules: scan::Rules,
-    decider: decide::Decider,
+    /// The conflict table; `None` once an artifact failed (the run is over).
+    decider: Option<decide::Decider>,
     /// Each tarball's format: which lane of the piece writer it reads.
     formats: Vec<Format>,
+    pending: pending::Pending,
 }
 
 /// What repacking one artifact did.
@@ -127,19 +130,23 @@ impl Repacker {
     ) -> Result<Self> {
         Ok(Repacker {
             rules: scan::Rules::new(plan, metadata)?,
-            decider: decide::Decider::new(plan, policy, COMPARE_BUFFER),
+            decider: Some(decide::Decider::new(plan, policy, COMPARE_BUFFER)),
             formats: plan.tarballs.iter().map(|t| t.format).collect(),
+            pending: pending::Pending::default(),
         })
     }
 
     /// Sets how large a shared file may be to be compared before it is
     /// written (larger ones are compared after streaming).
     pub fn with_compare_buffer(mut self, bytes: u64) -> Self {
-        self.decider.set_compare_buffer(bytes);
+        if let Some(d) = self.decider.as_mut() {
+            d.set_compare_buffer(bytes);
+        }
         self
     }
 
-    /// Reads one decoded artifact and writes its entries to `out`.
+    /// Reads one decoded artifact and writes its entries to `out`, decided
+    /// as they are read (the artifact holds the turn).
     pub fn repack<R: BufRead>(
         &mut self,
         index: usize,
@@ -147,19 +154,150 @@ impl Repacker {
         input: R,
         out: &mut dyn BlockOut,
     ) -> Result<ArtifactStats> {
+        let ahead = artifact::Ahead {
+            allowed: false,
+            limit: 0,
+        };
+        self.run(index, name, input, None, ahead, out)
+    }
+
+    /// Reads one decoded artifact as one read ahead of its turn is read:
+    /// held up to `limit` bytes and decided in one go at its end, or, past
+    /// the limit, kept as its entries' heads and read a second time from
+    /// `again` to be cut (as the pipeline does with several artifacts at
+    /// once). The output is the same as [`Repacker::repack`]'s.
+    pub fn repack_ahead<R: BufRead>(
+        &mut self,
+        index: usize,
+        name: &str,
+        input: R,
+        again: &Again<'_>,
+        limit: u64,
+        out: &mut dyn BlockOut,
+    ) -> Result<ArtifactStats> {
+        let ahead = artifact::Ahead {
+            allowed: true,
+            limit,
+        };
+        self.run(index, name, input, Some(again), ahead, out)
+    }
+
+    fn run<R: BufRead>(
+        &mut self,
+        index: usize,
+        name: &str,
+        input: R,
+        again: Option<&Again<'_>>,
+        ahead: artifact::Ahead,
+        out: &mut dyn BlockOut,
+    ) -> Result<ArtifactStats> {
+        let decider = self
+            .decider
+            .take()
+            .ok_or_else(|| Error::internal("an earlier artifact failed"))?;
+        let turns = OneThread {
+            decider: RefCell::new(Some(decider)),
+            error: RefCell::new(None),
+            again,
+            ahead: ahead.allowed,
+        };
         let mut pieces = PieceWriter::new(out, &self.formats);
-        let mut scanner = scan::Scanner::start(&self.rules, index, name, input)?;
-        let mut file = decide::OpenFile::default();
-        let mut deciding = decide::Deciding {
-            file: &mut file,
-            decider: &mut self.decider,
+        let done = artifact::repack(
+            &self.rules,
+            &turns,
             index,
             name,
-            target: decide::Target::Pieces(&mut pieces),
-        };
-        while scanner.next(&mut deciding)? {}
+            Ok(Whole(input)),
+            &mut pieces,
+            &mut self.pending,
+            ahead,
+        );
+        self.decider = turns.decider.into_inner();
+        if let Some(e) = turns.error.into_inner() {
+            return Err(e);
+        }
+        let stats = done?;
         pieces.finish()?;
-        Ok(scanner.stats())
+        Ok(stats)
+    }
+}
+
+/// Opens an artifact's decoded bytes again, for its second read.
+pub type Again<'a> = dyn Fn() -> Box<dyn BufRead + 'a> + 'a;
+
+/// Plan order on one thread: every artifact's turn comes when it asks
+/// (or, for one read ahead, only at its end).
+struct OneThread<'r, 'a> {
+    decider: RefCell<Option<decide::Decider>>,
+    error: RefCell<Option<Error>>,
+    again: Option<&'r Again<'a>>,
+    /// Read ahead of its turn: the turn is not there while it is read.
+    ahead: bool,
+}
+
+impl artifact::Turns for OneThread<'_, '_> {
+    fn cancelled(&self, _: usize) -> bool {
+        false
+    }
+
+    fn is_turn(&self, _: usize) -> bool {
+        !self.ahead
+    }
+
+    fn wait_turn(&self, _: usize) -> Option<decide::Decider> {
+        self.decider.borrow_mut().take()
+    }
+
+    fn pass_turn(&self, _: usize, decider: decide::Decider) {
+        *self.decider.borrow_mut() = Some(decider);
+    }
+
+    fn failed_ahead(&self, _: usize) {}
+
+    fn fail(&self, _: usize, error: Error) {
+        self.error.borrow_mut().get_or_insert(error);
+    }
+
+    fn live(&self, _: Option<usize>) {}
+
+    fn cpu_ns(&self) -> u64 {
+        0
+    }
+
+    fn serial(&self, _: u64) {}
+
+    fn reopen(&self, _: usize) -> Result<Box<dyn BufRead + '_>> {
+        match self.again {
+            Some(again) => Ok(again()),
+            None => Err(Error::internal("no second read")),
+        }
+    }
+
+    fn read_twice(&self) {}
+}
+
+/// Bytes read whole from memory or a decoder: nothing can follow them.
+struct Whole<R>(R);
+
+impl<R: Read> Read for Whole<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: BufRead> BufRead for Whole<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.0.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.0.consume(n);
+    }
+}
+
+impl<R: BufRead> artifact::ArtifactInput for Whole<R> {
+    fn complete(&self) -> bool {
+        true
     }
 }
 
