@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import sys
 
 MIB = 1 << 20
@@ -60,23 +59,12 @@ def seed(root, bucket, prefix):
 
 
 def family_table(path):
-    """family -> [gfx targets] from TheRock's therock_amdgpu_targets.cmake:
-    each `therock_add_amdgpu_target(TARGET "name" FAMILY F1 F2 ...)` puts
-    TARGET in a family of its own name and in F1, F2, ..."""
-    table = {}
-    text = open(path).read()
-    for m in re.finditer(r'^therock_add_amdgpu_target\((\S+)\s+"[^"]*"(.*)$', text, re.M):
-        target, rest = m.group(1), m.group(2).replace(")", " ").split()
-        families = []
-        for word in rest[rest.index("FAMILY") + 1 :] if "FAMILY" in rest else []:
-            if re.fullmatch(r"[A-Z][A-Z0-9_]*", word):
-                break  # the next keyword ends the FAMILY list
-            families.append(word)
-        for f in [target] + families:
-            table.setdefault(f, [])
-            if target not in table[f]:
-                table[f].append(target)
-    return table
+    """family -> [gfx targets] from a family table, read by the test oracle's
+    reader (tests/tools/trees.py): one reading of TheRock's CMake calls."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools"))
+    import trees
+
+    return trees.family_table(path)
 
 
 def targets(families, table_path):

@@ -20,7 +20,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::windows::{read, windowed_decoder, Lease, Windows};
+use super::windows::{windowed_decoder, Lease, Windows};
 use super::{stages::Stage, RunOptions, Stages};
 use crate::budget::Budget;
 use crate::cpu_time::thread_cpu_ns;
@@ -516,6 +516,16 @@ pub fn reopen(
     };
     let (lease, decoder) = windowed_decoder(plan, index, input, opts, windows, &|| wait.stopped())?;
     Ok((lease, io::BufReader::with_capacity(CHUNK, decoder)))
+}
+
+/// `r.read(buf)`, again when a signal interrupted it.
+fn read(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// Notes when its input has been read to the end (and, with a sidecar,

@@ -7,8 +7,9 @@ use std::sync::{Condvar, Mutex};
 use super::turn::Stop;
 
 /// The output budget: bytes of blocks compressing (their input) or
-/// waiting for the fan-out (their output), for every artifact but the one
-/// the fan-out is at (which never waits for it, so the run always moves).
+/// waiting for the fan-out and their tarballs' writers (their output), for
+/// every artifact but the one the fan-out is at (which never waits for it,
+/// so the run always moves).
 pub(super) struct Held {
     state: Mutex<(u64, usize)>,
     cv: Condvar,
@@ -39,7 +40,8 @@ impl Held {
         }
     }
 
-    /// A block reached the fan-out.
+    /// Gives back `bytes`: what a block's compression saved, or the rest
+    /// once every tarball that holds it has written it.
     pub fn release(&self, bytes: u64) {
         let mut s = self.state.lock().expect("held");
         s.0 = s.0.saturating_sub(bytes);
@@ -54,9 +56,7 @@ impl Held {
         drop(s);
         self.cv.notify_all();
     }
-}
 
-impl Held {
     /// Wakes every thread waiting for room (to see the run stop).
     pub(super) fn wake(&self) {
         self.cv.notify_all();

@@ -31,7 +31,7 @@ impl Stop {
 
     /// Whether work on artifact `index` is no longer needed.
     pub fn cancels(&self, index: usize) -> bool {
-        self.aborted() || index > self.failed_at.load(Ordering::SeqCst)
+        self.aborted() || index > self.failed_at()
     }
 
     /// Whether the run will fail: nothing needs compressing any more.
@@ -97,9 +97,7 @@ impl Turn {
         drop(s);
         self.cv.notify_all();
     }
-}
 
-impl Turn {
     /// Wakes every thread waiting for its turn (to see the run stop).
     pub(super) fn wake(&self) {
         self.cv.notify_all();

@@ -105,15 +105,11 @@ pub(super) fn windowed_decoder<'a, R: Read + Send + 'a>(
     let failed = |e: io::Error| {
         Error::artifact(&plan.artifacts[index].name.file_name(), None, e.to_string())
     };
-    let mut head = vec![0; window::PEEK];
-    let mut n = 0;
-    while n < head.len() {
-        match read(&mut input, &mut head[n..]).map_err(failed)? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    head.truncate(n);
+    let mut head = Vec::with_capacity(window::PEEK);
+    (&mut input)
+        .take(window::PEEK as u64)
+        .read_to_end(&mut head)
+        .map_err(failed)?;
     let declared = window::declared(compression, &head);
     let lease = windows
         .take(index, declared, stopped)
@@ -127,14 +123,4 @@ pub(super) fn windowed_decoder<'a, R: Read + Send + 'a>(
     )
     .map_err(failed)?;
     Ok((lease, decoder))
-}
-
-/// `r.read(buf)`, again when a signal interrupted it.
-pub(super) fn read(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match r.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
 }
