@@ -40,7 +40,7 @@ check_out() { # DIR: the sample's six tarballs, each with a sidecar that holds i
 check_out "$work/out"
 
 # The action's step, as a workflow runs it (inputs as INPUT_* variables),
-# uploading to the repository's own S3 test server (examples/s3_server.rs).
+# uploading to the repository's own S3 test server (examples/s3_server/).
 cargo build --locked --example s3_server >&2
 server=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/examples/s3_server

@@ -20,8 +20,15 @@
 //! second (as one connection to S3 gets a fraction of what S3 serves), so
 //! benchmarks can show what parallel ranged GETs gain.
 //!
+//! UploadPartCopy and CompleteMultipartUpload are the server's own
+//! (`quick.rs`: the same files and answers, blocking threads and 1 MiB
+//! buffers), so that at release size the server keeps up with the client
+//! it serves on the same two cores.
+//!
 //! On start it prints one line, `http://127.0.0.1:PORT`, to stdout (and to
 //! `--port-file` when given), then serves until SIGINT or SIGTERM.
+
+mod quick;
 
 use std::future::Future;
 use std::io::Write;
@@ -139,7 +146,7 @@ async fn serve(args: Args) {
         .await
         .expect("binding 127.0.0.1");
     let endpoint = format!("http://{}", listener.local_addr().expect("local address"));
-    let fs = s3s_fs::FileSystem::new(&args.root).expect("s3s-fs root");
+    let fs = quick::Quick::new(&args.root).expect("s3s-fs root");
     let mut b = S3ServiceBuilder::new(fs);
     b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
     if args.anonymous {
