@@ -7,6 +7,7 @@
 
 mod gzip;
 pub mod pool;
+pub mod zip;
 mod zstd;
 
 use bytes::Bytes;

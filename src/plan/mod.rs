@@ -11,6 +11,7 @@ pub mod owners;
 mod preset;
 mod select;
 pub mod set;
+pub mod windows_names;
 
 pub use artifact::{ArtifactName, Compression};
 pub use families::FamilyTable;
