@@ -26,11 +26,11 @@ use criterion::{
 use rockpack::budget::{Budget, Needs, DEFAULT_MEMORY};
 use rockpack::codec::{Codecs, Levels};
 use rockpack::fixtures::{generate, FixtureSpec, Layout};
+use rockpack::pipeline::progress::Progress;
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::plan::{
     build_plan, FamilyTable, Format, MultiarchMode, Plan, PlanOptions, TarballPlan,
 };
-use rockpack::progress::Progress;
 use rockpack::repack::{decode, ConflictPolicy};
 use rockpack::sink::{Chunk, Sink, TarballWriter};
 use rockpack::source::{dir::DirSource, verify::VerifyMode, Source};

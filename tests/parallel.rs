@@ -313,7 +313,7 @@ fn serial_counts_the_fanout_and_the_largest_digest() {
             source.clone(),
             sink,
             &run_opts,
-            rockpack::progress::Progress::new(&plan),
+            rockpack::pipeline::progress::Progress::new(&plan),
         ))
         .unwrap()
     };

@@ -19,7 +19,7 @@ use super::workers::{Out, Workers};
 use super::{Origins, Output};
 use crate::codec::Compressed;
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::pipeline::progress::Progress;
 use crate::sink::Chunk;
 
 /// Chunks one tarball's writer may have waiting before the dispatcher

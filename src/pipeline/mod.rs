@@ -16,6 +16,7 @@ mod checksum;
 pub(crate) mod decode_ahead;
 mod fanout;
 mod held;
+pub mod progress;
 pub mod stages;
 mod turn;
 mod windows;
@@ -32,8 +33,8 @@ use crate::budget::Budget;
 use crate::codec::{Block, Codec, Codecs, TarballContent};
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
+use crate::pipeline::progress::Progress;
 use crate::plan::{Format, Plan};
-use crate::progress::Progress;
 use crate::repack::{flatten::Metadata, tarfmt::END_OF_ARCHIVE, ConflictPolicy};
 use crate::signals::{interrupted, Shutdown};
 use crate::sink::{

@@ -92,7 +92,8 @@ impl ArtifactName {
         format!("{}_{}_{}", self.name, self.component, self.target)
     }
 
-    pub(crate) fn file_name(&self) -> String {
+    /// `{stem}.tar.zst` or `.tar.xz`: the name the artifact is stored under.
+    pub fn file_name(&self) -> String {
         format!("{}.{}", self.stem(), self.compression.extension())
     }
 

@@ -5,9 +5,9 @@
 
 use std::fmt::Write as _;
 
+use crate::report::{public_url, summary_json, totals};
 use rockpack::pipeline::RunSummary;
 use rockpack::plan::{tarball_key, Format};
-use rockpack::report::{public_url, summary_json, totals};
 use rockpack::store::promote::PromoteSummary;
 use rockpack::units::human_bytes;
 

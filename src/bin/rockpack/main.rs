@@ -3,6 +3,8 @@
 
 mod ci;
 mod cli;
+mod progress;
+mod report;
 mod run_root;
 mod setup;
 mod therock_flags;
@@ -12,18 +14,19 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use progress::{Display, Renderer};
 use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
 use rockpack::net::journal::Run;
 use rockpack::net::object_copy::CopySettings;
 use rockpack::net::{aws, S3Prefix};
+use rockpack::pipeline::progress::Progress;
 use rockpack::pipeline::{self, RunOptions};
-use rockpack::progress::{Display, Progress, Renderer};
 use rockpack::source::location::Location;
 use rockpack::store::names::Renames;
 use rockpack::store::promote::PromoteOptions;
 use rockpack::store::versions::VersionPromotion;
-use rockpack::{fixtures, report, store};
+use rockpack::{fixtures, store};
 
 use cli::*;
 use setup::*;

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use crate::pipeline::RunSummary;
-use crate::plan::Plan;
-use crate::units::human_bytes;
+use rockpack::pipeline::RunSummary;
+use rockpack::plan::Plan;
+use rockpack::units::human_bytes;
 
 /// The plan: each tarball with its artifacts in order and its input size.
 pub fn plan_text(plan: &Plan, source: &str) -> String {
@@ -84,7 +84,7 @@ pub fn summary_text(summary: &RunSummary) -> String {
 }
 
 /// What an uploading sink sent, against the run's distinct bytes.
-pub fn upload_text(u: &crate::sink::UploadStats, distinct: u64) -> String {
+pub fn upload_text(u: &rockpack::sink::UploadStats, distinct: u64) -> String {
     let ratio = if distinct > 0 {
         u.sent_bytes as f64 / distinct as f64
     } else {
@@ -129,7 +129,7 @@ pub fn totals(summary: &RunSummary) -> String {
 pub fn public_url(location: &str, endpoint: Option<&str>) -> Option<String> {
     let rest = location.strip_prefix("s3://")?;
     let (bucket, key) = rest.split_once('/')?;
-    let quoted = crate::net::encode_key(key);
+    let quoted = rockpack::net::encode_key(key);
     Some(match endpoint {
         Some(ep) => format!("{}/{bucket}/{quoted}", ep.trim_end_matches('/')),
         None => format!("https://{bucket}.s3.amazonaws.com/{quoted}"),
@@ -195,12 +195,12 @@ pub fn summary_json(summary: &RunSummary, endpoint: Option<&str>) -> serde_json:
 /// after a line that counts them and the `skipped` files that are not
 /// artifacts.
 pub fn listing_text(
-    artifacts: &[crate::plan::SourceArtifact],
+    artifacts: &[rockpack::plan::SourceArtifact],
     skipped: usize,
     source: &str,
 ) -> String {
     use std::collections::BTreeMap;
-    let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&crate::plan::SourceArtifact>>> =
+    let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&rockpack::plan::SourceArtifact>>> =
         BTreeMap::new();
     for a in artifacts {
         groups
@@ -225,7 +225,7 @@ pub fn listing_text(
             let targets: Vec<String> = list
                 .iter()
                 .map(|a| {
-                    let xz = if a.name.compression == crate::plan::Compression::Xz {
+                    let xz = if a.name.compression == rockpack::plan::Compression::Xz {
                         " [xz]"
                     } else {
                         ""
