@@ -17,6 +17,7 @@ pub mod budget;
 pub mod codec;
 pub mod cpu_time;
 pub mod error;
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod kpack;
 pub mod machine;
