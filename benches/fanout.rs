@@ -23,9 +23,9 @@ use async_trait::async_trait;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use rockpack::budget::{Budget, Needs, DEFAULT_MEMORY};
 use rockpack::codec::{Codecs, Levels};
 use rockpack::fixtures::{generate, FixtureSpec, Layout};
+use rockpack::pipeline::budget::{Budget, Needs, DEFAULT_MEMORY};
 use rockpack::pipeline::progress::Progress;
 use rockpack::pipeline::{self, RunOptions};
 use rockpack::plan::{

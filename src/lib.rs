@@ -13,14 +13,12 @@
 //! (cores and memory, or `ROCKPACK_CORES`), [`object_crc`]
 //! (the CRCs S3 keeps of an object) and [`signals`] (Ctrl-C and SIGTERM).
 
-pub mod budget;
 pub mod codec;
 pub mod cpu_time;
 pub mod error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod kpack;
-pub mod machine;
 pub mod net;
 pub mod object_crc;
 pub mod pipeline;

@@ -242,8 +242,8 @@ impl rockpack::sink::TarballWriter for BurnWriter {
 /// take CPU on the fan-out task, the fan-out.
 #[test]
 fn serial_counts_the_fanout_and_the_largest_digest() {
-    use rockpack::budget::{Budget, Needs};
     use rockpack::codec::{Codecs, Levels};
+    use rockpack::pipeline::budget::{Budget, Needs};
     use rockpack::pipeline::{self, RunOptions};
     use rockpack::plan::{build_plan, FamilyTable, Format, MultiarchMode, PlanOptions};
     use rockpack::source::{dir::DirSource, verify::VerifyMode, Source};

@@ -25,7 +25,7 @@ fn scale_table_is_the_budgets() {
     let (open, close) = ("<!-- scale-table -->\n", "<!-- /scale-table -->");
     let start = text.find(open).expect("README has a scale table") + open.len();
     let end = start + text[start..].find(close).expect("the scale table closes");
-    let want = rockpack::budget::scale_table();
+    let want = rockpack::pipeline::budget::scale_table();
     if text[start..end] == want {
         return;
     }

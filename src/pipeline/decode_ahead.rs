@@ -22,9 +22,9 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::windows::{windowed_decoder, Lease, Windows};
 use super::{stages::Stage, RunOptions, Stages};
-use crate::budget::Budget;
 use crate::cpu_time::thread_cpu_ns;
 use crate::error::{Error, Result};
+use crate::pipeline::budget::Budget;
 use crate::pipeline::progress::{Counting, Progress};
 use crate::plan::Plan;
 use crate::repack::artifact::ArtifactInput;

@@ -12,6 +12,7 @@
 //! Per-stage CPU time (`stages`) and the tarballs' digests (`checksum`)
 //! have modules of their own; signals are [`crate::signals`].
 
+pub mod budget;
 mod checksum;
 pub(crate) mod decode_ahead;
 mod fanout;
@@ -29,10 +30,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
-use crate::budget::Budget;
 use crate::codec::{Block, Codec, Codecs, TarballContent};
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
+use crate::pipeline::budget::Budget;
 use crate::pipeline::progress::Progress;
 use crate::plan::{Format, Plan};
 use crate::repack::{flatten::Metadata, tarfmt::END_OF_ARCHIVE, ConflictPolicy};

@@ -7,8 +7,8 @@ use std::io::{self, Read};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::RunOptions;
-use crate::budget::Budget;
 use crate::error::{Error, Result};
+use crate::pipeline::budget::Budget;
 use crate::plan::Plan;
 use crate::repack::{decode, window};
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::therock_flags::CompressionFlags;
-use rockpack::budget::Budget;
 use rockpack::codec::Levels;
 use rockpack::error::{Error, Result};
 use rockpack::net::aws;
 use rockpack::net::RetryPolicy;
+use rockpack::pipeline::budget::Budget;
 use rockpack::plan::name_part;
 use rockpack::plan::{
     plan_set, preset, FamilyTable, Format, MultiarchMode, Plan, PlanOptions, TarballSet,

@@ -2,11 +2,11 @@
 //! go (a directory, stdout, S3, or TheRock's run folder), the memory
 //! budget, and the sink.
 
-use rockpack::budget::{default_memory, Budget, Needs};
 use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
-use rockpack::machine::Machine;
 use rockpack::net::aws;
+use rockpack::pipeline::budget::machine::Machine;
+use rockpack::pipeline::budget::{default_memory, Budget, Needs};
 use rockpack::plan::Plan;
 use rockpack::sink::s3::{base_part_size, check_part_size, S3Sink};
 use rockpack::sink::{dir::DirSink, stdout::StdoutSink, Sink};

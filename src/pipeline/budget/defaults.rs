@@ -2,9 +2,9 @@
 //! ([`default_memory`]), and the README's table of what that gives on
 //! machines of several sizes ([`scale_table`]).
 
+use super::machine::Machine;
 use super::{Budget, Needs, DEFAULT_MEMORY};
 use crate::codec::Codec;
-use crate::machine::Machine;
 use crate::plan::Format;
 use crate::units::{human_bytes, GIB, MIB};
 

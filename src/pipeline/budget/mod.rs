@@ -26,6 +26,7 @@ use crate::units::{whole_mib, MIB};
 pub const DEFAULT_MEMORY: u64 = 512 * MIB;
 
 mod defaults;
+pub mod machine;
 pub use defaults::{default_memory, scale_table, SCALE_MACHINES};
 
 /// The process itself: code, runtime, HTTP/S3 clients, plan, progress, and
