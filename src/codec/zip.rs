@@ -14,9 +14,11 @@
 //! known when its header is written and may exceed 4 GiB.
 //!
 //! Directories and empty files are encoded like every other entry: flag
-//! bit 3 and a descriptor of zeros after no data. Info-ZIP's own streamed
-//! output (`zip - …`) does the same, and Python's `zipfile`, Info-ZIP
-//! `unzip`, bsdtar and 7-Zip accept it (tests/zip_records.rs checks them).
+//! bit 3 and a descriptor of zeros after no data: one code path, and
+//! Python's `zipfile`, Info-ZIP `unzip`, bsdtar (also reading from a pipe)
+//! and 7-Zip accept it (tests/zip_records.rs checks them). Java's
+//! `ZipInputStream` refuses stored entries with a descriptor; its `ZipFile`,
+//! which reads the central directory, does not.
 //!
 //! Names are stored as UTF-8 (flag bit 11); times as an MS-DOS date and
 //! time (UTC, 1980–2107, 2 s steps) plus an extended-timestamp extra field
@@ -60,8 +62,8 @@ const DOS_DIRECTORY: u32 = 0x10;
 
 /// An empty final fixed-Huffman block (BFINAL=1, BTYPE=01, end-of-block
 /// code 256): appended to a raw deflate stream made of sync-flushed blocks,
-/// none of which is final, so that inflaters see the stream end; without it
-/// `unzip` and others report a truncated entry. Its uncompressed length is 0.
+/// none of which is final: a deflate stream must end with a final block
+/// (RFC 1951), or inflaters report it truncated. It inflates to nothing.
 pub const END_OF_DEFLATE: [u8; 2] = [0x03, 0x00];
 
 /// What an entry's headers say about it, besides its data.
@@ -127,8 +129,8 @@ pub fn local_header(meta: &EntryMeta, method: Method) -> Vec<u8> {
     // Both sizes, as zeros: tells readers of the local headers alone
     // (streaming readers) that the descriptor has 8-byte sizes. The fixed
     // fields stay 0 as bit 3 asks, so readers that take this extra's sizes
-    // only where a fixed field is 0xFFFFFFFF (Info-ZIP, libarchive) do not
-    // replace the central directory's sizes with these zeros.
+    // only for fixed fields set to 0xFFFFFFFF keep the central directory's
+    // sizes rather than these zeros.
     put16(&mut extra, ZIP64_EXTRA);
     put16(&mut extra, 16);
     put64(&mut extra, 0);
@@ -326,8 +328,8 @@ fn dos_time(mtime: u64) -> (u16, u16) {
     let t = mtime.clamp(DOS_MIN, DOS_MAX);
     let (days, secs) = (t / 86_400, t % 86_400);
     let (year, month, day) = civil_from_days(days);
-    let time = (secs / 3600) << 11 | (secs % 3600 / 60) << 5 | (secs % 60) / 2;
-    let date = (year - 1980) << 9 | month << 5 | day;
+    let time = ((secs / 3600) << 11) | ((secs % 3600 / 60) << 5) | (secs % 60 / 2);
+    let date = ((year - 1980) << 9) | (month << 5) | day;
     (time as u16, date as u16)
 }
 
