@@ -311,6 +311,9 @@ quick_s3! {
                     let mut md5 = Md5::new();
                     copy_hashed(&mut from, &mut to, len, &mut md5).map_err(internal)?;
                     sums.push(md5.finalize());
+                    // Gone once joined, as s3s-fs does: the disk holds the
+                    // parts and the object once, not twice.
+                    let _ = std::fs::remove_file(p);
                 }
                 if let Some(dir) = target.parent() {
                     std::fs::create_dir_all(dir).map_err(internal)?;
@@ -325,9 +328,6 @@ quick_s3! {
                     return Err(e);
                 }
             };
-            for p in &paths {
-                let _ = std::fs::remove_file(p);
-            }
             let mut all = Md5::new();
             for s in &sums {
                 all.update(s);
