@@ -1,16 +1,23 @@
-//! s3s-fs with its two byte-moving multipart calls done on blocking threads
-//! with large buffers.
+//! s3s-fs with its two byte-moving multipart calls done its own way.
 //!
 //! s3s-fs copies a part (UploadPartCopy) through 4 KiB reads of tokio's
-//! file type, one blocking-pool task per read, and completes an upload
-//! through 64 KiB ones: on two cores a release-size benchmark's server then
-//! falls minutes behind the client it is measuring (GiB copy ranges, multi-GB
-//! completes). [`Quick`] does those two calls with `std::fs` and 1 MiB
-//! buffers on one blocking thread each, keeping s3s-fs's files (part files,
-//! upload records, the object's ETag record) and answers, so every other
-//! call is s3s-fs's own.
+//! file type, one blocking-pool task per read, writes every copied byte
+//! again, and completes an upload through 64 KiB ones: on two cores a
+//! release-size benchmark's server then falls minutes behind the client it
+//! is measuring, and its disk holds every copied byte twice more. [`Quick`]
+//! keeps s3s-fs's files and answers, and every other call is s3s-fs's own,
+//! but:
+//!
+//! - a copied part is a reference: the source object's file is hard-linked
+//!   as a snapshot of the upload (objects are replaced by rename, never
+//!   written in place, so the link keeps the bytes the copy saw), and the
+//!   part records its range and MD5 (read once, on a blocking thread);
+//! - a complete whose parts are one snapshot whole, in order, links it as
+//!   the object (as S3 may share the bytes); otherwise the parts are joined
+//!   with 1 MiB buffers on a blocking thread, each removed once joined.
 
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -87,11 +94,7 @@ impl Quick {
     /// The upload's id, checked as s3s-fs does (made by it, by the same
     /// access key).
     fn check_upload(&self, upload_id: &str, cred: Option<&s3s::auth::Credentials>) -> S3Result<()> {
-        let is_uuid = upload_id.len() == 36
-            && upload_id
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b'-');
-        if !is_uuid {
+        if !is_upload_id(upload_id) {
             return Err(s3_error!(InvalidRequest));
         }
         let record = self.internal(format!(".upload-{upload_id}.json"));
@@ -112,8 +115,14 @@ impl Quick {
         info.get("e_tag")?.as_str().map(str::to_string)
     }
 
-    fn part_path(&self, upload_id: &str, part: i32) -> PathBuf {
-        self.internal(format!(".upload_id-{upload_id}.part-{part}"))
+    /// Part `number` of upload `upload_id`: its files in the root.
+    fn upload_files(&self, upload_id: &str, number: i32) -> UploadFiles {
+        UploadFiles {
+            data: self.internal(format!(".upload_id-{upload_id}.part-{number}")),
+            reference: self.internal(format!(".upload_id-{upload_id}.ref-{number}")),
+            snapshots: self.internal(format!(".upload_id-{upload_id}.snap-")),
+            tmp: self.tmp_path(),
+        }
     }
 }
 
@@ -137,6 +146,12 @@ fn copy_hashed(
         left -= n as u64;
     }
     Ok(len - left)
+}
+
+/// Whether `id` has the form of s3s-fs's upload ids (a UUID): safe in a
+/// file name.
+fn is_upload_id(id: &str) -> bool {
+    id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -172,6 +187,162 @@ fn copy_range(range: Option<&str>, len: u64) -> S3Result<(u64, u64)> {
     Ok((start, end - start + 1))
 }
 
+/// One part number's files of an upload: the bytes sent (s3s-fs's part
+/// file) or a reference to a copied range; snapshots beside them.
+struct UploadFiles {
+    data: PathBuf,
+    reference: PathBuf,
+    /// `.upload_id-{id}.snap-` in the root: a snapshot's name is this and
+    /// its source file's inode.
+    snapshots: PathBuf,
+    tmp: PathBuf,
+}
+
+impl UploadFiles {
+    fn snapshot(&self, inode: u64) -> PathBuf {
+        let mut name = self.snapshots.clone().into_os_string();
+        name.push(inode.to_string());
+        PathBuf::from(name)
+    }
+}
+
+/// A copied part: `len` bytes at `start` of a snapshot, and their MD5.
+struct Reference {
+    snapshot: String,
+    start: u64,
+    len: u64,
+    md5: String,
+}
+
+impl Reference {
+    fn line(&self) -> String {
+        format!(
+            "{} {} {} {}\n",
+            self.snapshot, self.start, self.len, self.md5
+        )
+    }
+
+    fn parse(text: &str) -> Option<Reference> {
+        let mut f = text.split_whitespace();
+        Some(Reference {
+            snapshot: f.next()?.to_string(),
+            start: f.next()?.parse().ok()?,
+            len: f.next()?.parse().ok()?,
+            md5: f.next()?.to_string(),
+        })
+    }
+}
+
+/// Writes `bytes` to `path` through `tmp` and a rename.
+fn write_atomically(path: &Path, bytes: &[u8], tmp: &Path) -> std::io::Result<()> {
+    std::fs::write(tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Makes `target` of `parts` (through `tmp`), returning each part's MD5:
+/// a link to the snapshot when the parts are that snapshot whole, in
+/// order; else the parts' bytes joined, each part file removed once
+/// joined.
+fn join_parts(parts: &[UploadFiles], tmp: &Path, target: &Path) -> S3Result<Vec<[u8; 16]>> {
+    enum Piece {
+        Data(PathBuf, u64),
+        Copied(Reference, PathBuf),
+    }
+    let mut pieces = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        let piece = match std::fs::read_to_string(&p.reference) {
+            Ok(text) => {
+                let r =
+                    Reference::parse(&text).ok_or_else(|| internal("a broken part reference"))?;
+                let snap = p.snapshots.with_file_name(&r.snapshot);
+                Piece::Copied(r, snap)
+            }
+            Err(_) => {
+                let len = std::fs::metadata(&p.data)
+                    .map_err(|_| s3_error!(InvalidPart))?
+                    .len();
+                Piece::Data(p.data.clone(), len)
+            }
+        };
+        let len = match &piece {
+            Piece::Data(_, len) => *len,
+            Piece::Copied(r, _) => r.len,
+        };
+        if i + 1 != parts.len() && len < MIN_PART {
+            return Err(s3_error!(EntityTooSmall));
+        }
+        pieces.push(piece);
+    }
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(internal)?;
+    }
+    // One snapshot whole, in order: the object is that file.
+    let whole = match pieces.first() {
+        Some(Piece::Copied(_, snap)) => {
+            let size = std::fs::metadata(snap).map_err(internal)?.len();
+            let mut at = 0;
+            let in_order = pieces.iter().all(|p| match p {
+                Piece::Copied(r, s) if s == snap && r.start == at => {
+                    at += r.len;
+                    true
+                }
+                _ => false,
+            });
+            (in_order && at == size).then(|| snap.clone())
+        }
+        _ => None,
+    };
+    let mut sums = Vec::with_capacity(pieces.len());
+    if let Some(snap) = whole {
+        for p in &pieces {
+            if let Piece::Copied(r, _) = p {
+                sums.push(md5_bytes(&r.md5)?);
+            }
+        }
+        std::fs::hard_link(&snap, tmp).map_err(internal)?;
+        std::fs::rename(tmp, target).map_err(internal)?;
+        return Ok(sums);
+    }
+    let mut to = std::fs::File::create(tmp).map_err(internal)?;
+    for (p, files) in pieces.iter().zip(parts) {
+        match p {
+            Piece::Data(path, len) => {
+                let mut from = std::fs::File::open(path).map_err(internal)?;
+                let mut md5 = Md5::new();
+                copy_hashed(&mut from, &mut to, *len, &mut md5).map_err(internal)?;
+                sums.push(md5.finalize());
+                // Gone once joined, as s3s-fs does: the disk holds the
+                // parts and the object once, not twice.
+                let _ = std::fs::remove_file(path);
+            }
+            Piece::Copied(r, snap) => {
+                let mut from = std::fs::File::open(snap).map_err(internal)?;
+                from.seek(SeekFrom::Start(r.start)).map_err(internal)?;
+                let n = std::io::copy(&mut (&mut from).take(r.len), &mut to).map_err(internal)?;
+                if n != r.len {
+                    return Err(internal("a snapshot shorter than its reference"));
+                }
+                sums.push(md5_bytes(&r.md5)?);
+                let _ = std::fs::remove_file(&files.reference);
+            }
+        }
+    }
+    std::fs::rename(tmp, target).map_err(internal)?;
+    Ok(sums)
+}
+
+/// A hex MD5 as its 16 bytes.
+fn md5_bytes(hex: &str) -> S3Result<[u8; 16]> {
+    let mut out = [0u8; 16];
+    if hex.len() != 32 {
+        return Err(internal("a broken part MD5"));
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(internal)?;
+    }
+    Ok(out)
+}
+
 /// `impl S3 for Quick`: the calls s3s-fs answers itself (one line each),
 /// then Quick's own (written out: async_trait must see them expanded).
 macro_rules! quick_s3 {
@@ -204,9 +375,17 @@ quick_s3! {
         list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
         put_object: PutObjectInput => PutObjectOutput;
         create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
-        upload_part: UploadPartInput => UploadPartOutput;
         list_parts: ListPartsInput => ListPartsOutput;
         abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        // A copy made earlier under this number is replaced.
+        let files = self.upload_files(&req.input.upload_id, req.input.part_number);
+        if is_upload_id(&req.input.upload_id) {
+            let _ = std::fs::remove_file(&files.reference);
+        }
+        self.fs.upload_part(req).await
     }
 
     async fn upload_part_copy(
@@ -226,28 +405,36 @@ quick_s3! {
                 return Err(s3_error!(PreconditionFailed, "copy source ETag differs"));
             }
         }
-        let dst = self.part_path(&input.upload_id, input.part_number);
-        let tmp = self.tmp_path();
+        let upload = input.upload_id.clone();
+        let number = input.part_number;
         let range = input.copy_source_range.clone();
+        let paths = self.upload_files(&upload, number);
         let etag = tokio::task::spawn_blocking(move || -> S3Result<String> {
-            let mut from = std::fs::File::open(&src).map_err(|_| s3_error!(NoSuchKey))?;
-            let len = from.metadata().map_err(internal)?.len();
-            let (start, count) = copy_range(range.as_deref(), len)?;
+            let meta = std::fs::metadata(&src).map_err(|_| s3_error!(NoSuchKey))?;
+            let (start, count) = copy_range(range.as_deref(), meta.len())?;
+            let snap = paths.snapshot(meta.ino());
+            if !snap.exists() {
+                std::fs::hard_link(&src, &snap).map_err(internal)?;
+            }
+            let mut from = std::fs::File::open(&snap).map_err(internal)?;
             from.seek(SeekFrom::Start(start)).map_err(internal)?;
             let mut md5 = Md5::new();
-            let mut to = std::fs::File::create(&tmp).map_err(internal)?;
-            let copied = copy_hashed(&mut from, &mut to, count, &mut md5);
-            let done = copied.and_then(|n| {
-                if n != count {
-                    return Err(std::io::Error::other("source shrank while copied"));
-                }
-                std::fs::rename(&tmp, &dst)
-            });
-            if let Err(e) = done {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(internal(e));
+            let n = copy_hashed(&mut from, &mut std::io::sink(), count, &mut md5).map_err(internal)?;
+            if n != count {
+                return Err(internal("source shorter than its size"));
             }
-            Ok(hex(&md5.finalize()))
+            let etag = hex(&md5.finalize());
+            let reference = Reference {
+                snapshot: snap.file_name().expect("a file").to_string_lossy().into_owned(),
+                start,
+                len: count,
+                md5: etag.clone(),
+            };
+            // A part sent earlier under this number is replaced.
+            let _ = std::fs::remove_file(&paths.data);
+            write_atomically(&paths.reference, reference.line().as_bytes(), &paths.tmp)
+                .map_err(internal)?;
+            Ok(etag)
         })
         .await
         .map_err(internal)??;
@@ -291,43 +478,29 @@ quick_s3! {
             }
             numbers.push(n);
         }
-        let paths: Vec<PathBuf> = numbers
+        let parts: Vec<UploadFiles> = numbers
             .iter()
-            .map(|&n| self.part_path(&input.upload_id, n))
+            .map(|&n| self.upload_files(&input.upload_id, n))
             .collect();
         let tmp = self.tmp_path();
         let target = object.clone();
+        let upload_prefix = format!(".upload_id-{}.", input.upload_id);
+        let root = self.root.clone();
         let etag = tokio::task::spawn_blocking(move || -> S3Result<String> {
-            let joined = (|| -> S3Result<Vec<[u8; 16]>> {
-                let mut to = std::fs::File::create(&tmp).map_err(internal)?;
-                let mut sums = Vec::with_capacity(paths.len());
-                let last = paths.len() - 1;
-                for (i, p) in paths.iter().enumerate() {
-                    let mut from = std::fs::File::open(p).map_err(|_| s3_error!(InvalidPart))?;
-                    let len = from.metadata().map_err(internal)?.len();
-                    if i != last && len < MIN_PART {
-                        return Err(s3_error!(EntityTooSmall));
+            let joined = join_parts(&parts, &tmp, &target);
+            if joined.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            let sums = joined?;
+            // The upload's parts, references and snapshots are gone once
+            // it is complete.
+            if let Ok(dir) = std::fs::read_dir(&root) {
+                for e in dir.flatten() {
+                    if e.file_name().to_string_lossy().starts_with(&upload_prefix) {
+                        let _ = std::fs::remove_file(e.path());
                     }
-                    let mut md5 = Md5::new();
-                    copy_hashed(&mut from, &mut to, len, &mut md5).map_err(internal)?;
-                    sums.push(md5.finalize());
-                    // Gone once joined, as s3s-fs does: the disk holds the
-                    // parts and the object once, not twice.
-                    let _ = std::fs::remove_file(p);
                 }
-                if let Some(dir) = target.parent() {
-                    std::fs::create_dir_all(dir).map_err(internal)?;
-                }
-                std::fs::rename(&tmp, &target).map_err(internal)?;
-                Ok(sums)
-            })();
-            let sums = match joined {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
-                }
-            };
+            }
             let mut all = Md5::new();
             for s in &sums {
                 all.update(s);
