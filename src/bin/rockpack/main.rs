@@ -6,6 +6,7 @@ mod cli;
 mod progress;
 mod report;
 mod run_root;
+mod selection;
 mod setup;
 mod therock_flags;
 

@@ -1,6 +1,6 @@
 //! What a `pack` run's flags set up before it starts: where the tarballs
 //! go (a directory, stdout, S3, or TheRock's run folder), the memory
-//! budget, and the sink.
+//! budget, the sink and its S3 settings, and the tarballs' metadata rules.
 
 use rockpack::codec::Codecs;
 use rockpack::error::{Error, Result};
@@ -14,8 +14,11 @@ use rockpack::source::buckets::{CiEnv, RunRef};
 use rockpack::source::location::Location;
 use rockpack::units::human_bytes;
 
-use crate::cli::{PackArgs, SelectArgs};
+use crate::cli::{PackArgs, S3Args, SelectArgs};
 use crate::run_root::run_root;
+use rockpack::net::RetryPolicy;
+use rockpack::repack::flatten::{Metadata, Modes};
+use rockpack::sink::s3::S3SinkOptions;
 
 /// Where the tarballs go: --dest (None: standard output), or with --upload
 /// the tarballs/ folder of the packing run's root.
@@ -134,5 +137,79 @@ pub(crate) async fn sink(
         Some(Location::Http(u)) => Err(Error::Usage(format!(
             "--dest {u}: HTTP destinations are not supported; use s3:// or a directory"
         ))),
+    }
+}
+
+impl S3Args {
+    /// The endpoint public URLs are made for: `--endpoint-url`, else
+    /// `AWS_ENDPOINT_URL`, else none (AWS).
+    pub(crate) fn endpoint(&self) -> Option<String> {
+        self.endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+    }
+
+    pub(crate) fn options(&self) -> aws::S3Options {
+        aws::S3Options {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+            no_sign_request: self.no_sign_request,
+        }
+    }
+}
+
+impl PackArgs {
+    pub(crate) fn s3_sink_options(
+        &self,
+        budget: &Budget,
+        retry: RetryPolicy,
+    ) -> Result<S3SinkOptions> {
+        let tags = self
+            .tags
+            .iter()
+            .map(|t| {
+                t.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| Error::Usage(format!("--tag {t:?}: expected KEY=VALUE")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(S3SinkOptions {
+            part_size: self.part_size,
+            upload_bytes: budget.upload_bytes,
+            held_runs: Some(budget.held_runs),
+            storage_class: self.storage_class.clone(),
+            tags,
+            sse: self.sse.clone(),
+            sse_kms_key_id: self.sse_kms_key_id.clone(),
+            no_server_copy: self.no_server_copy,
+            copy_part_size: self.copy_part_size.unwrap_or(0),
+            retry,
+        })
+    }
+
+    /// How entries' mtimes and modes are written.
+    pub(crate) fn metadata(&self) -> Result<Metadata> {
+        Ok(Metadata {
+            mtime_clamp: self.mtime_clamp()?,
+            modes: if self.keep_modes {
+                Modes::Keep
+            } else {
+                Modes::TheRock
+            },
+        })
+    }
+
+    fn mtime_clamp(&self) -> Result<Option<i64>> {
+        if self.mtime.is_some() {
+            return Ok(self.mtime);
+        }
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.trim().is_empty() => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a number"))),
+            _ => Ok(None),
+        }
     }
 }
