@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use tokio::io::AsyncReadExt;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -27,13 +26,20 @@ use crate::error::{Error, Result};
 use crate::pipeline::budget::Budget;
 use crate::pipeline::progress::{Counting, Progress};
 use crate::plan::Plan;
-use crate::repack::artifact::ArtifactInput;
 use crate::source::verify::{expected_digest, verified};
 use crate::source::{ByteStream, Source};
 
 /// Bytes in one queued buffer, and buffers in all: what the stage may hold
 /// ahead of its scanning thread (the budget counts them among a run's fixed
 /// needs, so they are its to set).
+mod queue;
+mod wait;
+
+pub use queue::ArtifactBytes;
+use queue::{State, Stream};
+use wait::Blocking;
+pub use wait::Wait;
+
 const CHUNK: usize = Budget::DECODED_CHUNK;
 const CHUNKS: usize = Budget::DECODED_CHUNKS;
 
@@ -236,172 +242,6 @@ impl Decoded {
         if let Some(t) = thread {
             let _ = handle.block_on(t);
         }
-    }
-}
-
-enum State {
-    Reading,
-    Ended { complete: bool },
-    Failed,
-}
-
-/// One artifact's decoded bytes, read with no copy through [`BufRead`].
-pub struct ArtifactBytes<'a> {
-    decoded: &'a mut Decoded,
-    buf: Vec<u8>,
-    pos: usize,
-    len: usize,
-    state: State,
-}
-
-impl ArtifactInput for ArtifactBytes<'_> {
-    /// Whether the artifact was read to its end and nothing followed its
-    /// compressed stream; false until its end was reached.
-    fn complete(&self) -> bool {
-        matches!(self.state, State::Ended { complete: true })
-    }
-}
-
-impl ArtifactBytes<'_> {
-    fn recycle(&mut self) {
-        if !self.buf.is_empty() {
-            // The stage is gone only when the run is over.
-            let _ = self.decoded.free.send(std::mem::take(&mut self.buf));
-        }
-        self.pos = 0;
-        self.len = 0;
-    }
-}
-
-impl Drop for ArtifactBytes<'_> {
-    fn drop(&mut self) {
-        self.recycle();
-    }
-}
-
-impl BufRead for ArtifactBytes<'_> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos == self.len {
-            match self.state {
-                State::Reading => {}
-                State::Ended { .. } => return Ok(&[]),
-                State::Failed => return Err(io::Error::other("decoding failed earlier")),
-            }
-            self.recycle();
-            match self.decoded.rx.recv() {
-                Ok(Msg::Data(buf, n)) => (self.buf, self.len) = (buf, n),
-                Ok(Msg::End { complete }) => self.state = State::Ended { complete },
-                Ok(Msg::ReadError(e)) => {
-                    self.state = State::Failed;
-                    return Err(e);
-                }
-                Ok(_) | Err(_) => {
-                    self.state = State::Failed;
-                    return Err(io::Error::other("the decode thread stopped"));
-                }
-            }
-        }
-        Ok(&self.buf[self.pos..self.len])
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.len);
-    }
-}
-
-impl Read for ArtifactBytes<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let data = self.fill_buf()?;
-        let n = data.len().min(out.len());
-        out[..n].copy_from_slice(&data[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-/// The stage's end of the queue: buffers come back through `free`, and at
-/// most `CHUNKS` are ever made.
-struct Stream {
-    tx: Sender<Msg>,
-    free: Receiver<Vec<u8>>,
-    spare: Vec<Vec<u8>>,
-    made: usize,
-}
-
-impl Stream {
-    /// False once the scanning thread is gone.
-    fn send(&self, m: Msg) -> bool {
-        self.tx.send(m).is_ok()
-    }
-
-    fn buffer(&mut self) -> Option<Vec<u8>> {
-        if let Some(b) = self.spare.pop() {
-            return Some(b);
-        }
-        if let Ok(b) = self.free.try_recv() {
-            return Some(b);
-        }
-        if self.made < CHUNKS {
-            self.made += 1;
-            return Some(vec![0; CHUNK]);
-        }
-        self.free.recv().ok()
-    }
-}
-
-/// Blocks the decode thread on async work (opening, sidecars, reading)
-/// until it is done or the scanning thread has gone.
-#[derive(Clone)]
-pub struct Wait {
-    pub handle: Handle,
-    pub stop: CancellationToken,
-    /// Also stops the wait: work on this artifact is no longer needed.
-    pub artifact: Option<CancellationToken>,
-}
-
-impl Wait {
-    /// `work`'s result, or `stopped()` once the run stops.
-    fn until<T, E>(
-        &self,
-        work: impl std::future::Future<Output = std::result::Result<T, E>>,
-        stopped: impl FnOnce() -> E,
-    ) -> std::result::Result<T, E> {
-        let artifact = async {
-            match &self.artifact {
-                Some(t) => t.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
-        self.handle.block_on(async {
-            tokio::select! {
-                r = work => r,
-                _ = self.stop.cancelled() => Err(stopped()),
-                _ = artifact => Err(stopped()),
-            }
-        })
-    }
-
-    /// Whether the run, or work on this artifact, has stopped.
-    fn stopped(&self) -> bool {
-        self.stop.is_cancelled() || self.artifact.as_ref().is_some_and(|t| t.is_cancelled())
-    }
-
-    pub fn on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        self.until(work, || Error::internal("the run stopped"))
-    }
-}
-
-/// A stored byte stream read from the decode thread (as `SyncIoBridge`
-/// does, but a read gives up as soon as the run stops).
-struct Blocking {
-    stream: ByteStream,
-    wait: Wait,
-}
-
-impl Read for Blocking {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Blocking { stream, wait } = self;
-        wait.until(stream.read(buf), || io::Error::other("the run stopped"))
     }
 }
 
