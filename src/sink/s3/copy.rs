@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::CompletedPart;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::assembly::Range;
 use super::part::{no_sdk_retries, part_timeout, Checksums, PartBody, PartJob};
@@ -17,6 +18,18 @@ use crate::net::aws::{error_text, request_error};
 use crate::net::keys::copy_source;
 use crate::net::{with_retries, RequestError};
 use crate::object_crc::ObjectCrc;
+
+/// Parts copying at once for one tarball (the server does the work).
+const COPIES_PER_TARBALL: usize = 8;
+
+/// Runs part copies, `COPIES_PER_TARBALL` at once.
+pub(super) async fn run_copies(jobs: Vec<CopyJob>) -> Result<Vec<CompletedPart>> {
+    futures_util::stream::iter(jobs)
+        .map(CopyJob::run)
+        .buffer_unordered(COPIES_PER_TARBALL)
+        .try_collect()
+        .await
+}
 
 /// One part to copy.
 pub(super) struct CopyJob {

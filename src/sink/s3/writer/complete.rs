@@ -7,14 +7,13 @@ use std::sync::Arc;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload, CompletedPart};
 
-use super::copies::run_copies;
 use super::S3Writer;
 use crate::error::{Error, Kind, Result};
 use crate::net::aws::{error_text, is_transient, may_have_happened, s3_error};
 use crate::net::retry::Tries;
 use crate::object_crc::ObjectCrc;
 use crate::sink::s3::assembly::{Range, Source};
-use crate::sink::s3::copy::CopyJob;
+use crate::sink::s3::copy::{run_copies, CopyJob};
 use crate::sink::s3::part::Checksums;
 use crate::sink::s3::{Publication, Published, Shared};
 use crate::sink::StoredChecksum;

@@ -13,12 +13,9 @@ use super::S3Writer;
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
 use crate::sink::s3::assembly::{Range, Source};
-use crate::sink::s3::copy::CopyJob;
+use crate::sink::s3::copy::{run_copies, CopyJob};
 use crate::sink::s3::part::Checksums;
 use crate::sink::s3::{Published, Shared};
-
-/// Parts copying at once for one tarball (the server does the work).
-const COPIES_PER_TARBALL: usize = 8;
 
 /// Chains of temporary objects made at once for one tarball (two copies
 /// each at most), beside its other copies.
@@ -240,13 +237,4 @@ async fn make_chain(
         made.push((t.id, published, len));
     }
     Ok(made)
-}
-
-/// Runs part copies, `COPIES_PER_TARBALL` at once.
-pub(super) async fn run_copies(jobs: Vec<CopyJob>) -> Result<Vec<CompletedPart>> {
-    futures_util::stream::iter(jobs)
-        .map(CopyJob::run)
-        .buffer_unordered(COPIES_PER_TARBALL)
-        .try_collect()
-        .await
 }
