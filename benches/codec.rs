@@ -52,6 +52,7 @@ fn compress_all(codec: Codec, pool: &Pool, data: &Bytes) -> usize {
             Block {
                 data: chunk,
                 dictionary: prev.take(),
+                zip: None,
             },
             codec,
             None,

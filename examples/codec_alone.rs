@@ -33,7 +33,9 @@ impl Collect<'_> {
     fn take_one(&mut self) {
         if let Some(rx) = self.pending.pop_front() {
             let c = rx.blocking_recv().expect("compression thread alive");
-            self.content.append(&c);
+            self.content
+                .append(&c, self.bytes)
+                .expect("a tar has no ZIP names");
             self.bytes += c.bytes.len() as u64;
         }
     }
@@ -90,14 +92,18 @@ fn main() {
         content: TarballContent::default(),
         bytes: codec.header().len() as u64,
     };
-    let mut pieces = PieceWriter::new(&mut out, &[format]);
+    let mut pieces = PieceWriter::new(&mut out, &[format], "input");
     pieces.set_mask(Mask(vec![0].into())).unwrap();
     pieces.data(&data).unwrap();
     pieces.finish().unwrap();
     while !out.pending.is_empty() {
         out.take_one();
     }
-    out.bytes += codec.trailer(&out.content, &END_OF_ARCHIVE).len() as u64;
+    let at = out.bytes;
+    let trailer = codec
+        .trailer(&mut out.content, &END_OF_ARCHIVE, Vec::new(), at)
+        .expect("a tar trailer");
+    out.bytes += trailer.len() as u64;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{{\"seconds\": {seconds:.3}, \"input_bytes\": {}, \"output_bytes\": {}, \"jobs\": {jobs}, \"level\": {}}}",

@@ -8,6 +8,7 @@
 mod gzip;
 pub mod pool;
 pub mod zip;
+pub mod zip_block;
 mod zstd;
 
 use bytes::Bytes;
@@ -15,6 +16,9 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
 use crate::plan::Format;
+use zip::EntryMeta;
+use zip_block::ArchiveEntries;
+pub use zip_block::{OpenFile, ZipItem, ZipOut, ZipShape};
 
 /// Compression settings, shared by every worker.
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +133,8 @@ pub struct Block {
     pub data: Bytes,
     /// History: the end of the previous block of the same piece.
     pub dictionary: Option<Bytes>,
+    /// ZIP only: the entries the block holds (`data` is their data).
+    pub zip: Option<ZipShape>,
 }
 
 /// A compressed block with what the gzip trailer needs.
@@ -142,6 +148,8 @@ pub struct Compressed {
     pub(crate) crc: u32,
     /// Length of the uncompressed block.
     pub(crate) len: u64,
+    /// ZIP only: what the block tells the archives that hold it.
+    pub zip: Option<ZipOut>,
 }
 
 impl Codec {
@@ -150,12 +158,12 @@ impl Codec {
     pub fn new(format: Format, level: Option<i32>) -> Result<Self> {
         let level = level.unwrap_or(format.default_level());
         let ok = match format {
-            Format::Gzip => (0..=9).contains(&level),
+            Format::Gzip | Format::Zip => (0..=9).contains(&level),
             Format::Zstd => (1..=22).contains(&level),
         };
         if !ok {
             return Err(Error::Usage(format!(
-                "--level {level} is out of range for {} (gz: 0-9, zst: 1-22)",
+                "--level {level} is out of range for {} (gz, zip: 0-9; zst: 1-22)",
                 format.extension()
             )));
         }
@@ -166,32 +174,53 @@ impl Codec {
     pub fn header(&self) -> Bytes {
         match self.format {
             Format::Gzip => gzip::header(),
-            Format::Zstd => Bytes::new(),
+            Format::Zstd | Format::Zip => Bytes::new(),
         }
     }
 
     /// Compresses one block; runs on a pool thread.
     pub fn compress(&self, block: &Block) -> Compressed {
-        let bytes = match self.format {
-            Format::Gzip => {
-                gzip::compress_block(self.level, &block.data, block.dictionary.as_deref())
+        let (bytes, zip) = match (self.format, &block.zip) {
+            (Format::Gzip, _) => (
+                gzip::compress_block(self.level, &block.data, block.dictionary.as_deref()),
+                None,
+            ),
+            (Format::Zstd, _) => (zstd::compress_frame(self.level, &block.data), None),
+            (Format::Zip, Some(shape)) => {
+                let (bytes, out) = zip_block::compress(
+                    self.level,
+                    shape,
+                    &block.data,
+                    block.dictionary.as_deref(),
+                );
+                (bytes, Some(out))
             }
-            Format::Zstd => zstd::compress_frame(self.level, &block.data),
+            // Bytes that are no entry of a ZIP archive (the tar root).
+            (Format::Zip, None) => (Bytes::new(), None),
         };
         Compressed {
             stored: ObjectCrc::of(&bytes),
             bytes,
             crc: crc32fast::hash(&block.data),
             len: block.data.len() as u64,
+            zip,
         }
     }
 
-    /// Bytes that close a tarball: `tail` (the uncompressed bytes that end
-    /// its content: for a tar, the end-of-archive blocks, which the caller
-    /// knows and the codec need not), compressed, and for gzip the CRC32
-    /// and length of everything.
-    pub fn trailer(&self, content: &TarballContent, tail: &[u8]) -> Bytes {
-        match self.format {
+    /// Bytes that close a tarball, which holds `at` bytes before them.
+    /// For a tar: `tail` (the uncompressed bytes that end its content: the
+    /// directory entries it gets at its end and the end-of-archive blocks,
+    /// which the caller knows and the codec need not), compressed, and for
+    /// gzip the CRC32 and length of everything. For ZIP: `dirs` (the same
+    /// directories) as entries, then the central directory.
+    pub fn trailer(
+        &self,
+        content: &mut TarballContent,
+        tail: &[u8],
+        dirs: Vec<EntryMeta>,
+        at: u64,
+    ) -> Result<Bytes> {
+        Ok(match self.format {
             Format::Gzip => {
                 let mut crc = content.crc.clone();
                 crc.update(tail);
@@ -199,24 +228,30 @@ impl Codec {
                 gzip::trailer(self.level, tail, crc.finalize(), len)
             }
             Format::Zstd => zstd::compress_frame(self.level, tail),
-        }
+            Format::Zip => content.zip.trailer(dirs, at)?,
+        })
     }
 }
 
-/// Running CRC32 and length of a tarball's uncompressed content.
-#[derive(Clone, Default)]
+/// What a tarball's trailer needs of its content: the running CRC32 and
+/// length of its uncompressed content (gzip), or the entries it holds
+/// (ZIP).
+#[derive(Default)]
 pub struct TarballContent {
     crc: crc32fast::Hasher,
     pub(crate) len: u64,
+    zip: ArchiveEntries,
 }
 
 impl TarballContent {
-    /// Adds a block's uncompressed CRC32 and length, in tarball order.
-    pub fn append(&mut self, block: &Compressed) {
+    /// Adds a block, in tarball order, which the tarball holds from `at`
+    /// on. A ZIP archive refuses two names Windows would take for one.
+    pub fn append(&mut self, block: &Compressed, at: u64) -> Result<()> {
         self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
             block.crc, block.len,
         ));
         self.len += block.len;
+        self.zip.append(block, at)
     }
 }
 
@@ -234,16 +269,22 @@ mod tests {
                 let block = Block {
                     data: Bytes::copy_from_slice(chunk),
                     dictionary: prev.clone(),
+                    zip: None,
                 };
                 let c = codec.compress(&block);
-                content.append(&c);
+                content.append(&c, out.len() as u64).unwrap();
                 out.extend_from_slice(&c.bytes);
                 let keep = chunk.len().min(32 << 10);
                 prev = Some(Bytes::copy_from_slice(&chunk[chunk.len() - keep..]));
             }
         }
         // The tar end-of-archive blocks, as the pipeline passes them.
-        out.extend_from_slice(&codec.trailer(&content, &[0; 1024]));
+        let at = out.len() as u64;
+        out.extend_from_slice(
+            &codec
+                .trailer(&mut content, &[0; 1024], Vec::new(), at)
+                .unwrap(),
+        );
         out
     }
 
@@ -333,6 +374,7 @@ mod determinism {
             let first = codec.compress(&Block {
                 data: data.clone(),
                 dictionary: Some(data.slice(..32 << 10)),
+                zip: None,
             });
             let handles: Vec<_> = (0..2)
                 .map(|t| {
@@ -345,11 +387,13 @@ mod determinism {
                                 codec.compress(&Block {
                                     data: other,
                                     dictionary: None,
+                                    zip: None,
                                 });
                                 codec
                                     .compress(&Block {
                                         data: data.clone(),
                                         dictionary: Some(data.slice(..32 << 10)),
+                                        zip: None,
                                     })
                                     .bytes
                             })

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::held::Held;
 use super::workers::{Out, Workers};
 use super::{Origins, Output};
-use crate::codec::Compressed;
+use crate::codec::{Compressed, OpenFile};
 use crate::error::{Error, Result};
 use crate::pipeline::progress::Progress;
 use crate::sink::Chunk;
@@ -43,6 +43,8 @@ impl Drop for Counted {
 struct Queued {
     chunk: Chunk,
     block: Arc<Compressed>,
+    /// The artifact (plan index) it comes from, for messages.
+    artifact: usize,
     _counted: Arc<Counted>,
 }
 
@@ -61,14 +63,18 @@ pub(super) async fn fan_out(
     let (senders, queues): (Vec<_>, Vec<_>) = (0..outputs.len())
         .map(|_| mpsc::channel::<Queued>(QUEUE))
         .unzip();
+    let plan = &workers.plan;
     let dispatch = async move {
+        // The ZIP file cut into blocks whose data is passing.
+        let mut open = OpenFile::default();
         for (i, mut rx) in receivers.into_iter().enumerate() {
             workers.held.at(i);
             workers.windows.at(i);
             while let Some((block, mask, held)) = rx.recv().await {
-                let c: Compressed = block
+                let mut c: Compressed = block
                     .await
                     .map_err(|_| Error::internal("a compression thread failed"))?;
+                open.pass(&mut c);
                 let counted = Arc::new(Counted {
                     held: workers.held.clone(),
                     bytes: (c.bytes.len() as u64).min(held),
@@ -81,6 +87,7 @@ pub(super) async fn fan_out(
                     let queued = Queued {
                         chunk,
                         block: block.clone(),
+                        artifact: i,
                         _counted: counted.clone(),
                     };
                     if senders[t].send(queued).await.is_err() {
@@ -99,7 +106,13 @@ pub(super) async fn fan_out(
             .enumerate()
             .map(|(t, (o, mut queue))| async move {
                 while let Some(q) = queue.recv().await {
-                    o.content.append(&q.block);
+                    o.content.append(&q.block, o.bytes).map_err(|e| {
+                        let artifact = plan.artifacts[q.artifact].name.file_name();
+                        Error::failed(
+                            e.kind(),
+                            format!("{}: {artifact}: {e}", o.writer.location()),
+                        )
+                    })?;
                     let n = q.chunk.bytes.len() as u64;
                     o.put(q.chunk).await?;
                     progress.written[t].fetch_add(n, Ordering::Relaxed);

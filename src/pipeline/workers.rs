@@ -57,7 +57,7 @@ pub(super) type Out = (oneshot::Receiver<Compressed>, Mask, u64);
 
 /// What every worker of a run shares.
 pub(super) struct Workers {
-    plan: Arc<Plan>,
+    pub(super) plan: Arc<Plan>,
     source: Arc<dyn Source>,
     opts: RunOptions,
     handle: Handle,
@@ -282,7 +282,7 @@ impl Workers {
             index: i,
             tx,
         };
-        let mut pieces = PieceWriter::new(&mut out, &self.formats);
+        let mut pieces = PieceWriter::new(&mut out, &self.formats, &name);
         let turns = WorkerTurns {
             workers: self,
             live,

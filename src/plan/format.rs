@@ -13,23 +13,35 @@ pub enum Format {
     /// zstd: a sequence of standard frames.
     #[cfg_attr(feature = "cli", value(name = "zst"))]
     Zstd,
+    /// ZIP (for Windows): each file a Deflate entry, streamed with data
+    /// descriptors, ZIP64 where needed.
+    #[cfg_attr(feature = "cli", value(name = "zip"))]
+    Zip,
 }
 
 impl Format {
     /// Every format, in the order `--format` lists them.
-    pub const ALL: [Format; 2] = [Format::Gzip, Format::Zstd];
+    pub const ALL: [Format; 3] = [Format::Gzip, Format::Zstd, Format::Zip];
 
-    /// Parses `gz` or `zst`, as the command line and set files write them.
+    /// Parses `gz`, `zst` or `zip`, as the command line and set files write
+    /// them.
     pub fn parse(s: &str) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.name() == s.trim())
     }
 
-    /// `gz` or `zst`.
+    /// `gz`, `zst` or `zip`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Gzip => "gz",
             Format::Zstd => "zst",
+            Format::Zip => "zip",
         }
+    }
+
+    /// Whether it is a tar archive (compressed), not an archive format of
+    /// its own.
+    pub fn is_tar(self) -> bool {
+        self != Format::Zip
     }
 
     /// The tarball name's extension.
@@ -37,13 +49,14 @@ impl Format {
         match self {
             Format::Gzip => "tar.gz",
             Format::Zstd => "tar.zst",
+            Format::Zip => "zip",
         }
     }
 
     /// Level when `--level` is not given.
     pub fn default_level(self) -> i32 {
         match self {
-            Format::Gzip => 6,
+            Format::Gzip | Format::Zip => 6,
             Format::Zstd => 3,
         }
     }
@@ -53,6 +66,7 @@ impl Format {
         match self {
             Format::Gzip => "application/gzip",
             Format::Zstd => "application/zstd",
+            Format::Zip => "application/zip",
         }
     }
 
@@ -60,7 +74,7 @@ impl Format {
     /// the thread count) so that output is identical whatever `--jobs` is.
     pub fn block_size(self) -> usize {
         match self {
-            Format::Gzip => 1 << 20,
+            Format::Gzip | Format::Zip => 1 << 20,
             Format::Zstd => 4 << 20,
         }
     }
@@ -68,7 +82,7 @@ impl Format {
     /// How much of the previous block a block may use as history.
     pub fn dictionary_size(self) -> usize {
         match self {
-            Format::Gzip => 32 << 10,
+            Format::Gzip | Format::Zip => 32 << 10,
             Format::Zstd => 0,
         }
     }

@@ -15,6 +15,7 @@ mod tar_header;
 pub mod tar_reader;
 pub mod tarfmt;
 pub mod window;
+mod zip_lane;
 
 use std::cell::RefCell;
 use std::io::{BufRead, Read};
@@ -201,7 +202,7 @@ impl Repacker {
             again,
             ahead: ahead.allowed,
         };
-        let mut pieces = PieceWriter::new(out, &self.formats);
+        let mut pieces = PieceWriter::new(out, &self.formats, name);
         let done = artifact::repack(
             &self.rules,
             &turns,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::zip_lane::ZipLane;
 use crate::codec::Block;
 use crate::error::Result;
 use crate::plan::Format;
@@ -58,6 +59,8 @@ struct Lane {
     skipping: bool,
     buf: Vec<u8>,
     history: Option<Bytes>,
+    /// A ZIP lane follows the entries instead of cutting bytes.
+    zip: Option<ZipLane>,
 }
 
 impl Lane {
@@ -86,9 +89,9 @@ pub struct PieceWriter<'a> {
 }
 
 impl<'a> PieceWriter<'a> {
-    /// A writer for one segment; `formats[t]` is tarball t's format. No
-    /// tarball gets anything until [`PieceWriter::set_mask`].
-    pub fn new(out: &'a mut dyn BlockOut, formats: &[Format]) -> Self {
+    /// A writer for `artifact`'s segment; `formats[t]` is tarball t's
+    /// format. No tarball gets anything until [`PieceWriter::set_mask`].
+    pub fn new(out: &'a mut dyn BlockOut, formats: &[Format], artifact: &str) -> Self {
         let mut lanes: Vec<Lane> = Vec::new();
         for &f in formats {
             if lanes.iter().any(|l| l.format == f) {
@@ -103,6 +106,8 @@ impl<'a> PieceWriter<'a> {
                 skipping: false,
                 buf: Vec::with_capacity(f.block_size()),
                 history: None,
+                zip: (f == Format::Zip)
+                    .then(|| ZipLane::new(artifact, f.block_size(), f.dictionary_size())),
             });
         }
         PieceWriter {
@@ -143,6 +148,12 @@ impl<'a> PieceWriter<'a> {
             if self.lanes[i].skipping || self.lanes[i].mask.is_empty() {
                 continue;
             }
+            let lane = &mut self.lanes[i];
+            if let Some(zip) = &mut lane.zip {
+                let (format, mask, out) = (lane.format, &lane.mask, &mut *self.out);
+                zip.data(data, &mut |b| out.send(b, format, mask.clone()))?;
+                continue;
+            }
             let mut rest = data;
             while !rest.is_empty() {
                 let lane = &mut self.lanes[i];
@@ -175,10 +186,20 @@ impl<'a> PieceWriter<'a> {
             lane.history = Some(data.slice(data.len() - keep..));
         }
         let (format, mask) = (lane.format, lane.mask.clone());
-        self.out.send(Block { data, dictionary }, format, mask)
+        let block = Block {
+            data,
+            dictionary,
+            zip: None,
+        };
+        self.out.send(block, format, mask)
     }
 
     fn end_piece(&mut self, i: usize) -> Result<()> {
+        let lane = &mut self.lanes[i];
+        if let Some(zip) = &mut lane.zip {
+            let (format, mask, out) = (lane.format, &lane.mask, &mut *self.out);
+            return zip.flush(&mut |b| out.send(b, format, mask.clone()));
+        }
         self.emit(i)?;
         self.lanes[i].history = None;
         Ok(())

@@ -56,6 +56,23 @@ impl Fixture {
         Fixture { tmp, src, dest }
     }
 
+    /// As `new`, a run of TheRock's Windows build (no links: copies).
+    pub fn windows(sidecars: bool) -> Fixture {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let src = tmp.path().join("src");
+        let spec = FixtureSpec {
+            layout: Layout::Kpack,
+            families: vec![FAMILY.to_string()],
+            seed: 7,
+            large_bytes: 64 << 10,
+            sidecars,
+            windows: true,
+        };
+        generate(&spec, &src).expect("generate fixture run");
+        let dest = tmp.path().join("dest");
+        Fixture { tmp, src, dest }
+    }
+
     /// An empty source directory.
     pub fn empty() -> Fixture {
         let tmp = tempfile::tempdir().expect("tempdir");

@@ -25,6 +25,14 @@ Commands
       root), no absolute names, no `..`, uid/gid 0, no path twice (unless
       --duplicates merge: directories keep the first mode, other entries:
       the later one wins, as extraction would), hardlink targets earlier.
+  tarball ... --no-root: leave the `.` root entry out of the description
+      (to compare with a ZIP archive, which has none).
+  zip --out OUT.json ARCHIVE
+      Describe a produced ZIP archive read with zipfile: every entry's data
+      read (so its CRC-32 checked), modes from the Unix external attributes.
+      Checks: names relative, forward slashes, no `./` prefix, no `..`, no
+      name twice, directories end with `/` and carry S_IFDIR, files S_IFREG,
+      every directory a member is in listed, zipfile.testzip() clean.
   gnutar --out OUT.json TARBALL
       Extract with GNU tar into a fresh temporary directory and describe it.
   dir --out OUT.json DIR
@@ -129,6 +137,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import zipfile
 import tempfile
 import tomllib
 
@@ -911,6 +920,51 @@ def cmd_tarball(args) -> int:
                     for p in [p for p in tree if p.startswith(pre)]:
                         del tree[p]
             tree[path] = new
+    if args.no_root:
+        tree.pop(".", None)
+    write_json(tree_to_json(tree), args.out)
+    return 0
+
+
+def cmd_zip(args) -> int:
+    zpath = args.archive
+    tree: dict[str, Entry] = {}
+
+    def err(name: str, why: str) -> Fail:
+        return Fail(f"{os.path.basename(zpath)}: entry {name!r}: {why}")
+
+    with zipfile.ZipFile(zpath) as zf:
+        bad = zf.testzip()
+        if bad is not None:
+            raise err(bad, "bad CRC-32")
+        for i in zf.infolist():
+            name = i.filename
+            if name.startswith("/") or name.startswith("./") or "\\" in name:
+                raise err(name, "not a relative name with forward slashes")
+            path = name.rstrip("/")
+            why = bad_components(path) if path else "empty name"
+            if why:
+                raise err(name, why)
+            if path in tree:
+                raise err(name, "listed twice")
+            mode = i.external_attr >> 16
+            if i.is_dir():
+                if not stat.S_ISDIR(mode):
+                    raise err(name, f"a directory whose attributes say {oct(mode)}")
+                tree[path] = Entry("dir", mode=mode)
+            else:
+                if not stat.S_ISREG(mode):
+                    raise err(name, f"a file whose attributes say {oct(mode)}")
+                tree[path] = Entry("file", node=Node(mode & 0o7777, zf.read(i)))
+                tree[path].node.data = None
+    for path in tree:
+        parts = path.split("/")
+        for k in range(1, len(parts)):
+            anc = tree.get("/".join(parts[:k]))
+            if anc is None:
+                raise err(path, f"its directory {'/'.join(parts[:k])!r} is not listed")
+            if anc.type != "dir":
+                raise err(path, f"parent {'/'.join(parts[:k])!r} is a {anc.type}")
     write_json(tree_to_json(tree), args.out)
     return 0
 
@@ -1467,9 +1521,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--duplicates", choices=["error", "merge"], default="error",
                    help="a path listed twice: error (default), or merge like extraction "
                         "(directories keep the first mode, otherwise the later entry wins)")
+    t.add_argument("--no-root", action="store_true",
+                   help="leave the root entry out (to compare with a ZIP archive)")
     t.add_argument("--out", required=True, metavar="OUT.json")
     t.add_argument("tarball", metavar="TARBALL")
     t.set_defaults(func=cmd_tarball)
+
+    z = sub.add_parser("zip", help="describe a ZIP archive read with zipfile")
+    z.add_argument("--out", required=True, metavar="OUT.json")
+    z.add_argument("archive", metavar="ARCHIVE")
+    z.set_defaults(func=cmd_zip)
 
     g = sub.add_parser("gnutar", help="extract with GNU tar and describe the result")
     g.add_argument("--out", required=True, metavar="OUT.json")

@@ -135,7 +135,7 @@ pub struct Needs {
 /// measured as the growth of peak RSS while compressing one 4 MiB frame.
 fn codec_state(codec: Codec) -> u64 {
     match codec.format {
-        Format::Gzip => MIB / 2,
+        Format::Gzip | Format::Zip => MIB / 2,
         Format::Zstd => match codec.level {
             ..=3 => 2 * MIB,
             4..=6 => 4 * MIB,

@@ -1,0 +1,284 @@
+//! ZIP archives from the blocks the ZIP lane cuts
+//! (`crate::repack::zip_lane`): each block's entries compressed on a pool
+//! thread, the data descriptor of a file cut into several blocks added in
+//! the fan-out (which sees them in order), and each archive's central
+//! directory made from the entries it was given, at the offsets it holds
+//! them, once its last block is written.
+//!
+//! An entry's bytes (local header, data, descriptor) do not depend on where
+//! it sits, so an entry several archives hold is compressed once and, with
+//! an S3 destination, sent once; only the central directory is each
+//! archive's own.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use flate2::{Compress, Compression, FlushCompress};
+
+use super::zip::{
+    central_directory, data_descriptor, local_header, CentralEntry, EntryMeta, Method,
+    END_OF_DEFLATE,
+};
+use super::Compressed;
+use crate::error::{Error, Kind, Result};
+use crate::object_crc::ObjectCrc;
+use crate::plan::windows_names::CaseFold;
+
+/// What a ZIP block holds.
+#[derive(Clone, Debug)]
+pub enum ZipShape {
+    /// Whole entries: each one's metadata and its data's range in the
+    /// block.
+    Entries(Vec<ZipItem>),
+    /// The local header of a file whose data follows in blocks of its own.
+    Opens(EntryMeta),
+    /// Data of the file opened last; `last`: its end.
+    Data {
+        /// Whether the file's data ends with this block.
+        last: bool,
+    },
+}
+
+/// One whole entry of a block.
+#[derive(Clone, Debug)]
+pub struct ZipItem {
+    /// Its name, type, mode and time.
+    pub meta: EntryMeta,
+    /// Its data in the block.
+    pub data: Range<usize>,
+}
+
+/// What a compressed ZIP block tells the archives that hold it.
+#[derive(Clone, Debug)]
+pub enum ZipOut {
+    /// Whole entries, at offsets from the block's start.
+    Entries(Vec<CentralEntry>),
+    /// A file opens (its local header is the block).
+    Opens(EntryMeta),
+    /// Part of an open file's data; `last`: its end (the fan-out makes
+    /// that one `Closes`).
+    Data {
+        /// Whether the file's data ends with this block.
+        last: bool,
+    },
+    /// The open file's last data and its descriptor: what the central
+    /// directory says of it.
+    Closes {
+        /// CRC-32 of its data.
+        crc: u32,
+        /// Its data as stored.
+        compressed: u64,
+        /// Its data extracted.
+        uncompressed: u64,
+    },
+}
+
+/// Raw Deflate of `data` at `level` with `dictionary` as history; `flush`
+/// ends it (Finish: a whole stream; Sync: a block more may follow).
+fn deflate(level: i32, data: &[u8], dictionary: Option<&[u8]>, flush: FlushCompress) -> Vec<u8> {
+    // A fresh compressor each time: output depends on the input alone.
+    let mut c = Compress::new(Compression::new(level as u32), false);
+    if let Some(d) = dictionary {
+        c.set_dictionary(d).expect("deflate dictionary");
+    }
+    let mut out = Vec::with_capacity(data.len() + data.len() / 1000 + 64);
+    loop {
+        let consumed = c.total_in() as usize;
+        let status = c
+            .compress_vec(&data[consumed..], &mut out, flush)
+            .expect("deflate never fails on valid input");
+        let done = match flush {
+            FlushCompress::Finish => status == flate2::Status::StreamEnd,
+            _ => c.total_in() as usize == data.len() && out.len() < out.capacity(),
+        };
+        if done {
+            break;
+        }
+        out.reserve(out.capacity().max(4096));
+    }
+    out
+}
+
+/// Compresses one ZIP block at `level` (a pool thread runs it).
+pub fn compress(
+    level: i32,
+    shape: &ZipShape,
+    data: &[u8],
+    dictionary: Option<&[u8]>,
+) -> (Bytes, ZipOut) {
+    match shape {
+        ZipShape::Entries(items) => {
+            let mut out = Vec::with_capacity(data.len() / 2 + 64 * items.len());
+            let mut entries = Vec::with_capacity(items.len());
+            for item in items {
+                let offset = out.len() as u64;
+                let bytes = &data[item.data.clone()];
+                let crc = crc32fast::hash(bytes);
+                // Stored when Deflate does not make it smaller (and for
+                // directories and empty files).
+                let deflated = (!item.meta.is_dir && !bytes.is_empty())
+                    .then(|| deflate(level, bytes, None, FlushCompress::Finish))
+                    .filter(|d| d.len() < bytes.len());
+                let method = if deflated.is_some() {
+                    Method::Deflated
+                } else {
+                    Method::Stored
+                };
+                let payload: &[u8] = deflated.as_deref().unwrap_or(bytes);
+                out.extend_from_slice(&local_header(&item.meta, method));
+                out.extend_from_slice(payload);
+                out.extend_from_slice(&data_descriptor(
+                    crc,
+                    payload.len() as u64,
+                    bytes.len() as u64,
+                ));
+                entries.push(CentralEntry {
+                    meta: item.meta.clone(),
+                    method,
+                    crc,
+                    compressed: payload.len() as u64,
+                    uncompressed: bytes.len() as u64,
+                    offset,
+                });
+            }
+            (Bytes::from(out), ZipOut::Entries(entries))
+        }
+        ZipShape::Opens(meta) => (
+            Bytes::from(local_header(meta, Method::Deflated)),
+            ZipOut::Opens(meta.clone()),
+        ),
+        ZipShape::Data { last } => {
+            let mut out = deflate(level, data, dictionary, FlushCompress::Sync);
+            if *last {
+                out.extend_from_slice(&END_OF_DEFLATE);
+            }
+            (Bytes::from(out), ZipOut::Data { last: *last })
+        }
+    }
+}
+
+/// The file cut into blocks whose data is passing through the fan-out:
+/// its CRC and sizes so far. One per run (the ZIP lane's blocks arrive in
+/// order).
+#[derive(Default)]
+pub struct OpenFile {
+    crc: Option<crc32fast::Hasher>,
+    compressed: u64,
+    uncompressed: u64,
+}
+
+impl OpenFile {
+    /// Follows the ZIP block `c` (in plan order); the last block of a
+    /// cut file gets its data descriptor and says what it closes.
+    pub fn pass(&mut self, c: &mut Compressed) {
+        let last = match &c.zip {
+            Some(ZipOut::Opens(_)) => {
+                *self = OpenFile::default();
+                return;
+            }
+            Some(ZipOut::Data { last }) => *last,
+            _ => return,
+        };
+        self.crc
+            .get_or_insert_with(crc32fast::Hasher::new)
+            .combine(&crc32fast::Hasher::new_with_initial_len(c.crc, c.len));
+        self.compressed += c.bytes.len() as u64;
+        self.uncompressed += c.len;
+        if last {
+            let crc = self.crc.take().unwrap_or_default().finalize();
+            let descriptor = data_descriptor(crc, self.compressed, self.uncompressed);
+            c.stored = c.stored.then(ObjectCrc::of(&descriptor));
+            c.bytes = Bytes::from([&c.bytes[..], &descriptor[..]].concat());
+            c.zip = Some(ZipOut::Closes {
+                crc,
+                compressed: self.compressed,
+                uncompressed: self.uncompressed,
+            });
+            *self = OpenFile::default();
+        }
+    }
+}
+
+/// One ZIP archive's entries so far, for its central directory.
+#[derive(Default)]
+pub struct ArchiveEntries {
+    entries: Vec<CentralEntry>,
+    /// The cut file open, and where its local header starts.
+    open: Option<(EntryMeta, u64)>,
+    names: CaseFold,
+}
+
+impl ArchiveEntries {
+    /// Takes the block `c`, which this archive holds from `at` on.
+    /// Two names Windows would take for one fail.
+    pub fn append(&mut self, c: &Compressed, at: u64) -> Result<()> {
+        match &c.zip {
+            Some(ZipOut::Entries(entries)) => {
+                for e in entries {
+                    self.add(CentralEntry {
+                        offset: at + e.offset,
+                        ..e.clone()
+                    })?;
+                }
+            }
+            Some(ZipOut::Opens(meta)) => self.open = Some((meta.clone(), at)),
+            Some(ZipOut::Closes {
+                crc,
+                compressed,
+                uncompressed,
+            }) => {
+                let (meta, offset) = self
+                    .open
+                    .take()
+                    .ok_or_else(|| Error::internal("a ZIP file closed that was not open"))?;
+                self.add(CentralEntry {
+                    meta,
+                    method: Method::Deflated,
+                    crc: *crc,
+                    compressed: *compressed,
+                    uncompressed: *uncompressed,
+                    offset,
+                })?;
+            }
+            Some(ZipOut::Data { .. }) | None => {}
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, e: CentralEntry) -> Result<()> {
+        if let Some(clash) = self.names.add(&e.meta.name) {
+            return Err(Error::failed(
+                Kind::Conflict,
+                format!(
+                    "{} and {} differ only in case: Windows would take them for one ({clash})",
+                    clash.earlier_path, e.meta.name
+                ),
+            ));
+        }
+        self.entries.push(e);
+        Ok(())
+    }
+
+    /// The archive's last bytes, from `at` on: `dirs` (directory entries
+    /// some archives need at their end) as entries, then the central
+    /// directory.
+    pub fn trailer(&mut self, dirs: Vec<EntryMeta>, at: u64) -> Result<Bytes> {
+        let mut out = Vec::new();
+        for meta in dirs {
+            let offset = at + out.len() as u64;
+            out.extend_from_slice(&local_header(&meta, Method::Stored));
+            out.extend_from_slice(&data_descriptor(0, 0, 0));
+            self.add(CentralEntry {
+                meta,
+                method: Method::Stored,
+                crc: 0,
+                compressed: 0,
+                uncompressed: 0,
+                offset,
+            })?;
+        }
+        let cd_offset = at + out.len() as u64;
+        out.extend_from_slice(&central_directory(&self.entries, cd_offset));
+        Ok(Bytes::from(out))
+    }
+}

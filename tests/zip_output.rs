@@ -1,0 +1,213 @@
+//! ZIP archives (`--format zip`, issue 29): what they hold against the
+//! tar.gz of the same tarball (the oracle reads both), checked by the
+//! tools a user has (Info-ZIP `unzip`, `bsdtar`, 7-Zip, where installed),
+//! the same bytes from run to run and whatever the thread count; and what
+//! Windows cannot hold refused, naming the artifact and the member, with
+//! nothing written.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::bad_run::*;
+use common::{files_in, rockpack_ok, s, trees};
+use rockpack::fixtures::{self, FixtureSpec, Layout, Member};
+
+const FAMILIES: &str = "gfx110X-all;gfx1151";
+
+/// A Windows kpack run whose largest files are larger than a ZIP block
+/// (1 MiB), so that some entries are cut and compressed in parts.
+fn windows_run() -> tempfile::TempDir {
+    let run = tempfile::tempdir().unwrap();
+    let spec = FixtureSpec {
+        layout: Layout::Kpack,
+        families: FAMILIES.split(';').map(String::from).collect(),
+        seed: 5,
+        large_bytes: 8 << 20,
+        sidecars: true,
+        windows: true,
+    };
+    fixtures::generate(&spec, run.path()).expect("generate run");
+    run
+}
+
+fn pack(run: &Path, dest: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "pack",
+        "--source",
+        s(run),
+        "--families",
+        FAMILIES,
+        "--platform",
+        "windows",
+        "--tests",
+        "--dest",
+        s(dest),
+    ];
+    args.extend_from_slice(extra);
+    rockpack_ok(&args);
+}
+
+/// Runs `tool args…` if it is installed: whether it ran.
+fn check_with(tool: &str, args: &[&str], archive: &Path) -> bool {
+    let Ok(out) = Command::new(tool).args(args).arg(archive).output() else {
+        eprintln!("{tool} is not installed: not checked with it");
+        return false;
+    };
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} {}: {}{}",
+        archive.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+#[test]
+fn zip_archives_hold_the_tar_trees_and_open_everywhere() {
+    let run = windows_run();
+    let dest = tempfile::tempdir().unwrap();
+    pack(run.path(), dest.path(), &["--format", "gz,zip"]);
+    let names = files_in(dest.path());
+    let zips: Vec<&String> = names.iter().filter(|n| n.ends_with(".zip")).collect();
+    // Per family, multiarch, each with its -tests archive; a sidecar each.
+    assert_eq!(zips.len(), 6, "{names:?}");
+    for z in &zips {
+        assert!(names.contains(&format!("{z}.sha256sum")), "{z}: no sidecar");
+    }
+    let work = tempfile::tempdir().unwrap();
+    let mut cut = false;
+    for z in zips {
+        let zip = dest.path().join(z);
+        let gz = dest.path().join(z.replace(".zip", ".tar.gz"));
+        let (zj, tj) = (work.path().join("z.json"), work.path().join("t.json"));
+        trees(&["zip", "--out", s(&zj), s(&zip)]);
+        trees(&["tarball", "--no-root", "--out", s(&tj), s(&gz)]);
+        trees(&["compare", s(&zj), s(&tj)]);
+        check_with("unzip", &["-tq"], &zip);
+        check_with("bsdtar", &["-tf"], &zip);
+        if !check_with("7z", &["t"], &zip) {
+            check_with("7zz", &["t"], &zip);
+        }
+        // A file over a block's 1 MiB: compressed in parts, joined.
+        let tar = std::fs::File::open(&gz).unwrap();
+        let entries = common::tar_listing::tar_entries(flate2::read::GzDecoder::new(tar));
+        cut |= entries.iter().any(|e| e.data.len() > 1 << 20);
+    }
+    assert!(cut, "no file of the run is larger than a ZIP block");
+
+    // The same bytes again, on one thread.
+    let again = tempfile::tempdir().unwrap();
+    pack(
+        run.path(),
+        again.path(),
+        &["--format", "zip", "--jobs", "1"],
+    );
+    for z in files_in(again.path()) {
+        assert_eq!(
+            std::fs::read(again.path().join(&z)).unwrap(),
+            std::fs::read(dest.path().join(&z)).unwrap(),
+            "{z} differs between runs"
+        );
+    }
+}
+
+/// `--level zip=N` sets the ZIP level alone; a ZIP archive is no tarball
+/// of a set file's `formats` it does not list.
+#[test]
+fn zip_level_is_its_own() {
+    let run = windows_run();
+    let (fast, best) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    pack(
+        run.path(),
+        fast.path(),
+        &["--format", "zip", "--level", "zip=1"],
+    );
+    pack(
+        run.path(),
+        best.path(),
+        &["--format", "zip", "--level", "zip=9"],
+    );
+    let size = |d: &Path| -> u64 {
+        files_in(d)
+            .iter()
+            .filter(|n| n.ends_with(".zip"))
+            .map(|n| std::fs::metadata(d.join(n)).unwrap().len())
+            .sum()
+    };
+    assert!(size(best.path()) < size(fast.path()));
+}
+
+/// Links (a Linux run's `.so` chains), names Windows forbids, and two
+/// names Windows would take for one are refused before anything is
+/// written, naming the artifact and the member.
+#[test]
+fn zip_refuses_what_windows_cannot_hold() {
+    let zip = ["--format", "zip"];
+    // A Linux run holds symlinks.
+    let f = Fixture::new(false);
+    f.pack("a symlink", &zip)
+        .assert_failed(1, &["symlink", "a ZIP archive holds files, not links"]);
+
+    for (case, path, needle) in [
+        ("a reserved device name", "bin/aux.h", "AUX"),
+        ("a colon", "bin/a:b.txt", ":"),
+        ("a trailing dot", "share/notes.", "dot"),
+        ("a trailing space", "share/notes ", "space"),
+    ] {
+        let f = Fixture::windows(false);
+        f.bad(
+            Some(&[PREFIX]),
+            &with_hostile(vec![Member::file(at(path), b"x\n".to_vec())]),
+        );
+        f.pack_raw(
+            case,
+            &[
+                "--families",
+                FAMILY,
+                "--multiarch",
+                "never",
+                "--platform",
+                "windows",
+                "--format",
+                "zip",
+                "--dest",
+                s(&f.dest),
+            ],
+        )
+        .assert_failed(
+            1,
+            &[
+                BAD,
+                &quoted(&format!("./{path}")),
+                "Windows cannot hold",
+                needle,
+            ],
+        );
+    }
+
+    // Two spellings of one name, in two artifacts.
+    let f = Fixture::windows(false);
+    f.bad(
+        Some(&[PREFIX]),
+        &with_hostile(vec![Member::file(at("bin/HIPINFO.EXE"), b"x\n".to_vec())]),
+    );
+    f.pack_raw(
+        "two spellings",
+        &[
+            "--families",
+            FAMILY,
+            "--multiarch",
+            "never",
+            "--platform",
+            "windows",
+            "--format",
+            "zip",
+            "--dest",
+            s(&f.dest),
+        ],
+    )
+    .assert_failed(1, &[BAD, "bin/HIPINFO.EXE", "differ only in case"]);
+}
