@@ -626,4 +626,49 @@ expect_fail "absolute" python3 "$trees" tarball --out x.json abs.tar.gz
 expect_fail "" python3 "$trees" compare oracle.json missing.json
 expect_fail "" python3 "$trees" bogus-command
 
+# ------------------------------------------------------------- zip archives
+mkdir -p "$work/zt/bin" "$work/zt/share/doc"
+printf 'exe\n' >"$work/zt/bin/tool.exe"; chmod 0755 "$work/zt/bin/tool.exe"
+printf 'notes\n' >"$work/zt/share/doc/README"; chmod 0644 "$work/zt/share/doc/README"
+chmod 0755 "$work/zt/bin" "$work/zt/share" "$work/zt/share/doc"
+tar czf zt.tar.gz -C "$work/zt" --owner=0 --group=0 --numeric-owner .
+# zip_of OUT [--dot] [--no-dirs] [--stored]: the zt tree as a ZIP archive
+zip_of() {
+    python3 - "$work/zt" "$@" <<'PY'
+import os, sys, zipfile
+root, out, flags = sys.argv[1], sys.argv[2], sys.argv[3:]
+method = zipfile.ZIP_STORED if "--stored" in flags else zipfile.ZIP_DEFLATED
+with zipfile.ZipFile(out, "w", method) as z:
+    for dp, dns, fns in sorted(os.walk(root)):
+        for n in sorted(dns + fns):
+            p = os.path.join(dp, n)
+            if os.path.isdir(p) and "--no-dirs" in flags:
+                continue
+            rel = os.path.relpath(p, root)
+            if "--dot" in flags and not os.path.isdir(p):
+                # write() would drop the "./"; a ZipInfo keeps the name.
+                info = zipfile.ZipInfo("./" + rel)
+                info.external_attr = os.stat(p).st_mode << 16
+                z.writestr(info, open(p, "rb").read())
+            else:
+                z.write(p, rel)
+PY
+}
+zip_of zt.zip
+python3 "$trees" zip --out z.json zt.zip
+python3 "$trees" tarball --no-root --out t.json zt.tar.gz
+python3 "$trees" compare z.json t.json
+zip_of dot.zip --dot
+expect_fail "not a relative name" python3 "$trees" zip --out x.json dot.zip
+zip_of nodirs.zip --no-dirs
+expect_fail "is not listed" python3 "$trees" zip --out x.json nodirs.zip
+zip_of crc.zip --stored
+python3 - crc.zip <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read())
+i = b.index(b"notes\n"); b[i] ^= 0x20
+open(p, "wb").write(bytes(b))
+PY
+expect_fail "bad CRC-32" python3 "$trees" zip --out x.json crc.zip
+
 echo "trees selfcheck: ok"

@@ -25,8 +25,8 @@ Commands
       root), no absolute names, no `..`, uid/gid 0, no path twice (unless
       --duplicates merge: directories keep the first mode, other entries:
       the later one wins, as extraction would), hardlink targets earlier.
-  tarball ... --no-root: leave the `.` root entry out of the description
-      (to compare with a ZIP archive, which has none).
+  tarball ... --no-root, flatten ... --no-root: leave the `.` root entry
+      out of the description (to compare with a ZIP archive, which has none).
   zip --out OUT.json ARCHIVE
       Describe a produced ZIP archive read with zipfile: every entry's data
       read (so its CRC-32 checked), modes from the Unix external attributes.
@@ -55,7 +55,7 @@ Commands
       KPACK_SPLIT_ARTIFACTS; families that share a package owner
       (gfx1250-strict is gfx1250's; xnack/sramecc suffixes dropped) make one
       tarball named after the owner. Writes {tarball file name: [artifact paths]}.
-  set --table CMAKE --set SET.toml [--format gz|zst] [--platform P]
+  set --table CMAKE --set SET.toml [--format gz|zst|zip] [--platform P]
       [--version V] --out OUT.json RUN_DIR
       Which artifacts of a run directory go into each tarball of a
       tarball-set file (independently of rockpack). Writes
@@ -808,6 +808,8 @@ def cmd_flatten(args) -> int:
 
     if args.extract_to:
         extract_tree(tree, args.extract_to)
+    if args.no_root:
+        tree.pop(".", None)
     write_json(tree_to_json(tree), args.out)
     return 0
 
@@ -1297,7 +1299,7 @@ SET_TOP_KEYS = {"groups", "tarball"}
 SET_TARBALL_KEYS = {"name", "each", "union", "each-target", "label", "generic", "components",
                     "exclude-components", "artifacts", "exclude-artifacts", "exclude-paths",
                     "formats", "sidecar", "variant"}
-SET_FORMATS = {"gz": ".tar.gz", "zst": ".tar.zst"}
+SET_FORMATS = {"gz": ".tar.gz", "zst": ".tar.zst", "zip": ".zip"}
 SET_SIDECARS = {"sha256sum": ".sha256sum", "sha256": ".sha256", "none": None}
 
 
@@ -1513,6 +1515,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--exclude-path", action="append", default=[], metavar="PATTERN",
                    help="leave out flattened paths matching this gitignore-style pattern "
                         "(repeatable; later patterns win; `!` re-includes)")
+    f.add_argument("--no-root", action="store_true",
+                   help="leave the root entry out (to compare with a ZIP archive)")
     f.add_argument("--out", required=True, metavar="OUT.json")
     f.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
     f.set_defaults(func=cmd_flatten)
