@@ -203,9 +203,17 @@ impl Renames {
 }
 
 /// A name's stem and its tarball (and sidecar) extension: the first
-/// `.tar.` and what follows; the whole name when it has none.
+/// `.tar.`, or a `.zip` that ends the name or is followed by a sidecar's
+/// extension, and what follows; the whole name when it has none.
 fn split_extension(name: &str) -> (&str, &str) {
-    match name.find(".tar.") {
+    if let Some(i) = name.find(".tar.") {
+        return name.split_at(i);
+    }
+    let zip = name.match_indices(".zip").map(|(i, _)| i).find(|&i| {
+        let rest = &name[i + 4..];
+        rest.is_empty() || rest.starts_with('.')
+    });
+    match zip {
         Some(i) => name.split_at(i),
         None => (name, ""),
     }
@@ -287,6 +295,17 @@ mod tests {
             v.unused(&["therock-dist-linux-gfx942-7.13.0rc2.tar.gz"]),
             ["--dest-version"]
         );
+        // ZIP archives (and their sidecars) likewise.
+        assert_eq!(
+            r.apply("therock-dist-windows-gfx1151-7.13.0rc1.zip.sha256sum"),
+            "therock-dist-windows-gfx1151-7.13.0.zip.sha256sum"
+        );
+        assert_eq!(
+            v.apply("therock-dist-windows-multiarch-7.13.0a20260430.zip"),
+            "therock-dist-windows-multiarch-7.13.0rc1.zip"
+        );
+        let z = TarballName::parse("therock-dist-windows-gfx1151-7.13.0.zip").unwrap();
+        assert_eq!(z.format, Format::Zip);
         // Not a part of its own: left alone.
         assert_eq!(r.apply("x-7.13.0rc12.tar.gz"), "x-7.13.0rc12.tar.gz");
         assert_eq!(r.unused(&["x-7.13.0rc12.tar.gz"]), vec!["7.13.0rc1"]);
