@@ -96,7 +96,7 @@ impl Levels {
                 format!("{s:?}: expected a level (9) or FORMAT=LEVEL pairs (gz=9,zst=19)")
             })?;
             let format =
-                Format::parse(f).ok_or_else(|| format!("{f:?}: not a format (gz, zst)"))?;
+                Format::parse(f).ok_or_else(|| format!("{f:?}: not a format (gz, zst, zip)"))?;
             let n = n
                 .trim()
                 .parse()

@@ -174,7 +174,8 @@ pub(crate) struct SelectArgs {
     /// The all-families tarball: auto builds it for kpack-split runs, as TheRock does.
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) multiarch: MultiarchMode,
-    /// Output compression: gz, zst, or both (gz,zst) from one pass.
+    /// Output format: gz, zst, zip (ZIP archives, for Windows), or several
+    /// (gz,zst) from one pass.
     #[arg(long, value_enum, default_value = "gz", value_delimiter = ',')]
     pub(crate) format: Vec<Format>,
     /// Artifact names base tarballs leave out (comma-separated).
@@ -251,8 +252,8 @@ pub(crate) struct PackArgs {
     /// The run --upload writes to [default: $GITHUB_RUN_ID in $GITHUB_REPOSITORY, else --run-id].
     #[arg(long, requires = "upload", value_name = "RUN_ID", value_parser = name_part::parse)]
     pub(crate) upload_run_id: Option<String>,
-    /// Compression level (gz: 0-9, default 6; zst: 1-22, default 3): one for
-    /// every format, or per format (gz=9,zst=19).
+    /// Compression level (gz, zip: 0-9, default 6; zst: 1-22, default 3):
+    /// one for every format, or per format (gz=9,zst=19).
     #[arg(long, value_name = "N|FORMAT=N,…", value_parser = Levels::parse, default_value = "", hide_default_value = true)]
     pub(crate) level: Levels,
     /// Compression threads (default: all cores, as many as --memory allows).
