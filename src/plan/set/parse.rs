@@ -265,7 +265,7 @@ fn tarball(src: &Source<'_>, t: &Spanned<RawTarball>) -> Result<TarballSpec> {
                 let format = Format::parse(f.get_ref()).ok_or_else(|| {
                     src.err(
                         f.span(),
-                        format!("unknown format {:?}; formats are gz, zst", f.get_ref()),
+                        format!("unknown format {:?}; formats are gz, zst, zip", f.get_ref()),
                     )
                 })?;
                 if out.contains(&format) {

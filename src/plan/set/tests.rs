@@ -177,7 +177,7 @@ fn errors_name_file_and_line() {
         ),
         (
             "[[tarball]]\nname = \"x-{label}\"\neach = [\"gfx942\"]\nformats = [\"gz\", \"bz2\"]\n",
-            "set.toml:4: unknown format \"bz2\"; formats are gz, zst",
+            "set.toml:4: unknown format \"bz2\"; formats are gz, zst, zip",
         ),
         (
             "[[tarball]]\nname = \"x-{label}\"\neach = [\"gfx942\"]\nsidecar = \"md5\"\n",
