@@ -103,6 +103,26 @@ fn shared_run() -> &'static Path {
 }
 
 /// Level 0: compressed bytes are about the tar's, so runs are long.
+/// A run of TheRock's Windows build shaped like `shared_run`, for ZIP
+/// archives (a Linux run's links cannot be packed as ZIP).
+fn shared_windows_run() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        common::cached_run(
+            "s3_sink",
+            "shared-windows",
+            FixtureSpec {
+                layout: Layout::Kpack,
+                families: vec!["gfx110X-all".into(), "gfx1151".into()],
+                seed: 13,
+                large_bytes: 96 << 20,
+                sidecars: true,
+                windows: true,
+            },
+        )
+    })
+}
+
 const SHARED_FLAGS: &[&str] = &[
     "--families",
     "gfx94X-dcgpu;gfx110X-all",
@@ -227,7 +247,11 @@ fn assert_same_as_dir(b: &Backend, dir: &Path) -> Vec<String> {
     let listed = record["tarballs"].as_array().unwrap();
     let tarballs: Vec<&String> = files
         .iter()
-        .filter(|f| f.ends_with(".tar.gz") || f.ends_with(".tar.zst"))
+        .filter(|f| {
+            [".tar.gz", ".tar.zst", ".zip"]
+                .iter()
+                .any(|e| f.ends_with(e))
+        })
         .collect();
     assert_eq!(listed.len(), tarballs.len(), "{record}");
     for (t, f) in listed.iter().zip(&tarballs) {
@@ -995,6 +1019,33 @@ fn assert_sent_once(b: &Backend, summary: &serde_json::Value) -> f64 {
         "received {received} bytes for {distinct} distinct: {ratio:.3}x"
     );
     ratio
+}
+
+/// ZIP archives, one per target and multiarch, share their entries as
+/// tarballs share their bytes: each shared entry is sent once (at most
+/// 1.10x the distinct bytes), the objects are those the directory sink
+/// writes.
+#[test]
+fn shared_zip_entries_are_sent_once() {
+    let b = Backend::new("shared_zip_entries_are_sent_once");
+    let flags = &[
+        "--families",
+        "gfx110X-all;gfx1151",
+        "--per-target",
+        "--platform",
+        "windows",
+        "--format",
+        "zip",
+        "--level",
+        "1",
+    ];
+    let dir = pack_to_dir(shared_windows_run(), flags);
+    let summary = pack_to_s3_summary(&b, shared_windows_run(), flags);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    assert_sent_once(&b, &summary);
+    let upload = &summary["upload"];
+    assert!(upload["copied_bytes"].as_u64().unwrap() > 0, "{upload}");
+    assert_full_object_checksums(&b, &summary);
 }
 
 /// Six tarballs that share most of their bytes: the objects are those the

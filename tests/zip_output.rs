@@ -140,6 +140,25 @@ fn zip_level_is_its_own() {
     assert!(size(best.path()) < size(fast.path()));
 }
 
+/// Packs `f`'s run (one family, no multiarch) as ZIP for Windows.
+fn pack_zip(f: &Fixture, case: &str) -> Outcome {
+    f.pack_raw(
+        case,
+        &[
+            "--families",
+            FAMILY,
+            "--multiarch",
+            "never",
+            "--platform",
+            "windows",
+            "--format",
+            "zip",
+            "--dest",
+            s(&f.dest),
+        ],
+    )
+}
+
 /// Links (a Linux run's `.so` chains), names Windows forbids, and two
 /// names Windows would take for one are refused before anything is
 /// written, naming the artifact and the member.
@@ -162,22 +181,7 @@ fn zip_refuses_what_windows_cannot_hold() {
             Some(&[PREFIX]),
             &with_hostile(vec![Member::file(at(path), b"x\n".to_vec())]),
         );
-        f.pack_raw(
-            case,
-            &[
-                "--families",
-                FAMILY,
-                "--multiarch",
-                "never",
-                "--platform",
-                "windows",
-                "--format",
-                "zip",
-                "--dest",
-                s(&f.dest),
-            ],
-        )
-        .assert_failed(
+        pack_zip(&f, case).assert_failed(
             1,
             &[
                 BAD,
@@ -194,20 +198,6 @@ fn zip_refuses_what_windows_cannot_hold() {
         Some(&[PREFIX]),
         &with_hostile(vec![Member::file(at("bin/HIPINFO.EXE"), b"x\n".to_vec())]),
     );
-    f.pack_raw(
-        "two spellings",
-        &[
-            "--families",
-            FAMILY,
-            "--multiarch",
-            "never",
-            "--platform",
-            "windows",
-            "--format",
-            "zip",
-            "--dest",
-            s(&f.dest),
-        ],
-    )
-    .assert_failed(1, &[BAD, "bin/HIPINFO.EXE", "differ only in case"]);
+    pack_zip(&f, "two spellings")
+        .assert_failed(1, &[BAD, "bin/HIPINFO.EXE", "differ only in case"]);
 }

@@ -22,7 +22,14 @@ pub fn trailer(level: i32, data: &[u8], crc: u32, len: u64) -> Bytes {
     Bytes::from(out)
 }
 
-fn deflate(level: i32, data: &[u8], dictionary: Option<&[u8]>, flush: FlushCompress) -> Bytes {
+/// Raw Deflate of `data` at `level` with `dictionary` as history, ended by
+/// `flush` (Sync: more blocks may follow; Finish: a whole stream).
+pub(super) fn deflate(
+    level: i32,
+    data: &[u8],
+    dictionary: Option<&[u8]>,
+    flush: FlushCompress,
+) -> Bytes {
     // A fresh compressor per block: a reset one can carry state into the
     // next block (seen as run-to-run differences at low levels), and output
     // must depend on the input alone.

@@ -13,8 +13,9 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use flate2::{Compress, Compression, FlushCompress};
+use flate2::FlushCompress;
 
+use super::gzip::deflate;
 use super::zip::{
     central_directory, data_descriptor, local_header, CentralEntry, EntryMeta, Method,
     END_OF_DEFLATE,
@@ -73,32 +74,6 @@ pub enum ZipOut {
     },
 }
 
-/// Raw Deflate of `data` at `level` with `dictionary` as history; `flush`
-/// ends it (Finish: a whole stream; Sync: a block more may follow).
-fn deflate(level: i32, data: &[u8], dictionary: Option<&[u8]>, flush: FlushCompress) -> Vec<u8> {
-    // A fresh compressor each time: output depends on the input alone.
-    let mut c = Compress::new(Compression::new(level as u32), false);
-    if let Some(d) = dictionary {
-        c.set_dictionary(d).expect("deflate dictionary");
-    }
-    let mut out = Vec::with_capacity(data.len() + data.len() / 1000 + 64);
-    loop {
-        let consumed = c.total_in() as usize;
-        let status = c
-            .compress_vec(&data[consumed..], &mut out, flush)
-            .expect("deflate never fails on valid input");
-        let done = match flush {
-            FlushCompress::Finish => status == flate2::Status::StreamEnd,
-            _ => c.total_in() as usize == data.len() && out.len() < out.capacity(),
-        };
-        if done {
-            break;
-        }
-        out.reserve(out.capacity().max(4096));
-    }
-    out
-}
-
 /// Compresses one ZIP block at `level` (a pool thread runs it).
 pub fn compress(
     level: i32,
@@ -148,7 +123,7 @@ pub fn compress(
             ZipOut::Opens(meta.clone()),
         ),
         ZipShape::Data { last } => {
-            let mut out = deflate(level, data, dictionary, FlushCompress::Sync);
+            let mut out = deflate(level, data, dictionary, FlushCompress::Sync).to_vec();
             if *last {
                 out.extend_from_slice(&END_OF_DEFLATE);
             }

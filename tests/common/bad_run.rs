@@ -40,24 +40,15 @@ pub struct Fixture {
 impl Fixture {
     /// A valid Kpack run for gfx94X-dcgpu, with `.sha256sum` sidecars when asked.
     pub fn new(sidecars: bool) -> Fixture {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let src = tmp.path().join("src");
-        let spec = FixtureSpec {
-            layout: Layout::Kpack,
-            families: vec![FAMILY.to_string()],
-            seed: 7,
-            large_bytes: 64 << 10,
-            sidecars,
-            windows: false,
-        };
-        let made = generate(&spec, &src).expect("generate fixture run");
-        assert!(!made.is_empty());
-        let dest = tmp.path().join("dest");
-        Fixture { tmp, src, dest }
+        Fixture::generated(sidecars, false)
     }
 
     /// As `new`, a run of TheRock's Windows build (no links: copies).
     pub fn windows(sidecars: bool) -> Fixture {
+        Fixture::generated(sidecars, true)
+    }
+
+    fn generated(sidecars: bool, windows: bool) -> Fixture {
         let tmp = tempfile::tempdir().expect("tempdir");
         let src = tmp.path().join("src");
         let spec = FixtureSpec {
@@ -66,9 +57,10 @@ impl Fixture {
             seed: 7,
             large_bytes: 64 << 10,
             sidecars,
-            windows: true,
+            windows,
         };
-        generate(&spec, &src).expect("generate fixture run");
+        let made = generate(&spec, &src).expect("generate fixture run");
+        assert!(!made.is_empty());
         let dest = tmp.path().join("dest");
         Fixture { tmp, src, dest }
     }
