@@ -22,14 +22,15 @@
 #                                  instead of building them (release)
 #   ROCKPACK_SCALE_KEEP=1          keep the work dir
 #   ROCKPACK_SCALE_S3=0            skip step 2 (the server keeps every
-#                                  tarball, its staging copy and, while an
-#                                  upload completes, its parts: about 3x
-#                                  the gzip output of disk at the peak)
+#                                  tarball and its staging copy: about 2x
+#                                  the gzip output of disk at the peak;
+#                                  49 GB above the start at 16G, the run
+#                                  included)
 #
 # Needs: cargo (unless ROCKPACK_SCALE_BIN), python3 (standard library).
 # Scratch: the run (~0.37x SIZE), the directory outputs (~1.1x SIZE as
-# gzip), and for step 2 the server's tarballs, staging copies and parts
-# (~3x the gzip output at the peak), under ${TMPDIR:-/tmp}. A failed step
+# gzip), and for step 2 the server's tarballs and staging copies (~2x the
+# gzip output at the peak), under ${TMPDIR:-/tmp}. A failed step
 # prints the end of its log; the work dir is then kept.
 # Prints a Markdown report; also leaves it in ${TMPDIR:-/tmp}/rockpack-scale-SIZE.md.
 set -euo pipefail
