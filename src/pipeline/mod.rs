@@ -30,14 +30,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
-use crate::codec::zip::EntryMeta;
 use crate::codec::{Block, Codec, Codecs, TarballContent};
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
 use crate::pipeline::budget::Budget;
 use crate::pipeline::progress::Progress;
 use crate::plan::{Format, Plan};
-use crate::repack::tar_reader::TarReader;
+use crate::repack::at_end::zip_directories;
 use crate::repack::{flatten::Metadata, tarfmt::END_OF_ARCHIVE, ConflictPolicy};
 use crate::signals::{interrupted, Shutdown};
 use crate::sink::{
@@ -427,7 +426,7 @@ async fn produce(
     let tails = workers.at_end.lock().expect("at_end").tails(outputs.len());
     for (o, tail) in outputs.iter_mut().zip(tails) {
         let dirs = match o.codec.format {
-            Format::Zip => directories(&tail)?,
+            Format::Zip => zip_directories(&tail)?,
             _ => Vec::new(),
         };
         let trailer = o.codec.trailer(
@@ -441,30 +440,6 @@ async fn produce(
         o.done_at = Some(started.elapsed().as_secs_f64());
     }
     Ok(workers.read_twice.load(Ordering::Relaxed))
-}
-
-/// The directory entries of `tail` (tar bytes: the directories a tarball
-/// gets at its end) as ZIP entries.
-fn directories(tail: &[u8]) -> Result<Vec<EntryMeta>> {
-    let end = [tail, &END_OF_ARCHIVE[..]].concat();
-    let mut reader = TarReader::new(&end[..]);
-    let mut dirs = Vec::new();
-    while let Some(m) = reader
-        .next_member()
-        .map_err(|e| Error::internal(format!("a directory at the end: {}", e.message)))?
-    {
-        let name = String::from_utf8_lossy(&m.path);
-        let name = name.trim_start_matches("./");
-        if m.typeflag == b'5' && !name.is_empty() && name != "." {
-            dirs.push(EntryMeta {
-                name: format!("{name}/"),
-                is_dir: true,
-                mode: m.mode,
-                mtime: m.mtime.max(0) as u64,
-            });
-        }
-    }
-    Ok(dirs)
 }
 
 /// Stops a run's workers when dropped.

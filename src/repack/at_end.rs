@@ -5,7 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use super::tar_reader::TarReader;
+use super::tarfmt::END_OF_ARCHIVE;
 use super::Mask;
+use crate::codec::zip::EntryMeta;
+use crate::error::{Error, Result};
 
 /// The entries each tarball gets before its end-of-archive blocks.
 #[derive(Debug, Default)]
@@ -33,6 +37,31 @@ impl AtEnd {
         }
         out
     }
+}
+
+/// The directory entries of a tail [`AtEnd::tails`] made (tar bytes: the
+/// directories a tarball gets at its end) as ZIP entries: a ZIP archive's
+/// trailer writes them as entries of its own.
+pub fn zip_directories(tail: &[u8]) -> Result<Vec<EntryMeta>> {
+    let end = [tail, &END_OF_ARCHIVE[..]].concat();
+    let mut reader = TarReader::new(&end[..]);
+    let mut dirs = Vec::new();
+    while let Some(m) = reader
+        .next_member()
+        .map_err(|e| Error::internal(format!("a directory at the end: {}", e.message)))?
+    {
+        let name = String::from_utf8_lossy(&m.path);
+        let name = name.trim_start_matches("./");
+        if m.typeflag == b'5' && !name.is_empty() && name != "." {
+            dirs.push(EntryMeta {
+                name: format!("{name}/"),
+                is_dir: true,
+                mode: m.mode,
+                mtime: m.mtime.max(0) as u64,
+            });
+        }
+    }
+    Ok(dirs)
 }
 
 #[cfg(test)]

@@ -290,8 +290,7 @@ impl ZipLane {
         if self.items.is_empty() {
             return Ok(());
         }
-        let keep_from = self.current.as_ref().map(|c| c.1);
-        if keep_from.is_some() {
+        if self.current.is_some() {
             return Err(Error::internal("a ZIP block cut inside an entry"));
         }
         let data = Bytes::from(std::mem::take(&mut self.data));
