@@ -60,6 +60,9 @@ impl Stop {
 /// table, handed to that artifact's worker.
 pub(super) struct Turn {
     state: Mutex<(usize, Option<Decider>)>,
+    /// The index in `state`, read without the lock: scanning threads ask
+    /// at every entry whether their turn has come.
+    at: AtomicUsize,
     cv: Condvar,
 }
 
@@ -67,6 +70,7 @@ impl Turn {
     pub(super) fn new(decider: Decider) -> Self {
         Turn {
             state: Mutex::new((0, Some(decider))),
+            at: AtomicUsize::new(0),
             cv: Condvar::new(),
         }
     }
@@ -87,13 +91,14 @@ impl Turn {
 
     /// Whether it is artifact `index`'s turn now.
     pub(super) fn is(&self, index: usize) -> bool {
-        self.state.lock().expect("turn").0 == index
+        self.at.load(Ordering::Acquire) == index
     }
 
     /// Artifact `index` is decided: the next one's turn.
     pub(super) fn pass(&self, index: usize, decider: Decider) {
         let mut s = self.state.lock().expect("turn");
         *s = (index + 1, Some(decider));
+        self.at.store(index + 1, Ordering::Release);
         drop(s);
         self.cv.notify_all();
     }

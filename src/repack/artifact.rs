@@ -46,8 +46,9 @@ pub trait Turns {
     /// wins).
     fn fail(&self, index: usize, error: Error);
 
-    /// Artifact `index` is decided as it is read from now on (`Some`), or
-    /// no longer (`None`).
+    /// Artifact `index` holds the turn while it is still read (`Some`):
+    /// decoding it is on the run's one-at-a-time chain from now on, as its
+    /// scanning is; or no longer (`None`).
     fn live(&self, index: Option<usize>);
 
     /// The calling thread's CPU time so far, in nanoseconds (0 where not
@@ -108,6 +109,7 @@ pub fn repack(
         decider: None,
         file: OpenFile::default(),
         live_since: 0,
+        turn_since: None,
         peak: 0,
     };
     let early = if ahead.allowed {
@@ -160,6 +162,9 @@ struct Flow<'w, 'p, 'o> {
     file: OpenFile,
     /// The thread's CPU time when it went live.
     live_since: u64,
+    /// The thread's CPU time when it saw the turn come while still reading
+    /// ahead: later artifacts wait for the rest of this read.
+    turn_since: Option<u64>,
     /// The most it held ahead of its turn.
     peak: usize,
 }
@@ -170,6 +175,15 @@ impl<'o> Flow<'_, '_, 'o> {
             return Err(Error::internal("the run stopped"));
         }
         Ok(())
+    }
+
+    /// Notes when the turn comes to an artifact read ahead: from then on
+    /// the run waits for its read, which is one-at-a-time work.
+    fn note_turn(&mut self) {
+        if self.turn_since.is_none() && self.turns.is_turn(self.index) {
+            self.turn_since = Some(self.turns.cpu_ns());
+            self.turns.live(Some(self.index));
+        }
     }
 
     /// The live path: decisions as entries come, straight into the pieces.
@@ -245,11 +259,16 @@ impl<'o> Flow<'_, '_, 'o> {
                 .decide(&mut decider, self.index, self.name, scanned.err())
         };
         let now = turns.cpu_ns();
-        let since = if live { self.live_since } else { from };
-        turns.serial(now.saturating_sub(since));
+        // From when the turn came, if the read was still going.
+        let since = self
+            .turn_since
+            .unwrap_or(if live { self.live_since } else { from });
+        let serial = now.saturating_sub(since);
+        turns.serial(serial);
         let two_passes = self.pending.heads_only();
         tracing::debug!(
             artifact = %self.name,
+            serial_ms = serial / 1_000_000,
             held_ahead = self.peak,
             limit = self.limit,
             live,
@@ -298,6 +317,7 @@ impl Entries for Flow<'_, '_, '_> {
         if let Some(mut d) = self.deciding() {
             return d.head(head, tar_header);
         }
+        self.note_turn();
         self.pending.head(head, tar_header)?;
         self.check_held()
     }
@@ -307,6 +327,7 @@ impl Entries for Flow<'_, '_, '_> {
         if let Some(mut d) = self.deciding() {
             return d.data(bytes);
         }
+        self.note_turn();
         self.pending.data(bytes)?;
         self.check_held()
     }
@@ -323,5 +344,151 @@ impl Entries for Flow<'_, '_, '_> {
             Some(mut d) => d.refused(head, error),
             None => self.pending.refused(head, error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::io::Read;
+
+    use super::*;
+    use crate::fixtures::{plan_of, MemoryOut};
+    use crate::fixtures::{raw_tar, Member};
+    use crate::plan::Format;
+    use crate::repack::{ConflictPolicy, COMPARE_BUFFER};
+
+    /// Plan order on one thread where the "CPU clock" is the bytes read so
+    /// far, and the turn comes once `turn_at` bytes were read.
+    struct Clocked {
+        clock: Cell<u64>,
+        turn_at: u64,
+        decider: RefCell<Option<Decider>>,
+        serial: Cell<u64>,
+    }
+
+    impl Turns for Clocked {
+        fn cancelled(&self, _: usize) -> bool {
+            false
+        }
+        fn is_turn(&self, _: usize) -> bool {
+            self.clock.get() >= self.turn_at
+        }
+        fn wait_turn(&self, _: usize) -> Option<Decider> {
+            self.decider.borrow_mut().take()
+        }
+        fn pass_turn(&self, _: usize, decider: Decider) {
+            *self.decider.borrow_mut() = Some(decider);
+        }
+        fn failed_ahead(&self, _: usize) {}
+        fn fail(&self, _: usize, error: Error) {
+            panic!("{error}");
+        }
+        fn live(&self, _: Option<usize>) {}
+        fn cpu_ns(&self) -> u64 {
+            self.clock.get()
+        }
+        fn serial(&self, ns: u64) {
+            self.serial.set(self.serial.get() + ns);
+        }
+        fn reopen(&self, _: usize) -> Result<Box<dyn BufRead + '_>> {
+            Err(Error::internal("no second read"))
+        }
+        fn read_twice(&self) {}
+    }
+
+    /// Bytes that advance the clock as they are consumed, 4 KiB at a time.
+    struct Ticking<'a> {
+        bytes: &'a [u8],
+        clock: &'a Cell<u64>,
+    }
+
+    impl Read for Ticking<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.fill_buf()?.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Ticking<'_> {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            Ok(&self.bytes[..self.bytes.len().min(4096)])
+        }
+        fn consume(&mut self, n: usize) {
+            self.bytes = &self.bytes[n..];
+            self.clock.set(self.clock.get() + n as u64);
+        }
+    }
+
+    impl ArtifactInput for Ticking<'_> {
+        fn complete(&self) -> bool {
+            true
+        }
+    }
+
+    /// Serial work counted for one artifact of 64 files of 16 KiB whose
+    /// turn comes after `turn_at` bytes, read ahead (`allowed`) or not;
+    /// and the artifact's size.
+    fn serial_of(turn_at: u64, allowed: bool) -> (u64, u64) {
+        let name = "x_lib_generic.tar.zst";
+        let plan = plan_of(&[name], &[&[0]], Format::Gzip);
+        let members: Vec<Member> = (0..64)
+            .map(|i| Member::file(format!("x/stage/lib/f{i}"), vec![i as u8; 16 << 10]))
+            .collect();
+        let tar = raw_tar(Some(&["x/stage"]), &members);
+        let rules = Rules::new(&plan, Default::default()).unwrap();
+        let turns = Clocked {
+            clock: Cell::new(0),
+            turn_at,
+            decider: RefCell::new(Some(Decider::new(
+                &plan,
+                ConflictPolicy::Error,
+                COMPARE_BUFFER,
+            ))),
+            serial: Cell::new(0),
+        };
+        let mut out = MemoryOut::new(1);
+        let mut pieces = PieceWriter::new(&mut out, &[Format::Gzip], name);
+        let input = Ticking {
+            bytes: &tar,
+            clock: &turns.clock,
+        };
+        let ahead = Ahead {
+            allowed,
+            limit: u64::MAX,
+        };
+        let mut pending = Pending::default();
+        repack(
+            &rules,
+            &turns,
+            0,
+            name,
+            Ok(input),
+            &mut pieces,
+            &mut pending,
+            ahead,
+        )
+        .unwrap();
+        (turns.serial.get(), tar.len() as u64)
+    }
+
+    /// The turn holder's reading is serial work however it is read: live
+    /// from its start, or read ahead and reached by the turn midway (the
+    /// run waits for the rest of its read), but not when its read ended
+    /// before the turn came.
+    #[test]
+    fn reading_while_holding_the_turn_is_serial() {
+        let (live, size) = serial_of(0, false);
+        assert!(live + 4096 >= size, "{live} of {size}");
+        let (midway, size) = serial_of(size / 4, true);
+        let rest = size - size / 4;
+        assert!(
+            midway + 4096 >= rest && midway <= rest + 4096,
+            "{midway} of {rest}"
+        );
+        let (before, size) = serial_of(u64::MAX, true);
+        assert_eq!(before, 0, "of {size}");
     }
 }
