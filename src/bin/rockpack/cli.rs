@@ -259,7 +259,7 @@ pub(crate) struct PackArgs {
     /// Compression threads (default: all cores, as many as --memory allows).
     #[arg(long)]
     pub(crate) jobs: Option<usize>,
-    /// Artifacts decoded and repacked at once, a thread each (default: one per 4 cores, as many as --memory allows). The output is the same for any number.
+    /// Artifacts decoded and repacked at once, a thread each (default: one per 2 cores, as many as --memory allows, each holding at least 40 MiB ahead). The output is the same for any number.
     #[arg(long, value_name = "N")]
     pub(crate) artifact_jobs: Option<usize>,
     /// Bytes an artifact read ahead of its turn may hold (tests: small values exercise the switch to reading it live).
