@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::bad_run::*;
@@ -200,4 +200,93 @@ fn zip_refuses_what_windows_cannot_hold() {
     );
     pack_zip(&f, "two spellings")
         .assert_failed(1, &[BAD, "bin/HIPINFO.EXE", "differ only in case"]);
+}
+
+/// `--on-conflict last-wins`: a path two artifacts hold is one entry of
+/// the archive's listing, the later artifact's, as extracting the tar.gz
+/// leaves it (the earlier entry's bytes stay in the archive, listed
+/// nowhere); the archive still opens everywhere.
+#[test]
+fn last_wins_lists_one_entry_the_later() {
+    let f = Fixture::windows(false);
+    // The Windows run's hipinfo, again in a later artifact.
+    f.bad(
+        Some(&[PREFIX]),
+        &with_hostile(vec![Member::file(
+            at("bin/hipInfo.exe"),
+            b"the later one\n".to_vec(),
+        )]),
+    );
+    let out = f.pack_raw(
+        "last wins",
+        &[
+            "--families",
+            FAMILY,
+            "--multiarch",
+            "never",
+            "--platform",
+            "windows",
+            "--format",
+            "gz,zip",
+            "--on-conflict",
+            "last-wins",
+            "--dest",
+            s(&f.dest),
+        ],
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    let zip = f
+        .dest
+        .join(out.outputs.iter().find(|n| n.ends_with(".zip")).unwrap());
+    let gz = PathBuf::from(zip.display().to_string().replace(".zip", ".tar.gz"));
+    let listing = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\n\
+             z = zipfile.ZipFile(sys.argv[1])\n\
+             names = z.namelist()\n\
+             assert len(names) == len(set(names)), 'a name listed twice'\n\
+             assert z.testzip() is None\n\
+             sys.stdout.buffer.write(z.read('bin/hipInfo.exe'))",
+        ])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    assert_eq!(listing.stdout, b"the later one\n");
+    // The tar.gz lists both (extracting it leaves the later), the same
+    // paths otherwise.
+    let tar = std::fs::File::open(&gz).unwrap();
+    let mut in_tar: Vec<String> =
+        common::tar_listing::tar_entries(flate2::read::GzDecoder::new(tar))
+            .into_iter()
+            .map(|e| e.path.trim_start_matches("./").to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+    assert_eq!(in_tar.iter().filter(|p| *p == "bin/hipInfo.exe").count(), 2);
+    in_tar.sort();
+    in_tar.dedup();
+    let names = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nprint('\\n'.join(sorted(zipfile.ZipFile(sys.argv[1]).namelist())))",
+        ])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let in_zip: Vec<String> = String::from_utf8(names.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(in_zip, in_tar);
+    check_with("unzip", &["-tq"], &zip);
+    check_with("bsdtar", &["-tf"], &zip);
+    if !check_with("7z", &["t"], &zip) {
+        check_with("7zz", &["t"], &zip);
+    }
 }

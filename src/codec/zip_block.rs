@@ -10,6 +10,7 @@
 //! an S3 destination, sent once; only the central directory is each
 //! archive's own.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -178,6 +179,11 @@ impl OpenFile {
 #[derive(Default)]
 pub struct ArchiveEntries {
     entries: Vec<CentralEntry>,
+    /// Where each name is in `entries`: a name written again (a later
+    /// artifact's file, under `--on-conflict last-wins`) takes the earlier
+    /// one's place, as a tar extraction leaves the later; the earlier
+    /// entry's bytes stay in the archive, listed nowhere.
+    listed: HashMap<String, usize>,
     /// The cut file open, and where its local header starts.
     open: Option<(EntryMeta, u64)>,
     names: CaseFold,
@@ -230,7 +236,13 @@ impl ArchiveEntries {
                 ),
             ));
         }
-        self.entries.push(e);
+        match self.listed.get(&e.meta.name) {
+            Some(&i) => self.entries[i] = e,
+            None => {
+                self.listed.insert(e.meta.name.clone(), self.entries.len());
+                self.entries.push(e);
+            }
+        }
         Ok(())
     }
 
