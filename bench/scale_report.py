@@ -114,9 +114,11 @@ def main():
             c = s["cpu_seconds"]
             same = "yes" if digests(s) == digests(ds) else ("—" if codec != "gz:6" else "NO")
             proj = [max(m["cpu_s"] / n, c["serial"]) for n in CORES]
-            # serial is the longest of three chains: say which.
+            # serial is the longest of the chains: say which.
             chain = ("fan-out" if c["serial"] == c["fanout"] else
-                     "largest digest" if c["serial"] == c["largest_checksum"] else "decisions")
+                     "largest digest" if c["serial"] == c["largest_checksum"] else
+                     "largest tarball's writes" if c["serial"] == c.get("largest_write") else
+                     "decisions")
             w(f"| {codec} | {s['budget']['artifact_jobs']} | {c['compress']:.1f} | "
               f"{c['serial']:.2f} ({chain}) | {c['compress'] / c['serial']:.0f} | {m['cpu_s']:.1f} | "
               f"{m['peak_rss_mib']:.0f} MiB | {same} | "

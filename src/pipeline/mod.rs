@@ -287,6 +287,9 @@ pub async fn run(
             return Err(e);
         }
     };
+    for o in &outputs {
+        stages.add_tarball_write(o.writer.write_cpu_ns());
+    }
     // What the burst changes is written down, and what it replaces kept,
     // first; a signal still aborts every tarball (and takes that back).
     let protected = tokio::select! {

@@ -1,10 +1,12 @@
 //! CPU time per pipeline stage, measured on the stage's own threads, so a
 //! run can tell which stage bounds it, and the serial part: the work that
 //! runs one thing at a time, which caps how many threads a machine can
-//! keep busy. Three chains run one at a time, side by side: the decisions
-//! in plan order (and the artifacts decoded live), the fan-out task (every
-//! block, in plan order, through the sinks' writes), and each tarball's
-//! digest. The slowest of them bounds the run: that is `serial`.
+//! keep busy. Chains run one at a time, side by side: the decisions in
+//! plan order (and the artifacts read while they hold the turn), the
+//! fan-out task (every block, in plan order, handed to the sinks' writes),
+//! each tarball's writes where its sink writes on threads of its own, and
+//! each tarball's digest. The slowest of them bounds the run: that is
+//! `serial`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +47,8 @@ pub(crate) struct Stages {
     checksum: AtomicU64,
     /// The largest one tarball's digest took.
     largest_checksum: AtomicU64,
+    /// The most one tarball's writes took on its sink's own threads.
+    largest_write: AtomicU64,
     fanout: AtomicU64,
 }
 
@@ -56,9 +60,9 @@ pub struct StageSeconds {
     /// Flattening artifacts into tar blocks.
     pub repack: f64,
     /// The slowest chain of work that ran one thing at a time: the
-    /// decisions and the live artifacts (all of decode and repack with
-    /// one artifact thread), the fan-out, or the largest tarball's
-    /// digest. `compress / serial` is how many compression threads the
+    /// decisions and the artifacts read while holding the turn (all of
+    /// decode and repack with one artifact thread), the fan-out, the
+    /// largest tarball's writes, or the largest tarball's digest. `compress / serial` is how many compression threads the
     /// run could keep busy.
     pub serial: f64,
     /// Compression, over all pool threads.
@@ -69,6 +73,9 @@ pub struct StageSeconds {
     pub largest_checksum: f64,
     /// The fan-out task (and the sinks' writes it awaits).
     pub fanout: f64,
+    /// The tarball whose writes took longest on its sink's own threads
+    /// (a directory's files are written there, not in the fan-out task).
+    pub largest_write: f64,
 }
 
 impl Stages {
@@ -86,6 +93,11 @@ impl Stages {
     pub fn add_tarball_checksum(&self, ns: u64) {
         self.checksum.fetch_add(ns, Ordering::Relaxed);
         self.largest_checksum.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// One tarball's writes took `ns` of CPU on its sink's own threads.
+    pub fn add_tarball_write(&self, ns: u64) {
+        self.largest_write.fetch_max(ns, Ordering::Relaxed);
     }
 
     /// `future`, with the CPU its polls take counted as `stage` (for a
@@ -136,14 +148,16 @@ impl Stages {
             s(&self.serial)
         };
         let (fanout, largest_checksum) = (s(&self.fanout), s(&self.largest_checksum));
+        let largest_write = s(&self.largest_write);
         StageSeconds {
             decode,
             repack,
-            serial: decided.max(fanout).max(largest_checksum),
+            serial: decided.max(fanout).max(largest_checksum).max(largest_write),
             compress: s(&self.compress),
             checksum: s(&self.checksum),
             largest_checksum,
             fanout,
+            largest_write,
         }
     }
 }

@@ -4,13 +4,15 @@
 //! no bytes copied), so that a run that fails while publishing puts it
 //! back; the links go once the whole set is published.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
+use bytes::Bytes;
 
 use super::{sidecar_text, Chunk, Sink, TarballWriter};
+use crate::cpu_time::thread_cpu_ns;
 use crate::error::{Error, Result};
 use crate::plan::TarballPlan;
 
@@ -75,9 +77,14 @@ impl Sink for DirSink {
         let partial = self.root.join(format!("{file_name}.partial"));
         let file = tokio::fs::File::create(&partial)
             .await
-            .map_err(|e| Error::write(format!("creating {}", partial.display()), e))?;
+            .map_err(|e| Error::write(format!("creating {}", partial.display()), e))?
+            .into_std()
+            .await;
         Ok(Box::new(DirWriter {
-            file: Some(tokio::io::BufWriter::with_capacity(1 << 20, file)),
+            file: Some(file),
+            batch: Vec::new(),
+            batched: 0,
+            cpu_ns: 0,
             partial,
             final_path,
             file_name: file_name.to_string(),
@@ -97,8 +104,20 @@ impl Sink for DirSink {
     }
 }
 
+/// Bytes a writer gathers (the chunks themselves, not copies) before one
+/// blocking write of them all.
+const BATCH: usize = 1 << 20;
+
 struct DirWriter {
-    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
+    /// The `.partial` file; `None` once finished (or aborted).
+    file: Option<std::fs::File>,
+    /// Chunks not yet written: written on a blocking thread, so the
+    /// fan-out's task, which serves every tarball, copies no byte (a
+    /// buffered async file copied each one twice there).
+    batch: Vec<Bytes>,
+    batched: usize,
+    /// CPU its blocking writes took.
+    cpu_ns: u64,
     partial: PathBuf,
     final_path: PathBuf,
     file_name: String,
@@ -110,24 +129,43 @@ struct DirWriter {
     kept: Arc<Mutex<Vec<PathBuf>>>,
 }
 
+impl DirWriter {
+    /// Writes the gathered chunks on a blocking thread; `sync`: then
+    /// flushes the file to disk.
+    async fn write_batch(&mut self, sync: bool) -> Result<()> {
+        let mut file = self.file.take().expect("write after finish");
+        let batch = std::mem::take(&mut self.batch);
+        self.batched = 0;
+        let (file, written, cpu_ns) = tokio::task::spawn_blocking(move || {
+            let from = thread_cpu_ns();
+            let written = batch
+                .iter()
+                .try_for_each(|b| file.write_all(b))
+                .and_then(|()| if sync { file.sync_all() } else { Ok(()) });
+            (file, written, thread_cpu_ns().saturating_sub(from))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("a file write failed: {e}")))?;
+        self.file = Some(file);
+        self.cpu_ns += cpu_ns;
+        written.map_err(|e| Error::write(format!("writing {}", self.partial.display()), e))
+    }
+}
+
 #[async_trait]
 impl TarballWriter for DirWriter {
     async fn write(&mut self, chunk: Chunk) -> Result<()> {
-        let chunk = chunk.bytes;
-        let f = self.file.as_mut().expect("write after finish");
-        f.write_all(&chunk)
-            .await
-            .map_err(|e| Error::write(format!("writing {}", self.partial.display()), e))
+        self.batched += chunk.bytes.len();
+        self.batch.push(chunk.bytes);
+        if self.batched >= BATCH {
+            self.write_batch(false).await?;
+        }
+        Ok(())
     }
 
     async fn finish(&mut self) -> Result<()> {
-        let mut f = self.file.take().expect("finish once");
-        let ctx = || format!("writing {}", self.partial.display());
-        f.flush().await.map_err(|e| Error::write(ctx(), e))?;
-        f.get_ref()
-            .sync_all()
-            .await
-            .map_err(|e| Error::write(ctx(), e))?;
+        self.write_batch(true).await?;
+        self.file.take().expect("finish once");
         Ok(())
     }
 
@@ -146,6 +184,10 @@ impl TarballWriter for DirWriter {
         let kept = put_in_place(&tmp, &sidecar).await?;
         self.keep(sidecar, kept);
         Ok(())
+    }
+
+    fn write_cpu_ns(&self) -> u64 {
+        self.cpu_ns
     }
 
     async fn abort(&mut self) {

@@ -290,6 +290,13 @@ pub trait TarballWriter: Send {
     fn assembled(&self) -> Option<Assembled> {
         None
     }
+
+    /// CPU nanoseconds it spent writing on threads of its own (not in
+    /// `write`'s caller), once finished: one tarball's writes run one
+    /// after the other, a chain of the run's serial work.
+    fn write_cpu_ns(&self) -> u64 {
+        0
+    }
 }
 
 /// How one tarball's bytes reached a store that copies: sent, or copied
