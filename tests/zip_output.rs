@@ -142,8 +142,13 @@ fn zip_level_is_its_own() {
 
 /// Packs `f`'s run (one family, no multiarch) as ZIP for Windows.
 fn pack_zip(f: &Fixture, case: &str) -> Outcome {
-    f.pack_raw(
-        case,
+    pack_windows(f, case, &["--format", "zip"])
+}
+
+/// Packs `f`'s run (one family, no multiarch) for Windows, with `extra`.
+fn pack_windows(f: &Fixture, case: &str, extra: &[&str]) -> Outcome {
+    let dest = s(&f.dest);
+    let args = [
         &[
             "--families",
             FAMILY,
@@ -151,12 +156,13 @@ fn pack_zip(f: &Fixture, case: &str) -> Outcome {
             "never",
             "--platform",
             "windows",
-            "--format",
-            "zip",
             "--dest",
-            s(&f.dest),
-        ],
-    )
+            dest,
+        ][..],
+        extra,
+    ]
+    .concat();
+    f.pack_raw(case, &args)
 }
 
 /// Links (a Linux run's `.so` chains), names Windows forbids, and two
@@ -217,22 +223,10 @@ fn last_wins_lists_one_entry_the_later() {
             b"the later one\n".to_vec(),
         )]),
     );
-    let out = f.pack_raw(
+    let out = pack_windows(
+        &f,
         "last wins",
-        &[
-            "--families",
-            FAMILY,
-            "--multiarch",
-            "never",
-            "--platform",
-            "windows",
-            "--format",
-            "gz,zip",
-            "--on-conflict",
-            "last-wins",
-            "--dest",
-            s(&f.dest),
-        ],
+        &["--format", "gz,zip", "--on-conflict", "last-wins"],
     );
     assert!(out.status.success(), "{}", out.stderr);
     let zip = f
