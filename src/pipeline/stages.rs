@@ -62,8 +62,9 @@ pub struct StageSeconds {
     /// The slowest chain of work that ran one thing at a time: the
     /// decisions and the artifacts read while holding the turn (all of
     /// decode and repack with one artifact thread), the fan-out, the
-    /// largest tarball's writes, or the largest tarball's digest. `compress / serial` is how many compression threads the
-    /// run could keep busy.
+    /// largest tarball's writes, or the largest tarball's digest.
+    /// `compress / serial` is how many compression threads the run could
+    /// keep busy.
     pub serial: f64,
     /// Compression, over all pool threads.
     pub compress: f64,

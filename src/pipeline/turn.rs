@@ -59,9 +59,10 @@ impl Stop {
 /// The turn: which artifact's entries are decided next, and the conflict
 /// table, handed to that artifact's worker.
 pub(super) struct Turn {
-    state: Mutex<(usize, Option<Decider>)>,
-    /// The index in `state`, read without the lock: scanning threads ask
-    /// at every entry whether their turn has come.
+    /// The conflict table, while no worker holds it.
+    decider: Mutex<Option<Decider>>,
+    /// Whose turn it is; changed only with `decider` locked, read without
+    /// the lock by scanning threads, which ask at every entry.
     at: AtomicUsize,
     cv: Condvar,
 }
@@ -69,7 +70,7 @@ pub(super) struct Turn {
 impl Turn {
     pub(super) fn new(decider: Decider) -> Self {
         Turn {
-            state: Mutex::new((0, Some(decider))),
+            decider: Mutex::new(Some(decider)),
             at: AtomicUsize::new(0),
             cv: Condvar::new(),
         }
@@ -77,15 +78,15 @@ impl Turn {
 
     /// Waits for artifact `index`'s turn; `None` if it is cancelled first.
     pub(super) fn wait(&self, index: usize, stop: &Stop) -> Option<Decider> {
-        let mut s = self.state.lock().expect("turn");
+        let mut decider = self.decider.lock().expect("turn");
         loop {
             if stop.cancels(index) {
                 return None;
             }
-            if s.0 == index {
-                return s.1.take();
+            if self.is(index) {
+                return decider.take();
             }
-            s = self.cv.wait(s).expect("turn");
+            decider = self.cv.wait(decider).expect("turn");
         }
     }
 
@@ -96,10 +97,10 @@ impl Turn {
 
     /// Artifact `index` is decided: the next one's turn.
     pub(super) fn pass(&self, index: usize, decider: Decider) {
-        let mut s = self.state.lock().expect("turn");
-        *s = (index + 1, Some(decider));
+        let mut held = self.decider.lock().expect("turn");
+        *held = Some(decider);
         self.at.store(index + 1, Ordering::Release);
-        drop(s);
+        drop(held);
         self.cv.notify_all();
     }
 

@@ -234,20 +234,22 @@ impl Budget {
             .artifact_jobs
             .unwrap_or((n.cores / CORES_PER_ARTIFACT).max(1))
             .max(1);
+        // With several readers, half of what is left besides them and the
+        // threads goes to what they read ahead of their turn.
+        let left = |r: usize| avail.saturating_sub(fixed(r) + threads(jobs));
+        let ahead = |r: usize| MIN_PENDING + left(r) / 2 / r as u64;
         // Readers chosen by default leave a quarter of the budget to what
-        // makes them useful (read-ahead, output held ahead of the sinks).
+        // makes them useful (read-ahead, output held ahead of the sinks),
         // and each at least MIN_DEFAULT_AHEAD ahead of its turn (more
         // readers holding less each would only go live sooner).
-        let leaves_a_quarter = |r: usize| {
-            let used = fixed(r) + threads(jobs);
-            used + avail / 4 <= avail
-                && MIN_PENDING + (avail - used) / 2 / r as u64 >= MIN_DEFAULT_AHEAD
+        let default_fits = |r: usize| {
+            fixed(r) + threads(jobs) + avail / 4 <= avail && ahead(r) >= MIN_DEFAULT_AHEAD
         };
         let readers = match n.artifact_jobs {
             Some(r) => r.max(1),
             None => (1..=wanted_readers)
                 .rev()
-                .find(|&r| r == 1 || leaves_a_quarter(r))
+                .find(|&r| r == 1 || default_fits(r))
                 .unwrap_or(1),
         };
         if !fits(jobs, readers) {
@@ -289,11 +291,10 @@ impl Budget {
         // what they read ahead of their turn; of the rest, downloads 1/2,
         // uploads 1/4 and short runs they hold 1/20, blocks 1/5 (half
         // queued, half held ahead).
-        let mut rest = avail - fixed(readers) - threads(jobs);
+        let mut rest = left(readers);
         let pending = if readers > 1 {
-            let share = rest / 2;
-            rest -= share;
-            MIN_PENDING + share / readers as u64
+            rest -= rest / 2;
+            ahead(readers)
         } else {
             0
         };
