@@ -104,7 +104,8 @@ fn shared_run() -> &'static Path {
 
 /// Level 0: compressed bytes are about the tar's, so runs are long.
 /// A run of TheRock's Windows build shaped like `shared_run`, for ZIP
-/// archives (a Linux run's links cannot be packed as ZIP).
+/// archives (a Linux run's links are ZIP entries only in a directory so
+/// far).
 fn shared_windows_run() -> &'static Path {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
     RUN.get_or_init(|| {
@@ -879,6 +880,58 @@ fn hostile_artifact_publishes_nothing() {
     let line = error_line(&stderr);
     assert!(line.contains("zzbad_lib_generic.tar.zst"), "{line}");
     assert!(line.contains("is absolute"), "{line}");
+    b.assert_untouched();
+}
+
+/// A link in a ZIP archive is stored as the file it leads to by reading
+/// back the archive's own bytes, which an upload does not do yet: the
+/// first link met stops the run, naming its artifact and member, the
+/// uploads are aborted and the bucket is left as it was.
+#[test]
+fn a_zip_link_to_s3_is_refused_and_publishes_nothing() {
+    let b = Backend::new("a_zip_link_to_s3_is_refused_and_publishes_nothing");
+    let src = tempfile::tempdir().unwrap();
+    fixtures::generate(
+        &FixtureSpec {
+            layout: Layout::Kpack,
+            families: vec!["gfx110X-all".into()],
+            seed: 17,
+            large_bytes: 0,
+            sidecars: true,
+            windows: true,
+        },
+        src.path(),
+    )
+    .unwrap();
+    write_artifact(
+        &src.path().join("zzbad_lib_generic.tar.zst"),
+        Compression::Zst,
+        Some(&["zzbad/stage"]),
+        &[
+            fixtures::Member::dir("zzbad/stage/lib"),
+            fixtures::Member::file("zzbad/stage/lib/z.dll.1", b"z\n".to_vec()),
+            fixtures::Member::symlink("zzbad/stage/lib/z.dll", "z.dll.1"),
+        ],
+    )
+    .unwrap();
+    let flags = [
+        "--families",
+        "gfx110X-all",
+        "--platform",
+        "windows",
+        "--format",
+        "zip",
+    ];
+    let stderr = pack_to_s3_fails(&b, src.path(), &flags);
+    let line = error_line(&stderr);
+    for needle in [
+        "zzbad_lib_generic.tar.zst",
+        "./lib/z.dll",
+        "symlink",
+        "directory destination",
+    ] {
+        assert!(line.contains(needle), "{needle}: {line}");
+    }
     b.assert_untouched();
 }
 

@@ -314,7 +314,8 @@ fn example_sets_build_on_the_sample() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let sample = root.join("examples/sample-run");
     let mut found = 0;
-    // ZIP sets are for Windows runs (a Linux run's links are refused).
+    // ZIP sets are for Windows runs (a Linux run's paths are longer than
+    // Windows takes).
     let windows = tempfile::tempdir().unwrap();
     let spec = FixtureSpec {
         layout: Layout::Kpack,

@@ -13,6 +13,7 @@ use std::process::Command;
 use common::bad_run::*;
 use common::{files_in, rockpack_ok, s, trees};
 use rockpack::fixtures::{self, FixtureSpec, Layout, Member};
+use sha2::Digest;
 
 const FAMILIES: &str = "gfx110X-all;gfx1151";
 
@@ -47,6 +48,17 @@ fn pack(run: &Path, dest: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     rockpack_ok(&args);
+}
+
+/// Every file of `again` is the file of that name in `first`.
+fn assert_same_files(again: &Path, first: &Path) {
+    for z in files_in(again) {
+        assert_eq!(
+            std::fs::read(again.join(&z)).unwrap(),
+            std::fs::read(first.join(&z)).unwrap(),
+            "{z} differs between runs"
+        );
+    }
 }
 
 /// Opens `archive` with Info-ZIP, bsdtar and 7-Zip, those installed.
@@ -110,13 +122,7 @@ fn zip_archives_hold_the_tar_trees_and_open_everywhere() {
         again.path(),
         &["--format", "zip", "--jobs", "1"],
     );
-    for z in files_in(again.path()) {
-        assert_eq!(
-            std::fs::read(again.path().join(&z)).unwrap(),
-            std::fs::read(dest.path().join(&z)).unwrap(),
-            "{z} differs between runs"
-        );
-    }
+    assert_same_files(again.path(), dest.path());
 }
 
 /// `--level zip=N` sets the ZIP level alone; a ZIP archive is no tarball
@@ -170,17 +176,11 @@ fn pack_windows(f: &Fixture, case: &str, extra: &[&str]) -> Outcome {
     f.pack_raw(case, &args)
 }
 
-/// Links (a Linux run's `.so` chains), names Windows forbids, and two
-/// names Windows would take for one are refused before anything is
-/// written, naming the artifact and the member.
+/// Names Windows forbids and two names Windows would take for one are
+/// refused before anything is written, naming the artifact and the
+/// member.
 #[test]
 fn zip_refuses_what_windows_cannot_hold() {
-    let zip = ["--format", "zip"];
-    // A Linux run holds symlinks.
-    let f = Fixture::new(false);
-    f.pack("a symlink", &zip)
-        .assert_failed(1, &["symlink", "a ZIP archive holds files, not links"]);
-
     for (case, path, needle) in [
         ("a reserved device name", "bin/aux.h", "AUX"),
         ("a colon", "bin/a:b.txt", ":"),
@@ -278,4 +278,130 @@ fn last_wins_lists_one_entry_the_later() {
         .collect();
     assert_eq!(in_zip, in_tar);
     check_with_tools(&zip);
+}
+
+/// What a Linux run's archives leave out as ZIP: the examples' paths are
+/// longer than Windows takes, and HIP's CMake alias is a link to a
+/// directory.
+const LINUX_SET: &str = r#"
+[[tarball]]
+name = "linux-{label}"
+each-target = ["gfx110X-all"]
+exclude-paths = ["share/rocm-core/examples/**", "lib/cmake/hip-alias"]
+formats = ["gz", "zip"]
+sidecar = "sha256"
+
+[[tarball]]
+name = "linux-{label}"
+label = "everything"
+union = ["gfx110X-all", "gfx1151"]
+exclude-paths = ["share/rocm-core/examples/**", "lib/cmake/hip-alias"]
+formats = ["gz", "zip"]
+"#;
+
+/// A Linux run's links as ZIP entries: each `.so` chain (a library over a
+/// ZIP block among them, its data in several blocks) and each hardlink is
+/// the file it leads to, its bytes repeated, not compressed again: every
+/// archive's tree is its tar.gz's with the links followed (the oracle has
+/// the kernel resolve them), its sidecar is its digest, every tool opens
+/// it, and one thread writes the same bytes.
+#[test]
+fn a_linux_run_stores_each_link_as_its_file() {
+    let run = tempfile::tempdir().unwrap();
+    let spec = FixtureSpec {
+        layout: Layout::Kpack,
+        families: FAMILIES.split(';').map(String::from).collect(),
+        seed: 11,
+        large_bytes: 8 << 20,
+        sidecars: true,
+        windows: false,
+    };
+    fixtures::generate(&spec, run.path()).expect("generate run");
+    let work = tempfile::tempdir().unwrap();
+    let set = work.path().join("set.toml");
+    std::fs::write(&set, LINUX_SET).unwrap();
+    let pack = |dest: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "pack",
+            "--source",
+            s(run.path()),
+            "--set",
+            s(&set),
+            "--dest",
+            s(dest),
+        ];
+        args.extend_from_slice(extra);
+        rockpack_ok(&args);
+    };
+    let dest = tempfile::tempdir().unwrap();
+    pack(dest.path(), &[]);
+    let names = files_in(dest.path());
+    let zips: Vec<&String> = names.iter().filter(|n| n.ends_with(".zip")).collect();
+    assert_eq!(zips.len(), 3, "{names:?}");
+    let (mut links, mut cut) = (0, false);
+    for z in zips {
+        let zip = dest.path().join(z);
+        let gz = dest.path().join(z.replace(".zip", ".tar.gz"));
+        let (zj, tj) = (work.path().join("z.json"), work.path().join("t.json"));
+        trees(&["zip", "--out", s(&zj), s(&zip)]);
+        trees(&[
+            "tarball",
+            "--no-root",
+            "--follow-links",
+            "--out",
+            s(&tj),
+            s(&gz),
+        ]);
+        trees(&["compare", s(&zj), s(&tj)]);
+        check_with_tools(&zip);
+        let tar = std::fs::File::open(&gz).unwrap();
+        let entries = common::tar_listing::tar_entries(flate2::read::GzDecoder::new(tar));
+        links += entries.iter().filter(|e| e.link.is_some()).count();
+        // A link to a library larger than a block.
+        cut |= entries.iter().any(|e| {
+            e.link.as_ref().is_some_and(|t| {
+                let dir = e.path.rsplit_once('/').map_or("", |(d, _)| d);
+                entries
+                    .iter()
+                    .any(|f| f.path == format!("{dir}/{t}") && f.data.len() > 1 << 20)
+            })
+        });
+        let sidecar = dest.path().join(format!("{z}.sha256"));
+        if sidecar.exists() {
+            let digest = hex::encode(sha2::Sha256::digest(std::fs::read(&zip).unwrap()));
+            let text = std::fs::read_to_string(&sidecar).unwrap();
+            assert!(text.starts_with(&digest), "{z}: {text}");
+        }
+    }
+    assert!(links > 10, "the run holds {links} links");
+    assert!(cut, "no link leads to a file larger than a ZIP block");
+
+    let again = tempfile::tempdir().unwrap();
+    pack(again.path(), &["--jobs", "1"]);
+    assert_same_files(again.path(), dest.path());
+}
+
+/// A link that leads to no file the archive holds is refused, naming the
+/// artifact, the member and why; nothing is written. (One that leads out
+/// of the tree is refused for every format, as the artifact is read.)
+#[test]
+fn links_that_lead_to_no_file_are_refused() {
+    for (case, link, target, why) in [
+        ("to a directory", "lib/alias", ".", "lib is a directory"),
+        (
+            "to nothing",
+            "lib/libgone.so",
+            "libgone.so.1",
+            "holds nothing at lib/libgone.so.1",
+        ),
+        ("round a loop", "lib/a", "b", "a loop"),
+    ] {
+        let f = Fixture::windows(false);
+        let mut extra = vec![Member::symlink(at(link), target)];
+        if case == "round a loop" {
+            extra.push(Member::symlink(at("lib/b"), "a"));
+        }
+        f.bad(Some(&[PREFIX]), &with_hostile(extra));
+        pack_zip(&f, case).assert_failed(1, &[BAD, &quoted(&format!("./{link}")), "symlink", why]);
+    }
 }

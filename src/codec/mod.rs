@@ -9,6 +9,7 @@ mod gzip;
 pub mod pool;
 pub mod zip;
 pub mod zip_block;
+pub mod zip_links;
 mod zstd;
 
 use bytes::Bytes;
@@ -219,18 +220,38 @@ impl Codec {
         tail: &[u8],
         dirs: Vec<EntryMeta>,
         at: u64,
-    ) -> Result<Bytes> {
+    ) -> Result<Vec<Tail>> {
         Ok(match self.format {
             Format::Gzip => {
                 let mut crc = content.crc.clone();
                 crc.update(tail);
                 let len = content.len + tail.len() as u64;
-                gzip::trailer(self.level, tail, crc.finalize(), len)
+                vec![Tail::Bytes(gzip::trailer(
+                    self.level,
+                    tail,
+                    crc.finalize(),
+                    len,
+                ))]
             }
-            Format::Zstd => zstd::compress_frame(self.level, tail),
+            Format::Zstd => vec![Tail::Bytes(zstd::compress_frame(self.level, tail))],
             Format::Zip => content.zip.trailer(dirs, at)?,
         })
     }
+}
+
+/// Part of what closes a tarball.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// Bytes of its own.
+    Bytes(Bytes),
+    /// `len` bytes the tarball already holds from `offset` on, once more
+    /// (a link in a ZIP archive, stored as the file it leads to).
+    Again {
+        /// Where they start in the tarball.
+        offset: u64,
+        /// How many.
+        len: u64,
+    },
 }
 
 /// What a tarball's trailer needs of its content: the running CRC32 and
@@ -280,11 +301,15 @@ mod tests {
         }
         // The tar end-of-archive blocks, as the pipeline passes them.
         let at = out.len() as u64;
-        out.extend_from_slice(
-            &codec
-                .trailer(&mut content, &[0; 1024], Vec::new(), at)
-                .unwrap(),
-        );
+        for part in codec
+            .trailer(&mut content, &[0; 1024], Vec::new(), at)
+            .unwrap()
+        {
+            let Tail::Bytes(b) = part else {
+                panic!("a tar trailer repeats nothing")
+            };
+            out.extend_from_slice(&b);
+        }
         out
     }
 

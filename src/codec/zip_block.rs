@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use flate2::FlushCompress;
@@ -21,7 +22,8 @@ use super::zip::{
     central_directory, data_descriptor, local_header, CentralEntry, EntryMeta, Method,
     END_OF_DEFLATE,
 };
-use super::Compressed;
+use super::zip_links::{resolve, Found, ZipLink};
+use super::{Compressed, Tail};
 use crate::error::{Error, Kind, Result};
 use crate::object_crc::ObjectCrc;
 use crate::plan::windows_names::CaseFold;
@@ -48,13 +50,26 @@ pub struct ZipItem {
     pub meta: EntryMeta,
     /// Its data in the block.
     pub data: Range<usize>,
+    /// A link (no data): stored at the archive's end as the file it leads
+    /// to (see [`super::zip_links`]).
+    pub link: Option<Arc<ZipLink>>,
+}
+
+/// An entry a block or an archive lists, in order.
+#[derive(Clone, Debug)]
+pub enum Listed {
+    /// An entry with its bytes, at an offset from the block's or the
+    /// archive's start.
+    Entry(CentralEntry),
+    /// A link, whose entry the archive's end makes.
+    Link(Arc<ZipLink>),
 }
 
 /// What a compressed ZIP block tells the archives that hold it.
 #[derive(Clone, Debug)]
 pub enum ZipOut {
-    /// Whole entries, at offsets from the block's start.
-    Entries(Vec<CentralEntry>),
+    /// Whole entries, at offsets from the block's start, and links.
+    Entries(Vec<Listed>),
     /// A file opens (its local header is the block).
     Opens(EntryMeta),
     /// Part of an open file's data; `last`: its end (the fan-out makes
@@ -87,6 +102,10 @@ pub fn compress(
             let mut out = Vec::with_capacity(data.len() / 2 + 64 * items.len());
             let mut entries = Vec::with_capacity(items.len());
             for item in items {
+                if let Some(link) = &item.link {
+                    entries.push(Listed::Link(link.clone()));
+                    continue;
+                }
                 let offset = out.len() as u64;
                 let bytes = &data[item.data.clone()];
                 let crc = crc32fast::hash(bytes);
@@ -108,14 +127,14 @@ pub fn compress(
                     payload.len() as u64,
                     bytes.len() as u64,
                 ));
-                entries.push(CentralEntry {
+                entries.push(Listed::Entry(CentralEntry {
                     meta: item.meta.clone(),
                     method,
                     crc,
                     compressed: payload.len() as u64,
                     uncompressed: bytes.len() as u64,
                     offset,
-                });
+                }));
             }
             (Bytes::from(out), ZipOut::Entries(entries))
         }
@@ -178,7 +197,7 @@ impl OpenFile {
 /// One ZIP archive's entries so far, for its central directory.
 #[derive(Default)]
 pub struct ArchiveEntries {
-    entries: Vec<CentralEntry>,
+    entries: Vec<Listed>,
     /// Where each name is in `entries`: a name written again (a later
     /// artifact's file, under `--on-conflict last-wins`) takes the earlier
     /// one's place, as a tar extraction leaves the later; the earlier
@@ -196,9 +215,12 @@ impl ArchiveEntries {
         match &c.zip {
             Some(ZipOut::Entries(entries)) => {
                 for e in entries {
-                    self.add(CentralEntry {
-                        offset: at + e.offset,
-                        ..e.clone()
+                    self.add(match e {
+                        Listed::Entry(e) => Listed::Entry(CentralEntry {
+                            offset: at + e.offset,
+                            ..e.clone()
+                        }),
+                        Listed::Link(l) => Listed::Link(l.clone()),
                     })?;
                 }
             }
@@ -212,60 +234,163 @@ impl ArchiveEntries {
                     .open
                     .take()
                     .ok_or_else(|| Error::internal("a ZIP file closed that was not open"))?;
-                self.add(CentralEntry {
+                self.add(Listed::Entry(CentralEntry {
                     meta,
                     method: Method::Deflated,
                     crc: *crc,
                     compressed: *compressed,
                     uncompressed: *uncompressed,
                     offset,
-                })?;
+                }))?;
             }
             Some(ZipOut::Data { .. }) | None => {}
         }
         Ok(())
     }
 
-    fn add(&mut self, e: CentralEntry) -> Result<()> {
-        if let Some(clash) = self.names.add(&e.meta.name) {
+    fn add(&mut self, e: Listed) -> Result<()> {
+        let name = match &e {
+            Listed::Entry(e) => &e.meta.name,
+            Listed::Link(l) => &l.name,
+        };
+        if let Some(clash) = self.names.add(name) {
             return Err(Error::failed(
                 Kind::Conflict,
                 format!(
-                    "{} and {} differ only in case: Windows would take them for one ({clash})",
-                    clash.earlier_path, e.meta.name
+                    "{} and {name} differ only in case: Windows would take them for one ({clash})",
+                    clash.earlier_path
                 ),
             ));
         }
-        match self.listed.get(&e.meta.name) {
+        match self.listed.get(name) {
             Some(&i) => self.entries[i] = e,
             None => {
-                self.listed.insert(e.meta.name.clone(), self.entries.len());
+                self.listed.insert(name.clone(), self.entries.len());
                 self.entries.push(e);
             }
         }
         Ok(())
     }
 
+    /// What the archive holds at `path` (no trailing `/`).
+    fn find(&self, path: &str) -> Option<Found<'_>> {
+        let i = self
+            .listed
+            .get(path)
+            .or_else(|| self.listed.get(&format!("{path}/")))?;
+        Some(match &self.entries[*i] {
+            Listed::Entry(e) if e.meta.is_dir => Found::Dir,
+            Listed::Entry(e) => Found::File(e),
+            Listed::Link(l) => Found::Link(l),
+        })
+    }
+
     /// The archive's last bytes, from `at` on: `dirs` (directory entries
-    /// some archives need at their end) as entries, then the central
-    /// directory.
-    pub fn trailer(&mut self, dirs: Vec<EntryMeta>, at: u64) -> Result<Bytes> {
+    /// some archives need at their end) as entries, each link as the file
+    /// it leads to (a local header of its own, then that file's data
+    /// again, as the archive holds it), then the central directory.
+    pub fn trailer(&mut self, dirs: Vec<EntryMeta>, at: u64) -> Result<Vec<Tail>> {
+        let mut tail = Vec::new();
         let mut out = Vec::new();
+        // Bytes of `tail` before `out`.
+        let mut before = 0;
         for meta in dirs {
             let offset = at + out.len() as u64;
             out.extend_from_slice(&local_header(&meta, Method::Stored));
             out.extend_from_slice(&data_descriptor(0, 0, 0));
-            self.add(CentralEntry {
+            self.add(Listed::Entry(CentralEntry {
                 meta,
                 method: Method::Stored,
                 crc: 0,
                 compressed: 0,
                 uncompressed: 0,
                 offset,
-            })?;
+            }))?;
         }
-        let cd_offset = at + out.len() as u64;
-        out.extend_from_slice(&central_directory(&self.entries, cd_offset));
-        Ok(Bytes::from(out))
+        for i in 0..self.entries.len() {
+            let Listed::Link(link) = &self.entries[i] else {
+                continue;
+            };
+            let target = resolve(link, &|p| self.find(p))
+                .map_err(|why| refused(link, &why))?
+                .clone();
+            let meta = EntryMeta {
+                name: link.name.clone(),
+                ..target.meta.clone()
+            };
+            let offset = at + before + out.len() as u64;
+            out.extend_from_slice(&local_header(&meta, target.method));
+            if target.compressed > 0 {
+                let data = target.offset + local_header(&target.meta, target.method).len() as u64;
+                before += out.len() as u64 + target.compressed;
+                tail.push(Tail::Bytes(Bytes::from(std::mem::take(&mut out))));
+                tail.push(Tail::Again {
+                    offset: data,
+                    len: target.compressed,
+                });
+            }
+            out.extend_from_slice(&data_descriptor(
+                target.crc,
+                target.compressed,
+                target.uncompressed,
+            ));
+            self.entries[i] = Listed::Entry(CentralEntry {
+                meta,
+                offset,
+                ..target
+            });
+        }
+        let cd_offset = at + before + out.len() as u64;
+        let entries: Vec<CentralEntry> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Listed::Entry(e) => Some(e.clone()),
+                Listed::Link(_) => None,
+            })
+            .collect();
+        out.extend_from_slice(&central_directory(&entries, cd_offset));
+        tail.push(Tail::Bytes(Bytes::from(out)));
+        Ok(tail)
     }
+}
+
+/// A link the block `c` lists, if any.
+pub fn link_in(c: &Compressed) -> Option<&ZipLink> {
+    let Some(ZipOut::Entries(entries)) = &c.zip else {
+        return None;
+    };
+    entries.iter().find_map(|e| match e {
+        Listed::Link(l) => Some(&**l),
+        Listed::Entry(_) => None,
+    })
+}
+
+/// The error for a link in an archive whose destination cannot read its
+/// own bytes back (at `location`): refused as soon as it is met.
+pub fn cannot_repeat(link: &ZipLink, location: &str) -> Error {
+    Error::artifact_kind(
+        Kind::Conflict,
+        &link.artifact,
+        Some(link.member.as_bytes()),
+        format!(
+            "a {} to {:?}: a ZIP archive stores a link as the file it leads to, repeating bytes it holds, which rockpack reads back only from a directory destination so far ({location}); pack this run's ZIP archives into a directory, or leave the member out with the set's exclude-paths",
+            link.kind(),
+            link.target
+        ),
+    )
+}
+
+/// The error for a link that leads to no file the archive holds.
+fn refused(link: &ZipLink, why: &str) -> Error {
+    Error::artifact_kind(
+        Kind::Conflict,
+        &link.artifact,
+        Some(link.member.as_bytes()),
+        format!(
+            "a {} to {:?}: {why}; a ZIP archive holds files and directories, and stores a link as the file it leads to",
+            link.kind(),
+            link.target
+        ),
+    )
 }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use super::held::Held;
 use super::workers::{Out, Workers};
 use super::{Origins, Output};
+use crate::codec::zip_block::{cannot_repeat, link_in};
 use crate::codec::{Compressed, OpenFile};
 use crate::error::{Error, Result};
 use crate::pipeline::progress::Progress;
@@ -113,6 +114,11 @@ pub(super) async fn fan_out(
                             format!("{}: {artifact}: {e}", o.writer.location()),
                         )
                     })?;
+                    if let Some(link) = link_in(&q.block) {
+                        if !o.writer.can_read_back() {
+                            return Err(cannot_repeat(link, &o.writer.location()));
+                        }
+                    }
                     let n = q.chunk.bytes.len() as u64;
                     o.put(q.chunk).await?;
                     progress.written[t].fetch_add(n, Ordering::Relaxed);

@@ -30,7 +30,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
-use crate::codec::{Block, Codec, Codecs, TarballContent};
+use crate::codec::{Block, Codec, Codecs, Tail, TarballContent};
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
 use crate::pipeline::budget::Budget;
@@ -142,11 +142,27 @@ struct Output {
     done_at: Option<f64>,
 }
 
+/// Bytes read back at a time to be written again.
+const AGAIN_AT_ONCE: u64 = 4 << 20;
+
 impl Output {
     async fn put(&mut self, chunk: Chunk) -> Result<()> {
         self.sha.update(chunk.bytes.clone()).await;
         self.bytes += chunk.bytes.len() as u64;
         self.writer.write(chunk).await
+    }
+
+    /// Writes `len` bytes the tarball holds from `offset` on again, read
+    /// back from its writer a few MiB at a time.
+    async fn again(&mut self, offset: u64, len: u64) -> Result<()> {
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(AGAIN_AT_ONCE);
+            let bytes = self.writer.read_back(offset + done, n as usize).await?;
+            self.put(Chunk::own(bytes)).await?;
+            done += n;
+        }
+        Ok(())
     }
 }
 
@@ -438,8 +454,15 @@ async fn produce(
             dirs,
             o.bytes,
         )?;
-        origins.distinct += trailer.len() as u64;
-        o.put(Chunk::own(trailer)).await?;
+        for part in trailer {
+            match part {
+                Tail::Bytes(bytes) => {
+                    origins.distinct += bytes.len() as u64;
+                    o.put(Chunk::own(bytes)).await?;
+                }
+                Tail::Again { offset, len } => o.again(offset, len).await?,
+            }
+        }
         o.done_at = Some(started.elapsed().as_secs_f64());
     }
     Ok(workers.read_twice.load(Ordering::Relaxed))

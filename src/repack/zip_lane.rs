@@ -11,20 +11,22 @@
 //! knows the compressed size. The tar bytes themselves (headers, padding,
 //! the root `./`) go nowhere: a ZIP archive is made of the entries alone.
 //!
-//! What Windows cannot hold is refused here, naming the artifact and the
-//! member: names Windows forbids ([`crate::plan::windows_names`]), and
-//! links (ZIP archives for Windows hold files, not links; rockpack does not
-//! yet store a link's target in its place).
+//! A link goes with the entries, without bytes: the archive's end stores
+//! it as the file it leads to ([`crate::codec::zip_links`]). Names Windows
+//! forbids are refused here, naming the artifact and the member
+//! ([`crate::plan::windows_names`]).
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::tar_header::parse_numeric;
-use super::tar_reader::TarReader;
+use super::tar_reader::{Member, TarReader};
 use super::tarfmt::BLOCK;
 use crate::codec::zip::EntryMeta;
 use crate::codec::zip_block::{ZipItem, ZipShape};
+use crate::codec::zip_links::ZipLink;
 use crate::codec::Block;
 use crate::error::{Error, Kind, Result};
 use crate::plan::windows_names;
@@ -170,18 +172,7 @@ impl ZipLane {
         let (is_dir, size) = match member.typeflag {
             b'5' => (true, 0),
             b'0' | 0 => (false, member.size),
-            b'1' | b'2' => {
-                return Err(Error::artifact_kind(
-                    Kind::Conflict,
-                    &self.artifact,
-                    Some(&member.path),
-                    format!(
-                        "a {} to {:?}: a ZIP archive holds files, not links, and rockpack does not yet store a link's target in its place; leave the ZIP format out for this run, or the member out with --exclude-path",
-                        member.type_name(),
-                        String::from_utf8_lossy(&member.link)
-                    ),
-                ));
-            }
+            b'1' | b'2' => return self.link(&member, name),
             _ => {
                 return Err(Error::internal(format!(
                     "{name}: a {} in the repacked stream",
@@ -201,14 +192,7 @@ impl ZipLane {
             self.state = State::Header;
             return Ok(());
         }
-        if let Some(why) = windows_names::refusal(&name) {
-            return Err(Error::artifact_kind(
-                Kind::Conflict,
-                &self.artifact,
-                Some(&member.path),
-                format!("Windows cannot hold this path in a ZIP archive: {why}"),
-            ));
-        }
+        self.refuse_windows_name(&member, &name)?;
         let meta = EntryMeta {
             name: if is_dir { format!("{name}/") } else { name },
             is_dir,
@@ -235,6 +219,45 @@ impl ZipLane {
             self.end_entry(send)?;
         }
         Ok(())
+    }
+
+    /// A link: listed with the entries, stored at the archive's end as
+    /// the file it leads to (`crate::codec::zip_links`).
+    fn link(&mut self, member: &Member, name: String) -> Result<()> {
+        self.refuse_windows_name(member, &name)?;
+        let link = ZipLink {
+            name: name.clone(),
+            target: String::from_utf8_lossy(&member.link).into_owned(),
+            hard: member.typeflag == b'1',
+            artifact: self.artifact.clone(),
+            member: String::from_utf8_lossy(&member.path).into_owned(),
+        };
+        self.state = State::Header;
+        let at = self.data.len();
+        self.items.push(ZipItem {
+            meta: EntryMeta {
+                name,
+                is_dir: false,
+                mode: member.mode,
+                mtime: member.mtime.max(0) as u64,
+            },
+            data: at..at,
+            link: Some(Arc::new(link)),
+        });
+        Ok(())
+    }
+
+    /// Refuses a path Windows cannot hold, naming the member.
+    fn refuse_windows_name(&self, member: &Member, name: &str) -> Result<()> {
+        match windows_names::refusal(name) {
+            None => Ok(()),
+            Some(why) => Err(Error::artifact_kind(
+                Kind::Conflict,
+                &self.artifact,
+                Some(&member.path),
+                format!("Windows cannot hold this path in a ZIP archive: {why}"),
+            )),
+        }
     }
 
     /// Data of the current file.
@@ -279,6 +302,7 @@ impl ZipLane {
             self.items.push(ZipItem {
                 meta,
                 data: start..self.data.len(),
+                link: None,
             });
         }
         Ok(())

@@ -260,6 +260,22 @@ pub trait TarballWriter: Send {
     /// Appends the next compressed bytes.
     async fn write(&mut self, chunk: Chunk) -> Result<()>;
 
+    /// Whether it can give back bytes it was written ([`read_back`]).
+    ///
+    /// [`read_back`]: TarballWriter::read_back
+    fn can_read_back(&self) -> bool {
+        false
+    }
+
+    /// `len` of the bytes written so far, from `offset` on: a ZIP archive
+    /// stores a link as the file it leads to, repeating that file's bytes.
+    async fn read_back(&mut self, _offset: u64, _len: usize) -> Result<Bytes> {
+        Err(crate::error::Error::internal(format!(
+            "{}: this destination cannot read back what it was written",
+            self.location()
+        )))
+    }
+
     /// All bytes are written: make them durable, not yet visible.
     async fn finish(&mut self) -> Result<()>;
 

@@ -670,5 +670,30 @@ i = b.index(b"notes\n"); b[i] ^= 0x20
 open(p, "wb").write(bytes(b))
 PY
 expect_fail "bad CRC-32" python3 "$trees" zip --out x.json crc.zip
+# Links followed: a ZIP of the files the links lead to equals the tar's
+# view with --follow-links, and not the plain view; a link to a directory,
+# out of the tree or to nothing is refused.
+ln -s tool.exe "$work/zt/bin/tool"
+ln -s ../../bin/tool "$work/zt/share/doc/tool"
+tar czf ztl.tar.gz -C "$work/zt" --owner=0 --group=0 --numeric-owner .
+zip_of ztl.zip
+python3 "$trees" zip --out zl.json ztl.zip
+python3 "$trees" tarball --no-root --follow-links --out tl.json ztl.tar.gz
+python3 "$trees" compare zl.json tl.json
+python3 "$trees" tarball --no-root --out tp.json ztl.tar.gz
+if python3 "$trees" compare zl.json tp.json >/dev/null 2>&1; then
+    fail "the plain view of links equals the ZIP's"
+fi
+for bad in "dir:../share" "out:../../x" "none:missing"; do
+    rm -f "$work/zt/bin/bad"
+    ln -s "${bad#*:}" "$work/zt/bin/bad"
+    tar czf bad.tar.gz -C "$work/zt" --owner=0 --group=0 --numeric-owner .
+    case ${bad%%:*} in
+        dir) why="leads to a directory" ;;
+        out) why="leads out of the tree" ;;
+        none) why="leads to nothing" ;;
+    esac
+    expect_fail "$why" python3 "$trees" tarball --no-root --follow-links --out x.json bad.tar.gz
+done
 
 echo "trees selfcheck: ok"

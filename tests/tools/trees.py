@@ -922,10 +922,52 @@ def cmd_tarball(args) -> int:
                     for p in [p for p in tree if p.startswith(pre)]:
                         del tree[p]
             tree[path] = new
+    if args.follow_links:
+        follow_links(tree, lambda path, why: err(path, why))
     if args.no_root:
         tree.pop(".", None)
     write_json(tree_to_json(tree), args.out)
     return 0
+
+
+def follow_links(tree: dict[str, Entry], err) -> None:
+    """Replaces each symlink with the file it leads to, as `zip` without
+    `-y` stores it: the links are made on disk (files as empty stand-ins)
+    and the kernel resolves them. A link to a directory, out of the tree,
+    to nothing or round a loop raises `err(path, why)`. Every file then
+    stands alone (a ZIP archive has no hardlinks either)."""
+    with tempfile.TemporaryDirectory() as root:
+        root = os.path.realpath(root)
+        for path in sorted(tree):
+            if path == ".":
+                continue
+            e = tree[path]
+            full = os.path.join(root, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            if e.type == "dir":
+                os.makedirs(full, exist_ok=True)
+            elif e.type == "symlink":
+                os.symlink(e.target, full)
+            else:
+                open(full, "wb").close()
+        for path, e in list(tree.items()):
+            if e.type != "symlink":
+                continue
+            real = os.path.realpath(os.path.join(root, path))
+            if not real.startswith(root + os.sep):
+                raise err(path, f"symlink to {e.target!r} leads out of the tree")
+            if not os.path.lexists(real):
+                raise err(path, f"symlink to {e.target!r} leads to nothing")
+            if os.path.isdir(real):
+                raise err(path, f"symlink to {e.target!r} leads to a directory")
+            found = tree.get(os.path.relpath(real, root))
+            if found is None or found.type != "file":
+                raise err(path, f"symlink to {e.target!r} leads to no file of the tree")
+            tree[path] = Entry("file", node=found.node)
+    for e in tree.values():
+        if e.type == "file":
+            n = e.node
+            e.node = Node(n.mode, None, sha256=n.sha256, size=n.size)
 
 
 def cmd_zip(args) -> int:
@@ -1527,6 +1569,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(directories keep the first mode, otherwise the later entry wins)")
     t.add_argument("--no-root", action="store_true",
                    help="leave the root entry out (to compare with a ZIP archive)")
+    t.add_argument("--follow-links", action="store_true",
+                   help="each symlink as the file it leads to (to compare with a ZIP archive)")
     t.add_argument("--out", required=True, metavar="OUT.json")
     t.add_argument("tarball", metavar="TARBALL")
     t.set_defaults(func=cmd_tarball)
