@@ -196,7 +196,9 @@ fn zip_refuses_what_windows_cannot_hold() {
             1,
             &[
                 BAD,
-                &quoted(&format!("./{path}")),
+                // The artifact's own member, and the path it would have.
+                &quoted(&at(path)),
+                &format!("./{path}"),
                 "Windows cannot hold",
                 needle,
             ],

@@ -1,6 +1,7 @@
 //! Reads one artifact's members and turns each into its flattened tar
 //! entry, applying every rule that needs nothing but the artifact itself
-//! (manifest prefixes, member kinds, link targets, path exclusions). Which
+//! (manifest prefixes, member kinds, link targets, path exclusions, paths
+//! Windows cannot hold when a ZIP archive gets them). Which
 //! of the artifact's tarballs get an entry depends on earlier artifacts and
 //! is decided elsewhere ([`super::decide`]), so artifacts can be scanned
 //! side by side, each on its own thread.
@@ -16,8 +17,8 @@ use super::flatten::{check_relative, check_symlink_target, kind_of, Manifest, Me
 use super::tar_reader::{self, TarReader};
 use super::tarfmt::{self, Kind};
 use super::{read_manifest, ArtifactStats, Mask};
-use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::error::{Error, Kind as ErrorKind, Result};
+use crate::plan::{windows_names, Format, Plan};
 
 /// What every artifact of a run is scanned against; shared by all threads.
 pub(crate) struct Rules {
@@ -27,6 +28,9 @@ pub(crate) struct Rules {
     exclusions: Option<Exclusions>,
     /// Tarball file names, for messages.
     tarball_names: Vec<String>,
+    /// Which tarballs are ZIP archives: their paths must be ones Windows
+    /// can hold.
+    zip: Vec<bool>,
     metadata: Metadata,
 }
 
@@ -36,6 +40,11 @@ impl Rules {
             containing: plan.containing().into_iter().map(Mask::from).collect(),
             exclusions: Exclusions::new(plan)?,
             tarball_names: plan.tarballs.iter().map(|t| t.file_name.clone()).collect(),
+            zip: plan
+                .tarballs
+                .iter()
+                .map(|t| t.format == Format::Zip)
+                .collect(),
             metadata,
         })
     }
@@ -214,7 +223,10 @@ impl<'a, R: BufRead> Scanner<'a, R> {
             fp,
             made: false,
         };
-        let fp = match self.link_rules(m, rel, kind, tarballs, &mut names.link) {
+        let fp = match self
+            .windows_rules(m, rel, kind, tarballs)
+            .and_then(|()| self.link_rules(m, rel, kind, tarballs, &mut names.link))
+        {
             Ok(fp) => fp,
             Err(e) => return Err(out.refused(&head(None), e)),
         };
@@ -327,6 +339,33 @@ impl<'a, R: BufRead> Scanner<'a, R> {
         self.parent.0.extend_from_slice(&rel[..end]);
         self.parent.1 = Some(tarballs.clone());
         Ok(())
+    }
+
+    /// A path going into a ZIP archive must be one Windows can hold (the
+    /// directories made for it are its folders, checked with it).
+    fn windows_rules(
+        &self,
+        m: &tar_reader::Member,
+        rel: &[u8],
+        kind: Kind,
+        tarballs: &Mask,
+    ) -> Result<()> {
+        if !tarballs.iter().any(|&t| self.rules.zip[t]) {
+            return Ok(());
+        }
+        let mut path = String::from_utf8_lossy(rel).into_owned();
+        if kind == Kind::Dir {
+            path.push('/');
+        }
+        match windows_names::refusal(&path) {
+            None => Ok(()),
+            Some(why) => Err(Error::artifact_kind(
+                ErrorKind::Conflict,
+                self.name,
+                Some(&m.path),
+                format!("Windows cannot hold ./{path} in a ZIP archive: {why}"),
+            )),
+        }
     }
 
     /// The identity of a directory or link (`None` for a file), after the

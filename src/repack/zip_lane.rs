@@ -12,9 +12,8 @@
 //! the root `./`) go nowhere: a ZIP archive is made of the entries alone.
 //!
 //! A link goes with the entries, without bytes: the archive's end stores
-//! it as the file it leads to ([`crate::codec::zip_links`]). Names Windows
-//! forbids are refused here, naming the artifact and the member
-//! ([`crate::plan::windows_names`]).
+//! it as the file it leads to ([`crate::codec::zip_links`]). (Paths
+//! Windows cannot hold were refused as the artifact was scanned.)
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -28,8 +27,7 @@ use crate::codec::zip::EntryMeta;
 use crate::codec::zip_block::{ZipItem, ZipShape};
 use crate::codec::zip_links::ZipLink;
 use crate::codec::Block;
-use crate::error::{Error, Kind, Result};
-use crate::plan::windows_names;
+use crate::error::{Error, Result};
 
 /// Where the lane is in the tar stream.
 enum State {
@@ -192,7 +190,6 @@ impl ZipLane {
             self.state = State::Header;
             return Ok(());
         }
-        self.refuse_windows_name(&member, &name)?;
         let meta = EntryMeta {
             name: if is_dir { format!("{name}/") } else { name },
             is_dir,
@@ -224,7 +221,6 @@ impl ZipLane {
     /// A link: listed with the entries, stored at the archive's end as
     /// the file it leads to (`crate::codec::zip_links`).
     fn link(&mut self, member: &Member, name: String) -> Result<()> {
-        self.refuse_windows_name(member, &name)?;
         let link = ZipLink {
             name: name.clone(),
             target: String::from_utf8_lossy(&member.link).into_owned(),
@@ -245,19 +241,6 @@ impl ZipLane {
             link: Some(Arc::new(link)),
         });
         Ok(())
-    }
-
-    /// Refuses a path Windows cannot hold, naming the member.
-    fn refuse_windows_name(&self, member: &Member, name: &str) -> Result<()> {
-        match windows_names::refusal(name) {
-            None => Ok(()),
-            Some(why) => Err(Error::artifact_kind(
-                Kind::Conflict,
-                &self.artifact,
-                Some(&member.path),
-                format!("Windows cannot hold this path in a ZIP archive: {why}"),
-            )),
-        }
     }
 
     /// Data of the current file.
