@@ -15,8 +15,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::held::Held;
+use super::output::{Origins, Output};
 use super::workers::{Out, Workers};
-use super::{Origins, Output};
 use crate::codec::zip_block::{cannot_repeat, link_in};
 use crate::codec::{Compressed, OpenFile};
 use crate::error::{Error, Result};

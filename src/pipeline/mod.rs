@@ -8,8 +8,9 @@
 //! or aborted; `produce` writes each tarball's header, fans the compressed
 //! blocks out and writes the trailers; `workers` (threads of their own)
 //! decode (`decode_ahead`) and repack the artifacts and feed the
-//! compression pool; `publish_all` makes the finished tarballs visible.
-//! Per-stage CPU time (`stages`) and the tarballs' digests (`checksum`)
+//! compression pool; `output` holds each tarball being written (its
+//! trailer, where its bytes are first written) and finishes, publishes or
+//! aborts them all. Per-stage CPU time (`stages`) and the tarballs' digests (`checksum`)
 //! have modules of their own; signals are [`crate::signals`].
 
 pub mod budget;
@@ -17,6 +18,7 @@ mod checksum;
 pub(crate) mod decode_ahead;
 mod fanout;
 mod held;
+mod output;
 pub mod progress;
 pub mod stages;
 mod turn;
@@ -30,22 +32,21 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
-use crate::codec::{Block, Codec, Codecs, Tail, TarballContent};
+use crate::codec::{Block, Codecs, TarballContent};
 use crate::error::{Error, Result};
 use crate::object_crc::ObjectCrc;
 use crate::pipeline::budget::Budget;
 use crate::pipeline::progress::Progress;
 use crate::plan::{Format, Plan};
-use crate::repack::at_end::zip_directories;
-use crate::repack::{flatten::Metadata, tarfmt::END_OF_ARCHIVE, ConflictPolicy};
+use crate::repack::{flatten::Metadata, ConflictPolicy};
 use crate::signals::{interrupted, Shutdown};
 use crate::sink::{
-    set_id, Assembled, Chunk, Holders, Origin, RecordedTarball, SetRecord, Sink, StoredChecksum,
-    TarballWriter, UploadStats,
+    set_id, Assembled, RecordedTarball, SetRecord, Sink, StoredChecksum, UploadStats,
 };
 use crate::source::verify::VerifyMode;
 use crate::source::Source;
 use checksum::TarballSha;
+use output::{abort_all, prepare_all, publish_all, Origins, Output, CREATE_GRACE};
 use stages::{Stage, StageSeconds, Stages};
 use workers::Workers;
 
@@ -130,93 +131,6 @@ pub struct RunSummary {
     /// Artifacts too large to hold ahead of their turn, decided from their
     /// entries' heads and read a second time to be cut.
     pub artifacts_read_twice: usize,
-}
-
-/// One tarball being written.
-struct Output {
-    writer: Box<dyn TarballWriter>,
-    codec: Codec,
-    sha: TarballSha,
-    content: TarballContent,
-    bytes: u64,
-    done_at: Option<f64>,
-}
-
-/// Bytes read back at a time to be written again.
-const AGAIN_AT_ONCE: u64 = 4 << 20;
-
-impl Output {
-    async fn put(&mut self, chunk: Chunk) -> Result<()> {
-        self.sha.update(chunk.bytes.clone()).await;
-        self.bytes += chunk.bytes.len() as u64;
-        self.writer.write(chunk).await
-    }
-
-    /// Writes `len` bytes the tarball holds from `offset` on again, read
-    /// back from its writer a few MiB at a time.
-    async fn again(&mut self, offset: u64, len: u64) -> Result<()> {
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(AGAIN_AT_ONCE);
-            let bytes = self.writer.read_back(offset + done, n as usize).await?;
-            self.put(Chunk::own(bytes)).await?;
-            done += n;
-        }
-        Ok(())
-    }
-}
-
-/// Where each compressed byte is first written: a chunk goes to each of
-/// its tarballs with the tarballs ranked before it ([`Plan::upload_order`])
-/// that hold it, and their offsets: an uploading sink copies it from one
-/// of those instead of sending it again.
-struct Origins {
-    rank: Vec<usize>,
-    /// The tarballs others copy from ([`Plan::copy_origins`]): the only
-    /// holders a chunk names.
-    origin: Vec<bool>,
-    /// Bytes counted once.
-    distinct: u64,
-}
-
-impl Origins {
-    /// The chunk `bytes` for each of `tarballs` (which hold it at the
-    /// offsets `offset` gives), in the order given.
-    fn chunks(
-        &mut self,
-        bytes: &Bytes,
-        crc: ObjectCrc,
-        tarballs: &[usize],
-        offset: impl Fn(usize) -> u64,
-    ) -> Vec<(usize, Chunk)> {
-        let mut by_rank: Vec<usize> = tarballs.to_vec();
-        by_rank.sort_by_key(|&t| self.rank[t]);
-        let all: Arc<[Origin]> = by_rank
-            .iter()
-            .filter(|&&t| self.origin[t])
-            .map(|&t| Origin {
-                tarball: t,
-                offset: offset(t),
-            })
-            .collect();
-        self.distinct += bytes.len() as u64;
-        tarballs
-            .iter()
-            .map(|&t| {
-                let before = by_rank
-                    .iter()
-                    .take_while(|&&u| u != t)
-                    .filter(|&&u| self.origin[u])
-                    .count();
-                let chunk = Chunk {
-                    bytes: bytes.clone(),
-                    crc,
-                    held: Holders::new(all.clone(), before),
-                };
-                (t, chunk)
-            })
-            .collect()
-    }
 }
 
 /// Builds every tarball of `plan` from `source` into `sink`: all of them
@@ -444,25 +358,7 @@ async fn produce(
     repacked?;
     let tails = workers.at_end.lock().expect("at_end").tails(outputs.len());
     for (o, tail) in outputs.iter_mut().zip(tails) {
-        let dirs = match o.codec.format {
-            Format::Zip => zip_directories(&tail)?,
-            _ => Vec::new(),
-        };
-        let trailer = o.codec.trailer(
-            &mut o.content,
-            &[&tail[..], &END_OF_ARCHIVE[..]].concat(),
-            dirs,
-            o.bytes,
-        )?;
-        for part in trailer {
-            match part {
-                Tail::Bytes(bytes) => {
-                    origins.distinct += bytes.len() as u64;
-                    o.put(Chunk::own(bytes)).await?;
-                }
-                Tail::Again { offset, len } => o.again(offset, len).await?,
-            }
-        }
+        o.close(&tail, origins).await?;
         o.done_at = Some(started.elapsed().as_secs_f64());
     }
     Ok(workers.read_twice.load(Ordering::Relaxed))
@@ -475,42 +371,4 @@ impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Finishes every tarball, then prepares them together (a tarball that
-/// copies from another waiting, in its sink, until that one is ready);
-/// returns their SHA-256 digests (hex). Nothing has its final name yet.
-async fn prepare_all(outputs: &mut [Output]) -> Result<Vec<String>> {
-    for o in outputs.iter_mut() {
-        o.writer.finish().await?;
-    }
-    let preparing = outputs.iter_mut().map(|o| async move {
-        let sha = o.sha.finish().await;
-        o.writer.prepare().await?;
-        Ok::<String, Error>(sha)
-    });
-    futures_util::future::try_join_all(preparing).await
-}
-
-/// Gives every prepared tarball its final name, and its sidecar, at once.
-/// Every tarball is tried even when one fails: the first error is returned.
-async fn publish_all(outputs: &mut [Output], digests: &[String]) -> Result<()> {
-    let publishing = outputs
-        .iter_mut()
-        .zip(digests)
-        .map(|(o, sha)| o.writer.publish(sha));
-    let results = futures_util::future::join_all(publishing).await;
-    results.into_iter().collect()
-}
-
-/// How long an output being created when a signal comes may still take.
-const CREATE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Aborts every tarball (an error or a signal), then what the sink was
-/// still starting.
-async fn abort_all(sink: &dyn Sink, outputs: &mut [Output]) {
-    for o in outputs.iter_mut() {
-        o.writer.abort().await;
-    }
-    sink.abort_rest().await;
 }
