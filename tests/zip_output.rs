@@ -20,14 +20,20 @@ const FAMILIES: &str = "gfx110X-all;gfx1151";
 /// A Windows kpack run whose largest files are larger than a ZIP block
 /// (1 MiB), so that some entries are cut and compressed in parts.
 fn windows_run() -> tempfile::TempDir {
+    kpack_run(5, true)
+}
+
+/// A kpack run of `FAMILIES` with 8 MiB of large-file content, for
+/// Windows or Linux.
+fn kpack_run(seed: u64, windows: bool) -> tempfile::TempDir {
     let run = tempfile::tempdir().unwrap();
     let spec = FixtureSpec {
         layout: Layout::Kpack,
         families: FAMILIES.split(';').map(String::from).collect(),
-        seed: 5,
+        seed,
         large_bytes: 8 << 20,
         sidecars: true,
-        windows: true,
+        windows,
     };
     fixtures::generate(&spec, run.path()).expect("generate run");
     run
@@ -309,16 +315,7 @@ formats = ["gz", "zip"]
 /// it, and one thread writes the same bytes.
 #[test]
 fn a_linux_run_stores_each_link_as_its_file() {
-    let run = tempfile::tempdir().unwrap();
-    let spec = FixtureSpec {
-        layout: Layout::Kpack,
-        families: FAMILIES.split(';').map(String::from).collect(),
-        seed: 11,
-        large_bytes: 8 << 20,
-        sidecars: true,
-        windows: false,
-    };
-    fixtures::generate(&spec, run.path()).expect("generate run");
+    let run = kpack_run(11, false);
     let work = tempfile::tempdir().unwrap();
     let set = work.path().join("set.toml");
     std::fs::write(&set, LINUX_SET).unwrap();

@@ -43,16 +43,19 @@ pub enum ZipShape {
     },
 }
 
-/// One whole entry of a block.
+/// One item of a block of whole entries.
 #[derive(Clone, Debug)]
-pub struct ZipItem {
-    /// Its name, type, mode and time.
-    pub meta: EntryMeta,
-    /// Its data in the block.
-    pub data: Range<usize>,
+pub enum ZipItem {
+    /// A whole entry.
+    Entry {
+        /// Its name, type, mode and time.
+        meta: EntryMeta,
+        /// Its data in the block.
+        data: Range<usize>,
+    },
     /// A link (no data): stored at the archive's end as the file it leads
     /// to (see [`super::zip_links`]).
-    pub link: Option<Arc<ZipLink>>,
+    Link(Arc<ZipLink>),
 }
 
 /// An entry a block or an archive lists, in order.
@@ -102,16 +105,19 @@ pub fn compress(
             let mut out = Vec::with_capacity(data.len() / 2 + 64 * items.len());
             let mut entries = Vec::with_capacity(items.len());
             for item in items {
-                if let Some(link) = &item.link {
-                    entries.push(Listed::Link(link.clone()));
-                    continue;
-                }
+                let (meta, range) = match item {
+                    ZipItem::Entry { meta, data } => (meta, data),
+                    ZipItem::Link(link) => {
+                        entries.push(Listed::Link(link.clone()));
+                        continue;
+                    }
+                };
                 let offset = out.len() as u64;
-                let bytes = &data[item.data.clone()];
+                let bytes = &data[range.clone()];
                 let crc = crc32fast::hash(bytes);
                 // Stored when Deflate does not make it smaller (and for
                 // directories and empty files).
-                let deflated = (!item.meta.is_dir && !bytes.is_empty())
+                let deflated = (!meta.is_dir && !bytes.is_empty())
                     .then(|| deflate(level, bytes, None, FlushCompress::Finish))
                     .filter(|d| d.len() < bytes.len());
                 let method = if deflated.is_some() {
@@ -120,7 +126,7 @@ pub fn compress(
                     Method::Stored
                 };
                 let payload: &[u8] = deflated.as_deref().unwrap_or(bytes);
-                out.extend_from_slice(&local_header(&item.meta, method));
+                out.extend_from_slice(&local_header(meta, method));
                 out.extend_from_slice(payload);
                 out.extend_from_slice(&data_descriptor(
                     crc,
@@ -128,7 +134,7 @@ pub fn compress(
                     bytes.len() as u64,
                 ));
                 entries.push(Listed::Entry(CentralEntry {
-                    meta: item.meta.clone(),
+                    meta: meta.clone(),
                     method,
                     crc,
                     compressed: payload.len() as u64,
@@ -312,7 +318,11 @@ impl ArchiveEntries {
                 continue;
             };
             let target = resolve(link, &|p| self.find(p))
-                .map_err(|why| refused(link, &why))?
+                .map_err(|why| {
+                    link.refused(&format!(
+                        "{why}; a ZIP archive holds files and directories, and stores a link as the file it leads to"
+                    ))
+                })?
                 .clone();
             let meta = EntryMeta {
                 name: link.name.clone(),
@@ -369,28 +379,7 @@ pub fn link_in(c: &Compressed) -> Option<&ZipLink> {
 /// The error for a link in an archive whose destination cannot read its
 /// own bytes back (at `location`): refused as soon as it is met.
 pub fn cannot_repeat(link: &ZipLink, location: &str) -> Error {
-    Error::artifact_kind(
-        Kind::Conflict,
-        &link.artifact,
-        Some(link.member.as_bytes()),
-        format!(
-            "a {} to {:?}: a ZIP archive stores a link as the file it leads to, repeating bytes it holds, which rockpack reads back only from a directory destination so far ({location}); pack this run's ZIP archives into a directory, or leave the member out with the set's exclude-paths",
-            link.kind(),
-            link.target
-        ),
-    )
-}
-
-/// The error for a link that leads to no file the archive holds.
-fn refused(link: &ZipLink, why: &str) -> Error {
-    Error::artifact_kind(
-        Kind::Conflict,
-        &link.artifact,
-        Some(link.member.as_bytes()),
-        format!(
-            "a {} to {:?}: {why}; a ZIP archive holds files and directories, and stores a link as the file it leads to",
-            link.kind(),
-            link.target
-        ),
-    )
+    link.refused(&format!(
+        "a ZIP archive stores a link as the file it leads to, repeating bytes it holds, which rockpack reads back only from a directory destination so far ({location}); pack this run's ZIP archives into a directory, or leave the member out with the set's exclude-paths"
+    ))
 }

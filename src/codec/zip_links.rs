@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 
 use super::zip::CentralEntry;
+use crate::error::{Error, Kind};
 
 /// More links than this on one path is taken for a loop (Linux allows 40).
 const MAX_HOPS: usize = 40;
@@ -25,9 +26,9 @@ pub struct ZipLink {
     pub target: String,
     /// A hardlink (`true`) or a symbolic link.
     pub hard: bool,
-    /// The artifact and the member it came from, for messages.
+    /// The artifact it came from, for messages.
     pub artifact: String,
-    /// The member's path in the artifact's stream.
+    /// Its path in the repacked stream (`./lib/…`), for messages.
     pub member: String,
 }
 
@@ -39,6 +40,17 @@ impl ZipLink {
         } else {
             "symlink"
         }
+    }
+
+    /// The run's error for this link, naming its artifact and member and
+    /// saying `why`.
+    pub fn refused(&self, why: &str) -> Error {
+        Error::artifact_kind(
+            Kind::Conflict,
+            &self.artifact,
+            Some(self.member.as_bytes()),
+            format!("a {} to {:?}: {why}", self.kind(), self.target),
+        )
     }
 }
 

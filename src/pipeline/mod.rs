@@ -10,8 +10,9 @@
 //! decode (`decode_ahead`) and repack the artifacts and feed the
 //! compression pool; `output` holds each tarball being written (its
 //! trailer, where its bytes are first written) and finishes, publishes or
-//! aborts them all. Per-stage CPU time (`stages`) and the tarballs' digests (`checksum`)
-//! have modules of their own; signals are [`crate::signals`].
+//! aborts them all. Per-stage CPU time (`stages`) and the tarballs'
+//! digests (`checksum`) have modules of their own; signals are
+//! [`crate::signals`].
 
 pub mod budget;
 mod checksum;

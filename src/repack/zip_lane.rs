@@ -222,24 +222,14 @@ impl ZipLane {
     /// the file it leads to (`crate::codec::zip_links`).
     fn link(&mut self, member: &Member, name: String) -> Result<()> {
         let link = ZipLink {
-            name: name.clone(),
+            name,
             target: String::from_utf8_lossy(&member.link).into_owned(),
             hard: member.typeflag == b'1',
             artifact: self.artifact.clone(),
             member: String::from_utf8_lossy(&member.path).into_owned(),
         };
         self.state = State::Header;
-        let at = self.data.len();
-        self.items.push(ZipItem {
-            meta: EntryMeta {
-                name,
-                is_dir: false,
-                mode: member.mode,
-                mtime: member.mtime.max(0) as u64,
-            },
-            data: at..at,
-            link: Some(Arc::new(link)),
-        });
+        self.items.push(ZipItem::Link(Arc::new(link)));
         Ok(())
     }
 
@@ -282,10 +272,9 @@ impl ZipLane {
             return send(block_of(ZipShape::Data { last: true }, data, large.history));
         }
         if let Some((meta, start)) = self.current.take() {
-            self.items.push(ZipItem {
+            self.items.push(ZipItem::Entry {
                 meta,
                 data: start..self.data.len(),
-                link: None,
             });
         }
         Ok(())
