@@ -380,6 +380,6 @@ pub fn link_in(c: &Compressed) -> Option<&ZipLink> {
 /// own bytes back (at `location`): refused as soon as it is met.
 pub fn cannot_repeat(link: &ZipLink, location: &str) -> Error {
     link.refused(&format!(
-        "a ZIP archive stores a link as the file it leads to, repeating bytes it holds, which rockpack reads back only from a directory destination so far ({location}); pack this run's ZIP archives into a directory, or leave the member out with the set's exclude-paths"
+        "a ZIP archive stores a link as the file it leads to, repeating bytes it holds, which rockpack reads back from a directory or from an S3 store that copies (UploadPartCopy), not from {location}; pack this run's ZIP archives into a directory or S3, or leave the member out with the set's exclude-paths"
     ))
 }

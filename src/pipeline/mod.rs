@@ -160,12 +160,14 @@ pub async fn run(
     }
     for (i, t) in plan.tarballs.iter().enumerate() {
         let output = |writer| Output {
+            index: i,
             writer,
             codec: opts.codecs.get(t.format),
             sha: TarballSha::start(stages.clone()),
             content: TarballContent::default(),
             bytes: 0,
             done_at: None,
+            pending: Vec::new(),
         };
         let create = sink.create(i, t, copy_origins[i]);
         tokio::pin!(create);
@@ -208,7 +210,7 @@ pub async fn run(
     // Everything short of the final names (copies, staging); a signal
     // still aborts every tarball.
     let prepared = tokio::select! {
-        r = prepare_all(&mut outputs) => r,
+        r = prepare_all(&mut outputs, started) => r,
         s = shutdown.recv() => Err(interrupted(s)),
     };
     let digests = match prepared {

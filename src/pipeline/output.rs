@@ -3,6 +3,7 @@
 //! ([`Origins`]), and the steps that finish, publish or abort them all.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -17,12 +18,18 @@ use crate::sink::{Chunk, Holders, Origin, Sink, TarballWriter};
 
 /// One tarball being written.
 pub(super) struct Output {
+    /// Its index in the plan.
+    pub(super) index: usize,
     pub(super) writer: Box<dyn TarballWriter>,
     pub(super) codec: Codec,
     pub(super) sha: TarballSha,
     pub(super) content: TarballContent,
     pub(super) bytes: u64,
     pub(super) done_at: Option<f64>,
+    /// A trailer that repeats bytes the tarball holds, written once the
+    /// other tarballs are being prepared ([`prepare_all`]): a writer may
+    /// read its bytes back only once those it copies from are ready.
+    pub(super) pending: Vec<Tail>,
 }
 
 /// Bytes read back at a time to be written again.
@@ -36,20 +43,34 @@ impl Output {
     }
 
     /// Writes `len` bytes the tarball holds from `offset` on again, read
-    /// back from its writer a few MiB at a time.
+    /// back from its writer a few MiB at a time; each chunk says the
+    /// tarball itself holds it, so a sink that copies inside its store
+    /// copies it instead of sending it again.
     async fn again(&mut self, offset: u64, len: u64) -> Result<()> {
         let mut done = 0;
         while done < len {
             let n = (len - done).min(AGAIN_AT_ONCE);
-            let bytes = self.writer.read_back(offset + done, n as usize).await?;
-            self.put(Chunk::own(bytes)).await?;
+            let at = offset + done;
+            let bytes = self.writer.read_back(at, n as usize).await?;
+            let itself: Arc<[Origin]> = Arc::new([Origin {
+                tarball: self.index,
+                offset: at,
+            }]);
+            let chunk = Chunk {
+                crc: ObjectCrc::of(&bytes),
+                bytes,
+                held: Holders::new(itself, 1),
+            };
+            self.put(chunk).await?;
             done += n;
         }
         Ok(())
     }
 
-    /// Writes the tarball's trailer: its content's end (`tail`: the
-    /// directory entries it gets at its end), closed by its codec.
+    /// Makes the tarball's trailer: its content's end (`tail`: the
+    /// directory entries it gets at its end), closed by its codec. Written
+    /// at once, unless it repeats bytes the tarball holds: then it waits
+    /// for [`prepare_all`].
     pub(super) async fn close(&mut self, tail: &[u8], origins: &mut Origins) -> Result<()> {
         let dirs = match self.codec.format {
             Format::Zip => zip_directories(tail)?,
@@ -61,12 +82,23 @@ impl Output {
             dirs,
             self.bytes,
         )?;
-        for part in trailer {
+        for part in &trailer {
+            if let Tail::Bytes(bytes) = part {
+                origins.distinct += bytes.len() as u64;
+            }
+        }
+        self.pending = trailer;
+        if self.pending.iter().all(|p| matches!(p, Tail::Bytes(_))) {
+            self.write_pending().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the trailer [`close`](Output::close) made, if still to write.
+    async fn write_pending(&mut self) -> Result<()> {
+        for part in std::mem::take(&mut self.pending) {
             match part {
-                Tail::Bytes(bytes) => {
-                    origins.distinct += bytes.len() as u64;
-                    self.put(Chunk::own(bytes)).await?;
-                }
+                Tail::Bytes(bytes) => self.put(Chunk::own(bytes)).await?,
                 Tail::Again { offset, len } => self.again(offset, len).await?,
             }
         }
@@ -127,14 +159,18 @@ impl Origins {
     }
 }
 
-/// Finishes every tarball, then prepares them together (a tarball that
-/// copies from another waiting, in its sink, until that one is ready);
-/// returns their SHA-256 digests (hex). Nothing has its final name yet.
-pub(super) async fn prepare_all(outputs: &mut [Output]) -> Result<Vec<String>> {
-    for o in outputs.iter_mut() {
-        o.writer.finish().await?;
-    }
+/// Writes the trailers still to write, finishes every tarball and
+/// prepares them, all together (a tarball that copies from another, or
+/// reads back bytes it copied from another, waiting in its sink until that
+/// one is ready); returns their SHA-256 digests (hex). Nothing has its
+/// final name yet.
+pub(super) async fn prepare_all(outputs: &mut [Output], started: Instant) -> Result<Vec<String>> {
     let preparing = outputs.iter_mut().map(|o| async move {
+        if !o.pending.is_empty() {
+            o.write_pending().await?;
+            o.done_at = Some(started.elapsed().as_secs_f64());
+        }
+        o.writer.finish().await?;
         let sha = o.sha.finish().await;
         o.writer.prepare().await?;
         Ok::<String, Error>(sha)

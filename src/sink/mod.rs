@@ -269,6 +269,9 @@ pub trait TarballWriter: Send {
 
     /// `len` of the bytes written so far, from `offset` on: a ZIP archive
     /// stores a link as the file it leads to, repeating that file's bytes.
+    /// Called only once the run's other tarballs are being prepared (an
+    /// upload may first need the tarballs it copies from); the bytes
+    /// written after it may say that this tarball holds them.
     async fn read_back(&mut self, _offset: u64, _len: usize) -> Result<Bytes> {
         Err(crate::error::Error::internal(format!(
             "{}: this destination cannot read back what it was written",

@@ -138,8 +138,11 @@ impl Sink for S3Sink {
             shared.probed.get_or_init(|| shared.probe(&final_key)).await;
         }
         // An origin uploads to a staging key until the set is published
-        // (where the server copies: otherwise nothing copies from it).
-        let key = if origin && shared.copies() {
+        // (where the server copies: otherwise nothing copies from it); so
+        // does a ZIP archive, which may find links only at its end and
+        // then reads its bytes back from there (`S3Writer::seal`).
+        let staged = origin || tarball.format == crate::plan::Format::Zip;
+        let key = if staged && shared.copies() {
             format!("{final_key}{STAGE_SUFFIX}")
         } else {
             final_key.clone()
@@ -185,7 +188,7 @@ impl Sink for S3Sink {
             upload_id,
             base_part,
             checksums,
-            tx,
+            (index, tx),
         )))
     }
 

@@ -213,29 +213,39 @@ impl PartJob {
         etag: Option<&str>,
         start: u64,
     ) -> std::result::Result<ByteStream, RequestError> {
-        let end = start + self.crc.len.max(1) - 1;
-        let got = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .range(format!("bytes={start}-{end}"))
-            .set_if_match(etag.map(str::to_string))
-            .customize()
-            .config_override(no_sdk_retries())
-            .send()
-            .await;
-        match got {
-            Ok(out) => Ok(out.body),
-            Err(e) if is_transient(&e) => Err(RequestError::Retry(format!(
-                "reading it back from {key}: {}",
-                error_text(&e)
-            ))),
-            Err(e) => Err(RequestError::Fatal(format!(
-                "reading it back from {key}: {}",
-                error_text(&e)
-            ))),
-        }
+        let range = (key, etag, start, self.crc.len);
+        get_range(&self.client, &self.bucket, range).await
+    }
+}
+
+/// Bytes `start..start + len` of `key` (of this version of it, with
+/// `etag`), as a streaming body.
+pub(super) async fn get_range(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    (key, etag, start, len): (&str, Option<&str>, u64, u64),
+) -> std::result::Result<ByteStream, RequestError> {
+    let end = start + len.max(1) - 1;
+    let got = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!("bytes={start}-{end}"))
+        .set_if_match(etag.map(str::to_string))
+        .customize()
+        .config_override(no_sdk_retries())
+        .send()
+        .await;
+    match got {
+        Ok(out) => Ok(out.body),
+        Err(e) if is_transient(&e) => Err(RequestError::Retry(format!(
+            "reading it back from {key}: {}",
+            error_text(&e)
+        ))),
+        Err(e) => Err(RequestError::Fatal(format!(
+            "reading it back from {key}: {}",
+            error_text(&e)
+        ))),
     }
 }
 

@@ -118,6 +118,8 @@ pub(super) struct Assembly {
     held: Arc<HeldPool>,
     next: u64,
     temps: usize,
+    /// Temporary objects made otherwise, before this assembly's.
+    temps_before: usize,
     open: Open,
     /// Bytes taken, and those in parts to send.
     pushed: u64,
@@ -143,11 +145,22 @@ impl Assembly {
             held,
             next: 1,
             temps: 0,
+            temps_before: 0,
             open: Open::Nothing,
             pushed: 0,
             sent: 0,
             runs: 0,
         }
+    }
+
+    /// The same for the rest of an object whose first `parts` parts and
+    /// `temps` temporary objects are made otherwise: numbers and keys
+    /// follow theirs.
+    pub(super) fn after(mut self, parts: u64, temps: usize) -> Assembly {
+        self.next = parts + 1;
+        self.temps = temps;
+        self.temps_before = temps;
+        self
     }
 
     /// Takes the tarball's next bytes; parts they close go to `out`.
@@ -417,7 +430,7 @@ impl Assembly {
 
     /// Temporary objects made so far.
     pub(super) fn temporaries(&self) -> u64 {
-        self.temps as u64
+        (self.temps - self.temps_before) as u64
     }
 
     fn number(&mut self) -> Result<u64> {

@@ -33,10 +33,23 @@ impl S3Writer {
     /// parts, so the same checksums), leaving it to complete when the set
     /// is published.
     pub(super) async fn stage(&mut self) -> Result<()> {
+        let (staged, stored) = self.complete_staged().await?;
+        let final_id = self.start_final().await?;
+        self.final_upload = Some((final_id.clone(), Vec::new()));
+        let parts = self.part_crcs.clone();
+        let copied = self.copy_staged(&staged, &final_id, &parts).await?;
+        self.final_upload = Some((final_id, copied));
+        self.stored = Some(stored);
+        Ok(())
+    }
+
+    /// Completes the upload at the staging key (deleted on abort, or once
+    /// the set is published) and tells the tarballs that copy from this
+    /// one: the object and its checksum.
+    pub(super) async fn complete_staged(&mut self) -> Result<(Arc<Published>, StoredChecksum)> {
         let upload_id = self.upload_id.clone().expect("upload in progress");
         self.parts.sort_by_key(|p| p.part_number());
         let stored = self.stored_checksum();
-        // Deleted on abort, or once the set is published.
         self.temp_keys.push(self.key.clone());
         self.shared.note_leftover(&self.key);
         let mut noted = Vec::new();
@@ -44,7 +57,7 @@ impl S3Writer {
             &self.shared,
             &self.key,
             &upload_id,
-            self.parts.clone(),
+            std::mem::take(&mut self.parts),
             self.checksums,
             &stored,
             &mut noted,
@@ -59,10 +72,14 @@ impl S3Writer {
         });
         self.publication
             .send_replace(Publication::Done(staged.clone()));
-        let content_type = self.content_type;
+        Ok((staged, stored))
+    }
+
+    /// Starts the upload at the final key: its id.
+    pub(super) async fn start_final(&mut self) -> Result<String> {
         let started = self
             .shared
-            .start_upload(&self.final_key, &self.url, content_type)
+            .start_upload(&self.final_key, &self.url, self.content_type)
             .await;
         let (final_id, checksums) = started.map_err(|e| self.fail(e))?;
         if checksums != self.checksums {
@@ -72,10 +89,20 @@ impl S3Writer {
             );
             return Err(self.fail(e));
         }
-        self.final_upload = Some((final_id.clone(), Vec::new()));
+        Ok(final_id)
+    }
+
+    /// Copies the staged object's first parts (`parts`: number and CRCs,
+    /// in order from part 1) into the final key's upload `final_id`.
+    pub(super) async fn copy_staged(
+        &mut self,
+        staged: &Arc<Published>,
+        final_id: &str,
+        parts: &[(u64, ObjectCrc)],
+    ) -> Result<Vec<CompletedPart>> {
         let mut start = 0;
-        let mut copies = Vec::with_capacity(self.part_crcs.len());
-        for &(number, crc) in &self.part_crcs {
+        let mut copies = Vec::with_capacity(parts.len());
+        for &(number, crc) in parts {
             let range = Range {
                 source: Source::Tarball(usize::MAX),
                 start,
@@ -85,8 +112,8 @@ impl S3Writer {
             let mut copy = CopyJob::new(
                 &self.shared,
                 &self.final_key,
-                &final_id,
-                checksums,
+                final_id,
+                self.checksums,
                 number,
                 &range,
                 staged.clone(),
@@ -94,10 +121,7 @@ impl S3Writer {
             copy.staged = true;
             copies.push(copy);
         }
-        let copied = run_copies(copies).await.map_err(|e| self.fail(e))?;
-        self.final_upload = Some((final_id, copied));
-        self.stored = Some(stored);
-        Ok(())
+        run_copies(copies).await.map_err(|e| self.fail(e))
     }
 
     /// Completes the upload at the final key, unless that key already

@@ -9,6 +9,7 @@
 
 mod complete;
 mod copies;
+mod late;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ enum State {
 
 /// One tarball being uploaded.
 pub(super) struct S3Writer {
+    /// Its index in the plan.
+    index: usize,
     shared: Arc<Shared>,
     file_name: String,
     /// The sidecar's file name, if the tarball has one.
@@ -70,6 +73,11 @@ pub(super) struct S3Writer {
     checksums: Checksums,
     /// Cuts the bytes into parts to send and parts to copy.
     assembly: Assembly,
+    /// Its parts' size to send (see [`Assembly::new`]).
+    assembly_base: u64,
+    /// Once sealed ([`S3Writer::seal`]): the body at the staging key, and
+    /// how its bytes reached the store.
+    body: Option<late::Body>,
     /// Temporary objects to make when publishing, in order: each may copy
     /// from the one before.
     temps: Vec<(usize, Range, Option<Range>, ObjectCrc)>,
@@ -116,7 +124,8 @@ pub(super) struct Before {
 
 impl S3Writer {
     /// The writer of a multipart upload just started, its parts to send
-    /// `base_part` bytes.
+    /// `base_part` bytes, tarball `index` of the plan (told to those that
+    /// copy from it through `publication`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         shared: Arc<Shared>,
@@ -129,7 +138,7 @@ impl S3Writer {
         upload_id: String,
         base_part: u64,
         checksums: Checksums,
-        publication: watch::Sender<Publication>,
+        (index, publication): (usize, watch::Sender<Publication>),
     ) -> S3Writer {
         let assembly = Assembly::new(
             base_part,
@@ -138,6 +147,7 @@ impl S3Writer {
             shared.held.clone(),
         );
         S3Writer {
+            index,
             shared,
             file_name,
             sidecar,
@@ -151,6 +161,8 @@ impl S3Writer {
             content_type,
             checksums,
             assembly,
+            assembly_base: base_part,
+            body: None,
             temps: Vec::new(),
             to_copy: Vec::new(),
             sources: HashMap::new(),
@@ -318,16 +330,27 @@ impl TarballWriter for S3Writer {
         self.start(closed).await
     }
 
+    fn can_read_back(&self) -> bool {
+        self.reads_back()
+    }
+
+    async fn read_back(&mut self, offset: u64, len: usize) -> Result<Bytes> {
+        if self.body.is_none() {
+            self.check("read_back", State::Writing)?;
+            if !self.reads_back() {
+                return Err(Error::internal(format!(
+                    "{}: read back from an upload at its final name",
+                    self.url
+                )));
+            }
+            self.seal().await?;
+        }
+        self.get_body(offset, len).await
+    }
+
     async fn finish(&mut self) -> Result<()> {
         self.check("finish", State::Writing)?;
-        self.reap()?;
-        let mut closed = Vec::new();
-        let finished = self.assembly.finish(&mut closed);
-        finished.map_err(|e| self.too_large(e))?;
-        self.start(closed).await?;
-        while let Some(done) = self.tasks.join_next().await {
-            self.record(done)?;
-        }
+        self.upload_closed().await?;
         self.state = State::Finished;
         tracing::debug!(
             url = %self.url,
@@ -428,16 +451,30 @@ impl TarballWriter for S3Writer {
     }
 
     fn assembled(&self) -> Option<Assembled> {
-        Some(Assembled {
+        Some(self.with_body(Assembled {
             sent_bytes: self.assembly.sent,
             copied_bytes: self.assembly.copied(),
             copied_ranges: self.assembly.runs,
             temporary_objects: self.assembly.temporaries(),
-        })
+        }))
     }
 }
 
 impl S3Writer {
+    /// Closes the last part and waits until every part to send is
+    /// uploaded (parts to copy wait for `prepare`).
+    async fn upload_closed(&mut self) -> Result<()> {
+        self.reap()?;
+        let mut closed = Vec::new();
+        let finished = self.assembly.finish(&mut closed);
+        finished.map_err(|e| self.too_large(e))?;
+        self.start(closed).await?;
+        while let Some(done) = self.tasks.join_next().await {
+            self.record(done)?;
+        }
+        Ok(())
+    }
+
     /// The assembly's "too many parts", with the tarball named.
     fn too_large(&mut self, e: Error) -> Error {
         let e = Error::failed(e.kind(), format!("UploadPart {}: {e}", self.url));
