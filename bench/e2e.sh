@@ -121,12 +121,10 @@ jobs=$(nproc)
 work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-e2e.XXXXXX")
 root=
 server_pids=()
+# start_server, stop_servers and the server's credentials.
+source "$here/s3_local.sh"
 cleanup() {
-    local pid
-    for pid in "${server_pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_servers
     if [[ ${ROCKPACK_E2E_KEEP:-} == 1 ]]; then
         echo "kept $work${root:+ and $root}" >&2
     else
@@ -172,34 +170,8 @@ echo "S3 server storage: $storage" >&2
 python3 "$here/e2e_util.py" seed "$root" "$BUCKET" run
 du -sh "$root/$BUCKET/run" >&2
 
-# start_server NAME [ARGS...]: starts an S3 server on $root with ARGS; sets
-# server_pid and endpoint.
-start_server() {
-    local name=$1
-    shift
-    "$server_bin" --root "$root" --bucket "$BUCKET" --anonymous "$@" \
-        --port-file "$work/$name.endpoint" >"$work/$name.out" 2>"$work/$name.log" &
-    server_pid=$!
-    server_pids+=("$server_pid")
-    for _ in $(seq 100); do
-        [[ -s $work/$name.endpoint ]] && break
-        kill -0 "$server_pid" 2>/dev/null || { cat "$work/$name.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    endpoint=$(cat "$work/$name.endpoint")
-    echo "listening on $endpoint" >&2
-}
-
 say "starting the S3 server"
 start_server server
-
-export AWS_ACCESS_KEY_ID=rockpack-bench-key
-export AWS_SECRET_ACCESS_KEY=rockpack-bench-secret
-export AWS_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=/nonexistent
-export AWS_SHARED_CREDENTIALS_FILE=/nonexistent
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
 select_args=(--source "s3://$BUCKET/run" --endpoint-url "$endpoint"
     --families "$FAMILIES" --tests)

@@ -896,29 +896,10 @@ fn hostile_artifact_publishes_nothing() {
     b.assert_untouched();
 }
 
-/// The shared run's Linux archives as ZIP: one per target of a family and
-/// one of both families (also as tar.gz), the examples' long paths and
-/// HIP's CMake alias left out as Windows needs.
-const LINUX_ZIP_SET: &str = r#"
-[[tarball]]
-name = "linux-{label}"
-each-target = ["gfx110X-all"]
-exclude-paths = ["share/rocm-core/examples/**", "lib/cmake/hip-alias"]
-formats = ["zip"]
-sidecar = "sha256"
-
-[[tarball]]
-name = "linux-{label}"
-label = "everything"
-union = ["gfx94X-dcgpu", "gfx110X-all"]
-exclude-paths = ["share/rocm-core/examples/**", "lib/cmake/hip-alias"]
-formats = ["zip", "gz"]
-"#;
-
-/// `--set` with [`LINUX_ZIP_SET`] (written under `dir`) at level 1.
-fn linux_zip_flags(dir: &Path) -> Vec<String> {
-    let set = dir.join("set.toml");
-    std::fs::write(&set, LINUX_ZIP_SET).unwrap();
+/// `--set tests/data/linux_zip.toml` at level 1: the shared run's Linux
+/// archives as ZIP, one per target of a family and one of both.
+fn linux_zip_flags() -> Vec<String> {
+    let set = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/linux_zip.toml");
     ["--set", &set.display().to_string(), "--level", "1"]
         .map(String::from)
         .to_vec()
@@ -933,8 +914,7 @@ fn linux_zip_flags(dir: &Path) -> Vec<String> {
 #[test]
 fn zip_links_to_s3_are_copied_from_the_archive_itself() {
     let b = Backend::new("zip_links_to_s3_are_copied_from_the_archive_itself");
-    let work = tempfile::tempdir().unwrap();
-    let flags = linux_zip_flags(work.path());
+    let flags = linux_zip_flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let dir = pack_to_dir(shared_run(), &flags);
     let summary = pack_to_s3_summary(&b, shared_run(), &flags);
@@ -963,6 +943,17 @@ fn zip_links_to_s3_are_copied_from_the_archive_itself() {
         assert!(reads.iter().any(|u| u.contains(&staged)), "{f}: {reads:?}");
     }
     assert!(b.pending_uploads().is_empty());
+
+    // A server that stops copying after the probe: what was to be copied
+    // is read back and sent; the same objects.
+    let b = Backend::new("zip_links_to_s3_are_copied_from_the_archive_itself");
+    b.recorder.fail_copies(1, 501, "NotImplemented", usize::MAX);
+    let summary = pack_to_s3_summary(&b, shared_run(), &flags);
+    assert_same_as_dir(&b, &dir.path().join("dist"));
+    let upload = &summary["upload"];
+    assert!(upload["read_back_bytes"].as_u64().unwrap() > 0, "{upload}");
+    assert_full_object_checksums(&b, &summary);
+    assert!(b.pending_uploads().is_empty());
 }
 
 /// Reading an archive's body back fails twice (retried: the same objects),
@@ -970,8 +961,7 @@ fn zip_links_to_s3_are_copied_from_the_archive_itself() {
 /// upload is left).
 #[test]
 fn zip_link_read_back_is_retried_or_leaves_nothing() {
-    let work = tempfile::tempdir().unwrap();
-    let flags = linux_zip_flags(work.path());
+    let flags = linux_zip_flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let dir = pack_to_dir(shared_run(), &flags);
 
@@ -996,8 +986,7 @@ fn zip_link_read_back_is_retried_or_leaves_nothing() {
 /// the bucket is as it was.
 #[test]
 fn sigterm_while_reading_a_body_back_leaves_nothing() {
-    let work = tempfile::tempdir().unwrap();
-    let flags = linux_zip_flags(work.path());
+    let flags = linux_zip_flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     interrupted_at(
         "sigterm_while_reading_a_body_back_leaves_nothing",

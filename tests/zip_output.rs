@@ -164,7 +164,11 @@ fn pack_zip(f: &Fixture, case: &str) -> Outcome {
 
 /// Packs `f`'s run (one family, no multiarch) for Windows, with `extra`.
 fn pack_windows(f: &Fixture, case: &str, extra: &[&str]) -> Outcome {
-    let dest = s(&f.dest);
+    pack_windows_to(f, case, s(&f.dest), extra)
+}
+
+/// [`pack_windows`] to `dest`.
+fn pack_windows_to(f: &Fixture, case: &str, dest: &str, extra: &[&str]) -> Outcome {
     let args = [
         &[
             "--families",
@@ -378,6 +382,29 @@ fn a_linux_run_stores_each_link_as_its_file() {
     let again = tempfile::tempdir().unwrap();
     pack(again.path(), &["--jobs", "1"]);
     assert_same_files(again.path(), dest.path());
+}
+
+/// Standard output cannot give back what it was written: the first link
+/// met stops the run, naming its artifact and member, and says where
+/// links can go.
+#[test]
+fn a_link_to_standard_output_is_refused() {
+    let f = Fixture::windows(false);
+    f.bad(
+        Some(&[PREFIX]),
+        &with_hostile(vec![Member::symlink(at("lib/alias.txt"), "small.txt")]),
+    );
+    let zip = ["--format", "zip"];
+    pack_windows_to(&f, "to standard output", "-", &zip).assert_failed(
+        1,
+        &[
+            BAD,
+            &quoted("./lib/alias.txt"),
+            "symlink",
+            "not from standard output",
+            "into a directory or S3",
+        ],
+    );
 }
 
 /// A link that leads to no file the archive holds is refused, naming the

@@ -379,7 +379,11 @@ pub fn link_in(c: &Compressed) -> Option<&ZipLink> {
 /// The error for a link in an archive whose destination cannot read its
 /// own bytes back (at `location`): refused as soon as it is met.
 pub fn cannot_repeat(link: &ZipLink, location: &str) -> Error {
+    let place = match location {
+        "-" => "standard output",
+        _ => location,
+    };
     link.refused(&format!(
-        "a ZIP archive stores a link as the file it leads to, repeating bytes it holds, which rockpack reads back from a directory or from an S3 store that copies (UploadPartCopy), not from {location}; pack this run's ZIP archives into a directory or S3, or leave the member out with the set's exclude-paths"
+        "a ZIP archive stores a link as the file it leads to, repeating bytes it holds, which rockpack reads back from a directory or from an S3 store that copies (UploadPartCopy), not from {place}; pack this run's ZIP archives into a directory or S3, or leave the member out with the set's exclude-paths"
     ))
 }
