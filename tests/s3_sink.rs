@@ -923,7 +923,7 @@ fn zip_links_to_s3_are_copied_from_the_archive_itself() {
         files.iter().filter(|f| f.ends_with(".zip")).count() > 2,
         "{files:?}"
     );
-    assert_sent_once(&b, &summary);
+    sent_once(&b, &summary, true);
     assert_full_object_checksums(&b, &summary);
     for t in summary["tarballs"].as_array().unwrap() {
         let a = &t["assembled"];
@@ -1153,6 +1153,12 @@ fn assert_full_object_checksums(b: &Backend, summary: &serde_json::Value) {
 /// The bytes the server received, against the run's distinct bytes: every
 /// distinct byte sent once (at least), and at most 10% more.
 fn assert_sent_once(b: &Backend, summary: &serde_json::Value) -> f64 {
+    sent_once(b, summary, false)
+}
+
+/// [`assert_sent_once`] for archives that repeat bytes they hold (ZIP
+/// links): one archive may then hold more than the distinct bytes.
+fn sent_once(b: &Backend, summary: &serde_json::Value, repeats: bool) -> f64 {
     let distinct = summary["distinct_bytes"].as_u64().unwrap();
     let objects: u64 = summary["tarballs"]
         .as_array()
@@ -1168,8 +1174,8 @@ fn assert_sent_once(b: &Backend, summary: &serde_json::Value) -> f64 {
         .max()
         .unwrap();
     assert!(
-        largest <= distinct && distinct < objects,
-        "{distinct} distinct, {objects} in objects"
+        (repeats || largest <= distinct) && distinct < objects,
+        "{distinct} distinct, {objects} in objects, {largest} in the largest"
     );
     let received = b.recorder.bytes_received();
     let ratio = received as f64 / distinct as f64;
