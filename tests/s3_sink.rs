@@ -1722,6 +1722,29 @@ fn killed_then_cleaned(b: &Backend, flags: &[&str], rule: Rule, what: &str) {
     eprintln!("{}: after SIGKILL at {what}: {stderr}", b.test);
 }
 
+/// A good set of Linux ZIP archives, then a re-run over other inputs
+/// killed (SIGKILL) while an archive's body is read back (its staging
+/// object complete, its final upload started), then `abort-uploads`: the
+/// good set byte for byte, and no upload left.
+#[test]
+fn a_run_killed_while_reading_a_body_back_is_cleaned_up() {
+    let b = Backend::new("a_run_killed_while_reading_a_body_back_is_cleaned_up");
+    let flags = linux_zip_flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    pack_to_s3_ok(&b, shared_run(), &flags);
+    let good = snapshot(&b);
+    let mut other = flags.clone();
+    other.extend(["--mtime", "1234567890"]);
+    let reading = Rule::new(Action::Delay(Duration::from_secs(120)))
+        .method(Method::GET)
+        .query("x-id=GetObject")
+        .path(".zip.rockpack-stage")
+        .always();
+    killed_then_cleaned(&b, &other, reading, "a read-back of a body");
+    assert!(snapshot(&b) == good, "after a kill while reading back");
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+}
+
 /// SIGKILL at several points of a run, on a fresh prefix and on one that
 /// holds a good set; then `abort-uploads`: the prefix is exactly as it was
 /// before the run. A killed run's leftovers are also swept by the next
