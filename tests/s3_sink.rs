@@ -898,12 +898,12 @@ fn hostile_artifact_publishes_nothing() {
 
 /// `--set tests/data/linux_zip.toml` at level 1: the shared run's Linux
 /// archives as ZIP, one per target of a family and one of both.
-fn linux_zip_flags() -> Vec<String> {
-    let set = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/linux_zip.toml");
-    ["--set", &set.display().to_string(), "--level", "1"]
-        .map(String::from)
-        .to_vec()
-}
+const LINUX_ZIP_FLAGS: &[&str] = &[
+    "--set",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/linux_zip.toml"),
+    "--level",
+    "1",
+];
 
 /// A Linux run's links in ZIP archives to S3: each is stored as the file
 /// it leads to, the repeated bytes read back from the archive's own body
@@ -914,10 +914,8 @@ fn linux_zip_flags() -> Vec<String> {
 #[test]
 fn zip_links_to_s3_are_copied_from_the_archive_itself() {
     let b = Backend::new("zip_links_to_s3_are_copied_from_the_archive_itself");
-    let flags = linux_zip_flags();
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let dir = pack_to_dir(shared_run(), &flags);
-    let summary = pack_to_s3_summary(&b, shared_run(), &flags);
+    let dir = pack_to_dir(shared_run(), LINUX_ZIP_FLAGS);
+    let summary = pack_to_s3_summary(&b, shared_run(), LINUX_ZIP_FLAGS);
     let files = assert_same_as_dir(&b, &dir.path().join("dist"));
     assert!(
         files.iter().filter(|f| f.ends_with(".zip")).count() > 2,
@@ -948,7 +946,7 @@ fn zip_links_to_s3_are_copied_from_the_archive_itself() {
     // is read back and sent; the same objects.
     let b = Backend::new("zip_links_to_s3_are_copied_from_the_archive_itself");
     b.recorder.fail_copies(1, 501, "NotImplemented", usize::MAX);
-    let summary = pack_to_s3_summary(&b, shared_run(), &flags);
+    let summary = pack_to_s3_summary(&b, shared_run(), LINUX_ZIP_FLAGS);
     assert_same_as_dir(&b, &dir.path().join("dist"));
     let upload = &summary["upload"];
     assert!(upload["read_back_bytes"].as_u64().unwrap() > 0, "{upload}");
@@ -961,20 +959,18 @@ fn zip_links_to_s3_are_copied_from_the_archive_itself() {
 /// upload is left).
 #[test]
 fn zip_link_read_back_is_retried_or_leaves_nothing() {
-    let flags = linux_zip_flags();
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let dir = pack_to_dir(shared_run(), &flags);
+    let dir = pack_to_dir(shared_run(), LINUX_ZIP_FLAGS);
 
     let b = Backend::new("zip_link_read_back_is_retried_or_leaves_nothing");
     b.recorder
         .fail_after_body("GET", "x-id=GetObject", 503, "SlowDown", 2);
-    pack_to_s3_ok(&b, shared_run(), &flags);
+    pack_to_s3_ok(&b, shared_run(), LINUX_ZIP_FLAGS);
     assert_same_as_dir(&b, &dir.path().join("dist"));
 
     let b = Backend::new("zip_link_read_back_is_retried_or_leaves_nothing");
     b.recorder
         .fail_after_body("GET", "x-id=GetObject", 500, "InternalError", usize::MAX);
-    let stderr = pack_to_s3_fails(&b, shared_run(), &flags);
+    let stderr = pack_to_s3_fails(&b, shared_run(), LINUX_ZIP_FLAGS);
     let line = error_line(&stderr);
     assert!(line.contains("GetObject"), "{line}");
     assert!(line.contains(".zip.rockpack-stage"), "{line}");
@@ -986,14 +982,12 @@ fn zip_link_read_back_is_retried_or_leaves_nothing() {
 /// the bucket is as it was.
 #[test]
 fn sigterm_while_reading_a_body_back_leaves_nothing() {
-    let flags = linux_zip_flags();
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     interrupted_at(
         "sigterm_while_reading_a_body_back_leaves_nothing",
         ("TERM", "SIGTERM"),
         (Method::GET, "x-id=GetObject"),
         shared_run(),
-        &flags,
+        LINUX_ZIP_FLAGS,
     );
 }
 
@@ -1729,11 +1723,9 @@ fn killed_then_cleaned(b: &Backend, flags: &[&str], rule: Rule, what: &str) {
 #[test]
 fn a_run_killed_while_reading_a_body_back_is_cleaned_up() {
     let b = Backend::new("a_run_killed_while_reading_a_body_back_is_cleaned_up");
-    let flags = linux_zip_flags();
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    pack_to_s3_ok(&b, shared_run(), &flags);
+    pack_to_s3_ok(&b, shared_run(), LINUX_ZIP_FLAGS);
     let good = snapshot(&b);
-    let mut other = flags.clone();
+    let mut other = LINUX_ZIP_FLAGS.to_vec();
     other.extend(["--mtime", "1234567890"]);
     let reading = Rule::new(Action::Delay(Duration::from_secs(120)))
         .method(Method::GET)

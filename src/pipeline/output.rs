@@ -52,14 +52,13 @@ impl Output {
             let n = (len - done).min(AGAIN_AT_ONCE);
             let at = offset + done;
             let bytes = self.writer.read_back(at, n as usize).await?;
-            let itself: Arc<[Origin]> = Arc::new([Origin {
-                tarball: self.index,
-                offset: at,
-            }]);
             let chunk = Chunk {
                 crc: ObjectCrc::of(&bytes),
                 bytes,
-                held: Holders::new(itself, 1),
+                held: Holders::only(Origin {
+                    tarball: self.index,
+                    offset: at,
+                }),
             };
             self.put(chunk).await?;
             done += n;

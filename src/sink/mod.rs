@@ -68,6 +68,11 @@ impl Holders {
         Holders { all, len }
     }
 
+    /// Held by `origin` alone.
+    pub fn only(origin: Origin) -> Holders {
+        Holders::new(std::sync::Arc::new([origin]), 1)
+    }
+
     /// Whether no earlier tarball holds the bytes.
     pub fn is_empty(&self) -> bool {
         self.len == 0

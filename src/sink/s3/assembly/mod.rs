@@ -153,14 +153,16 @@ impl Assembly {
         }
     }
 
-    /// The same for the rest of an object whose first `parts` parts and
-    /// `temps` temporary objects are made otherwise: numbers and keys
-    /// follow theirs.
-    pub(super) fn after(mut self, parts: u64, temps: usize) -> Assembly {
-        self.next = parts + 1;
-        self.temps = temps;
-        self.temps_before = temps;
-        self
+    /// A new assembly with this one's part sizes, for the rest of an
+    /// object whose first `parts` parts and `temps` temporary objects are
+    /// made otherwise (numbers and keys follow theirs); `copies` as for
+    /// [`Assembly::new`].
+    pub(super) fn after(&self, parts: u64, temps: usize, copies: bool) -> Assembly {
+        let mut rest = Assembly::new(self.base_part, self.copy_piece, copies, self.held.clone());
+        rest.next = parts + 1;
+        rest.temps = temps;
+        rest.temps_before = temps;
+        rest
     }
 
     /// Takes the tarball's next bytes; parts they close go to `out`.

@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::net::with_retries;
 use crate::net::RequestError;
 use crate::object_crc::ObjectCrc;
-use crate::sink::s3::assembly::Assembly;
 use crate::sink::s3::part::{get_range, MIN_PART_SIZE};
 use crate::sink::s3::shared::Published;
 use crate::sink::{Assembled, Chunk, Holders, Origin, TarballWriter};
@@ -60,25 +59,19 @@ impl S3Writer {
             again: end,
         });
         let temps = body_assembled.temporary_objects as usize;
-        self.assembly = Assembly::new(
-            self.assembly_base,
-            self.shared.settings.copy_piece,
-            self.shared.copies(),
-            self.shared.held.clone(),
-        )
-        .after(keep as u64, temps);
+        let copies = self.shared.copies();
+        self.assembly = self.assembly.after(keep as u64, temps, copies);
         let start = self.crc.len - end;
         let mut bytes = self.get_body(start, end as usize).await?;
-        let itself: Arc<[Origin]> = Arc::new([Origin {
-            tarball: self.index,
-            offset: start,
-        }]);
         let mut closed = Vec::new();
-        let mut at = 0;
+        let mut at = start;
         // In pieces, where a chain may be cut (see `Chain::cut`).
         while !bytes.is_empty() {
             let piece = bytes.split_to(bytes.len().min(REPEAT_PIECE));
-            let held = Holders::new(itself.clone(), 1).skip(at);
+            let held = Holders::only(Origin {
+                tarball: self.index,
+                offset: at,
+            });
             at += piece.len() as u64;
             let chunk = Chunk {
                 crc: ObjectCrc::of(&piece),

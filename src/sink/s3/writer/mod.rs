@@ -73,8 +73,6 @@ pub(super) struct S3Writer {
     checksums: Checksums,
     /// Cuts the bytes into parts to send and parts to copy.
     assembly: Assembly,
-    /// Its parts' size to send (see [`Assembly::new`]).
-    assembly_base: u64,
     /// Once sealed ([`S3Writer::seal`]): the body at the staging key, and
     /// how its bytes reached the store.
     body: Option<late::Body>,
@@ -161,7 +159,6 @@ impl S3Writer {
             content_type,
             checksums,
             assembly,
-            assembly_base: base_part,
             body: None,
             temps: Vec::new(),
             to_copy: Vec::new(),
