@@ -54,11 +54,68 @@ pub struct PendingUpload {
     pub started: Option<String>,
 }
 
+/// Aborts at most this many passes (see [`abort_uploads`]).
+const PASSES: usize = 4;
+
+/// The pause before a pass looks again.
+const SETTLE: Duration = Duration::from_secs(2);
+
 /// Lists the incomplete uploads and the temporary objects below `prefix`
 /// started (or written) more than `older_than` ago (all, when `None`), and
 /// removes them unless `dry_run`. An upload that is gone by the time it is
 /// aborted (a run completed or aborted it) counts as aborted.
+///
+/// A run killed a moment ago may still have requests under way at the
+/// server, which finishes them all the same: a CompleteMultipartUpload
+/// makes its object after it was looked for, a CreateMultipartUpload its
+/// upload. So each pass aborts the uploads before it lists the objects
+/// (an upload completed meanwhile is then an object the listing finds),
+/// and a pass that removed something is followed, after a pause, by
+/// another, until one finds nothing new (at most [`PASSES`]).
 pub async fn abort_uploads(
+    client: &aws_sdk_s3::Client,
+    prefix: &S3Prefix,
+    older_than: Option<Duration>,
+    dry_run: bool,
+) -> Result<Cleanup> {
+    let mut cleanup = pass(client, prefix, older_than, dry_run).await?;
+    let mut passes = 1;
+    let mut last_removed = cleanup.removes_any();
+    while !dry_run && last_removed {
+        if passes == PASSES {
+            tracing::warn!(
+                "{}: each of {PASSES} passes found more to remove; is a run below it still going?",
+                prefix.url()
+            );
+            break;
+        }
+        tokio::time::sleep(SETTLE).await;
+        let more = pass(client, prefix, older_than, dry_run).await?;
+        passes += 1;
+        last_removed = more.removes_any();
+        cleanup.add(more);
+    }
+    Ok(cleanup)
+}
+
+impl Cleanup {
+    /// Whether it has anything to remove or take back.
+    fn removes_any(&self) -> bool {
+        !(self.uploads.is_empty() && self.temporaries.is_empty() && self.journals.is_empty())
+    }
+
+    /// Adds what a later pass removed; what it left is the later pass's.
+    fn add(&mut self, later: Cleanup) {
+        self.uploads.extend(later.uploads);
+        self.temporaries.extend(later.temporaries);
+        self.journals.extend(later.journals);
+        self.backups = later.backups;
+        self.too_young = later.too_young;
+    }
+}
+
+/// One pass of [`abort_uploads`]: the uploads first, then the objects.
+async fn pass(
     client: &aws_sdk_s3::Client,
     prefix: &S3Prefix,
     older_than: Option<Duration>,
@@ -81,6 +138,13 @@ pub async fn abort_uploads(
         } else {
             cleanup.too_young += 1;
         }
+    }
+    if !dry_run {
+        futures_util::stream::iter(cleanup.uploads.iter())
+            .map(|u| abort_upload(client, &prefix.bucket, &u.key, &u.upload_id))
+            .buffer_unordered(ABORTS_AT_ONCE)
+            .try_collect::<Vec<()>>()
+            .await?;
     }
     let policy = RetryPolicy::default();
     let found = temporaries(client, &prefix.bucket, &prefix.below(), &policy).await?;
@@ -114,11 +178,6 @@ pub async fn abort_uploads(
     if dry_run {
         return Ok(cleanup);
     }
-    futures_util::stream::iter(cleanup.uploads.iter())
-        .map(|u| abort_upload(client, &prefix.bucket, &u.key, &u.upload_id))
-        .buffer_unordered(ABORTS_AT_ONCE)
-        .try_collect::<Vec<()>>()
-        .await?;
     for (journal, t) in journals.iter().zip(&cleanup.journals) {
         journal
             .take_back(client, &prefix.bucket, &t.key, &CopySettings::default())

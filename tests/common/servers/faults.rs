@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::sync::oneshot;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ResBody = BoxBody<Bytes, BoxError>;
@@ -84,6 +85,34 @@ pub enum Action {
     Delay(Duration),
     /// Handle the request, then wait before answering.
     DelayAnswer(Duration),
+    /// Take the request whole, then hold it — whatever becomes of its
+    /// client, as S3 finishes a request it has received — until a request
+    /// this rule matches arrives (its own action is ignored): handle it
+    /// then, before that one. Only the checking S3 front holds (see
+    /// [`Hold`]); elsewhere the request is handled at once.
+    Late(Box<Rule>),
+}
+
+/// What the fault layer gives a request it holds ([`Action::Late`]), in
+/// its extensions: the front that reads its body takes the release from
+/// it, waits for it, handles the request, then says it is done.
+#[derive(Clone, Debug, Default)]
+pub struct Hold(Arc<Mutex<Option<oneshot::Receiver<oneshot::Sender<()>>>>>);
+
+impl Hold {
+    /// Waits until the request may be handled; returns what to tell once
+    /// it is (nothing when nobody waits for it).
+    pub async fn released(&self) -> Option<oneshot::Sender<()>> {
+        let rx = self.0.lock().unwrap().take()?;
+        rx.await.ok()
+    }
+}
+
+/// A held request, and what releases it.
+#[derive(Debug)]
+struct Held {
+    until: Rule,
+    release: oneshot::Sender<oneshot::Sender<()>>,
 }
 
 #[derive(Clone, Debug)]
@@ -237,6 +266,8 @@ pub struct Faults {
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Requests between arrival and their answer's headers, by path.
     in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    /// Requests held until another comes ([`Action::Late`]).
+    held: Arc<Mutex<Vec<Held>>>,
 }
 
 /// Counts a request for a path as in flight while it lives.
@@ -317,6 +348,23 @@ impl Faults {
         chosen
     }
 
+    /// Lets the held requests `req` releases be handled, and waits until
+    /// they are.
+    async fn release_held_by<B>(&self, req: &Request<B>) {
+        let released: Vec<Held> = {
+            let mut held = self.held.lock().unwrap();
+            let (now, later) = held.drain(..).partition(|h| h.until.matches(req));
+            *held = later;
+            now
+        };
+        for h in released {
+            let (done, handled) = oneshot::channel();
+            if h.release.send(done).is_ok() {
+                let _ = handled.await;
+            }
+        }
+    }
+
     /// Handles `req` with `inner`, applying the first matching rule.
     pub async fn handle<F, Fut, B>(
         &self,
@@ -330,7 +378,18 @@ impl Faults {
         B::Error: Into<BoxError>,
     {
         let (_in_flight, concurrent) = InFlight::start(&self.in_flight, req.uri().path());
+        self.release_held_by(&req).await;
+        let mut req = req;
         let action = self.pick(&req, concurrent);
+        if let Some(Action::Late(until)) = &action {
+            let (release, wait) = oneshot::channel();
+            self.held.lock().unwrap().push(Held {
+                until: (**until).clone(),
+                release,
+            });
+            req.extensions_mut()
+                .insert(Hold(Arc::new(Mutex::new(Some(wait)))));
+        }
         if let Some(Action::Status(code)) = action {
             let status = StatusCode::from_u16(code).unwrap();
             let code_name = if code == 503 {

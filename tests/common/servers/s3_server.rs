@@ -3,8 +3,10 @@
 //! thread and runtime, so tests stay plain `#[test]` functions that run the
 //! rockpack binary as a child process.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
@@ -597,6 +599,48 @@ fn xml_error(status: u16, code: &str, message: &str) -> hyper::Response<super::f
         .unwrap()
 }
 
+/// The requests of each multipart upload being handled (by upload id).
+/// An abort waits until those of its upload are done: the servers the
+/// tests use would otherwise let a part that arrived just before the
+/// abort outlive it (s3s-fs keeps its file), unlisted. S3 promises no
+/// more than "abort again" (see `abort-uploads`, which passes again).
+#[derive(Clone, Default)]
+struct UploadsUnderWay(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One request of an upload, counted while it lives.
+struct UnderWay(UploadsUnderWay, String);
+
+impl UploadsUnderWay {
+    /// For a request of an upload but its abort: counts it in. For an
+    /// abort: waits until its upload's other requests are done.
+    async fn handling(&self, parts: &hyper::http::request::Parts) -> Option<UnderWay> {
+        let query = parts.uri.query().unwrap_or("");
+        let id = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "uploadId")
+            .map(|(_, v)| v.into_owned())?;
+        if parts.method == hyper::Method::DELETE {
+            while self.0.lock().unwrap().get(&id).is_some_and(|n| *n > 0) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            return None;
+        }
+        *self.0.lock().unwrap().entry(id.clone()).or_default() += 1;
+        Some(UnderWay(self.clone(), id))
+    }
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        let mut map = (self.0).0.lock().unwrap();
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// Serves `listener` on `runtime`: the fault layer, then the checking
 /// front, then `inner`.
 fn serve_checked<F, Fut>(
@@ -609,12 +653,29 @@ fn serve_checked<F, Fut>(
     F: Fn(hyper::Request<bytes::Bytes>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = hyper::Response<super::faults::ResBody>> + Send + 'static,
 {
+    let uploads = UploadsUnderWay::default();
     faults::serve(runtime, listener, faults, move |req| {
-        let (recorder, inner) = (recorder.clone(), inner.clone());
+        let (recorder, inner, uploads) = (recorder.clone(), inner.clone(), uploads.clone());
         async move {
             let (method, path) = (req.method().clone(), req.uri().path().to_string());
+            let hold = req.extensions().get::<super::faults::Hold>().cloned();
             let mut answer = match recorder.check(req).await {
-                Ok((parts, body)) => inner(hyper::Request::from_parts(parts, body)).await,
+                // A request received whole is handled to its end even if
+                // its client goes (killed): S3 does so.
+                Ok((parts, body)) => tokio::spawn(async move {
+                    let done = match hold {
+                        Some(hold) => hold.released().await,
+                        None => None,
+                    };
+                    let _under_way = uploads.handling(&parts).await;
+                    let answer = inner(hyper::Request::from_parts(parts, body)).await;
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                    answer
+                })
+                .await
+                .unwrap_or_else(|e| xml_error(500, "InternalError", &format!("{e}"))),
                 Err(answer) => answer,
             };
             recorder.misreport(&method, &path, &mut answer);
@@ -638,7 +699,8 @@ impl S3Server {
                 let root = root.to_path_buf();
                 serve_checked(runtime, listener, faults, front, move |req| {
                     let service = service.clone();
-                    let listing = list_multipart_uploads(&root, &req);
+                    let listing =
+                        list_multipart_uploads(&root, &req).or_else(|| no_such_upload(&root, &req));
                     async move {
                         if let Some(answer) = listing {
                             return answer;
@@ -669,6 +731,21 @@ impl S3Server {
         names.sort();
         names
     }
+}
+
+/// S3's answer to a request of an upload that is gone (completed or
+/// aborted): `NoSuchUpload`, where s3s-fs says `AccessDenied`. `None` for
+/// other requests.
+fn no_such_upload(
+    root: &Path,
+    req: &hyper::Request<bytes::Bytes>,
+) -> Option<hyper::Response<super::faults::ResBody>> {
+    let query = req.uri().query().unwrap_or("");
+    let id = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "uploadId")
+        .map(|(_, v)| v.into_owned())?;
+    let known = root.join(format!(".upload-{id}.json")).exists();
+    (!known).then(|| xml_error(404, "NoSuchUpload", &format!("upload {id}")))
 }
 
 /// ListMultipartUploads (`GET /bucket?uploads`), which s3s-fs lacks,
