@@ -1766,11 +1766,31 @@ fn a_body_the_server_completes_after_the_kill_is_cleaned_up() {
         .path(".zip.rockpack-stage")
         .query("uploadId=");
     killed_then_cleaned(&b, &other, completing, "a completion of a body");
-    let after = snapshot(&b);
     let keys = |s: &[(String, Vec<u8>)]| s.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    let after = snapshot(&b);
     assert!(
         after == good,
         "after a kill while a body is completed: {:?} against {:?}",
+        keys(&after),
+        keys(&good)
+    );
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    // An upload the server starts after the kill, once `abort-uploads`
+    // has listed the uploads (when it aborts the first): its next pass
+    // finds it.
+    let any_abort = Rule::new(Action::Status(0))
+        .method(Method::DELETE)
+        .query("uploadId=");
+    let starting = Rule::new(Action::Late(Box::new(any_abort)))
+        .method(Method::POST)
+        .path(".zip")
+        .query("uploads")
+        .skip(2);
+    killed_then_cleaned(&b, &other, starting, "a start of an upload");
+    let after = snapshot(&b);
+    assert!(
+        after == good,
+        "after a kill while an upload is started: {:?} against {:?}",
         keys(&after),
         keys(&good)
     );
