@@ -25,11 +25,11 @@ pub enum ReleaseType {
     Ci,
     /// Development releases.
     Dev,
-    /// Development releases of a best-known configuration (dev's bucket).
+    /// Development releases of a best-known configuration (the BKC bucket).
     DevBkc,
     /// Nightly releases.
     Nightly,
-    /// Nightly releases of a best-known configuration (nightly's bucket).
+    /// Nightly releases of a best-known configuration (the BKC bucket).
     NightlyBkc,
     /// Release candidates.
     Prerelease,
@@ -64,12 +64,14 @@ impl ReleaseType {
     }
 
     /// The in-tree artifacts bucket when the shared external bucket is not
-    /// chosen: the BKC types share dev's and nightly's buckets.
+    /// chosen: both BKC types share one bucket of their own (TheRock's
+    /// PR #7646, since 2026-08-25; before it they used dev's and nightly's).
     fn artifacts_bucket(self) -> &'static str {
         match self {
             ReleaseType::Ci => "therock-ci-artifacts",
-            ReleaseType::Dev | ReleaseType::DevBkc => "therock-dev-artifacts",
-            ReleaseType::Nightly | ReleaseType::NightlyBkc => "therock-nightly-artifacts",
+            ReleaseType::Dev => "therock-dev-artifacts",
+            ReleaseType::DevBkc | ReleaseType::NightlyBkc => "therock-bkc-artifacts",
+            ReleaseType::Nightly => "therock-nightly-artifacts",
             ReleaseType::Prerelease => "therock-prerelease-artifacts",
         }
     }

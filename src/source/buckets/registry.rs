@@ -88,6 +88,7 @@ impl BucketRegistry {
                 namespace_external_repos: true,
                 ..BucketConfig::plain("therock-ci-artifacts-external")
             },
+            BucketConfig::plain("therock-bkc-artifacts"),
         ];
         for kind in ["dev", "nightly", "prerelease", "release"] {
             for what in ["artifacts", "packages", "python", "tarball"] {

@@ -37,9 +37,9 @@ fn bucket_and_prefix_for_every_release_type_repository_and_fork() {
     }
     for (t, bucket) in [
         (Dev, "therock-dev-artifacts"),
-        (DevBkc, "therock-dev-artifacts"),
+        (DevBkc, "therock-bkc-artifacts"),
         (Nightly, "therock-nightly-artifacts"),
-        (NightlyBkc, "therock-nightly-artifacts"),
+        (NightlyBkc, "therock-bkc-artifacts"),
         (Prerelease, "therock-prerelease-artifacts"),
     ] {
         for repo in ["ROCm/TheRock", "ROCm/rockrel", "me/TheRock"] {
@@ -345,7 +345,7 @@ fn registry_file_selects_buckets_and_key_prefixes() {
             NightlyBkc,
             "AMD/npi",
             true,
-            "s3://therock-nightly-artifacts/123-linux/",
+            "s3://therock-bkc-artifacts/123-linux/",
         ),
     ] {
         assert_eq!(
