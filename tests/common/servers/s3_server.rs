@@ -614,10 +614,7 @@ impl UploadsUnderWay {
     /// For a request of an upload but its abort: counts it in. For an
     /// abort: waits until its upload's other requests are done.
     async fn handling(&self, parts: &hyper::http::request::Parts) -> Option<UnderWay> {
-        let query = parts.uri.query().unwrap_or("");
-        let id = url::form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "uploadId")
-            .map(|(_, v)| v.into_owned())?;
+        let id = upload_id(&parts.uri)?;
         if parts.method == hyper::Method::DELETE {
             while self.0.lock().unwrap().get(&id).is_some_and(|n| *n > 0) {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -733,6 +730,14 @@ impl S3Server {
     }
 }
 
+/// The `uploadId` a request's query names.
+fn upload_id(uri: &hyper::Uri) -> Option<String> {
+    let query = uri.query().unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "uploadId")
+        .map(|(_, v)| v.into_owned())
+}
+
 /// S3's answer to a request of an upload that is gone (completed or
 /// aborted): `NoSuchUpload`, where s3s-fs says `AccessDenied`. `None` for
 /// other requests.
@@ -740,10 +745,7 @@ fn no_such_upload(
     root: &Path,
     req: &hyper::Request<bytes::Bytes>,
 ) -> Option<hyper::Response<super::faults::ResBody>> {
-    let query = req.uri().query().unwrap_or("");
-    let id = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "uploadId")
-        .map(|(_, v)| v.into_owned())?;
+    let id = upload_id(req.uri())?;
     let known = root.join(format!(".upload-{id}.json")).exists();
     (!known).then(|| xml_error(404, "NoSuchUpload", &format!("upload {id}")))
 }
