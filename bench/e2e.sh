@@ -99,23 +99,11 @@ if [[ -n ${ROCKPACK_E2E_FAMILIES:-} ]]; then
         --table "$repo/tests/data/therock_amdgpu_targets.cmake")
 fi
 
-if [[ -n ${ROCKPACK_E2E_BIN:-} ]]; then
-    rockpack=$(realpath "$ROCKPACK_E2E_BIN")
-    server_bin=$(dirname "$rockpack")/examples/s3_server
-    codec_bin=$(dirname "$rockpack")/examples/codec_alone
-    for b in "$rockpack" "$server_bin" "$codec_bin"; do
-        [[ -x $b ]] || { echo "ROCKPACK_E2E_BIN: $b is not an executable" >&2; exit 1; }
-    done
-    say "not building: $rockpack"
-else
-    say "building (release): rockpack, the s3_server and codec_alone examples"
-    cargo build --release --locked --bin rockpack --example s3_server --example codec_alone >&2
-    target=$(cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    rockpack=$target/release/rockpack
-    server_bin=$target/release/examples/s3_server
-    codec_bin=$target/release/examples/codec_alone
-fi
+# rockpack, with the s3_server and codec_alone examples.
+source "$here/release_bins.sh"
+release_bins ROCKPACK_E2E_BIN s3_server codec_alone
+server_bin=$examples/s3_server
+codec_bin=$examples/codec_alone
 jobs=$(nproc)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-e2e.XXXXXX")

@@ -45,17 +45,9 @@ repo=$(dirname "$here")
 cd "$repo"
 say() { printf '\n== %s\n' "$*" >&2; }
 
-if [[ -n ${ROCKPACK_SCALE_BIN:-} ]]; then
-    rockpack=$(realpath "$ROCKPACK_SCALE_BIN")
-    server_bin=$(dirname "$rockpack")/examples/s3_server
-else
-    say "building (release): rockpack and the s3_server example"
-    cargo build --release --locked --bin rockpack --example s3_server >&2
-    target=$(cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    rockpack=$target/release/rockpack
-    server_bin=$target/release/examples/s3_server
-fi
+source "$here/release_bins.sh"
+release_bins ROCKPACK_SCALE_BIN s3_server
+server_bin=$examples/s3_server
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-scale.XXXXXX")
 server_pid=

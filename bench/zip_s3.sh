@@ -25,16 +25,9 @@ BUCKET=bench
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$(dirname "$here")"
 
-if [[ -n ${ROCKPACK_ZIP_BIN:-} ]]; then
-    rockpack=$(realpath "$ROCKPACK_ZIP_BIN")
-    server_bin=$(dirname "$rockpack")/examples/s3_server
-else
-    cargo build --release --locked --bin rockpack --example s3_server >&2
-    target=$(cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    rockpack=$target/release/rockpack
-    server_bin=$target/release/examples/s3_server
-fi
+source "$here/release_bins.sh"
+release_bins ROCKPACK_ZIP_BIN s3_server
+server_bin=$examples/s3_server
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rockpack-zip-s3.XXXXXX")
 root=$work/root
