@@ -270,16 +270,17 @@ pub struct Faults {
     held: Arc<Mutex<Vec<Held>>>,
 }
 
-/// Counts a request for a path as in flight while it lives.
-struct InFlight {
+/// Counts a request as in flight under a key (its path, its upload)
+/// while it lives.
+pub struct InFlight {
     paths: Arc<Mutex<HashMap<String, usize>>>,
     path: String,
 }
 
 impl InFlight {
-    /// Counts a request for `path` in; returns it with the count of the
+    /// Counts a request under `path` in; returns it with the count of the
     /// others.
-    fn start(paths: &Arc<Mutex<HashMap<String, usize>>>, path: &str) -> (InFlight, usize) {
+    pub fn start(paths: &Arc<Mutex<HashMap<String, usize>>>, path: &str) -> (InFlight, usize) {
         let mut map = paths.lock().unwrap();
         let n = map.entry(path.to_string()).or_default();
         *n += 1;

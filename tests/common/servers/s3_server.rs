@@ -607,13 +607,11 @@ fn xml_error(status: u16, code: &str, message: &str) -> hyper::Response<super::f
 #[derive(Clone, Default)]
 struct UploadsUnderWay(Arc<Mutex<HashMap<String, usize>>>);
 
-/// One request of an upload, counted while it lives.
-struct UnderWay(UploadsUnderWay, String);
-
 impl UploadsUnderWay {
-    /// For a request of an upload but its abort: counts it in. For an
-    /// abort: waits until its upload's other requests are done.
-    async fn handling(&self, parts: &hyper::http::request::Parts) -> Option<UnderWay> {
+    /// For a request of an upload but its abort: counts it in while it
+    /// lives. For an abort: waits until its upload's other requests are
+    /// done.
+    async fn handling(&self, parts: &hyper::http::request::Parts) -> Option<faults::InFlight> {
         let id = upload_id(&parts.uri)?;
         if parts.method == hyper::Method::DELETE {
             while self.0.lock().unwrap().get(&id).is_some_and(|n| *n > 0) {
@@ -621,20 +619,7 @@ impl UploadsUnderWay {
             }
             return None;
         }
-        *self.0.lock().unwrap().entry(id.clone()).or_default() += 1;
-        Some(UnderWay(self.clone(), id))
-    }
-}
-
-impl Drop for UnderWay {
-    fn drop(&mut self) {
-        let mut map = (self.0).0.lock().unwrap();
-        if let Some(n) = map.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.1);
-            }
-        }
+        Some(faults::InFlight::start(&self.0, &id).0)
     }
 }
 
