@@ -1483,8 +1483,8 @@ fn snapshot(b: &Backend) -> Vec<(String, Vec<u8>)> {
 
 /// The same pack, with other bytes (other mtimes): a re-run over inputs
 /// that changed.
-fn other_bytes() -> Vec<&'static str> {
-    let mut flags = SHARED_FLAGS.to_vec();
+fn other_bytes(flags: &[&'static str]) -> Vec<&'static str> {
+    let mut flags = flags.to_vec();
     flags.extend(["--mtime", "1234567890"]);
     flags
 }
@@ -1527,7 +1527,7 @@ fn a_stopped_rerun_leaves_the_good_set() {
             b.pending_uploads()
         );
     };
-    let flags = other_bytes();
+    let flags = other_bytes(SHARED_FLAGS);
     // Stopped while the tarballs copy their shared bytes (the first copy
     // goes through, the others hang).
     b.sigterm_once_fired(
@@ -1716,6 +1716,20 @@ fn killed_then_cleaned(b: &Backend, flags: &[&str], rule: Rule, what: &str) {
     eprintln!("{}: after SIGKILL at {what}: {stderr}", b.test);
 }
 
+/// The prefix holds `good` again, byte for byte (the keys of both named
+/// if not), and no upload is left: what a clean-up after `what` owes.
+fn assert_back_to(b: &Backend, good: &[(String, Vec<u8>)], what: &str) {
+    let now = snapshot(b);
+    let keys = |s: &[(String, Vec<u8>)]| s.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert!(
+        now == good,
+        "after {what}: {:?} against {:?}",
+        keys(&now),
+        keys(good)
+    );
+    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+}
+
 /// A good set of Linux ZIP archives, then a re-run over other inputs
 /// killed (SIGKILL) while an archive's body is read back (its staging
 /// object complete, its final upload started), then `abort-uploads`: the
@@ -1725,23 +1739,14 @@ fn a_run_killed_while_reading_a_body_back_is_cleaned_up() {
     let b = Backend::new("a_run_killed_while_reading_a_body_back_is_cleaned_up");
     pack_to_s3_ok(&b, shared_run(), LINUX_ZIP_FLAGS);
     let good = snapshot(&b);
-    let mut other = LINUX_ZIP_FLAGS.to_vec();
-    other.extend(["--mtime", "1234567890"]);
+    let other = other_bytes(LINUX_ZIP_FLAGS);
     let reading = Rule::new(Action::Delay(Duration::from_secs(120)))
         .method(Method::GET)
         .query("x-id=GetObject")
         .path(".zip.rockpack-stage")
         .always();
     killed_then_cleaned(&b, &other, reading, "a read-back of a body");
-    let after = snapshot(&b);
-    let keys = |s: &[(String, Vec<u8>)]| s.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-    assert!(
-        after == good,
-        "after a kill while reading back: {:?} against {:?}",
-        keys(&after),
-        keys(&good)
-    );
-    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    assert_back_to(&b, &good, "a kill while reading back");
 }
 
 /// A good set of Linux ZIP archives, then a re-run over other inputs
@@ -1755,8 +1760,7 @@ fn a_body_the_server_completes_after_the_kill_is_cleaned_up() {
     let b = Backend::new("a_body_the_server_completes_after_the_kill_is_cleaned_up");
     pack_to_s3_ok(&b, shared_run(), LINUX_ZIP_FLAGS);
     let good = snapshot(&b);
-    let mut other = LINUX_ZIP_FLAGS.to_vec();
-    other.extend(["--mtime", "1234567890"]);
+    let other = other_bytes(LINUX_ZIP_FLAGS);
     let aborting = Rule::new(Action::Status(0))
         .method(Method::DELETE)
         .path(".zip.rockpack-stage")
@@ -1766,15 +1770,7 @@ fn a_body_the_server_completes_after_the_kill_is_cleaned_up() {
         .path(".zip.rockpack-stage")
         .query("uploadId=");
     killed_then_cleaned(&b, &other, completing, "a completion of a body");
-    let keys = |s: &[(String, Vec<u8>)]| s.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-    let after = snapshot(&b);
-    assert!(
-        after == good,
-        "after a kill while a body is completed: {:?} against {:?}",
-        keys(&after),
-        keys(&good)
-    );
-    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    assert_back_to(&b, &good, "a kill while a body is completed");
     // An upload the server starts after the kill, once `abort-uploads`
     // has listed the uploads (when it aborts the first): its next pass
     // finds it.
@@ -1787,14 +1783,7 @@ fn a_body_the_server_completes_after_the_kill_is_cleaned_up() {
         .query("uploads")
         .skip(2);
     killed_then_cleaned(&b, &other, starting, "a start of an upload");
-    let after = snapshot(&b);
-    assert!(
-        after == good,
-        "after a kill while an upload is started: {:?} against {:?}",
-        keys(&after),
-        keys(&good)
-    );
-    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    assert_back_to(&b, &good, "a kill while an upload is started");
 }
 
 /// SIGKILL at several points of a run, on a fresh prefix and on one that
@@ -1823,7 +1812,7 @@ fn a_killed_run_is_cleaned_up_to_what_was_there() {
     // while the staged tarball is copied to its final key.
     pack_to_s3_ok(&b, shared_run(), SHARED_FLAGS);
     let good = snapshot(&b);
-    let flags = other_bytes();
+    let flags = other_bytes(SHARED_FLAGS);
     killed_then_cleaned(
         &b,
         &flags,
@@ -1834,8 +1823,7 @@ fn a_killed_run_is_cleaned_up_to_what_was_there() {
             .always(),
         "an UploadPart",
     );
-    assert!(snapshot(&b) == good, "after a kill mid-upload");
-    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    assert_back_to(&b, &good, "a kill mid-upload");
     killed_then_cleaned(
         &b,
         &flags,
@@ -1846,8 +1834,7 @@ fn a_killed_run_is_cleaned_up_to_what_was_there() {
             .always(),
         "a copy of the staged tarball",
     );
-    assert!(snapshot(&b) == good, "after a kill while staging");
-    assert!(b.pending_uploads().is_empty(), "{:?}", b.pending_uploads());
+    assert_back_to(&b, &good, "a kill while staging");
     // Killed inside the final burst: three tarballs and two sidecars hold
     // new bytes when it dies; the clean-up puts the old ones back.
     let in_burst = || {
