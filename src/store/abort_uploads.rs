@@ -54,7 +54,7 @@ pub struct PendingUpload {
     pub started: Option<String>,
 }
 
-/// Aborts at most this many passes (see [`abort_uploads`]).
+/// At most this many passes of [`abort_uploads`].
 const PASSES: usize = 4;
 
 /// The pause before a pass looks again.
